@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { VERSION } from '../version.js';
+import { CliError } from './admin-api.js';
+import { clientCommands } from './client-commands.js';
+import { jwkCommands } from './jwk-commands.js';
+import { migrateCommand } from './migrate.js';
+import { serveCommand } from './serve.js';
+
+export function buildProgram(): Command {
+  const clients = clientCommands();
+  const jwks = jwkCommands();
+  const program = new Command('portcullis')
+    .description('An OAuth 2.0 and OpenID Connect server, wire-compatible with Ory Hydra')
+    .version(VERSION, '-v, --version')
+    .showHelpAfterError()
+    .addCommand(serveCommand())
+    .addCommand(migrateCommand())
+    .addCommand(new Command('create').description('Create resources through the admin API').addCommand(clients.create).addCommand(jwks.create))
+    .addCommand(new Command('get').description('Show resources through the admin API').addCommand(clients.get).addCommand(jwks.get))
+    .addCommand(new Command('list').description('List resources through the admin API').addCommand(clients.list))
+    .addCommand(new Command('update').description('Change resources through the admin API').addCommand(clients.update))
+    .addCommand(new Command('delete').description('Delete resources through the admin API').addCommand(clients.delete).addCommand(jwks.delete))
+    .addCommand(
+      new Command('version').description('Print the version').action(() => {
+        process.stdout.write(`${VERSION}\n`);
+      }),
+    );
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    if (error instanceof ConfigError) process.stderr.write(`invalid configuration: ${error.message}\n`);
+    else if (error instanceof CliError) process.stderr.write(`error: ${error.message}\n`);
+    else process.stderr.write(`error: ${(error as Error).message ?? String(error)}\n`);
+    process.exitCode = 1;
+  });

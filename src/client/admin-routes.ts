@@ -1,0 +1,114 @@
+import type { Operation } from 'fast-json-patch';
+import type { RouteModule } from '../http/app.js';
+import { BadRequestError } from '../http/errors.js';
+import { type ClientInput, clientInputSchema, clientResponseSchema, lifespansInputSchema } from './model.js';
+
+const DEFAULT_PAGE_SIZE = 250;
+const MAX_PAGE_SIZE = 1000;
+
+const idParams = { type: 'object', properties: { id: { type: 'string', minLength: 1 } }, required: ['id'] } as const;
+const jsonPatchSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    properties: { op: { enum: ['add', 'remove', 'replace', 'move', 'copy', 'test'] }, path: { type: 'string' }, from: { type: 'string' }, value: {} },
+    required: ['op', 'path'],
+  },
+} as const;
+const listQuery = {
+  type: 'object',
+  properties: {
+    page_size: { type: 'string', pattern: '^[0-9]{1,7}$' },
+    page_token: { type: 'string', maxLength: 2048 },
+    client_name: { type: 'string' },
+    owner: { type: 'string' },
+  },
+} as const;
+
+interface IdParams {
+  id: string;
+}
+
+/** Hydra's admin client API: `/admin/clients` and `/admin/clients/{id}[/lifespans]`. */
+export const clientAdminRoutes: RouteModule = (app, { clients }) => {
+  app.post<{ Body: ClientInput }>(
+    '/clients',
+    { schema: { body: clientInputSchema, response: { 201: clientResponseSchema } } },
+    async (request, reply) => {
+      const created = await clients.create(request.body);
+      return reply.status(201).header('location', `/admin/clients/${encodeURIComponent(created.client_id)}`).send(created);
+    },
+  );
+
+  app.get<{ Querystring: { page_size?: string; page_token?: string; client_name?: string; owner?: string } }>(
+    '/clients',
+    { schema: { querystring: listQuery, response: { 200: { type: 'array', items: clientResponseSchema } } } },
+    async (request, reply) => {
+      const { page_size, page_token, client_name, owner } = request.query;
+      const limit = Math.min(page_size === undefined ? DEFAULT_PAGE_SIZE : Number(page_size), MAX_PAGE_SIZE);
+      if (limit < 1) throw new BadRequestError('page_size must be at least 1.');
+      const afterId = page_token === undefined || page_token === '' ? undefined : decodePageToken(page_token);
+      const { items, total } = await clients.list({
+        limit,
+        ...(afterId !== undefined ? { afterId } : {}),
+        ...(client_name !== undefined ? { clientName: client_name } : {}),
+        ...(owner !== undefined ? { owner } : {}),
+      });
+      const links = [`<${pageLink(request.url, limit, undefined)}>; rel="first"`];
+      const last = items[items.length - 1];
+      if (items.length === limit && last) links.push(`<${pageLink(request.url, limit, encodePageToken(last.client_id))}>; rel="next"`);
+      return reply.header('link', links.join(',')).header('x-total-count', String(total)).send(items);
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    '/clients/:id',
+    { schema: { params: idParams, response: { 200: clientResponseSchema } } },
+    async (request) => clients.get(request.params.id),
+  );
+
+  app.put<{ Params: IdParams; Body: ClientInput }>(
+    '/clients/:id',
+    { schema: { params: idParams, body: clientInputSchema, response: { 200: clientResponseSchema } } },
+    async (request) => clients.replace(request.params.id, request.body),
+  );
+
+  app.patch<{ Params: IdParams; Body: Operation[] }>(
+    '/clients/:id',
+    { schema: { params: idParams, body: jsonPatchSchema, response: { 200: clientResponseSchema } } },
+    async (request) => clients.patch(request.params.id, request.body),
+  );
+
+  app.delete<{ Params: IdParams }>('/clients/:id', { schema: { params: idParams } }, async (request, reply) => {
+    await clients.delete(request.params.id);
+    return reply.status(204).send();
+  });
+
+  app.put<{ Params: IdParams; Body: Record<string, unknown> }>(
+    '/clients/:id/lifespans',
+    { schema: { params: idParams, body: lifespansInputSchema, response: { 200: clientResponseSchema } } },
+    async (request) => clients.setLifespans(request.params.id, request.body),
+  );
+};
+
+function encodePageToken(lastId: string): string {
+  return Buffer.from(JSON.stringify({ after: lastId })).toString('base64url');
+}
+
+function decodePageToken(token: string): string {
+  try {
+    const { after } = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof after === 'string') return after;
+  } catch {
+    // fall through
+  }
+  throw new BadRequestError('The page_token is not valid; use the one from the Link header.');
+}
+
+function pageLink(url: string, pageSize: number, pageToken: string | undefined): string {
+  const parsed = new URL(url, 'http://placeholder');
+  parsed.searchParams.set('page_size', String(pageSize));
+  if (pageToken) parsed.searchParams.set('page_token', pageToken);
+  else parsed.searchParams.delete('page_token');
+  return `${parsed.pathname}${parsed.search}`;
+}

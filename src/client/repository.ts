@@ -1,0 +1,93 @@
+import type { Kysely } from 'kysely';
+import { ConflictError } from '../http/errors.js';
+import { isUniqueViolation } from '../persistence/errors.js';
+import type { ClientRow, Tables } from '../persistence/tables.js';
+import type { OAuth2Client } from './model.js';
+
+/** A client as stored: its metadata and the hashes of its secrets. */
+export interface StoredClient {
+  client: OAuth2Client;
+  secretHash: string | null;
+  registrationTokenHash: string | null;
+}
+
+export interface ClientQuery {
+  limit: number;
+  /** Keyset pagination: only clients whose id sorts after this one. */
+  afterId?: string;
+  clientName?: string;
+  owner?: string;
+}
+
+export interface ClientRepository {
+  /** Throws ConflictError when the id is taken. */
+  insert(stored: StoredClient): Promise<void>;
+  find(id: string): Promise<StoredClient | undefined>;
+  list(query: ClientQuery): Promise<{ items: StoredClient[]; total: number }>;
+  /** False when no such client exists. */
+  update(stored: StoredClient): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+}
+
+export class SqlClientRepository implements ClientRepository {
+  constructor(private readonly db: Kysely<Tables>) {}
+
+  async insert(stored: StoredClient): Promise<void> {
+    try {
+      await this.db.insertInto('clients').values(toRow(stored)).execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictError(`An OAuth 2.0 client with id "${stored.client.client_id}" already exists.`);
+      throw error;
+    }
+  }
+
+  async find(id: string): Promise<StoredClient | undefined> {
+    const row = await this.db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? fromRow(row) : undefined;
+  }
+
+  async list(query: ClientQuery): Promise<{ items: StoredClient[]; total: number }> {
+    let filtered = this.db.selectFrom('clients');
+    if (query.clientName !== undefined) filtered = filtered.where('client_name', '=', query.clientName);
+    if (query.owner !== undefined) filtered = filtered.where('owner', '=', query.owner);
+    let page = filtered.selectAll().orderBy('id').limit(query.limit);
+    if (query.afterId !== undefined) page = page.where('id', '>', query.afterId);
+    const [rows, count] = await Promise.all([
+      page.execute(),
+      filtered.select((eb) => eb.fn.countAll<number | string>().as('total')).executeTakeFirstOrThrow(),
+    ]);
+    return { items: rows.map(fromRow), total: Number(count.total) };
+  }
+
+  async update(stored: StoredClient): Promise<boolean> {
+    const { id, ...changes } = toRow(stored);
+    const result = await this.db.updateTable('clients').set(changes).where('id', '=', id).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('clients').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+}
+
+function toRow({ client, secretHash, registrationTokenHash }: StoredClient): ClientRow {
+  return {
+    id: client.client_id,
+    client_name: client.client_name,
+    owner: client.owner,
+    secret_hash: secretHash,
+    registration_token_hash: registrationTokenHash,
+    document: JSON.stringify(client),
+    created_at: Date.parse(client.created_at),
+    updated_at: Date.parse(client.updated_at),
+  };
+}
+
+function fromRow(row: ClientRow): StoredClient {
+  return {
+    client: JSON.parse(row.document) as OAuth2Client,
+    secretHash: row.secret_hash,
+    registrationTokenHash: row.registration_token_hash,
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * The one place every configuration key lives: its type, default and meaning.
+ * Loading (file, environment, flags), validation and the generated docs all walk this tree,
+ * so a key added here is configurable everywhere at once.
+ */
+
+export type LeafKind = 'string' | 'url' | 'integer' | 'boolean' | 'duration' | 'list' | 'enum';
+
+export interface LeafBase<T> {
+  readonly kind: LeafKind;
+  readonly default: T;
+  readonly description: string;
+  /** Values never printed (docs show no default, errors hide the value). */
+  readonly secret?: boolean;
+}
+export interface StringLeaf extends LeafBase<string> {
+  readonly kind: 'string' | 'url';
+  readonly minLength?: number;
+}
+export interface IntegerLeaf extends LeafBase<number> {
+  readonly kind: 'integer';
+  readonly min: number;
+  readonly max: number;
+}
+export interface BooleanLeaf extends LeafBase<boolean> {
+  readonly kind: 'boolean';
+}
+/** Stored in milliseconds. */
+export interface DurationLeaf extends LeafBase<number> {
+  readonly kind: 'duration';
+  readonly allowNegative?: boolean;
+}
+export interface ListLeaf extends LeafBase<readonly string[]> {
+  readonly kind: 'list';
+  readonly itemsOneOf?: readonly string[];
+  readonly minItemLength?: number;
+}
+export interface EnumLeaf<T extends string> extends LeafBase<T> {
+  readonly kind: 'enum';
+  readonly values: readonly T[];
+}
+export type Leaf =
+  | StringLeaf
+  | IntegerLeaf
+  | BooleanLeaf
+  | DurationLeaf
+  | ListLeaf
+  | EnumLeaf<string>;
+
+export interface SchemaTree {
+  readonly [key: string]: Leaf | SchemaTree;
+}
+
+export function isLeaf(node: Leaf | SchemaTree): node is Leaf {
+  return typeof (node as Leaf).kind === 'string' && 'description' in node;
+}
+
+const str = (def: string, description: string, extra: Partial<StringLeaf> = {}): StringLeaf => ({
+  kind: 'string',
+  default: def,
+  description,
+  ...extra,
+});
+const url = (description: string): StringLeaf => ({ kind: 'url', default: '', description });
+const int = (def: number, min: number, max: number, description: string): IntegerLeaf => ({
+  kind: 'integer',
+  default: def,
+  min,
+  max,
+  description,
+});
+const bool = (def: boolean, description: string): BooleanLeaf => ({
+  kind: 'boolean',
+  default: def,
+  description,
+});
+const HOUR = 3_600_000;
+const duration = (def: number, description: string, allowNegative = false): DurationLeaf => ({
+  kind: 'duration',
+  default: def,
+  description,
+  allowNegative,
+});
+const list = (def: readonly string[], description: string, extra: Partial<ListLeaf> = {}): ListLeaf => ({
+  kind: 'list',
+  default: def,
+  description,
+  ...extra,
+});
+const oneOf = <T extends string>(values: readonly T[], def: T, description: string): EnumLeaf<T> => ({
+  kind: 'enum',
+  values,
+  default: def,
+  description,
+});
+
+const cors = (listener: string) => ({
+  enabled: bool(false, `Answer CORS requests on the ${listener} listener.`),
+  allowed_origins: list([], 'Origins allowed to call (`*` for any, `https://*.example.com` globs).'),
+  allowed_methods: list(['POST', 'GET', 'PUT', 'PATCH', 'DELETE'], 'Methods allowed in CORS requests.'),
+  allowed_headers: list(['Authorization', 'Content-Type'], 'Request headers allowed in CORS requests.'),
+  exposed_headers: list(['Content-Type'], 'Response headers exposed to the calling page.'),
+  allow_credentials: bool(true, 'Send `Access-Control-Allow-Credentials: true`.'),
+  max_age: int(0, 0, 86_400, 'Seconds a preflight answer may be cached (0: not sent).'),
+});
+
+const listener = (name: string, port: number) => ({
+  port: int(port, 0, 65_535, `TCP port of the ${name} listener.`),
+  host: str('', `Interface the ${name} listener binds to (empty: all interfaces).`),
+  cors: cors(name),
+  request_log: {
+    disable_for_health: bool(false, 'Do not log requests to the health endpoints.'),
+  },
+});
+
+export const SCHEMA = {
+  dsn: str(
+    'sqlite://./data/portcullis.sqlite',
+    'Where data lives: `memory` (in-process SQLite, lost on exit), `sqlite://path/to/file.sqlite`, or `postgres://user:pass@host:port/db` (also `postgresql://`, `cockroach://`). Query parameters `max_conns` and `search_path` tune PostgreSQL.',
+  ),
+  dev: bool(
+    false,
+    'Development mode (also `--dev`): plain-http issuer and non-secure cookies allowed, a system secret generated when none is set, SQLite migrated automatically.',
+  ),
+  serve: {
+    public: listener('public', 4444),
+    admin: listener('admin', 4445),
+    cookies: {
+      same_site_mode: oneOf(['Strict', 'Lax', 'None'] as const, 'None', 'SameSite of flow cookies (development mode uses Lax).'),
+      same_site_legacy_workaround: bool(false, 'Also set cookies without SameSite for browsers that mishandle `None`.'),
+      domain: str('', 'Domain attribute of cookies (empty: host-only).'),
+      secure: bool(true, 'Secure attribute of cookies; development mode turns it off.'),
+      names: {
+        session: str('ory_hydra_session', 'Name of the login session cookie.'),
+        login_csrf: str('ory_hydra_login_csrf', 'Name prefix of the login CSRF cookie.'),
+        consent_csrf: str('ory_hydra_consent_csrf', 'Name prefix of the consent CSRF cookie.'),
+      },
+      paths: {
+        session: str('/', 'Path of the login session cookie.'),
+      },
+    },
+    body_limit: int(1_048_576, 1024, 104_857_600, 'Largest request body accepted, in bytes (larger: 413).'),
+    shutdown_timeout: duration(10_000, 'How long a stopping server waits for requests in flight.'),
+  },
+  urls: {
+    self: {
+      issuer: url('The issuer, used verbatim as `iss` (default: `http://localhost:<public port>/` in development mode, else https).'),
+      public: url('Public base URL of this server (default: the issuer).'),
+      admin: url('Admin base URL of this server (default: `http://localhost:<admin port>/`).'),
+    },
+    login: url('The login app (default: a built-in fallback page).'),
+    consent: url('The consent app (default: a built-in fallback page).'),
+    logout: url('The logout app (default: a built-in fallback page).'),
+    error: url('Where errors that cannot go back to a client are shown (default: a built-in page).'),
+    post_logout_redirect: url('Where a logout without a client redirect ends (default: a built-in page).'),
+    registration: url('The registration app for `prompt=registration` (default: the login app).'),
+  },
+  ttl: {
+    access_token: duration(HOUR, 'Lifetime of access tokens.'),
+    refresh_token: duration(720 * HOUR, 'Lifetime of refresh tokens (`-1`: never expire).', true),
+    id_token: duration(HOUR, 'Lifetime of ID tokens.'),
+    auth_code: duration(600_000, 'Lifetime of authorization codes.'),
+    login_consent_request: duration(1_800_000, 'How long a login, consent or logout challenge stays valid.'),
+    authentication_session: duration(720 * HOUR, 'Longest life of a remembered login session.'),
+    vc_nonce: duration(HOUR, 'Lifetime of a verifiable-credential nonce.'),
+  },
+  strategies: {
+    access_token: oneOf(['opaque', 'jwt'] as const, 'opaque', 'Access token format for clients that do not choose one.'),
+    scope: oneOf(['wildcard', 'exact'] as const, 'wildcard', 'How requested scopes match a client’s scopes (`wildcard`: `foo.*` matches `foo.bar`).'),
+    jwt: {
+      scope_claim: oneOf(['list', 'string', 'both'] as const, 'list', 'Scope claim of JWT access tokens: `scp` list, `scope` string, or both.'),
+    },
+  },
+  oidc: {
+    dynamic_client_registration: {
+      enabled: bool(false, 'Serve OpenID Connect Dynamic Client Registration at `/oauth2/register`.'),
+      default_scope: list(['offline_access', 'offline', 'openid'], 'Scope given to clients registered without one (admin-created clients too).'),
+      initial_access_token: str('', 'When set, registration requires `Authorization: Bearer <this token>` (RFC 7591 §3).', { secret: true }),
+    },
+    subject_identifiers: {
+      supported_types: list(['public'], 'Subject types offered: `public`, `pairwise`.', { itemsOneOf: ['public', 'pairwise'] }),
+      pairwise: {
+        salt: str('', 'Salt of pairwise subject identifiers (at least 8 characters when pairwise is enabled).', { secret: true }),
+      },
+    },
+  },
+  oauth2: {
+    expose_internal_errors: bool(false, 'Add internal error details to `error_description` (debugging only).'),
+    hashers: {
+      algorithm: oneOf(['pbkdf2', 'bcrypt'] as const, 'pbkdf2', 'How client secrets are hashed at rest. Both formats always verify.'),
+      pbkdf2: {
+        iterations: int(25_000, 1, 10_000_000, 'PBKDF2-SHA256 iterations.'),
+      },
+      bcrypt: {
+        cost: int(10, 4, 31, 'bcrypt cost factor.'),
+      },
+    },
+    pkce: {
+      enforced: bool(false, 'Require PKCE (S256) from every client.'),
+      enforced_for_public_clients: bool(false, 'Require PKCE (S256) from public clients (`token_endpoint_auth_method: none`).'),
+    },
+    client_credentials: {
+      default_grant_allowed_scope: bool(false, 'Grant every scope of the client when a client_credentials request asks for none.'),
+    },
+    grant: {
+      refresh_token: {
+        rotation_grace_period: duration(0, 'How long a used refresh token may still be exchanged (0: never; at most 5m).'),
+        rotation_grace_reuse_count: int(0, 0, 1_000_000, 'How often a used refresh token may be reused in its grace period (0: unlimited).'),
+      },
+    },
+  },
+  secrets: {
+    system: list([], 'Secrets keying HMACs and encryption at rest, at least 16 characters each. The first is used; the others still verify and decrypt, so rotate by prepending. Comma-separated in the environment.', { secret: true, minItemLength: 16 }),
+    cookie: list([], 'Secrets for cookies (default: the system secrets).', { secret: true, minItemLength: 16 }),
+  },
+  keys: {
+    rsa_key_size: int(2048, 2048, 8192, 'Bits of RSA keys generated for the built-in key sets and `POST /admin/keys`.'),
+  },
+  cache: {
+    ttl: duration(5000, 'How long a node may serve clients and keys from memory before re-reading them; the bound on how stale another node’s change can look.'),
+  },
+  clients: {
+    http: {
+      disallow_private_ip_ranges: bool(false, 'Refuse server-side fetches (jwks_uri, sector_identifier_uri, logout URIs) to private, loopback and link-local addresses.'),
+      private_ip_exception_urls: list([], 'URLs exempt from `disallow_private_ip_ranges`.'),
+    },
+  },
+  log: {
+    level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info', 'Least severe level logged.'),
+    format: oneOf(['json', 'text'] as const, 'json', 'Log line format.'),
+    leak_sensitive_values: bool(false, 'Log query strings and headers that may carry secrets (never in production).'),
+  },
+} as const satisfies SchemaTree;
+
+/** The typed value tree of a schema: each leaf becomes the type of its default. */
+export type ValuesOf<T> = {
+  -readonly [K in keyof T]: T[K] extends EnumLeaf<infer E>
+    ? E
+    : T[K] extends ListLeaf
+      ? string[]
+      : T[K] extends LeafBase<infer V>
+        ? V
+        : ValuesOf<T[K]>;
+};
+
+export type Config = ValuesOf<typeof SCHEMA>;
+
+/** Every leaf with its dotted key, in schema order. */
+export function leaves(tree: SchemaTree = SCHEMA, prefix = ''): Array<[string, Leaf]> {
+  const out: Array<[string, Leaf]> = [];
+  for (const [name, node] of Object.entries(tree)) {
+    const key = prefix ? `${prefix}.${name}` : name;
+    if (isLeaf(node)) out.push([key, node]);
+    else out.push(...leaves(node, key));
+  }
+  return out;
+}
+
+/** `serve.public.port` → `SERVE_PUBLIC_PORT`, as Hydra names its environment variables. */
+export function envName(key: string): string {
+  return key.toUpperCase().replace(/\./g, '_');
+}

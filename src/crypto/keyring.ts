@@ -1,0 +1,75 @@
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Key material derived from `secrets.system`. The first secret seals and signs; every secret opens
+ * and verifies, so secrets rotate by prepending a new one. Each purpose gets its own derived key,
+ * so a ciphertext or MAC made for one purpose is useless for another.
+ */
+export class Keyring {
+  private readonly derived = new Map<string, Buffer[]>();
+
+  constructor(private readonly secrets: readonly string[]) {
+    if (secrets.length === 0) throw new Error('secrets.system: at least one secret is required');
+  }
+
+  private keys(purpose: string): Buffer[] {
+    let keys = this.derived.get(purpose);
+    if (!keys) {
+      keys = this.secrets.map((secret) => Buffer.from(hkdfSync('sha256', secret, 'portcullis', purpose, 32)));
+      this.derived.set(purpose, keys);
+    }
+    return keys;
+  }
+
+  /** AES-256-GCM; output `v1.<iv>.<ciphertext>.<tag>` in base64url. */
+  seal(purpose: string, plaintext: string | Buffer, associatedData = ''): string {
+    const key = this.keys(purpose)[0] as Buffer;
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(Buffer.from(associatedData));
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return ['v1', iv, ciphertext, cipher.getAuthTag()].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+  }
+
+  /** Opens what `seal` made with any of the secrets; undefined when no secret opens it. */
+  open(purpose: string, sealed: string, associatedData = ''): Buffer | undefined {
+    const [version, iv, ciphertext, tag] = sealed.split('.');
+    if (version !== 'v1' || iv === undefined || ciphertext === undefined || tag === undefined) return undefined;
+    for (const key of this.keys(purpose)) {
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        decipher.setAAD(Buffer.from(associatedData));
+        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+        return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
+      } catch {
+        // wrong key: try the next secret
+      }
+    }
+    return undefined;
+  }
+
+  /** HMAC-SHA512/256 with the first secret's key for this purpose, as Hydra signs opaque tokens. */
+  sign(purpose: string, data: string): string {
+    return createHmac('sha512-256', this.keys(purpose)[0] as Buffer).update(data).digest('base64url');
+  }
+
+  /** True when any secret's key produced `signature` over `data`; compares in constant time. */
+  verify(purpose: string, data: string, signature: string): boolean {
+    const given = Buffer.from(signature, 'base64url');
+    return this.keys(purpose).some((key) => {
+      const expected = createHmac('sha512-256', key).update(data).digest();
+      return expected.length === given.length && timingSafeEqual(expected, given);
+    });
+  }
+}
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+/** Constant-time string equality (lengths may leak, contents do not). */
+export function safeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Registry } from '../registry.js';
+import { registerCors } from './cors.js';
+import {
+  BadRequestError,
+  HttpError,
+  InvalidRequestError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ServerError,
+  UnsupportedMediaTypeError,
+} from './errors.js';
+
+export type Listener = 'public' | 'admin';
+
+/** A module that adds routes to a listener; each domain exports one per listener it serves. */
+export type RouteModule = (app: FastifyInstance, registry: Registry) => void;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Validation failures on this route are OAuth `invalid_request` errors rather than generic 400s. */
+    oauth?: boolean;
+  }
+}
+
+const HEALTH_PATH = /^(\/admin)?\/health\//;
+
+/**
+ * A Fastify instance with what both listeners share: logging without secrets, Hydra's error JSON
+ * for every failure, strict body validation, form and JSON-patch bodies, and CORS.
+ */
+export function createApp(registry: Registry, listener: Listener, routes: RouteModule[]): FastifyInstance {
+  const { config } = registry;
+  const settings = config.serve[listener];
+  const app = Fastify({
+    loggerInstance: registry.logger.child({ listener }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: config.serve.body_limit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    // Bodies are validated as sent: a number is not silently turned into a string.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    // Hydra's admin listener answers `/clients` as `/admin/clients`.
+    ...(listener === 'admin' ? { rewriteUrl: (req: { url?: string }) => withAdminPrefix(req.url ?? '/') } : {}),
+  });
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, parseForm(body as string));
+  });
+  app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (settings.request_log.disable_for_health && HEALTH_PATH.test(request.url)) return;
+    request.log.info(
+      {
+        method: request.method,
+        path: config.log.leak_sensitive_values ? request.url : request.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const failure = toHttpError(error, request);
+    if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
+    void reply
+      .status(failure.status)
+      .headers({ ...failure.headers, 'cache-control': 'no-store' })
+      .type('application/json; charset=utf-8')
+      .send(failure.body(config.oauth2.expose_internal_errors));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const failure =
+      request.method === 'OPTIONS'
+        ? new MethodNotAllowedError('CORS is not enabled for this origin or route.')
+        : new NotFoundError('The requested route does not exist. Make sure you are using the right path, domain, and port.');
+    void reply.status(failure.status).type('application/json; charset=utf-8').send(failure.body());
+  });
+
+  registerCors(app, settings.cors);
+  // Admin route modules declare `/clients`; they are served at `/admin/clients` (and, by the rewrite, at `/clients`).
+  void app.register(
+    async (scope) => {
+      for (const register of routes) register(scope, registry);
+    },
+    { prefix: listener === 'admin' ? '/admin' : '' },
+  );
+  return app;
+}
+
+function withAdminPrefix(url: string): string {
+  return url === '/admin' || url.startsWith('/admin/') || url.startsWith('/admin?') ? url : `/admin${url}`;
+}
+
+/** Maps anything thrown to the error JSON a client should see; unexpected errors become a bare 500. */
+function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
+  if (error instanceof HttpError) return error;
+  const oauth = request.routeOptions.config?.oauth === true;
+  if (error.validation) {
+    const where = error.validationContext ?? 'request';
+    const detail = error.validation
+      .map((issue) => `${where}${issue.instancePath || ''} ${issue.message ?? 'is invalid'}`)
+      .join('; ');
+    return oauth ? new InvalidRequestError(`Invalid ${detail}.`) : new BadRequestError(`Invalid ${detail}.`);
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError('The request body exceeds the size limit.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new UnsupportedMediaTypeError(`Content type "${request.headers['content-type'] ?? ''}" is not supported here.`);
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const hint = error.message || 'The request could not be parsed.';
+    return oauth ? new InvalidRequestError(hint) : new BadRequestError(hint);
+  }
+  return new ServerError('', error.message);
+}
+
+/** A form body as a record; a repeated field becomes an array. */
+export function parseForm(body: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [key, value] of new URLSearchParams(body)) {
+    const seen = out[key];
+    out[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return out;
+}

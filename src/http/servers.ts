@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify';
+import { clientAdminRoutes } from '../client/admin-routes.js';
+import { healthRoutes } from '../health/routes.js';
+import { jwksPublicRoutes, keyAdminRoutes } from '../jwk/routes.js';
+import type { Registry } from '../registry.js';
+import { createApp, type Listener, type RouteModule } from './app.js';
+
+/** What each listener serves. Later features add their route modules here. */
+export const ROUTES: Record<Listener, RouteModule[]> = {
+  public: [healthRoutes, jwksPublicRoutes],
+  admin: [healthRoutes, clientAdminRoutes, keyAdminRoutes],
+};
+
+export type Which = 'all' | Listener;
+
+export interface RunningServers {
+  /** Base URL of each started listener, e.g. `{ public: 'http://127.0.0.1:4444' }`. */
+  urls: Partial<Record<Listener, string>>;
+  apps: Partial<Record<Listener, FastifyInstance>>;
+  /** Stops accepting, lets requests in flight finish (up to `serve.shutdown_timeout`), then returns. */
+  close(): Promise<void>;
+}
+
+export async function startServers(registry: Registry, which: Which): Promise<RunningServers> {
+  const listeners: Listener[] = which === 'all' ? ['public', 'admin'] : [which];
+  const apps: Partial<Record<Listener, FastifyInstance>> = {};
+  const urls: Partial<Record<Listener, string>> = {};
+  try {
+    for (const listener of listeners) {
+      const app = createApp(registry, listener, ROUTES[listener]);
+      apps[listener] = app;
+      const { port, host } = registry.config.serve[listener];
+      await listen(app, port, host);
+      const address = app.server.address();
+      const boundPort = typeof address === 'object' && address ? address.port : port;
+      urls[listener] = `http://${host && host !== '::' && host !== '0.0.0.0' ? host : '127.0.0.1'}:${boundPort}`;
+    }
+  } catch (error) {
+    await Promise.all(Object.values(apps).map((app) => app.close()));
+    throw error;
+  }
+  return {
+    urls,
+    apps,
+    close: async () => {
+      registry.lifecycle.shuttingDown = true;
+      const deadline = registry.config.serve.shutdown_timeout;
+      const closing = Promise.all(Object.values(apps).map((app) => app.close()));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          for (const app of Object.values(apps)) app.server.closeAllConnections();
+          resolve();
+        }, deadline);
+      });
+      await Promise.race([closing, timeout]);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Binds the given host, or every interface (dual-stack where the machine has IPv6). */
+async function listen(app: FastifyInstance, port: number, host: string): Promise<void> {
+  if (host) {
+    await app.listen({ port, host });
+    return;
+  }
+  try {
+    await app.listen({ port, host: '::' });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
+    await app.listen({ port, host: '0.0.0.0' });
+  }
+}

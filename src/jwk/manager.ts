@@ -1,0 +1,167 @@
+import { type CryptoKey, importJWK, type JWK } from 'jose';
+import type { Keyring } from '../crypto/keyring.js';
+import { BadRequestError, NotFoundError } from '../http/errors.js';
+import { assertUsableJwk, generateJwk, isPrivate, type KeyRequest, publicPart } from './generate.js';
+import type { KeyRepository, StoredKey } from './repository.js';
+
+/** Hydra's built-in key sets: ID tokens (and userinfo, logout tokens, credentials) and JWT access tokens. */
+export const ID_TOKEN_SET = 'hydra.openid.id-token';
+export const ACCESS_TOKEN_SET = 'hydra.jwt.access-token';
+export const BUILTIN_SETS = [ID_TOKEN_SET, ACCESS_TOKEN_SET] as const;
+
+const SEAL_PURPOSE = 'jwk-at-rest';
+
+export interface SigningKey {
+  kid: string;
+  alg: string;
+  key: CryptoKey | Uint8Array;
+  jwk: JWK;
+}
+
+export interface KeyManagerDeps {
+  repository: KeyRepository;
+  keyring: Keyring;
+  rsaBits: number;
+  /** How long a set read from storage is served from memory (another node's change shows within this). */
+  cacheTtlMs: number;
+}
+
+/**
+ * JSON Web Key sets: private parts sealed at rest, the newest private key of a set signs,
+ * and reads on hot paths come from a short-lived cache that local writes invalidate.
+ */
+export class KeyManager {
+  private readonly cache = new Map<string, { until: number; keys: Promise<JWK[]> }>();
+  private readonly signers = new Map<string, SigningKey>();
+
+  constructor(private readonly deps: KeyManagerDeps) {}
+
+  /** Every key of a set, private where known, newest first. */
+  async getSet(setId: string): Promise<JWK[]> {
+    return this.unseal(await this.deps.repository.listSet(setId));
+  }
+
+  async getKey(setId: string, kid: string): Promise<JWK> {
+    const key = (await this.getSet(setId)).find((jwk) => jwk.kid === kid);
+    if (!key) throw new NotFoundError(`The JSON Web Key "${kid}" does not exist in set "${setId}".`);
+    return key;
+  }
+
+  /** Generates a key into a set and returns it (with its private part). */
+  async generate(setId: string, request: KeyRequest): Promise<JWK> {
+    const jwk = await generateJwk(request, this.deps.rsaBits);
+    await this.deps.repository.add([this.seal(setId, jwk)]);
+    this.invalidate(setId);
+    return jwk;
+  }
+
+  /** Replaces a whole set with the given keys. */
+  async replaceSet(setId: string, keys: JWK[]): Promise<JWK[]> {
+    await checkKeys(keys);
+    const kids = new Set(keys.map((key) => key.kid));
+    if (kids.size !== keys.length) throw new BadRequestError('Every key in a set needs a distinct kid.');
+    // Oldest first, so the first key of the request ends up the newest (signing) key as in the list order.
+    await this.deps.repository.replaceSet(setId, [...keys].reverse().map((jwk) => this.seal(setId, jwk)));
+    this.invalidate(setId);
+    return keys;
+  }
+
+  async putKey(setId: string, kid: string, jwk: JWK): Promise<JWK> {
+    if (jwk.kid !== undefined && jwk.kid !== kid) throw new BadRequestError(`The kid in the body ("${jwk.kid}") does not match the kid in the path ("${kid}").`);
+    const key = { ...jwk, kid };
+    await checkKeys([key]);
+    await this.deps.repository.upsert(this.seal(setId, key));
+    this.invalidate(setId);
+    return key;
+  }
+
+  async deleteSet(setId: string): Promise<void> {
+    const deleted = await this.deps.repository.deleteSet(setId);
+    this.invalidate(setId);
+    if (!deleted) throw new NotFoundError(`The JSON Web Key Set "${setId}" does not exist.`);
+  }
+
+  async deleteKey(setId: string, kid: string): Promise<void> {
+    const deleted = await this.deps.repository.deleteKey(setId, kid);
+    this.invalidate(setId);
+    if (!deleted) throw new NotFoundError(`The JSON Web Key "${kid}" does not exist in set "${setId}".`);
+  }
+
+  /** Generates an RS256 key into each built-in set that has no private key yet. */
+  async ensureBuiltinSets(): Promise<void> {
+    for (const setId of BUILTIN_SETS) {
+      const keys = await this.getSet(setId);
+      if (!keys.some((key) => isPrivate(key) && key.use !== 'enc')) await this.generate(setId, { alg: 'RS256', use: 'sig' });
+    }
+  }
+
+  /** The newest private signing key of a set, generating one when the set has none. */
+  async signingKey(setId: string): Promise<SigningKey> {
+    let jwk = (await this.cached(setId)).find((key) => isPrivate(key) && key.use !== 'enc' && key.kty !== 'oct');
+    if (!jwk) {
+      await this.ensureBuiltinSets();
+      jwk = (await this.cached(setId)).find((key) => isPrivate(key) && key.use !== 'enc');
+      if (!jwk) throw new Error(`key set ${setId} has no private signing key`);
+    }
+    const kid = jwk.kid as string;
+    const known = this.signers.get(setId);
+    if (known?.kid === kid) return known;
+    const alg = jwk.alg ?? 'RS256';
+    const signer = { kid, alg, key: await importJWK(jwk, alg), jwk };
+    this.signers.set(setId, signer);
+    return signer;
+  }
+
+  /** What `/.well-known/jwks.json` publishes: the public keys of the built-in sets. */
+  async publicKeys(): Promise<JWK[]> {
+    const sets = await Promise.all(BUILTIN_SETS.map((setId) => this.cached(setId)));
+    return sets.flat().flatMap((jwk) => publicPart(jwk) ?? []);
+  }
+
+  private cached(setId: string): Promise<JWK[]> {
+    const hit = this.cache.get(setId);
+    if (hit && hit.until > Date.now()) return hit.keys;
+    const keys = this.getSet(setId);
+    this.cache.set(setId, { until: Date.now() + this.deps.cacheTtlMs, keys });
+    keys.catch(() => this.cache.delete(setId));
+    return keys;
+  }
+
+  private invalidate(setId: string): void {
+    this.cache.delete(setId);
+    this.signers.delete(setId);
+  }
+
+  private seal(setId: string, jwk: JWK): StoredKey {
+    const kid = jwk.kid as string;
+    const pub = publicPart(jwk);
+    return {
+      setId,
+      kid,
+      publicJwk: pub ? JSON.stringify(pub) : null,
+      sealedPrivateJwk: isPrivate(jwk) ? this.deps.keyring.seal(SEAL_PURPOSE, JSON.stringify(jwk), `${setId}/${kid}`) : null,
+      createdAt: Date.now(),
+    };
+  }
+
+  private unseal(rows: StoredKey[]): JWK[] {
+    return rows.flatMap((row) => {
+      if (row.sealedPrivateJwk) {
+        const plain = this.deps.keyring.open(SEAL_PURPOSE, row.sealedPrivateJwk, `${row.setId}/${row.kid}`);
+        if (plain) return [JSON.parse(plain.toString('utf8')) as JWK];
+        // Sealed under a secret no longer configured: the private part is lost, the public part still serves.
+      }
+      return row.publicJwk ? [JSON.parse(row.publicJwk) as JWK] : [];
+    });
+  }
+}
+
+async function checkKeys(keys: JWK[]): Promise<void> {
+  for (const key of keys) {
+    try {
+      await assertUsableJwk(key);
+    } catch (error) {
+      throw new BadRequestError(`Invalid JSON Web Key: ${(error as Error).message}.`);
+    }
+  }
+}

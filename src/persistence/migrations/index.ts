@@ -1,0 +1,13 @@
+import type { Kysely } from 'kysely';
+import type { Dialect } from '../database.js';
+import { m0001Init } from './0001-init.js';
+
+export interface VersionedMigration {
+  /** Sortable and never renamed: it is what the migration table records. */
+  readonly name: string;
+  up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
+  down(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
+}
+
+/** Every migration, oldest first. Append only. */
+export const MIGRATIONS: readonly VersionedMigration[] = [m0001Init];

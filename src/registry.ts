@@ -1,0 +1,78 @@
+import { ClientService } from './client/service.js';
+import { SqlClientRepository } from './client/repository.js';
+import type { Config } from './config/schema.js';
+import { createHasher, type SecretHasher } from './crypto/hasher.js';
+import { Keyring } from './crypto/keyring.js';
+import { KeyManager } from './jwk/manager.js';
+import { SqlKeyRepository } from './jwk/repository.js';
+import type { Logger } from './observability/logger.js';
+import { type Database, openDatabase } from './persistence/database.js';
+import { migrateUp, pendingMigrations } from './persistence/migrator.js';
+
+/** Process-wide state every handler may read; flipped when shutdown begins. */
+export interface Lifecycle {
+  shuttingDown: boolean;
+}
+
+/**
+ * Everything a listener needs, wired once (as Hydra's registry does). Handlers receive the
+ * registry and never construct their own dependencies.
+ */
+export interface Registry {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly database: Database;
+  readonly keyring: Keyring;
+  readonly hasher: SecretHasher;
+  readonly clients: ClientService;
+  readonly keys: KeyManager;
+  readonly lifecycle: Lifecycle;
+  close(): Promise<void>;
+}
+
+export interface RegistryOptions {
+  /** Apply pending migrations before serving (memory and SQLite in development mode). */
+  migrate?: boolean;
+}
+
+export async function createRegistry(config: Config, logger: Logger, options: RegistryOptions = {}): Promise<Registry> {
+  const database = openDatabase(config.dsn);
+  try {
+    if (options.migrate) {
+      const applied = await migrateUp(database);
+      if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
+    }
+    const keyring = new Keyring(config.secrets.system);
+    const hasher = createHasher({
+      algorithm: config.oauth2.hashers.algorithm,
+      pbkdf2Iterations: config.oauth2.hashers.pbkdf2.iterations,
+      bcryptCost: config.oauth2.hashers.bcrypt.cost,
+    });
+    const clients = new ClientService({ config, repository: new SqlClientRepository(database.db), hasher, keyring });
+    const keys = new KeyManager({
+      repository: new SqlKeyRepository(database.db),
+      keyring,
+      rsaBits: config.keys.rsa_key_size,
+      cacheTtlMs: config.cache.ttl,
+    });
+    if ((await pendingMigrations(database)).length === 0) {
+      await keys.ensureBuiltinSets();
+    } else {
+      logger.warn('database migrations are pending: run `portcullis migrate sql up`; /health/ready answers 503 until then');
+    }
+    return {
+      config,
+      logger,
+      database,
+      keyring,
+      hasher,
+      clients,
+      keys,
+      lifecycle: { shuttingDown: false },
+      close: () => database.close(),
+    };
+  } catch (error) {
+    await database.close().catch(() => {});
+    throw error;
+  }
+}
