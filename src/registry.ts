@@ -1,5 +1,5 @@
-import { ClientService } from './client/service.js';
 import { SqlClientRepository } from './client/repository.js';
+import { ClientService } from './client/service.js';
 import type { Config } from './config/schema.js';
 import { createHasher, type SecretHasher } from './crypto/hasher.js';
 import { Keyring } from './crypto/keyring.js';

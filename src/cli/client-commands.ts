@@ -6,7 +6,13 @@ import { type FormatFlag, printRecords } from './output.js';
 type Flags = EndpointFlag & FormatFlag & Record<string, unknown>;
 
 /** Repeatable, comma-separated list flags (`--scope a,b --scope c`). */
-const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+const collect = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean),
+];
 
 /** CLI flag → client field, as Hydra's `create oauth2-client` names them. */
 const LIST_FLAGS: Array<[string, string, keyof ClientInput]> = [
@@ -23,7 +29,11 @@ const STRING_FLAGS: Array<[string, string, keyof ClientInput]> = [
   ['--id <id>', 'client id (default: generated)', 'client_id'],
   ['--name <name>', 'client name', 'client_name'],
   ['--secret <secret>', 'client secret (default: generated)', 'client_secret'],
-  ['--token-endpoint-auth-method <method>', 'client_secret_basic, client_secret_post, private_key_jwt or none', 'token_endpoint_auth_method'],
+  [
+    '--token-endpoint-auth-method <method>',
+    'client_secret_basic, client_secret_post, private_key_jwt or none',
+    'token_endpoint_auth_method',
+  ],
   ['--jwks-uri <uri>', 'JWKS URI for private_key_jwt', 'jwks_uri'],
   ['--subject-type <type>', 'public or pairwise', 'subject_type'],
   ['--sector-identifier-uri <uri>', 'sector identifier URI', 'sector_identifier_uri'],
@@ -63,7 +73,11 @@ function withCommon(command: Command): Command {
 /** The client fields the given flags set. */
 function clientFromFlags(flags: Flags): ClientInput {
   const input: Record<string, unknown> = {};
-  const camel = (flag: string) => flag.replace(/^--/, '').split(' ')[0]?.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase()) ?? '';
+  const camel = (flag: string) =>
+    flag
+      .replace(/^--/, '')
+      .split(' ')[0]
+      ?.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase()) ?? '';
   for (const [flag, , field] of [...LIST_FLAGS, ...STRING_FLAGS, ...BOOLEAN_FLAGS]) {
     const value = flags[camel(flag)];
     if (value !== undefined) input[field] = value;
@@ -94,15 +108,17 @@ const path = (id: string) => `/admin/clients/${encodeURIComponent(id)}`;
 
 export function clientCommands(): Record<'create' | 'get' | 'list' | 'update' | 'delete', Command> {
   return {
-    create: clientOptions(new Command('client').alias('oauth2-client').description('Create an OAuth 2.0 client')).action(async (flags: Flags) => {
-      printRecords(await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', clientFromFlags(flags)), flags.format, COLUMNS);
-    }),
-    get: withCommon(new Command('client').alias('oauth2-client').description('Show OAuth 2.0 clients').argument('<id...>', 'client ids')).action(
-      async (ids: string[], flags: Flags) => {
-        const clients = await Promise.all(ids.map((id) => callAdmin<ClientResponse>(flags, 'GET', path(id))));
-        printRecords(clients.length === 1 ? (clients[0] as ClientResponse) : clients, flags.format, COLUMNS);
+    create: clientOptions(new Command('client').alias('oauth2-client').description('Create an OAuth 2.0 client')).action(
+      async (flags: Flags) => {
+        printRecords(await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', clientFromFlags(flags)), flags.format, COLUMNS);
       },
     ),
+    get: withCommon(
+      new Command('client').alias('oauth2-client').description('Show OAuth 2.0 clients').argument('<id...>', 'client ids'),
+    ).action(async (ids: string[], flags: Flags) => {
+      const clients = await Promise.all(ids.map((id) => callAdmin<ClientResponse>(flags, 'GET', path(id))));
+      printRecords(clients.length === 1 ? (clients[0] as ClientResponse) : clients, flags.format, COLUMNS);
+    }),
     list: withCommon(new Command('clients').alias('oauth2-clients').description('List OAuth 2.0 clients'))
       .option('--page-size <n>', 'clients per page', '250')
       .option('--page-token <token>', 'page token from a previous list')
@@ -112,18 +128,25 @@ export function clientCommands(): Record<'create' | 'get' | 'list' | 'update' | 
         printRecords(await callAdmin<ClientResponse[]>(flags, 'GET', `/admin/clients?${query}`), flags.format, COLUMNS);
       }),
     update: clientOptions(
-      new Command('client').alias('oauth2-client').description('Change an OAuth 2.0 client: fields not given keep their values').argument('<id>', 'client id'),
+      new Command('client')
+        .alias('oauth2-client')
+        .description('Change an OAuth 2.0 client: fields not given keep their values')
+        .argument('<id>', 'client id'),
     ).action(async (id: string, flags: Flags) => {
       const current = await callAdmin<ClientResponse>(flags, 'GET', path(id));
       const { client_secret: _unset, ...kept } = current;
-      printRecords(await callAdmin<ClientResponse>(flags, 'PUT', path(id), { ...kept, ...clientFromFlags(flags), client_id: id }), flags.format, COLUMNS);
+      printRecords(
+        await callAdmin<ClientResponse>(flags, 'PUT', path(id), { ...kept, ...clientFromFlags(flags), client_id: id }),
+        flags.format,
+        COLUMNS,
+      );
     }),
-    delete: withCommon(new Command('client').alias('oauth2-client').description('Delete OAuth 2.0 clients').argument('<id...>', 'client ids')).action(
-      async (ids: string[], flags: Flags) => {
-        for (const id of ids) await callAdmin(flags, 'DELETE', path(id));
-        if (flags.format === 'json') process.stdout.write(`${JSON.stringify(ids)}\n`);
-        else process.stdout.write(`${ids.join('\n')}\n`);
-      },
-    ),
+    delete: withCommon(
+      new Command('client').alias('oauth2-client').description('Delete OAuth 2.0 clients').argument('<id...>', 'client ids'),
+    ).action(async (ids: string[], flags: Flags) => {
+      for (const id of ids) await callAdmin(flags, 'DELETE', path(id));
+      if (flags.format === 'json') process.stdout.write(`${JSON.stringify(ids)}\n`);
+      else process.stdout.write(`${ids.join('\n')}\n`);
+    }),
   };
 }

@@ -25,14 +25,14 @@ const path = (set: string) => `/admin/keys/${encodeURIComponent(set)}`;
 /** Strips private members when only public keys are wanted. */
 function shown(keys: JWK[], onlyPublic: boolean | undefined): JWK[] {
   if (!onlyPublic) return keys;
-  return keys
-    .filter((key) => key.kty !== 'oct')
-    .map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...rest }) => rest);
+  return keys.filter((key) => key.kty !== 'oct').map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...rest }) => rest);
 }
 
 export function jwkCommands(): Record<'create' | 'get' | 'delete', Command> {
   return {
-    create: withCommon(new Command('jwk').alias('jwks').description('Generate a key into a JSON Web Key Set').argument('<set>', 'key set id'))
+    create: withCommon(
+      new Command('jwk').alias('jwks').description('Generate a key into a JSON Web Key Set').argument('<set>', 'key set id'),
+    )
       .addOption(new Option('--alg <alg>', 'algorithm').choices(GENERATABLE_ALGS).default('RS256'))
       .addOption(new Option('--use <use>', 'key use').choices(['sig', 'enc']).default('sig'))
       .option('--kid <kid>', 'key id (default: generated)')
@@ -40,13 +40,21 @@ export function jwkCommands(): Record<'create' | 'get' | 'delete', Command> {
       .action(async (set: string, flags: Flags) => {
         const body = { alg: flags.alg, use: flags.use, ...(flags.kid ? { kid: flags.kid } : {}) };
         const { keys } = await callAdmin<{ keys: JWK[] }>(flags, 'POST', path(set), body);
-        printRecords(flags.format === 'json' ? ({ keys: shown(keys, flags.public) } as unknown as JWK) : shown(keys, flags.public), flags.format, COLUMNS);
+        printRecords(
+          flags.format === 'json' ? ({ keys: shown(keys, flags.public) } as unknown as JWK) : shown(keys, flags.public),
+          flags.format,
+          COLUMNS,
+        );
       }),
     get: withCommon(new Command('jwk').alias('jwks').description('Show a JSON Web Key Set').argument('<set>', 'key set id'))
       .option('--public', 'print only public keys')
       .action(async (set: string, flags: Flags) => {
         const { keys } = await callAdmin<{ keys: JWK[] }>(flags, 'GET', path(set));
-        printRecords(flags.format === 'json' ? ({ keys: shown(keys, flags.public) } as unknown as JWK) : shown(keys, flags.public), flags.format, COLUMNS);
+        printRecords(
+          flags.format === 'json' ? ({ keys: shown(keys, flags.public) } as unknown as JWK) : shown(keys, flags.public),
+          flags.format,
+          COLUMNS,
+        );
       }),
     delete: withCommon(new Command('jwk').alias('jwks').description('Delete JSON Web Key Sets').argument('<set...>', 'key set ids')).action(
       async (sets: string[], flags: Flags) => {

@@ -17,11 +17,15 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .addCommand(serveCommand())
     .addCommand(migrateCommand())
-    .addCommand(new Command('create').description('Create resources through the admin API').addCommand(clients.create).addCommand(jwks.create))
+    .addCommand(
+      new Command('create').description('Create resources through the admin API').addCommand(clients.create).addCommand(jwks.create),
+    )
     .addCommand(new Command('get').description('Show resources through the admin API').addCommand(clients.get).addCommand(jwks.get))
     .addCommand(new Command('list').description('List resources through the admin API').addCommand(clients.list))
     .addCommand(new Command('update').description('Change resources through the admin API').addCommand(clients.update))
-    .addCommand(new Command('delete').description('Delete resources through the admin API').addCommand(clients.delete).addCommand(jwks.delete))
+    .addCommand(
+      new Command('delete').description('Delete resources through the admin API').addCommand(clients.delete).addCommand(jwks.delete),
+    )
     .addCommand(
       new Command('version').description('Print the version').action(() => {
         process.stdout.write(`${VERSION}\n`);

@@ -29,14 +29,22 @@ export function migrateCommand(): Command {
         if (action === 'status') {
           const rows = await migrationStatus(database);
           if (flags.format === 'json') write(rows);
-          else printTable(['MIGRATION', 'STATUS', 'APPLIED AT'], rows.map((r) => [r.name, r.applied ? 'applied' : 'pending', r.appliedAt?.toISOString() ?? '']));
+          else
+            printTable(
+              ['MIGRATION', 'STATUS', 'APPLIED AT'],
+              rows.map((r) => [r.name, r.applied ? 'applied' : 'pending', r.appliedAt?.toISOString() ?? '']),
+            );
           return;
         }
         const steps = Number(flags.steps ?? 1);
-        const names = action === 'up' ? await migrateUp(database) : await migrateDown(database, Number.isInteger(steps) && steps > 0 ? steps : 1);
+        const names =
+          action === 'up' ? await migrateUp(database) : await migrateDown(database, Number.isInteger(steps) && steps > 0 ? steps : 1);
         const verb = action === 'up' ? 'applied' : 'reverted';
         if (flags.format === 'json') write({ [verb]: names });
-        else process.stdout.write(names.length === 0 ? `nothing to do (${database.location})\n` : `${verb}: ${names.join(', ')} (${database.location})\n`);
+        else
+          process.stdout.write(
+            names.length === 0 ? `nothing to do (${database.location})\n` : `${verb}: ${names.join(', ')} (${database.location})\n`,
+          );
       } finally {
         await database.close();
       }

@@ -9,12 +9,20 @@ export function write(value: unknown): void {
 
 export function printTable(headers: string[], rows: string[][]): void {
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${[line(headers), ...rows.map(line)].join('\n')}\n`);
 }
 
 /** Prints one record or a list as JSON, or as a table of the chosen fields. */
-export function printRecords<T extends object>(value: T | T[], format: string | undefined, columns: Array<[string, (record: T) => unknown]>): void {
+export function printRecords<T extends object>(
+  value: T | T[],
+  format: string | undefined,
+  columns: Array<[string, (record: T) => unknown]>,
+): void {
   if (format === 'json') {
     write(value);
     return;

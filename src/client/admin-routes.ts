@@ -11,7 +11,12 @@ const jsonPatchSchema = {
   type: 'array',
   items: {
     type: 'object',
-    properties: { op: { enum: ['add', 'remove', 'replace', 'move', 'copy', 'test'] }, path: { type: 'string' }, from: { type: 'string' }, value: {} },
+    properties: {
+      op: { enum: ['add', 'remove', 'replace', 'move', 'copy', 'test'] },
+      path: { type: 'string' },
+      from: { type: 'string' },
+      value: {},
+    },
     required: ['op', 'path'],
   },
 } as const;
@@ -36,7 +41,10 @@ export const clientAdminRoutes: RouteModule = (app, { clients }) => {
     { schema: { body: clientInputSchema, response: { 201: clientResponseSchema } } },
     async (request, reply) => {
       const created = await clients.create(request.body);
-      return reply.status(201).header('location', `/admin/clients/${encodeURIComponent(created.client_id)}`).send(created);
+      return reply
+        .status(201)
+        .header('location', `/admin/clients/${encodeURIComponent(created.client_id)}`)
+        .send(created);
     },
   );
 

@@ -1,5 +1,5 @@
-import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
+import fastJsonPatch from 'fast-json-patch';
 import type { Config } from '../config/schema.js';
 import type { SecretHasher } from '../crypto/hasher.js';
 import { type Keyring, sha256Hex } from '../crypto/keyring.js';

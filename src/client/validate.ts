@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../config/schema.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
+import type { Config } from '../config/schema.js';
 import { InvalidClientMetadataError, InvalidRedirectUriError } from '../http/errors.js';
 import {
   type ClientInput,
@@ -38,7 +38,9 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
   if (existing && input.client_id && input.client_id !== existing.client_id) {
     throw invalid('Field client_id can not be changed.');
   }
-  if (/[\x00-\x1f\x7f]/.test(clientId)) throw invalid('Field client_id must not contain control characters.');
+  if ([...clientId].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)) {
+    throw invalid('Field client_id must not contain control characters.');
+  }
 
   const method = (input.token_endpoint_auth_method || 'client_secret_basic') as TokenEndpointAuthMethod;
   if (!TOKEN_ENDPOINT_AUTH_METHODS.includes(method)) {
@@ -104,7 +106,9 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
   for (const uri of postLogout) {
     checkRedirectUri(uri, 'post_logout_redirect_uris');
     if (!redirectUris.some((redirect) => sameOrigin(redirect, uri))) {
-      throw invalid(`Post logout redirect URI "${uri}" must match the scheme, host and port of at least one of the registered redirect URIs.`);
+      throw invalid(
+        `Post logout redirect URI "${uri}" must match the scheme, host and port of at least one of the registered redirect URIs.`,
+      );
     }
   }
 

@@ -39,13 +39,7 @@ export interface EnumLeaf<T extends string> extends LeafBase<T> {
   readonly kind: 'enum';
   readonly values: readonly T[];
 }
-export type Leaf =
-  | StringLeaf
-  | IntegerLeaf
-  | BooleanLeaf
-  | DurationLeaf
-  | ListLeaf
-  | EnumLeaf<string>;
+export type Leaf = StringLeaf | IntegerLeaf | BooleanLeaf | DurationLeaf | ListLeaf | EnumLeaf<string>;
 
 export interface SchemaTree {
   readonly [key: string]: Leaf | SchemaTree;
@@ -166,16 +160,29 @@ export const SCHEMA = {
   },
   strategies: {
     access_token: oneOf(['opaque', 'jwt'] as const, 'opaque', 'Access token format for clients that do not choose one.'),
-    scope: oneOf(['wildcard', 'exact'] as const, 'wildcard', 'How requested scopes match a client’s scopes (`wildcard`: `foo.*` matches `foo.bar`).'),
+    scope: oneOf(
+      ['wildcard', 'exact'] as const,
+      'wildcard',
+      'How requested scopes match a client’s scopes (`wildcard`: `foo.*` matches `foo.bar`).',
+    ),
     jwt: {
-      scope_claim: oneOf(['list', 'string', 'both'] as const, 'list', 'Scope claim of JWT access tokens: `scp` list, `scope` string, or both.'),
+      scope_claim: oneOf(
+        ['list', 'string', 'both'] as const,
+        'list',
+        'Scope claim of JWT access tokens: `scp` list, `scope` string, or both.',
+      ),
     },
   },
   oidc: {
     dynamic_client_registration: {
       enabled: bool(false, 'Serve OpenID Connect Dynamic Client Registration at `/oauth2/register`.'),
-      default_scope: list(['offline_access', 'offline', 'openid'], 'Scope given to clients registered without one (admin-created clients too).'),
-      initial_access_token: str('', 'When set, registration requires `Authorization: Bearer <this token>` (RFC 7591 §3).', { secret: true }),
+      default_scope: list(
+        ['offline_access', 'offline', 'openid'],
+        'Scope given to clients registered without one (admin-created clients too).',
+      ),
+      initial_access_token: str('', 'When set, registration requires `Authorization: Bearer <this token>` (RFC 7591 §3).', {
+        secret: true,
+      }),
     },
     subject_identifiers: {
       supported_types: list(['public'], 'Subject types offered: `public`, `pairwise`.', { itemsOneOf: ['public', 'pairwise'] }),
@@ -205,23 +212,38 @@ export const SCHEMA = {
     grant: {
       refresh_token: {
         rotation_grace_period: duration(0, 'How long a used refresh token may still be exchanged (0: never; at most 5m).'),
-        rotation_grace_reuse_count: int(0, 0, 1_000_000, 'How often a used refresh token may be reused in its grace period (0: unlimited).'),
+        rotation_grace_reuse_count: int(
+          0,
+          0,
+          1_000_000,
+          'How often a used refresh token may be reused in its grace period (0: unlimited).',
+        ),
       },
     },
   },
   secrets: {
-    system: list([], 'Secrets keying HMACs and encryption at rest, at least 16 characters each. The first is used; the others still verify and decrypt, so rotate by prepending. Comma-separated in the environment.', { secret: true, minItemLength: 16 }),
+    system: list(
+      [],
+      'Secrets keying HMACs and encryption at rest, at least 16 characters each. The first is used; the others still verify and decrypt, so rotate by prepending. Comma-separated in the environment.',
+      { secret: true, minItemLength: 16 },
+    ),
     cookie: list([], 'Secrets for cookies (default: the system secrets).', { secret: true, minItemLength: 16 }),
   },
   keys: {
     rsa_key_size: int(2048, 2048, 8192, 'Bits of RSA keys generated for the built-in key sets and `POST /admin/keys`.'),
   },
   cache: {
-    ttl: duration(5000, 'How long a node may serve clients and keys from memory before re-reading them; the bound on how stale another node’s change can look.'),
+    ttl: duration(
+      5000,
+      'How long a node may serve clients and keys from memory before re-reading them; the bound on how stale another node’s change can look.',
+    ),
   },
   clients: {
     http: {
-      disallow_private_ip_ranges: bool(false, 'Refuse server-side fetches (jwks_uri, sector_identifier_uri, logout URIs) to private, loopback and link-local addresses.'),
+      disallow_private_ip_ranges: bool(
+        false,
+        'Refuse server-side fetches (jwks_uri, sector_identifier_uri, logout URIs) to private, loopback and link-local addresses.',
+      ),
       private_ip_exception_urls: list([], 'URLs exempt from `disallow_private_ip_ranges`.'),
     },
   },

@@ -14,7 +14,9 @@ export const DEV_SECRET_FILE = 'data/system-secret';
 export function ensureSystemSecret(config: Config, file = DEV_SECRET_FILE): string | undefined {
   if (config.secrets.system.length > 0) return undefined;
   if (!config.dev) {
-    throw new ConfigError('secrets.system: required (set SECRETS_SYSTEM to a random string of at least 16 characters, or start with --dev)');
+    throw new ConfigError(
+      'secrets.system: required (set SECRETS_SYSTEM to a random string of at least 16 characters, or start with --dev)',
+    );
   }
   let secret = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
   if (secret.length < 16) {

@@ -50,7 +50,9 @@ export class Keyring {
 
   /** HMAC-SHA512/256 with the first secret's key for this purpose, as Hydra signs opaque tokens. */
   sign(purpose: string, data: string): string {
-    return createHmac('sha512-256', this.keys(purpose)[0] as Buffer).update(data).digest('base64url');
+    return createHmac('sha512-256', this.keys(purpose)[0] as Buffer)
+      .update(data)
+      .digest('base64url');
   }
 
   /** True when any secret's key produced `signature` over `data`; compares in constant time. */

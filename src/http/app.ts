@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { Registry } from '../registry.js';
 import { registerCors } from './cors.js';
 import {
@@ -36,7 +36,8 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   const settings = config.serve[listener];
   const app = Fastify({
     loggerInstance: registry.logger.child({ listener }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Requests are logged once, by the onResponse hook below, without query strings.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.serve.body_limit,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
@@ -109,9 +110,7 @@ function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
   const oauth = request.routeOptions.config?.oauth === true;
   if (error.validation) {
     const where = error.validationContext ?? 'request';
-    const detail = error.validation
-      .map((issue) => `${where}${issue.instancePath || ''} ${issue.message ?? 'is invalid'}`)
-      .join('; ');
+    const detail = error.validation.map((issue) => `${where}${issue.instancePath || ''} ${issue.message ?? 'is invalid'}`).join('; ');
     return oauth ? new InvalidRequestError(`Invalid ${detail}.`) : new BadRequestError(`Invalid ${detail}.`);
   }
   switch (error.code) {

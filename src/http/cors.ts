@@ -36,6 +36,9 @@ export function registerCors(app: FastifyInstance, settings: CorsSettings, extra
 }
 
 function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*');
+  const escaped = pattern
+    .toLowerCase()
+    .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*');
   return new RegExp(`^${escaped}$`, 'i');
 }

@@ -47,24 +47,72 @@ function kind(error: string, status: number, description: string): HintedError {
 }
 
 // RFC 6749, OpenID Connect and RFC 7591 error codes.
-export const InvalidRequestError = kind('invalid_request', 400, 'The request is missing a required parameter, has an invalid parameter value, repeats a parameter, or is otherwise malformed.');
-export const InvalidClientError = kind('invalid_client', 401, 'Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).');
-export const InvalidGrantError = kind('invalid_grant', 400, 'The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.');
-export const UnauthorizedClientError = kind('unauthorized_client', 400, 'The client is not authorized to request a token using this method.');
-export const UnsupportedGrantTypeError = kind('unsupported_grant_type', 400, 'The authorization grant type is not supported by the authorization server.');
-export const UnsupportedResponseTypeError = kind('unsupported_response_type', 400, 'The authorization server does not support obtaining a token using this method.');
+export const InvalidRequestError = kind(
+  'invalid_request',
+  400,
+  'The request is missing a required parameter, has an invalid parameter value, repeats a parameter, or is otherwise malformed.',
+);
+export const InvalidClientError = kind(
+  'invalid_client',
+  401,
+  'Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).',
+);
+export const InvalidGrantError = kind(
+  'invalid_grant',
+  400,
+  'The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.',
+);
+export const UnauthorizedClientError = kind(
+  'unauthorized_client',
+  400,
+  'The client is not authorized to request a token using this method.',
+);
+export const UnsupportedGrantTypeError = kind(
+  'unsupported_grant_type',
+  400,
+  'The authorization grant type is not supported by the authorization server.',
+);
+export const UnsupportedResponseTypeError = kind(
+  'unsupported_response_type',
+  400,
+  'The authorization server does not support obtaining a token using this method.',
+);
 export const InvalidScopeError = kind('invalid_scope', 400, 'The requested scope is invalid, unknown, or malformed.');
 export const AccessDeniedError = kind('access_denied', 403, 'The resource owner or authorization server denied the request.');
-export const ServerError = kind('server_error', 500, 'The authorization server encountered an unexpected condition that prevented it from fulfilling the request.');
-export const TemporarilyUnavailableError = kind('temporarily_unavailable', 503, 'The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server.');
-export const InvalidStateError = kind('invalid_state', 400, 'The state is missing or does not have enough characters and is therefore considered too weak.');
+export const ServerError = kind(
+  'server_error',
+  500,
+  'The authorization server encountered an unexpected condition that prevented it from fulfilling the request.',
+);
+export const TemporarilyUnavailableError = kind(
+  'temporarily_unavailable',
+  503,
+  'The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server.',
+);
+export const InvalidStateError = kind(
+  'invalid_state',
+  400,
+  'The state is missing or does not have enough characters and is therefore considered too weak.',
+);
 export const LoginRequiredError = kind('login_required', 400, 'The Authorization Server requires End-User authentication.');
 export const ConsentRequiredError = kind('consent_required', 400, 'The Authorization Server requires End-User consent.');
-export const InteractionRequiredError = kind('interaction_required', 400, 'The Authorization Server requires End-User interaction of some form to proceed.');
-export const InvalidTokenError = kind('invalid_token', 401, 'The access token provided is expired, revoked, malformed, or invalid for other reasons.');
+export const InteractionRequiredError = kind(
+  'interaction_required',
+  400,
+  'The Authorization Server requires End-User interaction of some form to proceed.',
+);
+export const InvalidTokenError = kind(
+  'invalid_token',
+  401,
+  'The access token provided is expired, revoked, malformed, or invalid for other reasons.',
+);
 export const RequestUnauthorizedError = kind('request_unauthorized', 401, 'The request could not be authorized.');
 export const RequestForbiddenError = kind('request_forbidden', 403, 'The request is not allowed.');
-export const InvalidClientMetadataError = kind('invalid_client_metadata', 400, 'The value of one of the Client Metadata fields is invalid and the server has rejected this request.');
+export const InvalidClientMetadataError = kind(
+  'invalid_client_metadata',
+  400,
+  'The value of one of the Client Metadata fields is invalid and the server has rejected this request.',
+);
 export const InvalidRedirectUriError = kind('invalid_redirect_uri', 400, 'The value of one or more redirect_uris is invalid.');
 
 // Generic (non-OAuth) errors of the admin API; `error` carries Hydra's wording for them.

@@ -3,7 +3,19 @@ import { exportJWK, generateKeyPair, generateSecret, importJWK, type JWK } from 
 
 /** Algorithms a key can be generated for (`POST /admin/keys/{set}`). */
 export const GENERATABLE_ALGS = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'HS256',
+  'HS384',
+  'HS512',
 ] as const;
 export type GeneratableAlg = (typeof GENERATABLE_ALGS)[number];
 
@@ -23,9 +35,12 @@ export async function generateJwk(request: KeyRequest, rsaBits: number): Promise
   if (request.alg.startsWith('HS')) {
     jwk = await exportJWK(await generateSecret(request.alg, { extractable: true }));
   } else {
-    const options = request.alg.startsWith('RS') || request.alg.startsWith('PS')
-      ? { modulusLength: rsaBits, extractable: true }
-      : request.alg === 'EdDSA' ? { crv: 'Ed25519', extractable: true } : { extractable: true };
+    const options =
+      request.alg.startsWith('RS') || request.alg.startsWith('PS')
+        ? { modulusLength: rsaBits, extractable: true }
+        : request.alg === 'EdDSA'
+          ? { crv: 'Ed25519', extractable: true }
+          : { extractable: true };
     const { privateKey } = await generateKeyPair(request.alg, options);
     jwk = await exportJWK(privateKey);
   }

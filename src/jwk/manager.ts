@@ -61,13 +61,17 @@ export class KeyManager {
     const kids = new Set(keys.map((key) => key.kid));
     if (kids.size !== keys.length) throw new BadRequestError('Every key in a set needs a distinct kid.');
     // Oldest first, so the first key of the request ends up the newest (signing) key as in the list order.
-    await this.deps.repository.replaceSet(setId, [...keys].reverse().map((jwk) => this.seal(setId, jwk)));
+    await this.deps.repository.replaceSet(
+      setId,
+      [...keys].reverse().map((jwk) => this.seal(setId, jwk)),
+    );
     this.invalidate(setId);
     return keys;
   }
 
   async putKey(setId: string, kid: string, jwk: JWK): Promise<JWK> {
-    if (jwk.kid !== undefined && jwk.kid !== kid) throw new BadRequestError(`The kid in the body ("${jwk.kid}") does not match the kid in the path ("${kid}").`);
+    if (jwk.kid !== undefined && jwk.kid !== kid)
+      throw new BadRequestError(`The kid in the body ("${jwk.kid}") does not match the kid in the path ("${kid}").`);
     const key = { ...jwk, kid };
     await checkKeys([key]);
     await this.deps.repository.upsert(this.seal(setId, key));

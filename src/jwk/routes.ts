@@ -7,11 +7,26 @@ import { GENERATABLE_ALGS, type KeyRequest } from './generate.js';
 const jwkSchema = {
   type: 'object',
   properties: {
-    kty: { type: 'string' }, kid: { type: 'string' }, alg: { type: 'string' }, use: { type: 'string' },
-    crv: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' }, n: { type: 'string' }, e: { type: 'string' },
-    d: { type: 'string' }, p: { type: 'string' }, q: { type: 'string' }, dp: { type: 'string' }, dq: { type: 'string' },
-    qi: { type: 'string' }, k: { type: 'string' }, x5c: { type: 'array', items: { type: 'string' } },
-    x5t: { type: 'string' }, 'x5t#S256': { type: 'string' }, x5u: { type: 'string' },
+    kty: { type: 'string' },
+    kid: { type: 'string' },
+    alg: { type: 'string' },
+    use: { type: 'string' },
+    crv: { type: 'string' },
+    x: { type: 'string' },
+    y: { type: 'string' },
+    n: { type: 'string' },
+    e: { type: 'string' },
+    d: { type: 'string' },
+    p: { type: 'string' },
+    q: { type: 'string' },
+    dp: { type: 'string' },
+    dq: { type: 'string' },
+    qi: { type: 'string' },
+    k: { type: 'string' },
+    x5c: { type: 'array', items: { type: 'string' } },
+    x5t: { type: 'string' },
+    'x5t#S256': { type: 'string' },
+    x5u: { type: 'string' },
   },
   required: ['kty'],
 } as const;
@@ -60,9 +75,13 @@ export const keyAdminRoutes: RouteModule = (app, { keys }) => {
     return reply.status(204).send();
   });
 
-  app.get<{ Params: KeyParams }>('/keys/:set/:kid', { schema: { params: keyParams, response: { 200: jwkSetSchema } } }, async (request) => ({
-    keys: [await keys.getKey(request.params.set, request.params.kid)],
-  }));
+  app.get<{ Params: KeyParams }>(
+    '/keys/:set/:kid',
+    { schema: { params: keyParams, response: { 200: jwkSetSchema } } },
+    async (request) => ({
+      keys: [await keys.getKey(request.params.set, request.params.kid)],
+    }),
+  );
 
   app.put<{ Params: KeyParams; Body: JWK }>(
     '/keys/:set/:kid',
@@ -88,7 +107,11 @@ export const jwksPublicRoutes: RouteModule = (app, { keys, config }) => {
   const maxAge = Math.floor(config.cache.ttl / 1000);
   app.get(
     '/.well-known/jwks.json',
-    { schema: { response: { 200: { type: 'object', properties: { keys: { type: 'array', items: publicJwkSchema } } }, 304: { type: 'null' } } } },
+    {
+      schema: {
+        response: { 200: { type: 'object', properties: { keys: { type: 'array', items: publicJwkSchema } } }, 304: { type: 'null' } },
+      },
+    },
     async (request, reply) => {
       const body = { keys: await keys.publicKeys() };
       const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`;

@@ -17,10 +17,7 @@ function migrator(database: Database): Migrator {
     provider: {
       getMigrations: async () =>
         Object.fromEntries(
-          MIGRATIONS.map((m) => [
-            m.name,
-            { up: (db) => m.up(db, database.dialect), down: (db) => m.down(db, database.dialect) },
-          ]),
+          MIGRATIONS.map((m) => [m.name, { up: (db) => m.up(db, database.dialect), down: (db) => m.down(db, database.dialect) }]),
         ),
     },
   });
