@@ -66,7 +66,8 @@ export class ClientService {
   /** Applies an RFC 6902 JSON Patch to the client as GET shows it (PATCH). */
   async patch(id: string, operations: Operation[]): Promise<ClientResponse> {
     const stored = await this.load(id);
-    const document = this.present(stored.client) as unknown as Record<string, unknown>;
+    // `client_secret` is present (empty: keep) so that both `add` and `replace` can set a new one.
+    const document = { ...this.present(stored.client), client_secret: '' } as unknown as Record<string, unknown>;
     let patched: ClientInput;
     try {
       patched = fastJsonPatch.applyPatch(document, operations, true, false).newDocument as ClientInput;

@@ -52,7 +52,19 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, parseForm(body as string));
   });
-  app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  // JSON bodies: proto-poisoning refused, and NUL characters refused (no store keeps them the same way).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const strictJson: typeof parseJson = (request, body, done) => {
+    if ((body as string).includes('\\u0000'))
+      return done(new BadRequestError('NUL characters are not allowed in request bodies.'), undefined);
+    return parseJson(request, body, done);
+  };
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, strictJson);
+  app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'string' }, strictJson);
+  app.addHook('onRequest', async (request) => {
+    if (/%00/.test(request.url)) throw new BadRequestError('NUL characters are not allowed in URLs.');
+  });
 
   app.addHook('onSend', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
@@ -118,6 +130,12 @@ function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
       return new PayloadTooLargeError('The request body exceeds the size limit.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new UnsupportedMediaTypeError(`Content type "${request.headers['content-type'] ?? ''}" is not supported here.`);
+  }
+  // PostgreSQL data exceptions (class 22: NUL bytes, bad encodings, out-of-range values) come from input.
+  if (typeof error.code === 'string' && /^22[0-9A-Z]{3}$/.test(error.code)) {
+    return oauth
+      ? new InvalidRequestError('The request contains a value that cannot be stored.')
+      : new BadRequestError('The request contains a value that cannot be stored.');
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
