@@ -21,7 +21,10 @@ export async function callAdmin<T>(flags: EndpointFlag, method: string, path: st
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (error) {
-    throw new CliError(`cannot reach the admin API at ${url}: ${(error as Error).cause ?? (error as Error).message}`);
+    // fetch fails with a bare "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, …) is in `cause`,
+    // whose message is empty when every address of a host refused (an AggregateError).
+    const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
+    throw new CliError(`cannot reach the admin API at ${url}: ${cause?.message || cause?.code || (error as Error).message}`);
   }
   const text = await response.text();
   if (!response.ok) {

@@ -1,7 +1,5 @@
 import { Argument, Command } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { openDatabase } from '../persistence/database.js';
-import { migrateDown, migrateUp, migrationStatus } from '../persistence/migrator.js';
 import { type FormatFlag, printTable, write } from './output.js';
 
 interface MigrateFlags extends FormatFlag {
@@ -23,6 +21,11 @@ export function migrateCommand(): Command {
     .option('-y, --yes', 'do not ask for confirmation (migrations never ask)')
     .option('--format <format>', 'table or json', 'table')
     .action(async (action: 'up' | 'down' | 'status', dsnArgument: string | undefined, flags: MigrateFlags) => {
+      // Loaded on use: the database drivers are slow to import and only this action needs them.
+      const [{ openDatabase }, { migrateDown, migrateUp, migrationStatus }] = await Promise.all([
+        import('../persistence/database.js'),
+        import('../persistence/migrator.js'),
+      ]);
       const dsn = dsnArgument ?? loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: process.env }).dsn;
       const database = openDatabase(dsn);
       try {

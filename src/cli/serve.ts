@@ -2,9 +2,7 @@ import { Argument, Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ensureSystemSecret } from '../config/secrets.js';
-import { startServers, type Which } from '../http/servers.js';
-import { createLogger } from '../observability/logger.js';
-import { createRegistry } from '../registry.js';
+import type { Which } from '../http/servers.js';
 
 export interface ConfigFlags {
   config?: string;
@@ -32,6 +30,13 @@ export function serveCommand(): Command {
 }
 
 async function serve(which: Which, flags: ConfigFlags): Promise<void> {
+  // Loaded here, not at the top: the server stack (Fastify, database drivers) takes most of a second to
+  // import, which every admin-API command and `--help` would otherwise pay.
+  const [{ startServers }, { createLogger }, { createRegistry }] = await Promise.all([
+    import('../http/servers.js'),
+    import('../observability/logger.js'),
+    import('../registry.js'),
+  ]);
   const config = configFromFlags(flags);
   const logger = createLogger(config.log);
   const warning = ensureSystemSecret(config);

@@ -67,7 +67,8 @@ function collectFile(file: string, raw: Map<string, RawValue>): void {
 function walkFile(node: Record<string, unknown>, schema: SchemaTree, prefix: string, file: string, raw: Map<string, RawValue>): void {
   for (const [name, value] of Object.entries(node)) {
     const key = prefix ? `${prefix}.${name}` : name;
-    const def = schema[name];
+    // Own keys only: `constructor` or `toString` in a file must not match Object.prototype.
+    const def = Object.hasOwn(schema, name) ? schema[name] : undefined;
     if (!def) throw new ConfigError(`${key} (from ${file}): unknown configuration key`);
     if (isLeaf(def)) {
       raw.set(key, { value, source: file });

@@ -10,6 +10,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   ServerError,
+  TemporarilyUnavailableError,
   UnsupportedMediaTypeError,
 } from './errors.js';
 
@@ -68,6 +69,8 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
 
   app.addHook('onSend', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
+    // While stopping, close keep-alive connections after their response so shutdown need not wait them out.
+    if (registry.lifecycle.shuttingDown) reply.header('connection', 'close');
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -130,6 +133,10 @@ function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
       return new PayloadTooLargeError('The request body exceeds the size limit.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new UnsupportedMediaTypeError(`Content type "${request.headers['content-type'] ?? ''}" is not supported here.`);
+  }
+  // A store that was never migrated: the request can succeed once `migrate sql up` has run.
+  if (error.code === '42P01' || /no such table/i.test(error.message ?? '')) {
+    return new TemporarilyUnavailableError('The database is not migrated yet: run `portcullis migrate sql up`.');
   }
   // PostgreSQL data exceptions (class 22: NUL bytes, bad encodings, out-of-range values) come from input.
   if (typeof error.code === 'string' && /^22[0-9A-Z]{3}$/.test(error.code)) {
