@@ -1,5 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
 /**
  * Key material derived from `secrets.system`. The first secret seals and signs; every secret opens
  * and verifies, so secrets rotate by prepending a new one. Each purpose gets its own derived key,
@@ -24,23 +27,28 @@ export class Keyring {
   /** AES-256-GCM; output `v1.<iv>.<ciphertext>.<tag>` in base64url. */
   seal(purpose: string, plaintext: string | Buffer, associatedData = ''): string {
     const key = this.keys(purpose)[0] as Buffer;
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(associatedData));
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return ['v1', iv, ciphertext, cipher.getAuthTag()].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
   }
 
-  /** Opens what `seal` made with any of the secrets; undefined when no secret opens it. */
+  /**
+   * Opens what `seal` made with any of the secrets; undefined when no secret opens it. Only the full
+   * 16-byte tag authenticates: GCM would otherwise accept a tag cut to as little as 4 bytes.
+   */
   open(purpose: string, sealed: string, associatedData = ''): Buffer | undefined {
-    const [version, iv, ciphertext, tag] = sealed.split('.');
-    if (version !== 'v1' || iv === undefined || ciphertext === undefined || tag === undefined) return undefined;
+    const parts = sealed.split('.');
+    if (parts.length !== 4 || parts[0] !== 'v1') return undefined;
+    const [iv, ciphertext, tag] = parts.slice(1).map((part) => Buffer.from(part, 'base64url')) as [Buffer, Buffer, Buffer];
+    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) return undefined;
     for (const key of this.keys(purpose)) {
       try {
-        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+        const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
         decipher.setAAD(Buffer.from(associatedData));
-        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-        return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
+        decipher.setAuthTag(tag);
+        return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
       } catch {
         // wrong key: try the next secret
       }

@@ -69,6 +69,8 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
 
   app.addHook('onSend', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
+    // Admin answers can carry private keys and client metadata: never cache them.
+    if (listener === 'admin' && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     // While stopping, close keep-alive connections after their response so shutdown need not wait them out.
     if (registry.lifecycle.shuttingDown) reply.header('connection', 'close');
   });

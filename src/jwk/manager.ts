@@ -1,13 +1,14 @@
 import { type CryptoKey, importJWK, type JWK } from 'jose';
 import type { Keyring } from '../crypto/keyring.js';
 import { BadRequestError, NotFoundError } from '../http/errors.js';
-import { assertUsableJwk, generateJwk, isPrivate, type KeyRequest, publicPart } from './generate.js';
+import { assertUsableJwk, generateJwk, isPrivate, isSigningKey, type KeyRequest, keyAlg, publicPart } from './generate.js';
 import type { KeyRepository, StoredKey } from './repository.js';
 
 /** Hydra's built-in key sets: ID tokens (and userinfo, logout tokens, credentials) and JWT access tokens. */
 export const ID_TOKEN_SET = 'hydra.openid.id-token';
 export const ACCESS_TOKEN_SET = 'hydra.jwt.access-token';
 export const BUILTIN_SETS = [ID_TOKEN_SET, ACCESS_TOKEN_SET] as const;
+const isBuiltinSet = (setId: string) => (BUILTIN_SETS as readonly string[]).includes(setId);
 
 const SEAL_PURPOSE = 'jwk-at-rest';
 
@@ -33,6 +34,8 @@ export interface KeyManagerDeps {
 export class KeyManager {
   private readonly cache = new Map<string, { until: number; keys: Promise<JWK[]> }>();
   private readonly signers = new Map<string, SigningKey>();
+  /** The generation of missing built-in keys under way, shared so that racing callers make one key, not many. */
+  private ensuring: Promise<void> | undefined;
 
   constructor(private readonly deps: KeyManagerDeps) {}
 
@@ -91,34 +94,54 @@ export class KeyManager {
     if (!deleted) throw new NotFoundError(`The JSON Web Key "${kid}" does not exist in set "${setId}".`);
   }
 
-  /** Generates an RS256 key into each built-in set that has no private key yet. */
-  async ensureBuiltinSets(): Promise<void> {
+  /**
+   * Generates an RS256 key into each built-in set that has no private asymmetric signing key (none yet,
+   * deleted, symmetric only, or sealed under a secret no longer configured). Concurrent calls share one run.
+   */
+  ensureBuiltinSets(): Promise<void> {
+    this.ensuring ??= this.generateMissingBuiltins().finally(() => {
+      this.ensuring = undefined;
+    });
+    return this.ensuring;
+  }
+
+  private async generateMissingBuiltins(): Promise<void> {
     for (const setId of BUILTIN_SETS) {
       const keys = await this.getSet(setId);
-      if (!keys.some((key) => isPrivate(key) && key.use !== 'enc')) await this.generate(setId, { alg: 'RS256', use: 'sig' });
+      if (!keys.some(isSigningKey)) await this.generate(setId, { alg: 'RS256', use: 'sig' });
     }
   }
 
-  /** The newest private signing key of a set, generating one when the set has none. */
+  /**
+   * The newest private asymmetric signing key of a set (symmetric, encryption and public-only keys never sign,
+   * as their tokens could not be verified with the JWKS); a built-in set without one gets one generated.
+   */
   async signingKey(setId: string): Promise<SigningKey> {
-    let jwk = (await this.cached(setId)).find((key) => isPrivate(key) && key.use !== 'enc' && key.kty !== 'oct');
-    if (!jwk) {
+    let jwk = (await this.cached(setId)).find(isSigningKey);
+    if (!jwk && isBuiltinSet(setId)) {
       await this.ensureBuiltinSets();
-      jwk = (await this.cached(setId)).find((key) => isPrivate(key) && key.use !== 'enc');
-      if (!jwk) throw new Error(`key set ${setId} has no private signing key`);
+      jwk = (await this.cached(setId)).find(isSigningKey);
     }
+    if (!jwk) throw new Error(`key set ${setId} has no private signing key`);
     const kid = jwk.kid as string;
     const known = this.signers.get(setId);
     if (known?.kid === kid) return known;
-    const alg = jwk.alg ?? 'RS256';
+    const alg = keyAlg(jwk);
     const signer = { kid, alg, key: await importJWK(jwk, alg), jwk };
     this.signers.set(setId, signer);
     return signer;
   }
 
-  /** What `/.well-known/jwks.json` publishes: the public keys of the built-in sets. */
+  /**
+   * What `/.well-known/jwks.json` publishes: the public keys of the built-in sets, generating a signing key
+   * for a set that lacks one (as Hydra does), so the key that will sign is published before it signs.
+   */
   async publicKeys(): Promise<JWK[]> {
-    const sets = await Promise.all(BUILTIN_SETS.map((setId) => this.cached(setId)));
+    let sets = await Promise.all(BUILTIN_SETS.map((setId) => this.cached(setId)));
+    if (sets.some((keys) => !keys.some(isSigningKey))) {
+      await this.ensureBuiltinSets();
+      sets = await Promise.all(BUILTIN_SETS.map((setId) => this.cached(setId)));
+    }
     return sets.flat().flatMap((jwk) => publicPart(jwk) ?? []);
   }
 
@@ -143,7 +166,7 @@ export class KeyManager {
       setId,
       kid,
       publicJwk: pub ? JSON.stringify(pub) : null,
-      sealedPrivateJwk: isPrivate(jwk) ? this.deps.keyring.seal(SEAL_PURPOSE, JSON.stringify(jwk), `${setId}/${kid}`) : null,
+      sealedPrivateJwk: isPrivate(jwk) ? this.deps.keyring.seal(SEAL_PURPOSE, JSON.stringify(jwk), sealContext(setId, kid)) : null,
       createdAt: Date.now(),
     };
   }
@@ -151,13 +174,21 @@ export class KeyManager {
   private unseal(rows: StoredKey[]): JWK[] {
     return rows.flatMap((row) => {
       if (row.sealedPrivateJwk) {
-        const plain = this.deps.keyring.open(SEAL_PURPOSE, row.sealedPrivateJwk, `${row.setId}/${row.kid}`);
+        const plain = this.deps.keyring.open(SEAL_PURPOSE, row.sealedPrivateJwk, sealContext(row.setId, row.kid));
         if (plain) return [JSON.parse(plain.toString('utf8')) as JWK];
         // Sealed under a secret no longer configured: the private part is lost, the public part still serves.
       }
       return row.publicJwk ? [JSON.parse(row.publicJwk) as JWK] : [];
     });
   }
+}
+
+/**
+ * Binds a sealed key to its set and kid. JSON keeps the pair unambiguous: a joined `set/kid` would let the
+ * sealed key of set `a`, kid `b/c` open as set `a/b`, kid `c`.
+ */
+function sealContext(setId: string, kid: string): string {
+  return JSON.stringify([setId, kid]);
 }
 
 async function checkKeys(keys: JWK[]): Promise<void> {

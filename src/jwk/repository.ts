@@ -1,7 +1,9 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { ConflictError } from '../http/errors.js';
 import { isUniqueViolation } from '../persistence/errors.js';
 import type { Tables } from '../persistence/tables.js';
+
+const REPLACE_ATTEMPTS = 10;
 
 export interface StoredKey {
   setId: string;
@@ -52,17 +54,34 @@ export class SqlKeyRepository implements KeyRepository {
   }
 
   async replaceSet(setId: string, keys: StoredKey[]): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.replacing(async (tx) => {
       await tx.deleteFrom('jwks').where('set_id', '=', setId).execute();
       for (const key of keys) await tx.insertInto('jwks').values(toRow(key)).execute();
     });
   }
 
   async upsert(key: StoredKey): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+    await this.replacing(async (tx) => {
       await tx.deleteFrom('jwks').where('set_id', '=', key.setId).where('kid', '=', key.kid).execute();
       await tx.insertInto('jwks').values(toRow(key)).execute();
     });
+  }
+
+  /**
+   * Runs a delete-then-insert transaction. Two of them racing on one kid both find nothing to delete under
+   * PostgreSQL's read committed, and the second insert hits the unique key; running it again then deletes
+   * the winner's row, so the last writer wins as it would one at a time.
+   */
+  private async replacing(work: (tx: Transaction<Tables>) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.transaction().execute(work);
+        return;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        if (attempt >= REPLACE_ATTEMPTS) throw new ConflictError('The key set was changed concurrently; try again.');
+      }
+    }
   }
 
   async deleteSet(setId: string): Promise<boolean> {

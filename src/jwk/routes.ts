@@ -116,8 +116,16 @@ export const jwksPublicRoutes: RouteModule = (app, { keys, config }) => {
       const body = { keys: await keys.publicKeys() };
       const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`;
       reply.header('cache-control', `public, max-age=${maxAge}, must-revalidate`).header('etag', etag);
-      if (request.headers['if-none-match'] === etag) return reply.status(304).send();
+      if (matchesEtag(request.headers['if-none-match'], etag)) return reply.status(304).send();
       return body;
     },
   );
 };
+
+/** If-None-Match as RFC 9110 13.1.2 compares: `*`, or any listed tag equal under weak comparison (`W/` ignored). */
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  return header.split(',').some((candidate) => opaque(candidate) === opaque(etag));
+}

@@ -1,4 +1,4 @@
-import { type MigrationResultSet, Migrator } from 'kysely';
+import { type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { Database } from './database.js';
 import { MIGRATIONS } from './migrations/index.js';
 
@@ -10,10 +10,20 @@ export interface MigrationStatus {
 
 const TABLES = { migrationTableName: 'portcullis_migration', migrationLockTableName: 'portcullis_migration_lock' };
 
-function migrator(database: Database): Migrator {
+/**
+ * Kysely looks for its migration tables in every schema unless told which one, so two deployments
+ * (or test runs) sharing a PostgreSQL database in different schemas would see each other's tables.
+ */
+async function migrator(database: Database): Promise<Migrator> {
+  let migrationTableSchema: string | undefined;
+  if (database.dialect === 'postgres') {
+    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db);
+    migrationTableSchema = rows[0]?.schema;
+  }
   return new Migrator({
     db: database.db,
     ...TABLES,
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
     provider: {
       getMigrations: async () =>
         Object.fromEntries(
@@ -33,14 +43,14 @@ function check(result: MigrationResultSet): string[] {
 
 /** Applies every pending migration; returns the names applied. */
 export async function migrateUp(database: Database): Promise<string[]> {
-  return check(await migrator(database).migrateToLatest());
+  return check(await (await migrator(database)).migrateToLatest());
 }
 
 /** Reverts the newest applied migration (`steps` times); returns the names reverted. */
 export async function migrateDown(database: Database, steps = 1): Promise<string[]> {
   const names: string[] = [];
   for (let i = 0; i < steps; i++) {
-    const reverted = check(await migrator(database).migrateDown());
+    const reverted = check(await (await migrator(database)).migrateDown());
     if (reverted.length === 0) break;
     names.push(...reverted);
   }
@@ -48,7 +58,7 @@ export async function migrateDown(database: Database, steps = 1): Promise<string
 }
 
 export async function migrationStatus(database: Database): Promise<MigrationStatus[]> {
-  const list = await migrator(database).getMigrations();
+  const list = await (await migrator(database)).getMigrations();
   return list.map((m) => ({ name: m.name, applied: m.executedAt !== undefined, ...(m.executedAt ? { appliedAt: m.executedAt } : {}) }));
 }
 

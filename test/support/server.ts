@@ -26,11 +26,16 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Skip migrations (to test readiness on an unmigrated store). */
   migrate?: boolean;
+  /**
+   * Serve an existing data source (e.g. another test server's `config.dsn`) instead of a fresh store;
+   * closing this server then leaves that data in place.
+   */
+  dsn?: string;
 }
 
 /** Starts both listeners on ephemeral loopback ports over a fresh store of the given kind. */
 export async function startTestServer(store: TestStore, options: StartOptions = {}): Promise<TestServer> {
-  const data = await store.create();
+  const data = options.dsn === undefined ? await store.create() : { dsn: options.dsn, drop: async () => {} };
   const config = loadConfig({
     env: {
       DSN: data.dsn,
