@@ -3,8 +3,11 @@ import { ClientService } from './client/service.js';
 import type { Config } from './config/schema.js';
 import { createHasher, type SecretHasher } from './crypto/hasher.js';
 import { Keyring } from './crypto/keyring.js';
+import { SessionStore } from './flow/session-store.js';
 import { KeyManager } from './jwk/manager.js';
 import { SqlKeyRepository } from './jwk/repository.js';
+import { SqlTokenStore, type TokenStore } from './oauth2/token-store.js';
+import { TokenService } from './oauth2/tokens.js';
 import type { Logger } from './observability/logger.js';
 import { type Database, openDatabase } from './persistence/database.js';
 import { migrateUp, pendingMigrations } from './persistence/migrator.js';
@@ -26,6 +29,9 @@ export interface Registry {
   readonly hasher: SecretHasher;
   readonly clients: ClientService;
   readonly keys: KeyManager;
+  readonly tokenStore: TokenStore;
+  readonly sessions: SessionStore;
+  readonly tokens: TokenService;
   readonly lifecycle: Lifecycle;
   close(): Promise<void>;
 }
@@ -55,6 +61,8 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       rsaBits: config.keys.rsa_key_size,
       cacheTtlMs: config.cache.ttl,
     });
+    const tokenStore = new SqlTokenStore(database.db);
+    const tokens = new TokenService({ config, keyring, keys, store: tokenStore });
     if ((await pendingMigrations(database)).length === 0) {
       await keys.ensureBuiltinSets();
     } else {
@@ -68,6 +76,9 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       hasher,
       clients,
       keys,
+      tokenStore,
+      sessions: new SessionStore(database.db),
+      tokens,
       lifecycle: { shuttingDown: false },
       close: () => database.close(),
     };

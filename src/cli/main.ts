@@ -7,10 +7,12 @@ import { clientCommands } from './client-commands.js';
 import { jwkCommands } from './jwk-commands.js';
 import { migrateCommand } from './migrate.js';
 import { serveCommand } from './serve.js';
+import { tokenCommands } from './token-commands.js';
 
 export function buildProgram(): Command {
   const clients = clientCommands();
   const jwks = jwkCommands();
+  const tokens = tokenCommands();
   const program = new Command('portcullis')
     .description('An OAuth 2.0 and OpenID Connect server, wire-compatible with Ory Hydra')
     .version(VERSION, '-v, --version')
@@ -24,8 +26,15 @@ export function buildProgram(): Command {
     .addCommand(new Command('list').description('List resources through the admin API').addCommand(clients.list))
     .addCommand(new Command('update').description('Change resources through the admin API').addCommand(clients.update))
     .addCommand(
-      new Command('delete').description('Delete resources through the admin API').addCommand(clients.delete).addCommand(jwks.delete),
+      new Command('delete')
+        .description('Delete resources through the admin API')
+        .addCommand(clients.delete)
+        .addCommand(jwks.delete)
+        .addCommand(tokens.deleteAccessTokens),
     )
+    .addCommand(new Command('perform').description('Run OAuth 2.0 flows as a client').addCommand(tokens.performClientCredentials))
+    .addCommand(new Command('introspect').description('Introspect tokens through the admin API').addCommand(tokens.introspect))
+    .addCommand(new Command('revoke').description('Revoke tokens as a client').addCommand(tokens.revoke))
     .addCommand(
       new Command('version').description('Print the version').action(() => {
         process.stdout.write(`${VERSION}\n`);

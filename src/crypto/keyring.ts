@@ -26,12 +26,8 @@ export class Keyring {
 
   /** AES-256-GCM; output `v1.<iv>.<ciphertext>.<tag>` in base64url. */
   seal(purpose: string, plaintext: string | Buffer, associatedData = ''): string {
-    const key = this.keys(purpose)[0] as Buffer;
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(Buffer.from(associatedData));
-    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return ['v1', iv, ciphertext, cipher.getAuthTag()].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+    const { iv, ciphertext, tag } = this.encrypt(purpose, plaintext, associatedData);
+    return ['v1', iv, ciphertext, tag].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
   }
 
   /**
@@ -42,6 +38,34 @@ export class Keyring {
     const parts = sealed.split('.');
     if (parts.length !== 4 || parts[0] !== 'v1') return undefined;
     const [iv, ciphertext, tag] = parts.slice(1).map((part) => Buffer.from(part, 'base64url')) as [Buffer, Buffer, Buffer];
+    return this.decrypt(purpose, iv, ciphertext, tag, associatedData);
+  }
+
+  /** Like `seal`, as short as it can be: one base64url string of iv, ciphertext and tag (for URLs). */
+  sealCompact(purpose: string, plaintext: Buffer): string {
+    const { iv, ciphertext, tag } = this.encrypt(purpose, plaintext, '');
+    return Buffer.concat([iv, ciphertext, tag]).toString('base64url');
+  }
+
+  openCompact(purpose: string, sealed: string): Buffer | undefined {
+    if (!/^[A-Za-z0-9_-]+$/.test(sealed)) return undefined;
+    const bytes = Buffer.from(sealed, 'base64url');
+    if (bytes.length < IV_BYTES + TAG_BYTES) return undefined;
+    const iv = bytes.subarray(0, IV_BYTES);
+    const tag = bytes.subarray(bytes.length - TAG_BYTES);
+    return this.decrypt(purpose, iv, bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES), tag, '');
+  }
+
+  private encrypt(purpose: string, plaintext: string | Buffer, associatedData: string) {
+    const key = this.keys(purpose)[0] as Buffer;
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(Buffer.from(associatedData));
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return { iv, ciphertext, tag: cipher.getAuthTag() };
+  }
+
+  private decrypt(purpose: string, iv: Buffer, ciphertext: Buffer, tag: Buffer, associatedData: string): Buffer | undefined {
     if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) return undefined;
     for (const key of this.keys(purpose)) {
       try {

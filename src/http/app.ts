@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import { clientOriginCheck } from '../oauth2/client-cors.js';
 import type { Registry } from '../registry.js';
 import { registerCors } from './cors.js';
 import {
@@ -106,7 +107,8 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     void reply.status(failure.status).type('application/json; charset=utf-8').send(failure.body());
   });
 
-  registerCors(app, settings.cors);
+  // The public listener also allows each client's own `allowed_cors_origins` (Hydra's per-client CORS).
+  registerCors(app, settings.cors, listener === 'public' ? clientOriginCheck(registry) : undefined);
   // Admin route modules declare `/clients`; they are served at `/admin/clients` (and, by the rewrite, at `/clients`).
   void app.register(
     async (scope) => {

@@ -1,14 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import { clientAdminRoutes } from '../client/admin-routes.js';
+import { flowAdminRoutes } from '../flow/admin-routes.js';
+import { fallbackRoutes } from '../flow/fallback-pages.js';
+import { sessionAdminRoutes } from '../flow/session-routes.js';
 import { healthRoutes } from '../health/routes.js';
 import { jwksPublicRoutes, keyAdminRoutes } from '../jwk/routes.js';
+import { authorizeRoutes } from '../oauth2/authorize/endpoint.js';
+import { introspectionRoutes } from '../oauth2/introspection.js';
+import { revocationRoutes } from '../oauth2/revocation.js';
+import { tokenAdminRoutes } from '../oauth2/token-admin-routes.js';
+import { tokenRoutes } from '../oauth2/token-endpoint.js';
 import type { Registry } from '../registry.js';
 import { createApp, type Listener, type RouteModule } from './app.js';
 
 /** What each listener serves. Later features add their route modules here. */
 export const ROUTES: Record<Listener, RouteModule[]> = {
-  public: [healthRoutes, jwksPublicRoutes],
-  admin: [healthRoutes, clientAdminRoutes, keyAdminRoutes],
+  public: [healthRoutes, jwksPublicRoutes, authorizeRoutes, tokenRoutes, revocationRoutes, fallbackRoutes],
+  admin: [healthRoutes, clientAdminRoutes, keyAdminRoutes, flowAdminRoutes, sessionAdminRoutes, introspectionRoutes, tokenAdminRoutes],
 };
 
 export type Which = 'all' | Listener;

@@ -145,6 +145,11 @@ export class KeyManager {
     return sets.flat().flatMap((jwk) => publicPart(jwk) ?? []);
   }
 
+  /** The public keys of one set (from the cache), to verify what this server signed with it. */
+  async publicKeysOf(setId: string): Promise<JWK[]> {
+    return (await this.cached(setId)).flatMap((jwk) => publicPart(jwk) ?? []);
+  }
+
   private cached(setId: string): Promise<JWK[]> {
     const hit = this.cache.get(setId);
     if (hit && hit.until > Date.now()) return hit.keys;

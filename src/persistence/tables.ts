@@ -4,6 +4,11 @@ import type { Generated } from 'kysely';
 export interface Tables {
   clients: ClientRow;
   jwks: JwkRow;
+  login_sessions: LoginSessionRow;
+  consent_sessions: ConsentSessionRow;
+  oauth2_tokens: TokenRow;
+  used_jtis: UsedJtiRow;
+  forced_subjects: ForcedSubjectRow;
 }
 
 export interface ClientRow {
@@ -29,4 +34,65 @@ export interface JwkRow {
   /** The full JWK, AES-256-GCM encrypted with a key derived from the system secret. */
   private_jwk: string | null;
   created_at: number;
+}
+
+/** A remembered (or, until it ends, an unremembered) login: Hydra's authentication session. */
+export interface LoginSessionRow {
+  id: string;
+  subject: string;
+  authenticated_at: number;
+  remember: number;
+  expires_at: number;
+  identity_provider_session_id: string;
+}
+
+/** A completed consent (Hydra's flow row); its id is the flow id the challenges carry. */
+export interface ConsentSessionRow {
+  id: string;
+  client_id: string;
+  subject: string;
+  login_session_id: string;
+  /** JSON arrays. */
+  granted_scope: string;
+  granted_audience: string;
+  remember: number;
+  /** Seconds; 0 = forever. */
+  remember_for: number;
+  handled_at: number;
+  /** The consent session as the admin API shows it, as JSON. */
+  document: string;
+}
+
+/** Access tokens, refresh tokens and authorization codes, grouped into grants by request_id. */
+export interface TokenRow {
+  /** SHA-256 (hex) of the token's signature (opaque) or of its jti (JWT). */
+  signature: string;
+  kind: 'access_token' | 'refresh_token' | 'authorization_code';
+  request_id: string;
+  client_id: string;
+  consent_id: string | null;
+  subject: string;
+  /** Space-separated granted scope. */
+  scope: string;
+  /** JSON array of the granted audience. */
+  audience: string;
+  /** JSON: claims and flow facts the token carries (see oauth2/token-store.ts). */
+  session: string;
+  requested_at: number;
+  /** Epoch ms; 0 = never expires. */
+  expires_at: number;
+  active: number;
+  used_at: number | null;
+  used_count: number;
+}
+
+export interface UsedJtiRow {
+  jti_hash: string;
+  expires_at: number;
+}
+
+export interface ForcedSubjectRow {
+  subject: string;
+  client_id: string;
+  forced_subject: string;
 }

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { Configuration, JwkApi, MetadataApi, OAuth2Api, WellknownApi } from '@ory/hydra-client';
 import { loadConfig } from '../../src/config/load.js';
@@ -35,13 +36,16 @@ export interface StartOptions {
 
 /** Starts both listeners on ephemeral loopback ports over a fresh store of the given kind. */
 export async function startTestServer(store: TestStore, options: StartOptions = {}): Promise<TestServer> {
+  // Known ports, so that the issuer and the URLs in redirects point at the real listeners.
+  const [publicPort, adminPort] = [await freePort(), await freePort()];
   const data = options.dsn === undefined ? await store.create() : { dsn: options.dsn, drop: async () => {} };
   const config = loadConfig({
     env: {
       DSN: data.dsn,
       SECRETS_SYSTEM: 'test-secret-0123456789abcdef',
-      SERVE_PUBLIC_PORT: '0',
-      SERVE_ADMIN_PORT: '0',
+      SERVE_PUBLIC_PORT: String(publicPort),
+      SERVE_ADMIN_PORT: String(adminPort),
+      URLS_SELF_ISSUER: `http://127.0.0.1:${publicPort}/`,
       SERVE_PUBLIC_HOST: '127.0.0.1',
       SERVE_ADMIN_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
@@ -77,4 +81,17 @@ export async function startTestServer(store: TestStore, options: StartOptions = 
       await data.drop();
     },
   };
+}
+
+/** A port that was free a moment ago (the kernel picks it; tests bind it right away). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
 }

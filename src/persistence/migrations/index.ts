@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Dialect } from '../database.js';
 import { m0001Init } from './0001-init.js';
+import { m0002OAuth2 } from './0002-oauth2.js';
 
 export interface VersionedMigration {
   /** Sortable and never renamed: it is what the migration table records. */
@@ -10,4 +11,4 @@ export interface VersionedMigration {
 }
 
 /** Every migration, oldest first. Append only. */
-export const MIGRATIONS: readonly VersionedMigration[] = [m0001Init];
+export const MIGRATIONS: readonly VersionedMigration[] = [m0001Init, m0002OAuth2];

@@ -1,0 +1,159 @@
+import { Command, Option } from 'commander';
+import { adminEndpoint, CliError, callAdmin, type EndpointFlag } from './admin-api.js';
+import { type FormatFlag, printRecords } from './output.js';
+
+type Flags = EndpointFlag &
+  FormatFlag & {
+    clientId?: string;
+    clientSecret?: string;
+    scope?: string[];
+    audience?: string[];
+    authMethod?: 'client_secret_basic' | 'client_secret_post';
+  };
+
+interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_in?: number;
+  scope?: string;
+  refresh_token?: string;
+  id_token?: string;
+}
+
+interface Introspection {
+  active: boolean;
+  sub?: string;
+  client_id?: string;
+  scope?: string;
+  exp?: number;
+  token_use?: string;
+}
+
+/** Repeatable, comma- or space-separated list flags (`--scope a,b --scope c`). */
+const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
+
+/** The public listener: `--endpoint`, else PORTCULLIS_PUBLIC_URL, else localhost:4444. */
+function publicEndpoint(flags: EndpointFlag): string {
+  return (flags.endpoint ?? process.env.PORTCULLIS_PUBLIC_URL ?? 'http://127.0.0.1:4444').replace(/\/+$/, '');
+}
+
+/** Client credentials as HTTP Basic (each part form-encoded first, RFC 6749 §2.3.1) or in the body. */
+function authenticate(flags: Flags, form: URLSearchParams, headers: Record<string, string>): void {
+  if (!flags.clientId) throw new CliError('--client-id is required');
+  if (!flags.clientSecret) throw new CliError('--client-secret is required');
+  if (flags.authMethod === 'client_secret_post') {
+    form.set('client_id', flags.clientId);
+    form.set('client_secret', flags.clientSecret);
+    return;
+  }
+  const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
+  headers.authorization = `Basic ${Buffer.from(`${encode(flags.clientId)}:${encode(flags.clientSecret)}`).toString('base64')}`;
+}
+
+/** POSTs a form and returns the response text; an error answer becomes a CliError with its OAuth error. */
+async function postForm(url: string, form: URLSearchParams, headers: Record<string, string> = {}): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: form.toString(),
+    });
+  } catch (error) {
+    const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
+    throw new CliError(`cannot reach ${url}: ${cause?.message || cause?.code || (error as Error).message}`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let detail = text;
+    try {
+      const parsed = JSON.parse(text) as { error?: string; error_description?: string };
+      detail = [parsed.error, parsed.error_description].filter(Boolean).join(': ');
+    } catch {
+      // not JSON: show as is
+    }
+    throw new CliError(`POST ${new URL(url).pathname} failed with ${response.status}: ${detail}`);
+  }
+  return text;
+}
+
+function withFormat(command: Command, endpointHelp: string): Command {
+  return command.option('-e, --endpoint <url>', endpointHelp).option('--format <format>', 'table or json', 'table');
+}
+
+const PUBLIC_HELP = 'public API URL (default: PORTCULLIS_PUBLIC_URL or http://127.0.0.1:4444)';
+const ADMIN_HELP = 'admin API URL (default: ORY_SDK_URL or http://127.0.0.1:4445)';
+
+function clientFlags(command: Command): Command {
+  return command
+    .option('--client-id <id>', 'the OAuth 2.0 client id')
+    .option('--client-secret <secret>', 'the OAuth 2.0 client secret')
+    .addOption(
+      new Option('--auth-method <method>', 'how the client authenticates')
+        .choices(['client_secret_basic', 'client_secret_post'])
+        .default('client_secret_basic'),
+    );
+}
+
+export function tokenCommands(): Record<'performClientCredentials' | 'introspect' | 'revoke' | 'deleteAccessTokens', Command> {
+  return {
+    performClientCredentials: withFormat(
+      clientFlags(new Command('client-credentials').description('Get an access token with the OAuth 2.0 client credentials grant')),
+      PUBLIC_HELP,
+    )
+      .option('--scope <scope>', 'scope to request (repeatable, comma-separated)', collect)
+      .option('--audience <aud>', 'audience to request (repeatable, comma-separated)', collect)
+      .action(async (flags: Flags) => {
+        const form = new URLSearchParams({ grant_type: 'client_credentials' });
+        if (flags.scope?.length) form.set('scope', flags.scope.join(' '));
+        for (const audience of flags.audience ?? []) form.append('audience', audience);
+        const headers: Record<string, string> = {};
+        authenticate(flags, form, headers);
+        const token = JSON.parse(await postForm(`${publicEndpoint(flags)}/oauth2/token`, form, headers)) as TokenResponse;
+        printRecords(token, flags.format, [
+          ['ACCESS TOKEN', (t) => t.access_token],
+          ['TOKEN TYPE', (t) => t.token_type],
+          ['EXPIRES IN', (t) => t.expires_in],
+          ['SCOPE', (t) => t.scope],
+        ]);
+      }),
+
+    introspect: withFormat(
+      new Command('token').description('Introspect an access or refresh token').argument('<token>', 'the token'),
+      ADMIN_HELP,
+    )
+      .option('--scope <scope>', 'scope the token must have been granted (repeatable, comma-separated)', collect)
+      .action(async (token: string, flags: Flags) => {
+        const form = new URLSearchParams({ token });
+        if (flags.scope?.length) form.set('scope', flags.scope.join(' '));
+        const result = JSON.parse(await postForm(`${adminEndpoint(flags)}/admin/oauth2/introspect`, form)) as Introspection;
+        printRecords(result, flags.format, [
+          ['ACTIVE', (r) => r.active],
+          ['SUBJECT', (r) => r.sub],
+          ['CLIENT ID', (r) => r.client_id],
+          ['SCOPE', (r) => r.scope],
+          ['EXPIRY', (r) => (r.exp === undefined ? undefined : new Date(r.exp * 1000).toISOString())],
+          ['TOKEN USE', (r) => r.token_use],
+        ]);
+      }),
+
+    revoke: withFormat(
+      clientFlags(new Command('token').description('Revoke an access or refresh token (and its grant)').argument('<token>', 'the token')),
+      PUBLIC_HELP,
+    ).action(async (token: string, flags: Flags) => {
+      const form = new URLSearchParams({ token });
+      const headers: Record<string, string> = {};
+      authenticate(flags, form, headers);
+      await postForm(`${publicEndpoint(flags)}/oauth2/revoke`, form, headers);
+      process.stdout.write(flags.format === 'json' ? `${JSON.stringify({ revoked: token })}\n` : `${token}\n`);
+    }),
+
+    deleteAccessTokens: withFormat(
+      new Command('access-tokens').description('Delete every access token of an OAuth 2.0 client').argument('<client-id>', 'the client id'),
+      ADMIN_HELP,
+    ).action(async (clientId: string, flags: Flags) => {
+      await callAdmin(flags, 'DELETE', `/admin/oauth2/tokens?${new URLSearchParams({ client_id: clientId })}`);
+      process.stdout.write(flags.format === 'json' ? `${JSON.stringify(clientId)}\n` : `${clientId}\n`);
+    }),
+  };
+}

@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { rfc3339 } from '../client/validate.js';
+import { AccessDeniedError, ConsentRequiredError, InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
+import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
+import { signIdToken } from '../oauth2/id-token.js';
+import { lifespan } from '../oauth2/lifespans.js';
+import { obfuscatedSubject } from '../oauth2/subject.js';
+import { SqlTokenStore, type StoredToken, type TokenSession } from '../oauth2/token-store.js';
+import type { Grant } from '../oauth2/tokens.js';
+import type { Registry } from '../registry.js';
+import { ChallengeUsedError, fallbackUrl, isExpired, oidcContext, publicClient, requestUrl, withQuery } from './common.js';
+import { csrfCookieName, csrfMatches, setCookie } from './cookies.js';
+import type { ConsentSession } from './session-store.js';
+import { bindingOf, type FlowState, flowIdOf, openFlow, type RejectedRequest, sealFlow } from './state.js';
+
+/** Login fields a consent challenge and verifier carry forward from the login verifier. */
+function loginFields(state: FlowState): Partial<FlowState> {
+  const {
+    subject,
+    sid,
+    authTime,
+    newSession,
+    remember,
+    rememberFor,
+    extendSessionLifespan,
+    acr,
+    amr,
+    context,
+    forceSubjectIdentifier,
+    identityProviderSessionId,
+  } = state;
+  return {
+    subject,
+    sid,
+    authTime,
+    newSession,
+    remember,
+    rememberFor,
+    extendSessionLifespan,
+    acr,
+    amr,
+    context,
+    forceSubjectIdentifier,
+    identityProviderSessionId,
+  };
+}
+
+/** Public clients on non-https, non-loopback redirects could be impersonated: always ask them (Hydra, RFC 8252 §8.6). */
+function mustAlwaysAsk(authz: AuthorizeRequest): boolean {
+  if (authz.client.token_endpoint_auth_method !== 'none') return false;
+  try {
+    const url = new URL(authz.redirectUri);
+    return url.protocol !== 'https:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  } catch {
+    return true;
+  }
+}
+
+/** Step 3: look for a remembered consent that covers the request, then send the browser to the consent app. */
+export async function startConsent(
+  registry: Registry,
+  reply: FastifyReply,
+  authz: AuthorizeRequest,
+  login: FlowState,
+): Promise<FastifyReply> {
+  const { config } = registry;
+  let skip = false;
+  if (!authz.prompt.has('consent') && !mustAlwaysAsk(authz)) {
+    const remembered = await registry.sessions.rememberedConsents(login.subject, authz.client.client_id, Date.now());
+    skip = remembered.some(
+      (consent) =>
+        authz.scope.every((scope) => consent.grantScope.includes(scope)) &&
+        authz.audience.every((aud) => consent.grantAudience.includes(aud)),
+    );
+  }
+  if (authz.prompt.has('none') && !skip)
+    throw new ConsentRequiredError('Prompt "none" was requested, but no previous consent covers the requested scopes.');
+  const challenge = sealFlow(registry.keyring, 'consent-challenge', {
+    ...loginFields(login),
+    csrf: login.csrf,
+    requestedAt: login.requestedAt,
+    params: authz.params,
+    skip,
+  });
+  setCookie(reply, config, csrfCookieName(config, 'consent', authz.client.client_id), login.csrf, {
+    maxAge: Math.round(config.ttl.login_consent_request / 1000),
+  });
+  return reply.redirect(withQuery(config.urls.consent || fallbackUrl(config, 'consent'), 'consent_challenge', challenge), 302);
+}
+
+async function openConsentChallenge(registry: Registry, challenge: string): Promise<FlowState> {
+  const state = openFlow(registry.keyring, 'consent-challenge', challenge);
+  if (!state) throw new NotFoundError('The consent challenge is not valid.');
+  if (isExpired(registry.config, state)) throw new RequestUnauthorizedError('The consent request has expired. Please try again.');
+  if (await registry.sessions.findConsent(flowIdOf(state))) throw new ChallengeUsedError(requestUrl(registry.config, state.params));
+  return state;
+}
+
+async function consentRequestOf(registry: Registry, state: FlowState, challenge: string) {
+  const stored = await registry.clients.find(state.params.client_id ?? '');
+  if (!stored) throw new NotFoundError('The client of this consent request no longer exists.');
+  const flowId = flowIdOf(state);
+  return {
+    challenge,
+    consent_request_id: flowId,
+    requested_scope: (state.params.scope ?? '').split(' ').filter(Boolean),
+    requested_access_token_audience: (state.params.audience ?? '').split(' ').filter(Boolean),
+    skip: state.skip,
+    subject: state.subject,
+    oidc_context: oidcContext(state.params, undefined),
+    client: publicClient(stored.client),
+    request_url: requestUrl(registry.config, state.params),
+    login_challenge: flowId,
+    login_session_id: state.sid,
+    acr: state.acr,
+    amr: state.amr,
+    context: state.context,
+  };
+}
+
+/** `GET /admin/oauth2/auth/requests/consent`: Hydra's oAuth2ConsentRequest. */
+export async function describeConsentRequest(registry: Registry, challenge: string) {
+  return consentRequestOf(registry, await openConsentChallenge(registry, challenge), challenge);
+}
+
+export interface AcceptConsent {
+  grant_scope?: string[];
+  grant_access_token_audience?: string[];
+  remember?: boolean;
+  remember_for?: number;
+  session?: { access_token?: Record<string, unknown>; id_token?: Record<string, unknown> };
+  context?: unknown;
+}
+
+/** `PUT …/consent/accept`: seals the decision into a verifier; the consent app is trusted with the scope (as in Hydra). */
+export async function acceptConsent(registry: Registry, challenge: string, body: AcceptConsent): Promise<string> {
+  const state = await openConsentChallenge(registry, challenge);
+  const verifier = sealFlow(registry.keyring, 'consent-verifier', {
+    ...loginFields(state),
+    csrf: state.csrf,
+    requestedAt: state.requestedAt,
+    bind: bindingOf(state.params),
+    grantScope: body.grant_scope ?? [],
+    grantAudience: body.grant_access_token_audience ?? [],
+    consentRemember: body.remember === true,
+    consentRememberFor: body.remember_for ?? 0,
+    accessTokenClaims: body.session?.access_token ?? {},
+    idTokenClaims: body.session?.id_token ?? {},
+    consentContext: body.context ?? {},
+    handledAt: Math.floor(Date.now() / 1000),
+  });
+  return requestUrl(registry.config, state.params, { consent_verifier: verifier });
+}
+
+export async function rejectConsent(registry: Registry, challenge: string, rejected: RejectedRequest): Promise<string> {
+  const state = await openConsentChallenge(registry, challenge);
+  const verifier = sealFlow(registry.keyring, 'consent-verifier', {
+    csrf: state.csrf,
+    requestedAt: state.requestedAt,
+    bind: bindingOf(state.params),
+    rejected,
+  });
+  return requestUrl(registry.config, state.params, { consent_verifier: verifier });
+}
+
+/** Checks a consent verifier against this request and browser. */
+export function verifyConsent(
+  registry: Registry,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  authz: AuthorizeRequest,
+  sealed: string,
+): FlowState {
+  const { config } = registry;
+  const state = openFlow(registry.keyring, 'consent-verifier', sealed);
+  if (!state || state.bind !== bindingOf(authz.params))
+    throw new InvalidRequestError('The consent verifier is invalid or belongs to another request.');
+  if (isExpired(config, state)) throw new RequestUnauthorizedError('The consent request has expired. Please try again.');
+  if (!csrfMatches(request, config, 'consent', authz.client.client_id, state.csrf)) {
+    throw new InvalidRequestError(
+      'The consent CSRF cookie is missing or does not match: the flow must finish in the browser that started it.',
+    );
+  }
+  setCookie(reply, config, csrfCookieName(config, 'consent', authz.client.client_id), '', { maxAge: 0 });
+  return state;
+}
+
+/**
+ * Step 4: the flow's only writes, in one transaction: the consent (its id is the flow id, so a
+ * replayed verifier fails), the login session, a forced subject, and the code or tokens.
+ * Returns the authorization response parameters.
+ */
+export async function completeConsent(registry: Registry, authz: AuthorizeRequest, state: FlowState): Promise<Record<string, string>> {
+  const { config, tokens } = registry;
+  const { client } = authz;
+  const now = Date.now();
+  const flowId = flowIdOf(state);
+  const shownSubject = obfuscatedSubject(config, client, state.subject, state.forceSubjectIdentifier);
+  const forced = state.forceSubjectIdentifier || (await registry.sessions.forcedSubject(state.subject, client.client_id));
+  const subjectForClient = forced || shownSubject;
+  const session: TokenSession = {
+    grantType: authz.responseTypes.has('code') ? 'authorization_code' : 'implicit',
+    ext: state.accessTokenClaims,
+    idTokenClaims: state.idTokenClaims,
+    ...(subjectForClient ? { obfuscatedSubject: subjectForClient } : {}),
+    authTime: state.authTime,
+    requestedAt: state.requestedAt,
+    ...(state.acr ? { acr: state.acr } : {}),
+    ...(state.amr.length > 0 ? { amr: state.amr } : {}),
+    sid: state.sid,
+    ...(authz.nonce ? { nonce: authz.nonce } : {}),
+  };
+  const grant: Grant = {
+    requestId: randomUUID(),
+    client,
+    subject: state.subject,
+    scope: state.grantScope,
+    audience: state.grantAudience,
+    session,
+    consentId: flowId,
+    requestedAt: state.requestedAt * 1000,
+  };
+
+  const response: Record<string, string> = {};
+  const rows: StoredToken[] = [];
+  if (authz.responseTypes.has('code')) {
+    const code = tokens.mintAuthorizationCode(
+      {
+        ...grant,
+        session: {
+          ...session,
+          ...(authz.redirectUriSent ? { redirectUri: authz.redirectUri } : {}),
+          ...(authz.codeChallenge ? { codeChallenge: authz.codeChallenge } : {}),
+        },
+      },
+      config.ttl.auth_code,
+    );
+    response.code = code.token;
+    rows.push(code.row);
+  }
+  if (authz.responseTypes.has('token')) {
+    const access = await tokens.mintAccessToken(grant, lifespan(config, client, 'implicit', 'access_token'));
+    Object.assign(response, {
+      access_token: access.token,
+      token_type: 'bearer',
+      expires_in: String(access.expiresIn),
+      scope: grant.scope.join(' '),
+    });
+    rows.push(access.row);
+  }
+  if (authz.responseTypes.has('id_token')) {
+    response.id_token = await signIdToken(registry, {
+      client,
+      subject: subjectForClient ?? state.subject,
+      session,
+      lifespanMs: lifespan(config, client, 'implicit', 'id_token'),
+      ...(response.access_token ? { accessToken: response.access_token } : {}),
+      ...(response.code ? { code: response.code } : {}),
+    });
+  }
+  if (!response.code && !response.access_token && !response.id_token) response.scope = grant.scope.join(' ');
+
+  const consent: ConsentSession = {
+    id: flowId,
+    clientId: client.client_id,
+    subject: state.subject,
+    loginSessionId: state.sid,
+    grantScope: state.grantScope,
+    grantAudience: state.grantAudience,
+    remember: state.consentRemember,
+    rememberFor: state.consentRememberFor,
+    handledAt: state.handledAt * 1000,
+    document: {
+      consent_request_id: flowId,
+      grant_scope: state.grantScope,
+      grant_access_token_audience: state.grantAudience,
+      session: { access_token: state.accessTokenClaims, id_token: state.idTokenClaims },
+      remember: state.consentRemember,
+      remember_for: state.consentRememberFor,
+      handled_at: rfc3339(new Date(state.handledAt * 1000)),
+      context: state.consentContext,
+      consent_request: await consentRequestOf(registry, { ...state, params: authz.params }, flowId),
+    },
+  };
+  await registry.sessions.transaction(async (sessions, tx) => {
+    if (!(await sessions.insertConsent(consent))) throw new AccessDeniedError('The consent verifier has already been used.');
+    if (state.newSession || state.extendSessionLifespan) {
+      const lifetime =
+        state.remember && state.rememberFor > 0
+          ? Math.min(state.rememberFor * 1000, config.ttl.authentication_session)
+          : config.ttl.authentication_session;
+      await sessions.saveLoginSession({
+        id: state.sid,
+        subject: state.subject,
+        authenticatedAt: state.authTime * 1000,
+        remember: state.remember,
+        expiresAt: now + lifetime,
+        identityProviderSessionId: state.identityProviderSessionId,
+      });
+    }
+    if (state.forceSubjectIdentifier) await sessions.setForcedSubject(state.subject, client.client_id, state.forceSubjectIdentifier);
+    await new SqlTokenStore(tx).insert(rows);
+  });
+  return response;
+}

@@ -1,0 +1,48 @@
+import type { RouteModule } from '../http/app.js';
+import { escapeHtml, sendHtml } from '../http/html.js';
+
+const PAGES: Record<string, { title: string; key: string; what: string }> = {
+  login: { title: 'Login', key: 'urls.login', what: 'your login app; it receives a login_challenge and answers it through the admin API' },
+  consent: {
+    title: 'Consent',
+    key: 'urls.consent',
+    what: 'your consent app; it receives a consent_challenge and answers it through the admin API',
+  },
+  logout: {
+    title: 'Logout',
+    key: 'urls.logout',
+    what: 'your logout app; it receives a logout_challenge and answers it through the admin API',
+  },
+};
+
+/** The placeholder pages used while `urls.*` are not configured (as Hydra's `/oauth2/fallbacks/*`). */
+export const fallbackRoutes: RouteModule = (app) => {
+  for (const [page, { title, key, what }] of Object.entries(PAGES)) {
+    app.get(`/oauth2/fallbacks/${page}`, async (_request, reply) =>
+      sendHtml(
+        reply,
+        `${title} app not configured`,
+        () =>
+          `<h1>${title} app not configured</h1><p>Portcullis sent you here because <code>${key}</code> is not set. ` +
+          `Set it (environment variable <code>${key.toUpperCase().replace(/\./g, '_')}</code>) to the URL of ${what}.</p>`,
+      ),
+    );
+  }
+  app.get('/oauth2/fallbacks/logout/callback', async (_request, reply) =>
+    sendHtml(
+      reply,
+      'Logged out',
+      () => '<h1>You are logged out</h1><p>Set <code>urls.post_logout_redirect</code> to send people somewhere else.</p>',
+    ),
+  );
+  app.get<{ Querystring: { error?: string; error_description?: string } }>('/oauth2/fallbacks/error', async (request, reply) => {
+    const { error = 'unknown_error', error_description = '' } = request.query;
+    return sendHtml(
+      reply,
+      'An error occurred',
+      () =>
+        `<h1>An error occurred</h1><p><strong>${escapeHtml(String(error))}</strong></p><p>${escapeHtml(String(error_description))}</p>` +
+        '<p>Set <code>urls.error</code> to show errors in your own page.</p>',
+    );
+  });
+};

@@ -1,0 +1,200 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { JWTPayload } from 'jose';
+import { InvalidRequestError, LoginRequiredError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
+import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
+import { obfuscatedSubject } from '../oauth2/subject.js';
+import type { Registry } from '../registry.js';
+import { ChallengeUsedError, fallbackUrl, isExpired, oidcContext, publicClient, requestUrl, withQuery } from './common.js';
+import {
+  csrfCookieName,
+  csrfMatches,
+  readCookies,
+  sessionCookieName,
+  sessionCookieValue,
+  sessionIdFromCookie,
+  setCookie,
+} from './cookies.js';
+import type { LoginSession } from './session-store.js';
+import { bindingOf, type FlowState, flowIdOf, newCsrfToken, newSessionIdOf, openFlow, type RejectedRequest, sealFlow } from './state.js';
+
+/** Step 1: look for a remembered login session, then send the browser to the login app. */
+export async function startLogin(
+  registry: Registry,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  authz: AuthorizeRequest,
+): Promise<FastifyReply> {
+  const { config } = registry;
+  const now = Date.now();
+  let session: LoginSession | undefined;
+  if (!authz.prompt.has('login') && !authz.prompt.has('select_account')) session = await rememberedSession(registry, request, now);
+  if (session && authz.maxAge !== undefined && session.authenticatedAt + authz.maxAge * 1000 < now) {
+    if (authz.prompt.has('none'))
+      throw new LoginRequiredError('The authentication is older than max_age and prompt=none forbids a new one.');
+    session = undefined;
+  }
+  if (authz.prompt.has('none') && !session)
+    throw new LoginRequiredError('Prompt "none" was requested, but no existing login session was found.');
+  if (session && authz.idTokenHintClaims && !hintMatches(registry, authz, session.subject, authz.idTokenHintClaims)) {
+    throw new LoginRequiredError('The subject of the id_token_hint does not match the current login session.');
+  }
+
+  const csrf = newCsrfToken();
+  const challenge = sealFlow(registry.keyring, 'login-challenge', {
+    csrf,
+    requestedAt: Math.floor(now / 1000),
+    params: authz.params,
+    skip: session !== undefined,
+    subject: session?.subject ?? '',
+    sid: session?.id ?? '',
+    authTime: session ? Math.floor(session.authenticatedAt / 1000) : 0,
+  });
+  setCookie(reply, config, csrfCookieName(config, 'login', authz.client.client_id), csrf, {
+    maxAge: Math.round(config.ttl.login_consent_request / 1000),
+  });
+  const app = authz.prompt.has('registration') ? config.urls.registration || config.urls.login : config.urls.login;
+  return reply.redirect(withQuery(app || fallbackUrl(config, 'login'), 'login_challenge', challenge), 302);
+}
+
+async function rememberedSession(registry: Registry, request: FastifyRequest, now: number): Promise<LoginSession | undefined> {
+  const sid = sessionIdFromCookie(registry.keyring, readCookies(request)[sessionCookieName(registry.config)]);
+  if (!sid) return undefined;
+  const session = await registry.sessions.findLoginSession(sid);
+  return session?.remember && session.expiresAt > now ? session : undefined;
+}
+
+function hintMatches(registry: Registry, authz: AuthorizeRequest, subject: string, hint: JWTPayload): boolean {
+  if (hint.sub === subject) return true;
+  return hint.sub === obfuscatedSubject(registry.config, authz.client, subject, '');
+}
+
+/** Opens a login challenge for the admin API: 404 when it is not one, 401 when expired, 410 when used. */
+export async function openLoginChallenge(registry: Registry, challenge: string): Promise<FlowState> {
+  const state = openFlow(registry.keyring, 'login-challenge', challenge);
+  if (!state) throw new NotFoundError('The login challenge is not valid.');
+  if (isExpired(registry.config, state)) throw new RequestUnauthorizedError('The login request has expired. Please try again.');
+  if (await registry.sessions.findConsent(flowIdOf(state))) throw new ChallengeUsedError(requestUrl(registry.config, state.params));
+  return state;
+}
+
+/** `GET /admin/oauth2/auth/requests/login`: Hydra's oAuth2LoginRequest. */
+export async function describeLoginRequest(registry: Registry, challenge: string) {
+  const state = await openLoginChallenge(registry, challenge);
+  const stored = await registry.clients.find(state.params.client_id ?? '');
+  if (!stored) throw new NotFoundError('The client of this login request no longer exists.');
+  return {
+    challenge,
+    client: publicClient(stored.client),
+    request_url: requestUrl(registry.config, state.params),
+    requested_scope: (state.params.scope ?? '').split(' ').filter(Boolean),
+    requested_access_token_audience: (state.params.audience ?? '').split(' ').filter(Boolean),
+    skip: state.skip,
+    subject: state.subject,
+    oidc_context: oidcContext(state.params, decodeHint(state.params.id_token_hint)),
+    session_id: state.skip ? state.sid : newSessionIdOf(state),
+  };
+}
+
+export interface AcceptLogin {
+  subject: string;
+  remember?: boolean;
+  remember_for?: number;
+  extend_session_lifespan?: boolean;
+  acr?: string;
+  amr?: string[];
+  context?: unknown;
+  force_subject_identifier?: string;
+  identity_provider_session_id?: string;
+}
+
+/** `PUT …/login/accept`: seals the login app's decision into a verifier; nothing is written yet. */
+export async function acceptLogin(registry: Registry, challenge: string, body: AcceptLogin): Promise<string> {
+  const state = await openLoginChallenge(registry, challenge);
+  if (!body.subject) throw new InvalidRequestError('Field "subject" must not be empty.');
+  if (state.skip && body.subject !== state.subject) {
+    // A remembered session may not silently become someone else's: ask for a fresh login.
+    return requestUrl(registry.config, state.params, { prompt: 'login' });
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const verifier = sealFlow(registry.keyring, 'login-verifier', {
+    csrf: state.csrf,
+    requestedAt: state.requestedAt,
+    bind: bindingOf(state.params),
+    subject: body.subject,
+    sid: state.skip ? state.sid : newSessionIdOf(state),
+    newSession: !state.skip,
+    authTime: state.skip ? state.authTime : now,
+    remember: state.skip ? true : body.remember === true,
+    rememberFor: body.remember_for ?? 0,
+    extendSessionLifespan: body.extend_session_lifespan === true,
+    acr: body.acr ?? '',
+    amr: body.amr ?? [],
+    context: body.context ?? {},
+    forceSubjectIdentifier: body.force_subject_identifier ?? '',
+    identityProviderSessionId: body.identity_provider_session_id ?? '',
+  });
+  return requestUrl(registry.config, state.params, { login_verifier: verifier });
+}
+
+/** `PUT …/login/reject`: the error travels in the verifier to the client. */
+export async function rejectLogin(registry: Registry, challenge: string, rejected: RejectedRequest): Promise<string> {
+  const state = await openLoginChallenge(registry, challenge);
+  const verifier = sealFlow(registry.keyring, 'login-verifier', {
+    csrf: state.csrf,
+    requestedAt: state.requestedAt,
+    bind: bindingOf(state.params),
+    rejected,
+  });
+  return requestUrl(registry.config, state.params, { login_verifier: verifier });
+}
+
+/**
+ * Step 2: the browser is back with a login verifier. Checks it belongs to this request and this
+ * browser, applies the login checks that depend on the result, and sets the session cookie.
+ */
+export function verifyLogin(
+  registry: Registry,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  authz: AuthorizeRequest,
+  sealed: string,
+): FlowState {
+  const { config } = registry;
+  const state = openFlow(registry.keyring, 'login-verifier', sealed);
+  if (!state || state.bind !== bindingOf(authz.params))
+    throw new InvalidRequestError('The login verifier is invalid or belongs to another request.');
+  if (isExpired(config, state)) throw new RequestUnauthorizedError('The login request has expired. Please try again.');
+  if (!csrfMatches(request, config, 'login', authz.client.client_id, state.csrf)) {
+    throw new InvalidRequestError(
+      'The login CSRF cookie is missing or does not match: the flow must finish in the browser that started it.',
+    );
+  }
+  setCookie(reply, config, csrfCookieName(config, 'login', authz.client.client_id), '', { maxAge: 0 });
+  if (state.rejected) return state;
+
+  const now = Math.floor(Date.now() / 1000);
+  if (authz.maxAge !== undefined && state.authTime + authz.maxAge < now) {
+    throw new LoginRequiredError('The authentication time is older than max_age allows.');
+  }
+  if (authz.idTokenHintClaims && !hintMatches(registry, authz, state.subject, authz.idTokenHintClaims)) {
+    throw new LoginRequiredError('The subject of the id_token_hint does not match the authenticated subject.');
+  }
+  const name = sessionCookieName(config);
+  if (state.remember && (state.newSession || state.extendSessionLifespan)) {
+    const maxAge = state.rememberFor > 0 ? state.rememberFor : Math.round(config.ttl.authentication_session / 1000);
+    setCookie(reply, config, name, sessionCookieValue(registry.keyring, state.sid), { maxAge, path: config.serve.cookies.paths.session });
+  } else if (!state.remember) {
+    setCookie(reply, config, name, '', { maxAge: 0, path: config.serve.cookies.paths.session });
+  }
+  return state;
+}
+
+function decodeHint(hint: string | undefined): Record<string, unknown> | undefined {
+  if (!hint) return undefined;
+  try {
+    const payload = hint.split('.')[1] ?? '';
+    return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}

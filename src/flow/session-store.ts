@@ -1,0 +1,172 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { ConsentSessionRow, LoginSessionRow, Tables } from '../persistence/tables.js';
+
+export interface LoginSession {
+  id: string;
+  subject: string;
+  /** Epoch ms. */
+  authenticatedAt: number;
+  remember: boolean;
+  expiresAt: number;
+  identityProviderSessionId: string;
+}
+
+/** A completed consent. `document` is the consent session as the admin API lists it. */
+export interface ConsentSession {
+  id: string;
+  clientId: string;
+  subject: string;
+  loginSessionId: string;
+  grantScope: string[];
+  grantAudience: string[];
+  remember: boolean;
+  /** Seconds; 0 = forever. */
+  rememberFor: number;
+  handledAt: number;
+  document: Record<string, unknown>;
+}
+
+/** Login sessions, completed consents and forced subjects; every multi-row change in one transaction. */
+export class SessionStore {
+  constructor(private readonly db: Kysely<Tables> | Transaction<Tables>) {}
+
+  transaction<T>(work: (store: SessionStore, tx: Transaction<Tables>) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return work(this, this.db as Transaction<Tables>);
+    return (this.db as Kysely<Tables>).transaction().execute((tx) => work(new SessionStore(tx), tx));
+  }
+
+  async findLoginSession(id: string): Promise<LoginSession | undefined> {
+    const row = await this.db.selectFrom('login_sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? loginFromRow(row) : undefined;
+  }
+
+  /** Writes a new session, or refreshes an existing one (extend_session_lifespan). */
+  async saveLoginSession(session: LoginSession): Promise<void> {
+    const row: LoginSessionRow = {
+      id: session.id,
+      subject: session.subject,
+      authenticated_at: session.authenticatedAt,
+      remember: session.remember ? 1 : 0,
+      expires_at: session.expiresAt,
+      identity_provider_session_id: session.identityProviderSessionId,
+    };
+    await this.db
+      .insertInto('login_sessions')
+      .values(row)
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({ expires_at: row.expires_at, remember: row.remember, authenticated_at: row.authenticated_at }),
+      )
+      .execute();
+  }
+
+  async deleteLoginSession(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('login_sessions').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async deleteLoginSessionsOfSubject(subject: string): Promise<number> {
+    const result = await this.db.deleteFrom('login_sessions').where('subject', '=', subject).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /** Records a completed consent; false when this flow's consent was already recorded (a replayed verifier). */
+  async insertConsent(consent: ConsentSession): Promise<boolean> {
+    const result = await this.db
+      .insertInto('consent_sessions')
+      .values(toConsentRow(consent))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
+  async findConsent(id: string): Promise<ConsentSession | undefined> {
+    const row = await this.db.selectFrom('consent_sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? consentFromRow(row) : undefined;
+  }
+
+  /** The newest remembered consents of a subject for a client that have not expired. */
+  async rememberedConsents(subject: string, clientId: string, now: number): Promise<ConsentSession[]> {
+    const rows = await this.db
+      .selectFrom('consent_sessions')
+      .selectAll()
+      .where('subject', '=', subject)
+      .where('client_id', '=', clientId)
+      .where('remember', '=', 1)
+      .orderBy('handled_at', 'desc')
+      .limit(20)
+      .execute();
+    return rows.map(consentFromRow).filter((c) => c.rememberFor === 0 || c.handledAt + c.rememberFor * 1000 > now);
+  }
+
+  async listConsents(subject: string, loginSessionId?: string): Promise<ConsentSession[]> {
+    let query = this.db.selectFrom('consent_sessions').selectAll().where('subject', '=', subject);
+    if (loginSessionId) query = query.where('login_session_id', '=', loginSessionId);
+    return (await query.orderBy('handled_at', 'desc').execute()).map(consentFromRow);
+  }
+
+  /** Deletes consents (and, by cascade, every token issued under them). */
+  async deleteConsents(subject: string, clientId?: string): Promise<number> {
+    let query = this.db.deleteFrom('consent_sessions').where('subject', '=', subject);
+    if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    return Number((await query.executeTakeFirst()).numDeletedRows);
+  }
+
+  async forcedSubject(subject: string, clientId: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('forced_subjects')
+      .select('forced_subject')
+      .where('subject', '=', subject)
+      .where('client_id', '=', clientId)
+      .executeTakeFirst();
+    return row?.forced_subject;
+  }
+
+  async setForcedSubject(subject: string, clientId: string, forced: string): Promise<void> {
+    await this.db
+      .insertInto('forced_subjects')
+      .values({ subject, client_id: clientId, forced_subject: forced })
+      .onConflict((oc) => oc.columns(['subject', 'client_id']).doUpdateSet({ forced_subject: forced }))
+      .execute();
+  }
+}
+
+function loginFromRow(row: LoginSessionRow): LoginSession {
+  return {
+    id: row.id,
+    subject: row.subject,
+    authenticatedAt: row.authenticated_at,
+    remember: Number(row.remember) === 1,
+    expiresAt: row.expires_at,
+    identityProviderSessionId: row.identity_provider_session_id,
+  };
+}
+
+function toConsentRow(consent: ConsentSession): ConsentSessionRow {
+  return {
+    id: consent.id,
+    client_id: consent.clientId,
+    subject: consent.subject,
+    login_session_id: consent.loginSessionId,
+    granted_scope: JSON.stringify(consent.grantScope),
+    granted_audience: JSON.stringify(consent.grantAudience),
+    remember: consent.remember ? 1 : 0,
+    remember_for: consent.rememberFor,
+    handled_at: consent.handledAt,
+    document: JSON.stringify(consent.document),
+  };
+}
+
+function consentFromRow(row: ConsentSessionRow): ConsentSession {
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    subject: row.subject,
+    loginSessionId: row.login_session_id,
+    grantScope: JSON.parse(row.granted_scope) as string[],
+    grantAudience: JSON.parse(row.granted_audience) as string[],
+    remember: Number(row.remember) === 1,
+    rememberFor: Number(row.remember_for),
+    handledAt: Number(row.handled_at),
+    document: JSON.parse(row.document) as Record<string, unknown>,
+  };
+}

@@ -1,0 +1,51 @@
+import type { FastifyReply } from 'fastify';
+import type { Config } from '../../config/schema.js';
+import type { HttpError } from '../../http/errors.js';
+import { escapeHtml, sendHtml } from '../../http/html.js';
+import type { ResponseMode } from './request.js';
+
+export interface Destination {
+  redirectUri: string;
+  responseMode: ResponseMode;
+  state: string;
+}
+
+/**
+ * Delivers an authorization response to the client as its response mode asks, always with the
+ * RFC 9207 `iss` parameter (mix-up defence) and the client's `state`.
+ */
+export function deliver(reply: FastifyReply, config: Config, to: Destination, values: Record<string, string>): FastifyReply {
+  const params = new URLSearchParams(values);
+  if (to.state) params.set('state', to.state);
+  params.set('iss', config.urls.self.issuer);
+  reply.header('cache-control', 'no-store');
+  if (to.responseMode === 'form_post') {
+    const inputs = [...params]
+      .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+      .join('');
+    return sendHtml(
+      reply,
+      'Submit this form',
+      (nonce) =>
+        `<form method="post" action="${escapeHtml(to.redirectUri)}">${inputs}<noscript><button type="submit">Continue</button></noscript></form>` +
+        `<script nonce="${nonce}">document.forms[0].submit()</script>`,
+    );
+  }
+  const separator = to.responseMode === 'fragment' ? '#' : to.redirectUri.includes('?') ? '&' : '?';
+  return reply.redirect(`${to.redirectUri}${separator}${params}`, 302);
+}
+
+export function deliverError(reply: FastifyReply, config: Config, to: Destination, error: HttpError): FastifyReply {
+  const { error: code, error_description } = error.body(config.oauth2.expose_internal_errors);
+  return deliver(reply, config, to, { error: code, error_description });
+}
+
+/** Errors that must not go to an unverified client: the configured error URL, or the built-in page. */
+export function redirectToErrorPage(reply: FastifyReply, config: Config, error: HttpError): FastifyReply {
+  const { error: code, error_description } = error.body(config.oauth2.expose_internal_errors);
+  const base = config.urls.error || `${config.urls.self.public.replace(/\/+$/, '')}/oauth2/fallbacks/error`;
+  const url = new URL(base);
+  url.searchParams.set('error', code);
+  url.searchParams.set('error_description', error_description);
+  return reply.header('cache-control', 'no-store').redirect(url.toString(), 302);
+}

@@ -1,0 +1,82 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { completeConsent, startConsent, verifyConsent } from '../../flow/consent.js';
+import { startLogin, verifyLogin } from '../../flow/login.js';
+import type { RouteModule } from '../../http/app.js';
+import { HttpError, InvalidRequestError } from '../../http/errors.js';
+import type { Registry } from '../../registry.js';
+import { deliver, deliverError, redirectToErrorPage } from './deliver.js';
+import { AuthorizeError, type AuthorizeRequest, parseAuthorizeRequest } from './request.js';
+
+/**
+ * `GET|POST /oauth2/auth`. The same URL serves every leg of the flow: the first request goes to the
+ * login app; it comes back with `login_verifier` and goes on to the consent app; it comes back with
+ * `consent_verifier` and gets its code or tokens.
+ */
+export const authorizeRoutes: RouteModule = (app, registry) => {
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const source = (request.method === 'GET' ? request.query : request.body) as Record<string, string | string[]> | undefined;
+    const { params, repeated } = flatten(source ?? {});
+    const { login_verifier: loginVerifier, consent_verifier: consentVerifier, ...original } = params;
+    let authz: AuthorizeRequest | undefined;
+    try {
+      authz = await parseAuthorizeRequest(registry, original);
+      if (repeated.length > 0) throw new InvalidRequestError(`Parameters may not repeat: ${repeated.join(', ')}.`);
+      return await proceed(registry, request, reply, authz, loginVerifier, consentVerifier);
+    } catch (error) {
+      if (error instanceof AuthorizeError) {
+        return error.redirect
+          ? deliverError(reply, registry.config, error.redirect, error.error)
+          : redirectToErrorPage(reply, registry.config, error.error);
+      }
+      if (error instanceof HttpError && authz) return deliverError(reply, registry.config, authz, error);
+      throw error;
+    }
+  };
+  app.get('/oauth2/auth', handler);
+  app.post('/oauth2/auth', { schema: { body: { type: 'object' } } }, handler);
+};
+
+async function proceed(
+  registry: Registry,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  authz: AuthorizeRequest,
+  loginVerifier: string | undefined,
+  consentVerifier: string | undefined,
+): Promise<FastifyReply> {
+  if (consentVerifier) {
+    const state = verifyConsent(registry, request, reply, authz, consentVerifier);
+    if (state.rejected) return deliverRejection(registry, reply, authz, state.rejected);
+    return deliver(reply, registry.config, authz, await completeConsent(registry, authz, state));
+  }
+  if (loginVerifier) {
+    const state = verifyLogin(registry, request, reply, authz, loginVerifier);
+    if (state.rejected) return deliverRejection(registry, reply, authz, state.rejected);
+    return startConsent(registry, reply, authz, state);
+  }
+  return startLogin(registry, request, reply, authz);
+}
+
+function deliverRejection(
+  registry: Registry,
+  reply: FastifyReply,
+  authz: AuthorizeRequest,
+  rejected: { error: string; error_description: string },
+) {
+  return deliver(reply, registry.config, authz, { error: rejected.error, error_description: rejected.error_description });
+}
+
+/** Single values; repeated parameters are noted (RFC 6749 §3.1: they must not repeat). */
+function flatten(source: Record<string, string | string[]>): { params: Record<string, string>; repeated: string[] } {
+  const params: Record<string, string> = {};
+  const repeated: string[] = [];
+  for (const [name, value] of Object.entries(source)) {
+    if (Array.isArray(value)) {
+      repeated.push(name);
+      params[name] = String(value[0] ?? '');
+    } else if (typeof value === 'string') {
+      params[name] = value;
+    }
+  }
+  return { params, repeated };
+}

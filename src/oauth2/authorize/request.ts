@@ -1,0 +1,265 @@
+import { createLocalJWKSet, decodeJwt, type JWTPayload, jwtVerify } from 'jose';
+import { effectiveGrantTypes, type OAuth2Client } from '../../client/model.js';
+import {
+  HttpError,
+  InvalidClientError,
+  InvalidRequestError,
+  InvalidScopeError,
+  InvalidStateError,
+  UnauthorizedClientError,
+  UnsupportedResponseTypeError,
+} from '../../http/errors.js';
+import { ID_TOKEN_SET } from '../../jwk/manager.js';
+import type { Registry } from '../../registry.js';
+import { disallowedAudiences } from '../audience.js';
+import { disallowedScopes, parseScope } from '../scope.js';
+
+export type ResponseMode = 'query' | 'fragment' | 'form_post';
+
+/** A validated authorization request (RFC 6749 §4, OIDC Core §3). */
+export interface AuthorizeRequest {
+  /** Every parameter as received (without verifiers), as it goes into the flow state. */
+  params: Record<string, string>;
+  client: OAuth2Client;
+  redirectUri: string;
+  /** Whether `redirect_uri` was sent (the token request must then repeat it). */
+  redirectUriSent: boolean;
+  responseTypes: Set<string>;
+  responseMode: ResponseMode;
+  state: string;
+  nonce: string;
+  scope: string[];
+  audience: string[];
+  prompt: Set<string>;
+  maxAge: number | undefined;
+  idTokenHintClaims: JWTPayload | undefined;
+  codeChallenge: string;
+}
+
+/** An error to deliver: to the client's redirect URI when `redirect` is set, else on the error page. */
+export class AuthorizeError extends Error {
+  constructor(
+    readonly error: HttpError,
+    readonly redirect?: { redirectUri: string; responseMode: ResponseMode; state: string },
+  ) {
+    super(error.message);
+  }
+}
+
+const PROMPTS = new Set(['none', 'login', 'consent', 'select_account', 'registration']);
+const RESPONSE_PARTS = new Set(['code', 'id_token', 'token']);
+const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+
+/** Runs every check of an authorization request, in the order that decides where an error may go. */
+export async function parseAuthorizeRequest(registry: Registry, params: Record<string, string>): Promise<AuthorizeRequest> {
+  const client = await checkClient(registry, params);
+  const { redirectUri, sent } = checkRedirectUri(client, params);
+  const responseTypes = checkResponseTypeShape(params);
+  const responseMode = checkResponseMode(params, responseTypes, redirectUri);
+  const state = params.state ?? '';
+  const target = { redirectUri, responseMode, state };
+  const fail = (error: HttpError): never => {
+    throw new AuthorizeError(error, target);
+  };
+  try {
+    checkClientResponseType(client, responseTypes);
+    checkState(state);
+    const nonce = checkNonce(params, responseTypes);
+    const scope = checkScope(registry, client, params);
+    const audience = checkAudience(client, params);
+    const prompt = checkPrompt(params);
+    const maxAge = checkMaxAge(params);
+    const codeChallenge = checkPkce(registry, client, params, responseTypes);
+    const idTokenHintClaims = await checkIdTokenHint(registry, params);
+    return {
+      params,
+      client,
+      redirectUri,
+      redirectUriSent: sent,
+      responseTypes,
+      responseMode,
+      state,
+      nonce,
+      scope,
+      audience,
+      prompt,
+      maxAge,
+      idTokenHintClaims,
+      codeChallenge,
+    };
+  } catch (error) {
+    if (error instanceof HttpError) return fail(error);
+    throw error;
+  }
+}
+
+async function checkClient(registry: Registry, params: Record<string, string>): Promise<OAuth2Client> {
+  const clientId = params.client_id;
+  if (!clientId) throw new AuthorizeError(new InvalidRequestError('The "client_id" parameter is missing.'));
+  const stored = await registry.clients.find(clientId);
+  if (!stored) throw new AuthorizeError(new InvalidClientError('The requested OAuth 2.0 client does not exist.'));
+  return stored.client;
+}
+
+/** Exact match (RFC 9700 §4.1.3); loopback IP redirect URIs match on any port (RFC 8252 §7.3). */
+function checkRedirectUri(client: OAuth2Client, params: Record<string, string>): { redirectUri: string; sent: boolean } {
+  const given = params.redirect_uri;
+  if (!given) {
+    if (client.redirect_uris.length === 1 && !parseScope(params.scope).includes('openid')) {
+      return { redirectUri: client.redirect_uris[0] as string, sent: false };
+    }
+    throw new AuthorizeError(
+      new InvalidRequestError(
+        'The "redirect_uri" parameter is required unless the client has exactly one and the request is not an OpenID Connect request.',
+      ),
+    );
+  }
+  if (client.redirect_uris.includes(given) || client.redirect_uris.some((registered) => loopbackMatch(registered, given))) {
+    return { redirectUri: given, sent: true };
+  }
+  throw new AuthorizeError(
+    new InvalidRequestError('The "redirect_uri" parameter does not match any of the OAuth 2.0 Client\'s pre-registered redirect urls.'),
+  );
+}
+
+function loopbackMatch(registered: string, given: string): boolean {
+  try {
+    const a = new URL(registered);
+    const b = new URL(given);
+    const loopback = (host: string) => host === '127.0.0.1' || host === '[::1]';
+    return (
+      a.protocol === 'http:' &&
+      b.protocol === 'http:' &&
+      loopback(a.hostname) &&
+      a.hostname === b.hostname &&
+      a.pathname === b.pathname &&
+      a.search === b.search &&
+      !b.hash
+    );
+  } catch {
+    return false;
+  }
+}
+
+function checkResponseTypeShape(params: Record<string, string>): Set<string> {
+  const value = params.response_type;
+  // Before the mode is known, errors go to the redirect URI with the default mode.
+  if (!value) return new Set();
+  return new Set(value.split(' ').filter(Boolean));
+}
+
+function checkResponseMode(params: Record<string, string>, types: Set<string>, redirectUri: string): ResponseMode {
+  const implicit = types.has('token') || types.has('id_token');
+  const fallback: ResponseMode = implicit ? 'fragment' : 'query';
+  const mode = params.response_mode;
+  if (!mode) return fallback;
+  if (mode !== 'query' && mode !== 'fragment' && mode !== 'form_post') {
+    throw new AuthorizeError(new InvalidRequestError(`The response_mode "${mode}" is not supported.`), {
+      redirectUri,
+      responseMode: fallback,
+      state: params.state ?? '',
+    });
+  }
+  if (mode === 'query' && implicit) {
+    // Tokens must never travel in a query string (OAuth 2.0 Multiple Response Types §5).
+    throw new AuthorizeError(new InvalidRequestError('Tokens cannot be returned with response_mode=query.'), {
+      redirectUri,
+      responseMode: 'fragment',
+      state: params.state ?? '',
+    });
+  }
+  return mode;
+}
+
+function checkClientResponseType(client: OAuth2Client, types: Set<string>): void {
+  if (types.size === 0) throw new UnsupportedResponseTypeError('The "response_type" parameter is missing.');
+  if ([...types].some((part) => !RESPONSE_PARTS.has(part))) throw new UnsupportedResponseTypeError('The response_type is not supported.');
+  const allowed = client.response_types.some((registered) => sameSet(new Set(registered.split(' ')), types));
+  if (!allowed) throw new UnsupportedResponseTypeError(`The client is not allowed to request response_type "${[...types].join(' ')}".`);
+  const grants = effectiveGrantTypes(client);
+  if (types.has('code') && !grants.includes('authorization_code')) {
+    throw new UnauthorizedClientError('The client is not allowed to use the authorization_code grant.');
+  }
+  if ((types.has('token') || types.has('id_token')) && !grants.includes('implicit')) {
+    throw new UnauthorizedClientError('The client is not allowed to use the implicit grant.');
+  }
+}
+
+function checkState(state: string): void {
+  if (state.length < 8) throw new InvalidStateError(`The state is missing or has less than 8 characters.`);
+}
+
+function checkNonce(params: Record<string, string>, types: Set<string>): string {
+  const nonce = params.nonce ?? '';
+  if (nonce !== '' && nonce.length < 8) throw new InvalidRequestError('The nonce must have at least 8 characters.');
+  if (types.has('id_token') && nonce === '')
+    throw new InvalidRequestError('A nonce is required when an ID token is returned from the authorization endpoint.');
+  return nonce;
+}
+
+function checkScope(registry: Registry, client: OAuth2Client, params: Record<string, string>): string[] {
+  const scope = parseScope(params.scope);
+  const denied = disallowedScopes(registry.config.strategies.scope, parseScope(client.scope), scope);
+  if (denied.length > 0) throw new InvalidScopeError(`The OAuth 2.0 Client is not allowed to request scope "${denied.join(' ')}".`);
+  return scope;
+}
+
+function checkAudience(client: OAuth2Client, params: Record<string, string>): string[] {
+  const audience = (params.audience ?? '').split(' ').filter(Boolean);
+  const denied = disallowedAudiences(client.audience, audience);
+  if (denied.length > 0)
+    throw new InvalidRequestError(`Requested audience "${denied.join(' ')}" has not been whitelisted by the OAuth 2.0 Client.`);
+  return audience;
+}
+
+function checkPrompt(params: Record<string, string>): Set<string> {
+  const prompt = new Set((params.prompt ?? '').split(' ').filter(Boolean));
+  for (const value of prompt) if (!PROMPTS.has(value)) throw new InvalidRequestError(`Used unknown value "${value}" for prompt parameter.`);
+  if (prompt.has('none') && prompt.size > 1)
+    throw new InvalidRequestError('Parameter "prompt" was set to "none" but contains other values as well.');
+  return prompt;
+}
+
+function checkMaxAge(params: Record<string, string>): number | undefined {
+  if (params.max_age === undefined || params.max_age === '') return undefined;
+  if (!/^\d{1,10}$/.test(params.max_age)) throw new InvalidRequestError('The "max_age" parameter must be a number of seconds.');
+  return Number(params.max_age);
+}
+
+function checkPkce(registry: Registry, client: OAuth2Client, params: Record<string, string>, types: Set<string>): string {
+  const challenge = params.code_challenge ?? '';
+  const method = params.code_challenge_method ?? '';
+  const { enforced, enforced_for_public_clients } = registry.config.oauth2.pkce;
+  if (!challenge) {
+    if (method) throw new InvalidRequestError('A code_challenge_method was given without a code_challenge.');
+    const required = enforced || (enforced_for_public_clients && client.token_endpoint_auth_method === 'none');
+    if (required && types.has('code'))
+      throw new InvalidRequestError('Clients must include a code_challenge when performing the authorize code flow.');
+    return '';
+  }
+  if (method !== 'S256') throw new InvalidRequestError('Clients must use code_challenge_method=S256, plain is not allowed.');
+  if (!CHALLENGE.test(challenge))
+    throw new InvalidRequestError('The code_challenge must be the 43-character base64url SHA-256 of the verifier.');
+  return challenge;
+}
+
+/** `id_token_hint` must be an ID token this server signed; expired ones are accepted (OIDC Core §3.1.2.1). */
+async function checkIdTokenHint(registry: Registry, params: Record<string, string>): Promise<JWTPayload | undefined> {
+  const hint = params.id_token_hint;
+  if (!hint) return undefined;
+  try {
+    const jwks = createLocalJWKSet({ keys: await registry.keys.publicKeysOf(ID_TOKEN_SET) });
+    // Verified as of its own issue time, so that an expired hint still counts.
+    const issuedAt = decodeJwt(hint).iat;
+    const currentDate = new Date(typeof issuedAt === 'number' ? issuedAt * 1000 : Date.now());
+    const { payload } = await jwtVerify(hint, jwks, { issuer: registry.config.urls.self.issuer, currentDate });
+    if (typeof payload.sub !== 'string') throw new Error('no subject');
+    return payload;
+  } catch {
+    throw new InvalidRequestError('The id_token_hint is not a valid ID token issued by this server.');
+  }
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  return a.size === b.size && [...a].every((value) => b.has(value));
+}

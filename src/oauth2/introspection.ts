@@ -1,0 +1,100 @@
+import type { FastifyRequest } from 'fastify';
+import type { RouteModule } from '../http/app.js';
+import { InvalidRequestError } from '../http/errors.js';
+import type { Registry } from '../registry.js';
+import { parseScope, scopeAllowed } from './scope.js';
+import type { FormBody } from './token-params.js';
+import { single } from './token-params.js';
+import type { StoredToken } from './token-store.js';
+
+/** Hydra's `introspectedOAuth2Token` (RFC 7662 §2.2). */
+export interface IntrospectedToken {
+  active: boolean;
+  scope?: string;
+  client_id?: string;
+  sub?: string;
+  obfuscated_subject?: string;
+  exp?: number;
+  iat?: number;
+  nbf?: number;
+  aud?: string[];
+  iss?: string;
+  token_type?: string;
+  token_use?: string;
+  ext?: Record<string, unknown>;
+}
+
+const introspectionResponseSchema = {
+  type: 'object',
+  properties: {
+    active: { type: 'boolean' },
+    scope: { type: 'string' },
+    client_id: { type: 'string' },
+    sub: { type: 'string' },
+    obfuscated_subject: { type: 'string' },
+    exp: { type: 'integer' },
+    iat: { type: 'integer' },
+    nbf: { type: 'integer' },
+    aud: { type: 'array', items: { type: 'string' } },
+    iss: { type: 'string' },
+    token_type: { type: 'string' },
+    token_use: { type: 'string' },
+    ext: { type: 'object', additionalProperties: true },
+  },
+  required: ['active'],
+} as const;
+
+const INACTIVE: IntrospectedToken = { active: false };
+
+/** The form body of a request that must be `application/x-www-form-urlencoded` and not empty. */
+export function formBody(request: FastifyRequest): FormBody {
+  const type = (request.headers['content-type'] ?? '').toLowerCase();
+  const body = request.body;
+  if (!type.startsWith('application/x-www-form-urlencoded') || typeof body !== 'object' || body === null) {
+    throw new InvalidRequestError('The request body must be a non-empty application/x-www-form-urlencoded form.');
+  }
+  return body as FormBody;
+}
+
+/**
+ * `POST /admin/oauth2/introspect` (RFC 7662) as Hydra answers it: access and refresh tokens only;
+ * anything unknown, expired, revoked or lacking one of the `scope` values asked about is
+ * `{"active": false}`. `token_type_hint` is ignored: the token's own prefix or shape says what it is.
+ */
+export const introspectionRoutes: RouteModule = (app, registry) => {
+  app.post(
+    '/oauth2/introspect',
+    { config: { oauth: true }, schema: { response: { 200: introspectionResponseSchema } } },
+    async (request) => {
+      const body = formBody(request);
+      const token = single(body, 'token');
+      if (token === undefined) throw new InvalidRequestError('The "token" parameter is missing.');
+      const wanted = parseScope(single(body, 'scope'));
+      const row = await registry.tokens.resolve(token);
+      if (!row || row.kind === 'authorization_code' || !registry.tokens.isActive(row)) return INACTIVE;
+      if (!wanted.every((scope) => scopeAllowed(registry.config.strategies.scope, row.scope, scope))) return INACTIVE;
+      return introspected(registry, row);
+    },
+  );
+};
+
+function introspected(registry: Registry, row: StoredToken): IntrospectedToken {
+  // No separate issue time is stored: like Hydra, `iat` is the time the grant was requested.
+  const iat = Math.floor(row.requestedAt / 1000);
+  const answer: IntrospectedToken = {
+    active: true,
+    scope: row.scope.join(' '),
+    client_id: row.clientId,
+    sub: row.subject,
+    iat,
+    nbf: iat,
+    aud: row.audience,
+    iss: registry.config.urls.self.issuer,
+    token_type: 'Bearer',
+    token_use: row.kind,
+  };
+  if (row.session.obfuscatedSubject) answer.obfuscated_subject = row.session.obfuscatedSubject;
+  if (row.expiresAt > 0) answer.exp = Math.floor(row.expiresAt / 1000);
+  if (row.session.ext && Object.keys(row.session.ext).length > 0) answer.ext = row.session.ext;
+  return answer;
+}

@@ -1,0 +1,40 @@
+import type { OAuth2Client } from '../client/model.js';
+import { parseDuration } from '../config/duration.js';
+import type { Config } from '../config/schema.js';
+
+export type LifespanGrant =
+  | 'authorization_code'
+  | 'client_credentials'
+  | 'implicit'
+  | 'jwt_bearer'
+  | 'refresh_token'
+  | 'device_authorization';
+export type LifespanToken = 'access_token' | 'id_token' | 'refresh_token';
+
+/**
+ * How long a token lives, in ms (0 = never): the client's per-grant lifespan when set
+ * (`authorization_code_grant_access_token_lifespan`, …), else the global `ttl.*`.
+ */
+export function lifespan(config: Config, client: OAuth2Client, grant: LifespanGrant, token: LifespanToken): number {
+  const own = (client as unknown as Record<string, string | null | undefined>)[`${grant}_grant_${token}_lifespan`];
+  const parsed = own ? parseDuration(own) : undefined;
+  if (parsed !== undefined) return parsed;
+  const global = config.ttl[token];
+  return global < 0 ? 0 : global;
+}
+
+/** The lifespan grant for a token endpoint grant type. */
+export function lifespanGrantOf(grantType: string): LifespanGrant {
+  switch (grantType) {
+    case 'client_credentials':
+      return 'client_credentials';
+    case 'refresh_token':
+      return 'refresh_token';
+    case 'implicit':
+      return 'implicit';
+    case 'urn:ietf:params:oauth:grant-type:jwt-bearer':
+      return 'jwt_bearer';
+    default:
+      return 'authorization_code';
+  }
+}

@@ -1,0 +1,82 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { effectiveGrantTypes, type OAuth2Client } from '../client/model.js';
+import type { RouteModule } from '../http/app.js';
+import { InvalidRequestError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../http/errors.js';
+import type { Registry } from '../registry.js';
+import { authenticateClient } from './client-auth.js';
+import { authorizationCodeGrant } from './grants/authorization-code.js';
+import { clientCredentialsGrant } from './grants/client-credentials.js';
+import { refreshTokenGrant } from './grants/refresh-token.js';
+import { type FormBody, single } from './token-params.js';
+
+/** The token response (RFC 6749 §5.1) as Hydra shapes it. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'bearer';
+  expires_in: number;
+  scope: string;
+  refresh_token?: string;
+  id_token?: string;
+}
+
+export interface GrantContext {
+  registry: Registry;
+  client: OAuth2Client;
+  body: FormBody;
+  request: FastifyRequest;
+}
+
+export type GrantHandler = (context: GrantContext) => Promise<TokenResponse>;
+
+/** Grant types this server exchanges at the token endpoint. */
+export const GRANT_HANDLERS: Record<string, GrantHandler> = {
+  authorization_code: authorizationCodeGrant,
+  refresh_token: refreshTokenGrant,
+  client_credentials: clientCredentialsGrant,
+};
+
+const tokenResponseSchema = {
+  type: 'object',
+  properties: {
+    access_token: { type: 'string' },
+    token_type: { type: 'string' },
+    expires_in: { type: 'integer' },
+    scope: { type: 'string' },
+    refresh_token: { type: 'string' },
+    id_token: { type: 'string' },
+  },
+  required: ['access_token', 'token_type', 'expires_in', 'scope'],
+} as const;
+
+/** Token responses and errors must never be cached (RFC 6749 §5.1). */
+function noStore(reply: FastifyReply): void {
+  reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+}
+
+/** `POST /oauth2/token`: authenticate the client, check it may use the grant, run the grant. */
+export const tokenRoutes: RouteModule = (app, registry) => {
+  app.post<{ Body: FormBody }>(
+    '/oauth2/token',
+    {
+      config: { oauth: true },
+      schema: { body: { type: 'object' }, response: { 200: tokenResponseSchema } },
+      onError: async (_request, reply) => noStore(reply),
+    },
+    async (request, reply) => {
+      noStore(reply);
+      if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+        throw new InvalidRequestError('The token endpoint takes application/x-www-form-urlencoded bodies.');
+      }
+      const body = request.body;
+      const grantType = single(body, 'grant_type');
+      if (!grantType) throw new InvalidRequestError('The "grant_type" parameter is missing.');
+      const handler = Object.hasOwn(GRANT_HANDLERS, grantType) ? GRANT_HANDLERS[grantType] : undefined;
+      if (!handler) throw new UnsupportedGrantTypeError(`The grant type "${grantType}" is not supported.`);
+      const client = await authenticateClient(registry, request, body);
+      if (!effectiveGrantTypes(client).includes(grantType)) {
+        throw new UnauthorizedClientError(`The client is not allowed to use the grant type "${grantType}".`);
+      }
+      return handler({ registry, client, body, request });
+    },
+  );
+};

@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import { createLocalJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import type { OAuth2Client } from '../client/model.js';
+import type { Config } from '../config/schema.js';
+import { type Keyring, sha256Hex } from '../crypto/keyring.js';
+import { mintOpaqueToken, type TokenKind as OpaqueKind, TOKEN_PREFIX, verifyOpaqueToken } from '../crypto/opaque-token.js';
+import { ACCESS_TOKEN_SET, type KeyManager } from '../jwk/manager.js';
+import type { StoredToken, TokenKind, TokenSession, TokenStore } from './token-store.js';
+
+/** Everything a new token of a grant shares with its siblings. */
+export interface Grant {
+  requestId: string;
+  client: OAuth2Client;
+  subject: string;
+  scope: string[];
+  audience: string[];
+  session: TokenSession;
+  consentId: string | null;
+  requestedAt: number;
+}
+
+export interface MintedToken {
+  token: string;
+  row: StoredToken;
+  /** Seconds until expiry (0 = never). */
+  expiresIn: number;
+}
+
+const OPAQUE_KIND: Record<TokenKind, OpaqueKind> = {
+  access_token: 'accessToken',
+  refresh_token: 'refreshToken',
+  authorization_code: 'authorizeCode',
+};
+
+/** Mints and resolves access tokens (opaque or RFC 9068 JWT), refresh tokens and authorization codes. */
+export class TokenService {
+  constructor(private readonly deps: { config: Config; keyring: Keyring; keys: KeyManager; store: TokenStore }) {}
+
+  /** Which access-token format a client gets: its own `access_token_strategy`, else `strategies.access_token`. */
+  strategyFor(client: OAuth2Client): 'opaque' | 'jwt' {
+    return (client.access_token_strategy || this.deps.config.strategies.access_token) as 'opaque' | 'jwt';
+  }
+
+  async mintAccessToken(grant: Grant, lifespanMs: number, now = Date.now()): Promise<MintedToken> {
+    if (this.strategyFor(grant.client) === 'jwt') return this.mintJwtAccessToken(grant, lifespanMs, now);
+    return this.mintOpaque('access_token', grant, lifespanMs, now);
+  }
+
+  mintRefreshToken(grant: Grant, lifespanMs: number, now = Date.now()): MintedToken {
+    return this.mintOpaque('refresh_token', grant, lifespanMs, now);
+  }
+
+  mintAuthorizationCode(grant: Grant, lifespanMs: number, now = Date.now()): MintedToken {
+    return this.mintOpaque('authorization_code', grant, lifespanMs, now);
+  }
+
+  /**
+   * The stored token a presented string stands for, or undefined when it is malformed, forged or
+   * unknown. Says nothing about expiry or revocation: check `isActive`.
+   */
+  async resolve(token: string, kind?: TokenKind): Promise<StoredToken | undefined> {
+    const signature = await this.signatureOf(token, kind);
+    if (!signature) return undefined;
+    const row = await this.deps.store.find(signature);
+    if (!row || (kind && row.kind !== kind)) return undefined;
+    return row;
+  }
+
+  isActive(row: StoredToken, now = Date.now()): boolean {
+    return row.active && (row.expiresAt === 0 || row.expiresAt > now);
+  }
+
+  private async signatureOf(token: string, kind: TokenKind | undefined): Promise<string | undefined> {
+    for (const [candidate, opaque] of Object.entries(OPAQUE_KIND) as Array<[TokenKind, OpaqueKind]>) {
+      if ((kind === undefined || kind === candidate) && token.startsWith(TOKEN_PREFIX[opaque])) {
+        const signature = verifyOpaqueToken(this.deps.keyring, opaque, token);
+        return signature ? sha256Hex(signature) : undefined;
+      }
+    }
+    if (kind !== undefined && kind !== 'access_token') return undefined;
+    const jti = await this.verifyJwtAccessToken(token);
+    return jti ? sha256Hex(`jwt:${jti}`) : undefined;
+  }
+
+  private async verifyJwtAccessToken(token: string): Promise<string | undefined> {
+    if (token.split('.').length !== 3) return undefined;
+    try {
+      if (decodeProtectedHeader(token).typ !== 'at+jwt') return undefined;
+      const jwks = createLocalJWKSet({ keys: await this.deps.keys.publicKeysOf(ACCESS_TOKEN_SET) });
+      const { payload } = await jwtVerify(token, jwks, { issuer: this.deps.config.urls.self.issuer, typ: 'at+jwt' });
+      return typeof payload.jti === 'string' ? payload.jti : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private mintOpaque(kind: TokenKind, grant: Grant, lifespanMs: number, now: number): MintedToken {
+    const { token, signature } = mintOpaqueToken(this.deps.keyring, OPAQUE_KIND[kind]);
+    return { token, row: this.row(kind, sha256Hex(signature), grant, lifespanMs, now), expiresIn: Math.round(lifespanMs / 1000) };
+  }
+
+  private async mintJwtAccessToken(grant: Grant, lifespanMs: number, now: number): Promise<MintedToken> {
+    const { config, keys } = this.deps;
+    const signer = await keys.signingKey(ACCESS_TOKEN_SET);
+    const jti = randomUUID();
+    const iat = Math.floor(now / 1000);
+    const claims: JWTPayload & Record<string, unknown> = { client_id: grant.client.client_id, ext: grant.session.ext };
+    const scopeClaim = config.strategies.jwt.scope_claim;
+    if (scopeClaim !== 'string') claims.scp = grant.scope;
+    if (scopeClaim !== 'list') claims.scope = grant.scope.join(' ');
+    let jwt = new SignJWT(claims)
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
+      .setIssuer(config.urls.self.issuer)
+      .setSubject(grant.subject)
+      .setAudience(grant.audience)
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setJti(jti);
+    if (lifespanMs > 0) jwt = jwt.setExpirationTime(iat + Math.round(lifespanMs / 1000));
+    const token = await jwt.sign(signer.key);
+    const row = this.row('access_token', sha256Hex(`jwt:${jti}`), grant, lifespanMs, now);
+    row.session = { ...row.session, accessTokenStrategy: 'jwt' };
+    return { token, row, expiresIn: Math.round(lifespanMs / 1000) };
+  }
+
+  private row(kind: TokenKind, signature: string, grant: Grant, lifespanMs: number, now: number): StoredToken {
+    return {
+      signature,
+      kind,
+      requestId: grant.requestId,
+      clientId: grant.client.client_id,
+      consentId: grant.consentId,
+      subject: grant.subject,
+      scope: grant.scope,
+      audience: grant.audience,
+      session: grant.session,
+      requestedAt: grant.requestedAt,
+      expiresAt: lifespanMs > 0 ? now + lifespanMs : 0,
+      active: true,
+      usedAt: null,
+      usedCount: 0,
+    };
+  }
+}
