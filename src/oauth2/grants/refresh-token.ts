@@ -3,12 +3,11 @@ import { mintTokenResponse } from '../issue.js';
 import type { GrantHandler } from '../token-endpoint.js';
 import { single } from '../token-params.js';
 
-/** How recently a losing concurrent refresh must have been beaten to count as a race rather than a replay. */
-const RACE_WINDOW_MS = 2000;
-
 /**
  * `grant_type=refresh_token`: every use rotates. Reusing a used token revokes the whole grant, unless
- * `oauth2.grant.refresh_token.rotation_grace_period` allows it; concurrent uses leave one winner.
+ * `oauth2.grant.refresh_token.rotation_grace_period` allows it. Requests racing on one active token
+ * leave one winner; the others get `invalid_request` and revoke nothing. A request that arrives after
+ * the winner finished is a reuse like any other (clients with parallel tabs want the grace period).
  */
 export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }) => {
   const presented = single(body, 'refresh_token');
@@ -51,11 +50,7 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
   });
   if (issued) return minted.response;
 
-  // Another request used this token first. A race (moments ago) asks for a retry; anything else is a replay.
-  const current = await tokenStore.find(row.signature);
-  if (current?.usedAt && now - current.usedAt < RACE_WINDOW_MS && !inGrace(current.usedAt, current.usedCount)) {
-    throw new InvalidRequestError('The refresh token was used by multiple concurrent requests. Please retry.');
-  }
-  await tokenStore.revokeGrant(row.requestId);
-  throw new InvalidGrantError('The refresh token has already been used. Every token of its grant has been revoked.');
+  // This request read the token while it was still active, and another request used it first: a race
+  // between the client's own requests, not a replay. Nothing is revoked; the client may retry.
+  throw new InvalidRequestError('The refresh token was used by multiple concurrent requests. Please retry.');
 };
