@@ -318,6 +318,60 @@ describe.each(STORES)('authorization flows ($name)', (store) => {
     expect(new URL(url).searchParams.get('error')).toBe('login_required');
   });
 
+  it('asks for consent again with prompt=consent, and sends prompt=registration to the registration app', async () => {
+    const browser = new Browser();
+    await runFlow(server, browser, base(basic.rp).toString(), { login: { remember: true }, consent: { remember: true } });
+    const remembered = await runFlow(server, browser, base(basic.rp).toString());
+    expect(remembered.consentSkipped).toBe(true);
+    const asked = await runFlow(server, browser, base(basic.rp, { prompt: 'consent' }).toString());
+    expect(asked.consentSkipped).toBe(false);
+    const { url } = await new Browser().follow(base(basic.rp, { prompt: 'registration' }).toString());
+    expect(url.startsWith('http://login.test/login?login_challenge=')).toBe(true); // urls.registration defaults to urls.login
+  });
+
+  it('matches loopback redirect URIs on any port, and nothing else loosely', async () => {
+    const { data } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: { redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none', scope: 'openid' },
+    });
+    const query = (redirect: string) =>
+      `${server.publicUrl}/oauth2/auth?${new URLSearchParams({ client_id: data.client_id as string, redirect_uri: redirect, response_type: 'code', scope: 'openid', state: 'loopback-state' })}`;
+    const good = await new Browser().follow(query('http://127.0.0.1:53123/callback'));
+    expect(good.url.startsWith('http://login.test/login')).toBe(true);
+    for (const bad of [
+      'http://127.0.0.1:53123/other',
+      'http://localhost:53123/callback',
+      'https://127.0.0.1:53123/callback',
+      'http://127.0.0.1:53123/callback?x=1',
+    ]) {
+      const { url } = await new Browser().follow(query(bad));
+      expect(url, bad).toContain('/oauth2/fallbacks/error');
+    }
+  });
+
+  it('puts acr, amr and auth_time from the login into the ID token', async () => {
+    const url = base(basic.rp);
+    const { callback } = await runFlow(server, new Browser(), url.toString(), { login: { acr: 'urn:example:loa:2', amr: ['pwd', 'otp'] } });
+    const tokens = await oidc.authorizationCodeGrant(basic.rp, new URL(callback), {
+      expectedState: url.searchParams.get('state') as string,
+      expectedNonce: url.searchParams.get('nonce') as string,
+    });
+    expect(tokens.claims()).toMatchObject({ acr: 'urn:example:loa:2', amr: ['pwd', 'otp'] });
+    expect(Math.abs((tokens.claims()?.auth_time as number) - Date.now() / 1000)).toBeLessThan(30);
+  });
+
+  it('revokes every token of a client when the client is deleted', async () => {
+    const { data } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: { redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid offline_access' },
+    });
+    const rp = relyingParty(server, data.client_id as string, data.client_secret as string);
+    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid offline_access', state: 'doomed-state' });
+    const { callback } = await runFlow(server, new Browser(), url.toString());
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), { expectedState: 'doomed-state' });
+    await server.admin.oauth2.deleteOAuth2Client({ id: data.client_id as string });
+    expect((await server.admin.oauth2.introspectOAuth2Token({ token: tokens.access_token })).data.active).toBe(false);
+    expect((await server.admin.oauth2.introspectOAuth2Token({ token: tokens.refresh_token as string })).data.active).toBe(false);
+  });
+
   it('gives pairwise clients a pairwise subject in the ID token and the real one in introspection', async () => {
     const { data } = await server.admin.oauth2.createOAuth2Client({
       oAuth2Client: { redirect_uris: [REDIRECT], subject_type: 'pairwise', grant_types: ['authorization_code'], scope: 'openid' },
