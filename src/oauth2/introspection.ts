@@ -56,6 +56,12 @@ export function formBody(request: FastifyRequest): FormBody {
   return body as FormBody;
 }
 
+/** The access or refresh token a presented string stands for; authorization codes are never found here. */
+export async function resolvePresentedToken(registry: Registry, token: string): Promise<StoredToken | undefined> {
+  const row = await registry.tokens.resolve(token);
+  return row?.kind === 'authorization_code' ? undefined : row;
+}
+
 /**
  * `POST /admin/oauth2/introspect` (RFC 7662) as Hydra answers it: access and refresh tokens only;
  * anything unknown, expired, revoked or lacking one of the `scope` values asked about is
@@ -70,8 +76,8 @@ export const introspectionRoutes: RouteModule = (app, registry) => {
       const token = single(body, 'token');
       if (token === undefined) throw new InvalidRequestError('The "token" parameter is missing.');
       const wanted = parseScope(single(body, 'scope'));
-      const row = await registry.tokens.resolve(token);
-      if (!row || row.kind === 'authorization_code' || !registry.tokens.isActive(row)) return INACTIVE;
+      const row = await resolvePresentedToken(registry, token);
+      if (!row || !registry.tokens.isActive(row)) return INACTIVE;
       if (!wanted.every((scope) => scopeAllowed(registry.config.strategies.scope, row.scope, scope))) return INACTIVE;
       return introspected(registry, row);
     },

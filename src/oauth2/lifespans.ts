@@ -20,7 +20,7 @@ export function lifespan(config: Config, client: OAuth2Client, grant: LifespanGr
   const parsed = own ? parseDuration(own) : undefined;
   if (parsed !== undefined) return parsed;
   const global = config.ttl[token];
-  return global < 0 ? 0 : global;
+  return Math.max(global, 0);
 }
 
 /** The lifespan grant for a token endpoint grant type. */

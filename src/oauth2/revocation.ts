@@ -1,7 +1,7 @@
 import type { RouteModule } from '../http/app.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { authenticateClient } from './client-auth.js';
-import { formBody } from './introspection.js';
+import { formBody, resolvePresentedToken } from './introspection.js';
 import { single } from './token-params.js';
 
 /**
@@ -21,8 +21,8 @@ export const revocationRoutes: RouteModule = (app, registry) => {
       const client = await authenticateClient(registry, request, body);
       const token = single(body, 'token');
       if (token === undefined) throw new InvalidRequestError('The "token" parameter is missing.');
-      const row = await registry.tokens.resolve(token);
-      if (row && row.kind !== 'authorization_code' && row.clientId === client.client_id) {
+      const row = await resolvePresentedToken(registry, token);
+      if (row && row.clientId === client.client_id) {
         await registry.tokenStore.revokeGrant(row.requestId);
       }
       return reply.status(200).send();

@@ -59,10 +59,11 @@ export class TokenService {
    * unknown. Says nothing about expiry or revocation: check `isActive`.
    */
   async resolve(token: string, kind?: TokenKind): Promise<StoredToken | undefined> {
-    const signature = await this.signatureOf(token, kind);
-    if (!signature) return undefined;
-    const row = await this.deps.store.find(signature);
-    if (!row || (kind && row.kind !== kind)) return undefined;
+    const presented = await this.signatureOf(token, kind);
+    if (!presented) return undefined;
+    const row = await this.deps.store.find(presented.signature);
+    // The HMAC does not cover the prefix: the kind the prefix names must be the kind stored.
+    if (!row || row.kind !== presented.kind) return undefined;
     return row;
   }
 
@@ -70,16 +71,16 @@ export class TokenService {
     return row.active && (row.expiresAt === 0 || row.expiresAt > now);
   }
 
-  private async signatureOf(token: string, kind: TokenKind | undefined): Promise<string | undefined> {
+  private async signatureOf(token: string, kind: TokenKind | undefined): Promise<{ signature: string; kind: TokenKind } | undefined> {
     for (const [candidate, opaque] of Object.entries(OPAQUE_KIND) as Array<[TokenKind, OpaqueKind]>) {
       if ((kind === undefined || kind === candidate) && token.startsWith(TOKEN_PREFIX[opaque])) {
         const signature = verifyOpaqueToken(this.deps.keyring, opaque, token);
-        return signature ? sha256Hex(signature) : undefined;
+        return signature ? { signature: sha256Hex(signature), kind: candidate } : undefined;
       }
     }
     if (kind !== undefined && kind !== 'access_token') return undefined;
     const jti = await this.verifyJwtAccessToken(token);
-    return jti ? sha256Hex(`jwt:${jti}`) : undefined;
+    return jti ? { signature: sha256Hex(`jwt:${jti}`), kind: 'access_token' } : undefined;
   }
 
   private async verifyJwtAccessToken(token: string): Promise<string | undefined> {

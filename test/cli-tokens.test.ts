@@ -1,0 +1,242 @@
+/**
+ * The token commands as an operator runs them: each case spawns the built `dist/cli/main.js`
+ * (`npm test` builds first) against a test server — `perform client-credentials`,
+ * `introspect token`, `revoke token` and `delete access-tokens`.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { OAuth2Client } from '@ory/hydra-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { envName, leaves } from '../src/config/schema.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import { STORES } from './support/stores.js';
+
+const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+/** The runner's environment without anything that would configure Portcullis behind a test's back. */
+const BASE_ENV: Record<string, string> = (() => {
+  const configVars = new Set([...leaves().map(([key]) => envName(key)), 'ORY_SDK_URL', 'PORTCULLIS_ADMIN_URL', 'PORTCULLIS_PUBLIC_URL']);
+  return Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !configVars.has(entry[0])),
+  );
+})();
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[]): Promise<Result> {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: BASE_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`portcullis ${args.join(' ')} did not finish in 15s; stderr: ${stderr}`));
+    }, 15_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+type Client = OAuth2Client & { client_id: string; client_secret: string };
+
+describe.each(STORES)('token commands ($name)', (store) => {
+  let server: TestServer;
+  let client: Client;
+  let postClient: Client;
+
+  beforeAll(async () => {
+    server = await startTestServer(store);
+    const create = async (input: OAuth2Client) =>
+      (await server.admin.oauth2.createOAuth2Client({ oAuth2Client: { grant_types: ['client_credentials'], ...input } })).data as Client;
+    client = await create({ scope: 'read write', audience: ['https://api.example'] });
+    postClient = await create({ scope: 'read', token_endpoint_auth_method: 'client_secret_post' });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const perform = async (who: Client, ...extra: string[]) => {
+    const result = await run([
+      'perform',
+      'client-credentials',
+      '--client-id',
+      who.client_id,
+      '--client-secret',
+      who.client_secret,
+      '--endpoint',
+      server.publicUrl,
+      '--format',
+      'json',
+      ...extra,
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    return JSON.parse(result.stdout) as { access_token: string; token_type: string; expires_in: number; scope: string };
+  };
+
+  const introspect = async (token: string, ...extra: string[]) => {
+    const result = await run(['introspect', 'token', token, '--endpoint', server.adminUrl, '--format', 'json', ...extra]);
+    expect(result.code).toBe(0);
+    return JSON.parse(result.stdout) as { active: boolean; sub?: string; scope?: string; aud?: string[] };
+  };
+
+  it('perform client-credentials prints the token response (JSON, and a table by default)', async () => {
+    const token = await perform(client, '--scope', 'read,write', '--audience', 'https://api.example/x');
+    expect(token.access_token).toMatch(/^ory_at_/);
+    expect(token.token_type).toBe('bearer');
+    expect(token.expires_in).toBe(3600);
+    expect(token.scope).toBe('read write');
+    const data = await introspect(token.access_token);
+    expect(data.aud).toEqual(['https://api.example/x']);
+
+    const table = await run([
+      'perform',
+      'client-credentials',
+      '--client-id',
+      client.client_id,
+      '--client-secret',
+      client.client_secret,
+      '--scope',
+      'read',
+      '--endpoint',
+      server.publicUrl,
+    ]);
+    expect(table.code).toBe(0);
+    const [header, row] = table.stdout.trim().split('\n');
+    expect(header).toMatch(/^ACCESS TOKEN\s+TOKEN TYPE\s+EXPIRES IN\s+SCOPE$/);
+    expect(row).toMatch(/^ory_at_\S+\s+bearer\s+3600\s+read$/);
+  });
+
+  it('perform client-credentials authenticates with client_secret_post on request', async () => {
+    const token = await perform(postClient, '--auth-method', 'client_secret_post', '--scope', 'read');
+    expect(token.scope).toBe('read');
+  });
+
+  it('perform client-credentials reports OAuth errors and exits 1', async () => {
+    const result = await run([
+      'perform',
+      'client-credentials',
+      '--client-id',
+      client.client_id,
+      '--client-secret',
+      'not-the-secret',
+      '--endpoint',
+      server.publicUrl,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('401');
+    expect(result.stderr).toContain('invalid_client');
+    expect(result.stdout).toBe('');
+
+    const scope = await run([
+      'perform',
+      'client-credentials',
+      '--client-id',
+      client.client_id,
+      '--client-secret',
+      client.client_secret,
+      '--scope',
+      'admin',
+      '--endpoint',
+      server.publicUrl,
+    ]);
+    expect(scope.code).toBe(1);
+    expect(scope.stderr).toContain('invalid_scope');
+  });
+
+  it('introspect token shows active and inactive tokens, and honours --scope', async () => {
+    const { access_token } = await perform(client, '--scope', 'read');
+    const active = await introspect(access_token);
+    expect(active.active).toBe(true);
+    expect(active.sub).toBe(client.client_id);
+    expect(active.scope).toBe('read');
+    expect((await introspect(access_token, '--scope', 'write')).active).toBe(false);
+    expect(await introspect('ory_at_not.a-token')).toEqual({ active: false });
+
+    const table = await run(['introspect', 'token', access_token, '--endpoint', server.adminUrl]);
+    const [header, row] = table.stdout.trim().split('\n');
+    expect(header).toMatch(/^ACTIVE\s+SUBJECT\s+CLIENT ID\s+SCOPE\s+EXPIRY\s+TOKEN USE$/);
+    expect(row).toContain('true');
+    expect(row).toContain('access_token');
+  });
+
+  it('revoke token revokes as the client; other clients cannot', async () => {
+    const { access_token } = await perform(client);
+    const stranger = await run([
+      'revoke',
+      'token',
+      access_token,
+      '--client-id',
+      postClient.client_id,
+      '--client-secret',
+      postClient.client_secret,
+      '--auth-method',
+      'client_secret_post',
+      '--endpoint',
+      server.publicUrl,
+    ]);
+    expect(stranger.code).toBe(0);
+    expect((await introspect(access_token)).active).toBe(true);
+
+    const revoked = await run([
+      'revoke',
+      'token',
+      access_token,
+      '--client-id',
+      client.client_id,
+      '--client-secret',
+      client.client_secret,
+      '--endpoint',
+      server.publicUrl,
+    ]);
+    expect(revoked.stderr).toBe('');
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout.trim()).toBe(access_token);
+    expect((await introspect(access_token)).active).toBe(false);
+
+    const badSecret = await run([
+      'revoke',
+      'token',
+      access_token,
+      '--client-id',
+      client.client_id,
+      '--client-secret',
+      'wrong',
+      '--endpoint',
+      server.publicUrl,
+    ]);
+    expect(badSecret.code).toBe(1);
+    expect(badSecret.stderr).toContain('invalid_client');
+  });
+
+  it('delete access-tokens removes every access token of the client', async () => {
+    const first = await perform(client);
+    const second = await perform(client);
+    const bystander = await perform(postClient, '--auth-method', 'client_secret_post');
+    const result = await run(['delete', 'access-tokens', client.client_id, '--endpoint', server.adminUrl]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(client.client_id);
+    expect((await introspect(first.access_token)).active).toBe(false);
+    expect((await introspect(second.access_token)).active).toBe(false);
+    expect((await introspect(bystander.access_token)).active).toBe(true);
+  });
+
+  it('explains an unreachable endpoint', async () => {
+    const result = await run(['introspect', 'token', 'x', '--endpoint', 'http://127.0.0.1:1']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error: cannot reach http:\/\/127\.0\.0\.1:1\/admin\/oauth2\/introspect/);
+  });
+});
