@@ -2,8 +2,9 @@ import type { FastifyRequest } from 'fastify';
 import type { RouteModule } from '../http/app.js';
 import { BadRequestError } from '../http/errors.js';
 import type { Registry } from '../registry.js';
-import { type AcceptConsent, acceptConsent, describeConsentRequest, rejectConsent } from './consent.js';
-import { type AcceptLogin, acceptLogin, describeLoginRequest, rejectLogin } from './login.js';
+import { rejectionRedirect } from './common.js';
+import { type AcceptConsent, acceptConsent, describeConsentRequest } from './consent.js';
+import { type AcceptLogin, acceptLogin, describeLoginRequest } from './login.js';
 import type { RejectedRequest } from './state.js';
 
 const redirectSchema = { type: 'object', properties: { redirect_to: { type: 'string' } }, required: ['redirect_to'] } as const;
@@ -95,8 +96,9 @@ export const flowAdminRoutes: RouteModule = (app, registry: Registry) => {
     '/oauth2/auth/requests/login/reject',
     { schema: { querystring: challengeQuery('login_challenge'), body: rejectSchema, response: { 200: redirectSchema } } },
     async (request) => ({
-      redirect_to: await rejectLogin(
+      redirect_to: await rejectionRedirect(
         registry,
+        'login',
         challengeOf(request, 'login_challenge'),
         rejection(request.body, 'The login request was denied.'),
       ),
@@ -115,8 +117,9 @@ export const flowAdminRoutes: RouteModule = (app, registry: Registry) => {
     '/oauth2/auth/requests/consent/reject',
     { schema: { querystring: challengeQuery('consent_challenge'), body: rejectSchema, response: { 200: redirectSchema } } },
     async (request) => ({
-      redirect_to: await rejectConsent(
+      redirect_to: await rejectionRedirect(
         registry,
+        'consent',
         challengeOf(request, 'consent_challenge'),
         rejection(request.body, 'The consent request was denied.'),
       ),

@@ -1,7 +1,11 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OAuth2Client } from '../client/model.js';
 import type { Config } from '../config/schema.js';
-import { HttpError } from '../http/errors.js';
-import type { AuthorizeParams, FlowState } from './state.js';
+import { HttpError, InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
+import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
+import type { Registry } from '../registry.js';
+import { type CsrfKind, csrfCookieName, csrfMatches, setCookie } from './cookies.js';
+import { type AuthorizeParams, bindingOf, type FlowState, flowIdOf, openFlow, type RejectedRequest, sealFlow } from './state.js';
 
 /** The authorization URL a flow continues at (Hydra's `request_url`). */
 export function requestUrl(config: Config, params: AuthorizeParams, extra: Record<string, string> = {}): string {
@@ -50,4 +54,57 @@ export class ChallengeUsedError extends HttpError {
   override body() {
     return { redirect_to: this.redirectTo } as unknown as ReturnType<HttpError['body']>;
   }
+}
+
+/** Opens a login or consent challenge for the admin API: 404 when it is not one, 401 when expired, 410 when used. */
+export async function openChallenge(registry: Registry, stage: CsrfKind, challenge: string): Promise<FlowState> {
+  const state = openFlow(registry.keyring, `${stage}-challenge`, challenge);
+  if (!state) throw new NotFoundError(`The ${stage} challenge is not valid.`);
+  if (isExpired(registry.config, state)) throw new RequestUnauthorizedError(`The ${stage} request has expired. Please try again.`);
+  if (await registry.sessions.findConsent(flowIdOf(state))) throw new ChallengeUsedError(requestUrl(registry.config, state.params));
+  return state;
+}
+
+/**
+ * Checks a verifier the browser brought back: sealed for this stage, bound to this very request,
+ * not expired, and presented by the browser holding the flow's CSRF cookie (which is then cleared).
+ */
+export function openVerifier(
+  registry: Registry,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  authz: AuthorizeRequest,
+  stage: CsrfKind,
+  sealed: string,
+): FlowState {
+  const { config } = registry;
+  const state = openFlow(registry.keyring, `${stage}-verifier`, sealed);
+  if (!state || state.bind !== bindingOf(authz.params)) {
+    throw new InvalidRequestError(`The ${stage} verifier is invalid or belongs to another request.`);
+  }
+  if (isExpired(config, state)) throw new RequestUnauthorizedError(`The ${stage} request has expired. Please try again.`);
+  if (!csrfMatches(request, config, stage, authz.client.client_id, state.csrf)) {
+    throw new InvalidRequestError(
+      `The ${stage} CSRF cookie is missing or does not match: the flow must finish in the browser that started it.`,
+    );
+  }
+  setCookie(reply, config, csrfCookieName(config, stage, authz.client.client_id), '', { maxAge: 0 });
+  return state;
+}
+
+/** A rejection by the login or consent app, sealed into a verifier; returns where the browser goes next. */
+export async function rejectionRedirect(
+  registry: Registry,
+  stage: CsrfKind,
+  challenge: string,
+  rejected: RejectedRequest,
+): Promise<string> {
+  const state = await openChallenge(registry, stage, challenge);
+  const verifier = sealFlow(registry.keyring, `${stage}-verifier`, {
+    csrf: state.csrf,
+    requestedAt: state.requestedAt,
+    bind: bindingOf(state.params),
+    rejected,
+  });
+  return requestUrl(registry.config, state.params, { [`${stage}_verifier`]: verifier });
 }

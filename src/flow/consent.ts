@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { rfc3339 } from '../client/validate.js';
-import { AccessDeniedError, ConsentRequiredError, InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
+import { AccessDeniedError, ConsentRequiredError, NotFoundError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
 import { signIdToken } from '../oauth2/id-token.js';
 import { lifespan } from '../oauth2/lifespans.js';
@@ -9,41 +9,29 @@ import { obfuscatedSubject } from '../oauth2/subject.js';
 import { SqlTokenStore, type StoredToken, type TokenSession } from '../oauth2/token-store.js';
 import type { Grant } from '../oauth2/tokens.js';
 import type { Registry } from '../registry.js';
-import { ChallengeUsedError, fallbackUrl, isExpired, oidcContext, publicClient, requestUrl, withQuery } from './common.js';
-import { csrfCookieName, csrfMatches, setCookie } from './cookies.js';
+import { fallbackUrl, oidcContext, openChallenge, publicClient, requestUrl, withQuery } from './common.js';
+import { csrfCookieName, setCookie } from './cookies.js';
 import type { ConsentSession } from './session-store.js';
-import { bindingOf, type FlowState, flowIdOf, openFlow, type RejectedRequest, sealFlow } from './state.js';
+import { bindingOf, type FlowState, flowIdOf, sealFlow } from './state.js';
 
 /** Login fields a consent challenge and verifier carry forward from the login verifier. */
+const LOGIN_FIELDS = [
+  'subject',
+  'sid',
+  'authTime',
+  'newSession',
+  'remember',
+  'rememberFor',
+  'extendSessionLifespan',
+  'acr',
+  'amr',
+  'context',
+  'forceSubjectIdentifier',
+  'identityProviderSessionId',
+] as const satisfies ReadonlyArray<keyof FlowState>;
+
 function loginFields(state: FlowState): Partial<FlowState> {
-  const {
-    subject,
-    sid,
-    authTime,
-    newSession,
-    remember,
-    rememberFor,
-    extendSessionLifespan,
-    acr,
-    amr,
-    context,
-    forceSubjectIdentifier,
-    identityProviderSessionId,
-  } = state;
-  return {
-    subject,
-    sid,
-    authTime,
-    newSession,
-    remember,
-    rememberFor,
-    extendSessionLifespan,
-    acr,
-    amr,
-    context,
-    forceSubjectIdentifier,
-    identityProviderSessionId,
-  };
+  return Object.fromEntries(LOGIN_FIELDS.map((field) => [field, state[field]]));
 }
 
 /** Public clients on non-https, non-loopback redirects could be impersonated: always ask them (Hydra, RFC 8252 §8.6). */
@@ -89,14 +77,6 @@ export async function startConsent(
   return reply.redirect(withQuery(config.urls.consent || fallbackUrl(config, 'consent'), 'consent_challenge', challenge), 302);
 }
 
-async function openConsentChallenge(registry: Registry, challenge: string): Promise<FlowState> {
-  const state = openFlow(registry.keyring, 'consent-challenge', challenge);
-  if (!state) throw new NotFoundError('The consent challenge is not valid.');
-  if (isExpired(registry.config, state)) throw new RequestUnauthorizedError('The consent request has expired. Please try again.');
-  if (await registry.sessions.findConsent(flowIdOf(state))) throw new ChallengeUsedError(requestUrl(registry.config, state.params));
-  return state;
-}
-
 async function consentRequestOf(registry: Registry, state: FlowState, challenge: string) {
   const stored = await registry.clients.find(state.params.client_id ?? '');
   if (!stored) throw new NotFoundError('The client of this consent request no longer exists.');
@@ -121,7 +101,7 @@ async function consentRequestOf(registry: Registry, state: FlowState, challenge:
 
 /** `GET /admin/oauth2/auth/requests/consent`: Hydra's oAuth2ConsentRequest. */
 export async function describeConsentRequest(registry: Registry, challenge: string) {
-  return consentRequestOf(registry, await openConsentChallenge(registry, challenge), challenge);
+  return consentRequestOf(registry, await openChallenge(registry, 'consent', challenge), challenge);
 }
 
 export interface AcceptConsent {
@@ -135,7 +115,7 @@ export interface AcceptConsent {
 
 /** `PUT …/consent/accept`: seals the decision into a verifier; the consent app is trusted with the scope (as in Hydra). */
 export async function acceptConsent(registry: Registry, challenge: string, body: AcceptConsent): Promise<string> {
-  const state = await openConsentChallenge(registry, challenge);
+  const state = await openChallenge(registry, 'consent', challenge);
   const verifier = sealFlow(registry.keyring, 'consent-verifier', {
     ...loginFields(state),
     csrf: state.csrf,
@@ -151,39 +131,6 @@ export async function acceptConsent(registry: Registry, challenge: string, body:
     handledAt: Math.floor(Date.now() / 1000),
   });
   return requestUrl(registry.config, state.params, { consent_verifier: verifier });
-}
-
-export async function rejectConsent(registry: Registry, challenge: string, rejected: RejectedRequest): Promise<string> {
-  const state = await openConsentChallenge(registry, challenge);
-  const verifier = sealFlow(registry.keyring, 'consent-verifier', {
-    csrf: state.csrf,
-    requestedAt: state.requestedAt,
-    bind: bindingOf(state.params),
-    rejected,
-  });
-  return requestUrl(registry.config, state.params, { consent_verifier: verifier });
-}
-
-/** Checks a consent verifier against this request and browser. */
-export function verifyConsent(
-  registry: Registry,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  authz: AuthorizeRequest,
-  sealed: string,
-): FlowState {
-  const { config } = registry;
-  const state = openFlow(registry.keyring, 'consent-verifier', sealed);
-  if (!state || state.bind !== bindingOf(authz.params))
-    throw new InvalidRequestError('The consent verifier is invalid or belongs to another request.');
-  if (isExpired(config, state)) throw new RequestUnauthorizedError('The consent request has expired. Please try again.');
-  if (!csrfMatches(request, config, 'consent', authz.client.client_id, state.csrf)) {
-    throw new InvalidRequestError(
-      'The consent CSRF cookie is missing or does not match: the flow must finish in the browser that started it.',
-    );
-  }
-  setCookie(reply, config, csrfCookieName(config, 'consent', authz.client.client_id), '', { maxAge: 0 });
-  return state;
 }
 
 /**

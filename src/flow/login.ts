@@ -1,21 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JWTPayload } from 'jose';
-import { InvalidRequestError, LoginRequiredError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
+import { InvalidRequestError, LoginRequiredError, NotFoundError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import type { Registry } from '../registry.js';
-import { ChallengeUsedError, fallbackUrl, isExpired, oidcContext, publicClient, requestUrl, withQuery } from './common.js';
-import {
-  csrfCookieName,
-  csrfMatches,
-  readCookies,
-  sessionCookieName,
-  sessionCookieValue,
-  sessionIdFromCookie,
-  setCookie,
-} from './cookies.js';
+import { fallbackUrl, oidcContext, openChallenge, openVerifier, publicClient, requestUrl, withQuery } from './common.js';
+import { csrfCookieName, readCookies, sessionCookieName, sessionCookieValue, sessionIdFromCookie, setCookie } from './cookies.js';
 import type { LoginSession } from './session-store.js';
-import { bindingOf, type FlowState, flowIdOf, newCsrfToken, newSessionIdOf, openFlow, type RejectedRequest, sealFlow } from './state.js';
+import { bindingOf, type FlowState, newCsrfToken, newSessionIdOf, sealFlow } from './state.js';
 
 /** Step 1: look for a remembered login session, then send the browser to the login app. */
 export async function startLogin(
@@ -68,18 +60,9 @@ function hintMatches(registry: Registry, authz: AuthorizeRequest, subject: strin
   return hint.sub === obfuscatedSubject(registry.config, authz.client, subject, '');
 }
 
-/** Opens a login challenge for the admin API: 404 when it is not one, 401 when expired, 410 when used. */
-export async function openLoginChallenge(registry: Registry, challenge: string): Promise<FlowState> {
-  const state = openFlow(registry.keyring, 'login-challenge', challenge);
-  if (!state) throw new NotFoundError('The login challenge is not valid.');
-  if (isExpired(registry.config, state)) throw new RequestUnauthorizedError('The login request has expired. Please try again.');
-  if (await registry.sessions.findConsent(flowIdOf(state))) throw new ChallengeUsedError(requestUrl(registry.config, state.params));
-  return state;
-}
-
 /** `GET /admin/oauth2/auth/requests/login`: Hydra's oAuth2LoginRequest. */
 export async function describeLoginRequest(registry: Registry, challenge: string) {
-  const state = await openLoginChallenge(registry, challenge);
+  const state = await openChallenge(registry, 'login', challenge);
   const stored = await registry.clients.find(state.params.client_id ?? '');
   if (!stored) throw new NotFoundError('The client of this login request no longer exists.');
   return {
@@ -109,7 +92,7 @@ export interface AcceptLogin {
 
 /** `PUT …/login/accept`: seals the login app's decision into a verifier; nothing is written yet. */
 export async function acceptLogin(registry: Registry, challenge: string, body: AcceptLogin): Promise<string> {
-  const state = await openLoginChallenge(registry, challenge);
+  const state = await openChallenge(registry, 'login', challenge);
   if (!body.subject) throw new InvalidRequestError('Field "subject" must not be empty.');
   if (state.skip && body.subject !== state.subject) {
     // A remembered session may not silently become someone else's: ask for a fresh login.
@@ -136,18 +119,6 @@ export async function acceptLogin(registry: Registry, challenge: string, body: A
   return requestUrl(registry.config, state.params, { login_verifier: verifier });
 }
 
-/** `PUT …/login/reject`: the error travels in the verifier to the client. */
-export async function rejectLogin(registry: Registry, challenge: string, rejected: RejectedRequest): Promise<string> {
-  const state = await openLoginChallenge(registry, challenge);
-  const verifier = sealFlow(registry.keyring, 'login-verifier', {
-    csrf: state.csrf,
-    requestedAt: state.requestedAt,
-    bind: bindingOf(state.params),
-    rejected,
-  });
-  return requestUrl(registry.config, state.params, { login_verifier: verifier });
-}
-
 /**
  * Step 2: the browser is back with a login verifier. Checks it belongs to this request and this
  * browser, applies the login checks that depend on the result, and sets the session cookie.
@@ -160,16 +131,7 @@ export function verifyLogin(
   sealed: string,
 ): FlowState {
   const { config } = registry;
-  const state = openFlow(registry.keyring, 'login-verifier', sealed);
-  if (!state || state.bind !== bindingOf(authz.params))
-    throw new InvalidRequestError('The login verifier is invalid or belongs to another request.');
-  if (isExpired(config, state)) throw new RequestUnauthorizedError('The login request has expired. Please try again.');
-  if (!csrfMatches(request, config, 'login', authz.client.client_id, state.csrf)) {
-    throw new InvalidRequestError(
-      'The login CSRF cookie is missing or does not match: the flow must finish in the browser that started it.',
-    );
-  }
-  setCookie(reply, config, csrfCookieName(config, 'login', authz.client.client_id), '', { maxAge: 0 });
+  const state = openVerifier(registry, request, reply, authz, 'login', sealed);
   if (state.rejected) return state;
 
   const now = Math.floor(Date.now() / 1000);

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { completeConsent, startConsent, verifyConsent } from '../../flow/consent.js';
+import { openVerifier } from '../../flow/common.js';
+import { completeConsent, startConsent } from '../../flow/consent.js';
 import { startLogin, verifyLogin } from '../../flow/login.js';
 import type { RouteModule } from '../../http/app.js';
 import { HttpError, InvalidRequestError } from '../../http/errors.js';
@@ -45,7 +46,7 @@ async function proceed(
   consentVerifier: string | undefined,
 ): Promise<FastifyReply> {
   if (consentVerifier) {
-    const state = verifyConsent(registry, request, reply, authz, consentVerifier);
+    const state = openVerifier(registry, request, reply, authz, 'consent', consentVerifier);
     if (state.rejected) return deliverRejection(registry, reply, authz, state.rejected);
     return deliver(reply, registry.config, authz, await completeConsent(registry, authz, state));
   }
