@@ -11,20 +11,19 @@ export function adminEndpoint(flags: EndpointFlag): string {
   return (flags.endpoint ?? process.env.ORY_SDK_URL ?? process.env.PORTCULLIS_ADMIN_URL ?? 'http://127.0.0.1:4445').replace(/\/+$/, '');
 }
 
-export async function callAdmin<T>(flags: EndpointFlag, method: string, path: string, body?: unknown): Promise<T> {
-  const url = `${adminEndpoint(flags)}${path}`;
+/**
+ * One HTTP call of a CLI command: the response text, or a CliError naming the call and the server's
+ * OAuth error (or the network failure) in one line.
+ */
+export async function send(url: string, init: RequestInit, label: string, where = url): Promise<string> {
   let response: Response;
   try {
-    response = await fetch(url, {
-      method,
-      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    response = await fetch(url, { ...init, headers: { accept: 'application/json', ...(init.headers as Record<string, string>) } });
   } catch (error) {
     // fetch fails with a bare "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, …) is in `cause`,
     // whose message is empty when every address of a host refused (an AggregateError).
     const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
-    throw new CliError(`cannot reach the admin API at ${url}: ${cause?.message || cause?.code || (error as Error).message}`);
+    throw new CliError(`cannot reach ${where}: ${cause?.message || cause?.code || (error as Error).message}`);
   }
   const text = await response.text();
   if (!response.ok) {
@@ -35,7 +34,14 @@ export async function callAdmin<T>(flags: EndpointFlag, method: string, path: st
     } catch {
       // not JSON: show as is
     }
-    throw new CliError(`${method} ${path} failed with ${response.status}: ${detail}`);
+    throw new CliError(`${label} failed with ${response.status}: ${detail}`);
   }
+  return text;
+}
+
+export async function callAdmin<T>(flags: EndpointFlag, method: string, path: string, body?: unknown): Promise<T> {
+  const url = `${adminEndpoint(flags)}${path}`;
+  const init = { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) };
+  const text = await send(url, init, `${method} ${path}`, `the admin API at ${url}`);
   return (text ? JSON.parse(text) : undefined) as T;
 }

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { adminEndpoint, CliError, callAdmin, type EndpointFlag } from './admin-api.js';
+import { adminEndpoint, CliError, callAdmin, type EndpointFlag, send } from './admin-api.js';
 import { type FormatFlag, printRecords } from './output.js';
 
 type Flags = EndpointFlag &
@@ -51,30 +51,12 @@ function authenticate(flags: Flags, form: URLSearchParams, headers: Record<strin
 }
 
 /** POSTs a form and returns the response text; an error answer becomes a CliError with its OAuth error. */
-async function postForm(url: string, form: URLSearchParams, headers: Record<string, string> = {}): Promise<string> {
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method: 'POST',
-      headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded', ...headers },
-      body: form.toString(),
-    });
-  } catch (error) {
-    const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
-    throw new CliError(`cannot reach ${url}: ${cause?.message || cause?.code || (error as Error).message}`);
-  }
-  const text = await response.text();
-  if (!response.ok) {
-    let detail = text;
-    try {
-      const parsed = JSON.parse(text) as { error?: string; error_description?: string };
-      detail = [parsed.error, parsed.error_description].filter(Boolean).join(': ');
-    } catch {
-      // not JSON: show as is
-    }
-    throw new CliError(`POST ${new URL(url).pathname} failed with ${response.status}: ${detail}`);
-  }
-  return text;
+function postForm(url: string, form: URLSearchParams, headers: Record<string, string> = {}): Promise<string> {
+  return send(
+    url,
+    { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form.toString() },
+    `POST ${new URL(url).pathname}`,
+  );
 }
 
 function withFormat(command: Command, endpointHelp: string): Command {
