@@ -10,12 +10,25 @@ import { introspectionRoutes } from '../oauth2/introspection.js';
 import { revocationRoutes } from '../oauth2/revocation.js';
 import { tokenAdminRoutes } from '../oauth2/token-admin-routes.js';
 import { tokenRoutes } from '../oauth2/token-endpoint.js';
+import { credentialRoutes } from '../oidc/credentials.js';
+import { discoveryRoutes } from '../oidc/discovery.js';
+import { userinfoRoutes } from '../oidc/userinfo.js';
 import type { Registry } from '../registry.js';
 import { createApp, type Listener, type RouteModule } from './app.js';
 
 /** What each listener serves. Later features add their route modules here. */
 export const ROUTES: Record<Listener, RouteModule[]> = {
-  public: [healthRoutes, jwksPublicRoutes, authorizeRoutes, tokenRoutes, revocationRoutes, fallbackRoutes],
+  public: [
+    healthRoutes,
+    jwksPublicRoutes,
+    discoveryRoutes,
+    authorizeRoutes,
+    tokenRoutes,
+    revocationRoutes,
+    userinfoRoutes,
+    credentialRoutes,
+    fallbackRoutes,
+  ],
   admin: [healthRoutes, clientAdminRoutes, keyAdminRoutes, flowAdminRoutes, sessionAdminRoutes, introspectionRoutes, tokenAdminRoutes],
 };
 

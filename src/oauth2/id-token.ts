@@ -6,7 +6,7 @@ import type { Registry } from '../registry.js';
 import type { TokenSession } from './token-store.js';
 
 /** Claims the consent app's `session.id_token` may not override. */
-const RESERVED = new Set([
+export const RESERVED_ID_TOKEN_CLAIMS = new Set([
   'iss',
   'sub',
   'aud',
@@ -44,7 +44,7 @@ export async function signIdToken(registry: Registry, input: IdTokenInput): Prom
   const now = Math.floor(Date.now() / 1000);
   const { session } = input;
   const claims: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(session.idTokenClaims ?? {})) if (!RESERVED.has(name)) claims[name] = value;
+  for (const [name, value] of Object.entries(session.idTokenClaims ?? {})) if (!RESERVED_ID_TOKEN_CLAIMS.has(name)) claims[name] = value;
   if (session.authTime) claims.auth_time = session.authTime;
   if (session.requestedAt) claims.rat = session.requestedAt;
   if (session.nonce && input.includeNonce !== false) claims.nonce = session.nonce;

@@ -1,4 +1,5 @@
 import type { OAuth2Client } from '../client/model.js';
+import { grantsCredentials, mintVcNonce } from '../oidc/vc-nonce.js';
 import type { Registry } from '../registry.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';
@@ -51,6 +52,11 @@ export async function mintTokenResponse(registry: Registry, input: IssueInput): 
     const refresh = tokens.mintRefreshToken(grant, lifespan(config, input.client, input.grant, 'refresh_token'));
     response.refresh_token = refresh.token;
     rows.push(refresh.row);
+  }
+  if (grantsCredentials(input.scope)) {
+    const { nonce, expiresIn } = mintVcNonce(registry.keyring, access.token, config.ttl.vc_nonce);
+    response.c_nonce_draft_00 = nonce;
+    response.c_nonce_expires_in_draft_00 = expiresIn;
   }
   if (wantsIdToken(input.scope)) {
     response.id_token = await signIdToken(registry, {

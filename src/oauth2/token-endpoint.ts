@@ -17,6 +17,9 @@ export interface TokenResponse {
   scope: string;
   refresh_token?: string;
   id_token?: string;
+  /** Verifiable credentials (draft 00): a nonce for the credential request's proof. */
+  c_nonce_draft_00?: string;
+  c_nonce_expires_in_draft_00?: number;
 }
 
 export interface GrantContext {
@@ -44,6 +47,8 @@ const tokenResponseSchema = {
     scope: { type: 'string' },
     refresh_token: { type: 'string' },
     id_token: { type: 'string' },
+    c_nonce_draft_00: { type: 'string' },
+    c_nonce_expires_in_draft_00: { type: 'integer' },
   },
   required: ['access_token', 'token_type', 'expires_in', 'scope'],
 } as const;

@@ -1,0 +1,70 @@
+import { SIGNING_ALGS } from '../client/model.js';
+import type { RouteModule } from '../http/app.js';
+import { ID_TOKEN_SET } from '../jwk/manager.js';
+import type { Registry } from '../registry.js';
+
+/** The one verifiable-credential type offered (OpenID Connect UserInfo VC draft 00, as Hydra). */
+export const CREDENTIALS_SUPPORTED = [
+  {
+    format: 'jwt_vc_json',
+    types: ['VerifiableCredential', 'UserInfoCredential'],
+    cryptographic_binding_methods_supported: ['jwk'],
+    cryptographic_suites_supported: ['PS256', 'RS256', 'ES256', 'PS384', 'RS384', 'ES384', 'PS512', 'RS512', 'ES512', 'EdDSA'],
+  },
+];
+
+const STANDARD_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'rat', 'nonce', 'acr', 'amr', 'sid', 'at_hash', 'c_hash'];
+
+/**
+ * The provider metadata: every field Hydra emits, derived from configuration and the live keys.
+ * Only what works is advertised: S256 alone for PKCE, no request objects, no claims parameter.
+ */
+export async function providerMetadata(registry: Registry): Promise<Record<string, unknown>> {
+  const { config } = registry;
+  const issuer = config.urls.self.issuer;
+  const publicBase = config.urls.self.public.replace(/\/+$/, '');
+  const issuerBase = issuer.replace(/\/+$/, '');
+  const { alg } = await registry.keys.signingKey(ID_TOKEN_SET);
+  return {
+    issuer,
+    authorization_endpoint: `${publicBase}/oauth2/auth`,
+    token_endpoint: `${publicBase}/oauth2/token`,
+    jwks_uri: `${issuerBase}/.well-known/jwks.json`,
+    ...(config.oidc.dynamic_client_registration.enabled ? { registration_endpoint: `${publicBase}/oauth2/register` } : {}),
+    revocation_endpoint: `${issuerBase}/oauth2/revoke`,
+    end_session_endpoint: `${issuerBase}/oauth2/sessions/logout`,
+    userinfo_endpoint: `${publicBase}/userinfo`,
+    subject_types_supported: config.oidc.subject_identifiers.supported_types,
+    response_types_supported: ['code', 'code id_token', 'id_token', 'token id_token', 'token', 'token id_token code'],
+    response_modes_supported: ['query', 'fragment', 'form_post'],
+    grant_types_supported: ['authorization_code', 'implicit', 'client_credentials', 'refresh_token'],
+    claims_supported: STANDARD_CLAIMS,
+    scopes_supported: ['offline_access', 'offline', 'openid', 'userinfo_credential_draft_00'],
+    token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'],
+    token_endpoint_auth_signing_alg_values_supported: SIGNING_ALGS,
+    revocation_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'],
+    id_token_signing_alg_values_supported: [alg],
+    id_token_signed_response_alg: [alg],
+    userinfo_signed_response_alg: [alg],
+    userinfo_signing_alg_values_supported: ['none', alg],
+    code_challenge_methods_supported: ['S256'],
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
+    require_request_uri_registration: false,
+    claims_parameter_supported: false,
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
+    frontchannel_logout_supported: true,
+    frontchannel_logout_session_supported: true,
+    authorization_response_iss_parameter_supported: true,
+    credentials_endpoint_draft_00: `${publicBase}/credentials`,
+    credentials_supported_draft_00: CREDENTIALS_SUPPORTED,
+  };
+}
+
+/** `GET /.well-known/openid-configuration`, and the same document at the RFC 8414 address. */
+export const discoveryRoutes: RouteModule = (app, registry) => {
+  for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+    app.get(path, async (_request, reply) => reply.header('cache-control', 'public, max-age=60').send(await providerMetadata(registry)));
+  }
+};
