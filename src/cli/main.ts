@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { VERSION } from '../version.js';
 import { CliError } from './admin-api.js';
+import { authorizationCodeCommand } from './authorization-code-command.js';
 import { clientCommands } from './client-commands.js';
 import { jwkCommands } from './jwk-commands.js';
 import { migrateCommand } from './migrate.js';
@@ -32,7 +33,12 @@ export function buildProgram(): Command {
         .addCommand(jwks.delete)
         .addCommand(tokens.deleteAccessTokens),
     )
-    .addCommand(new Command('perform').description('Run OAuth 2.0 flows as a client').addCommand(tokens.performClientCredentials))
+    .addCommand(
+      new Command('perform')
+        .description('Run OAuth 2.0 flows as a client')
+        .addCommand(tokens.performClientCredentials)
+        .addCommand(authorizationCodeCommand()),
+    )
     .addCommand(new Command('introspect').description('Introspect tokens through the admin API').addCommand(tokens.introspect))
     .addCommand(new Command('revoke').description('Revoke tokens as a client').addCommand(tokens.revoke))
     .addCommand(

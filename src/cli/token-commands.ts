@@ -2,16 +2,17 @@ import { Command, Option } from 'commander';
 import { adminEndpoint, CliError, callAdmin, type EndpointFlag, send } from './admin-api.js';
 import { type FormatFlag, printRecords } from './output.js';
 
-type Flags = EndpointFlag &
-  FormatFlag & {
-    clientId?: string;
-    clientSecret?: string;
-    scope?: string[];
-    audience?: string[];
-    authMethod?: 'client_secret_basic' | 'client_secret_post';
-  };
+export type TokenFlags = EndpointFlag & {
+  clientId?: string;
+  clientSecret?: string;
+  scope?: string[];
+  audience?: string[];
+  authMethod?: 'client_secret_basic' | 'client_secret_post';
+};
 
-interface TokenResponse {
+type Flags = TokenFlags & FormatFlag;
+
+export interface TokenResponse {
   access_token: string;
   token_type: string;
   expires_in?: number;
@@ -30,15 +31,15 @@ interface Introspection {
 }
 
 /** Repeatable, comma- or space-separated list flags (`--scope a,b --scope c`). */
-const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
+export const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
 
 /** The public listener: `--endpoint`, else PORTCULLIS_PUBLIC_URL, else localhost:4444. */
-function publicEndpoint(flags: EndpointFlag): string {
+export function publicEndpoint(flags: EndpointFlag): string {
   return (flags.endpoint ?? process.env.PORTCULLIS_PUBLIC_URL ?? 'http://127.0.0.1:4444').replace(/\/+$/, '');
 }
 
 /** Client credentials as HTTP Basic (each part form-encoded first, RFC 6749 §2.3.1) or in the body. */
-function authenticate(flags: Flags, form: URLSearchParams, headers: Record<string, string>): void {
+export function authenticate(flags: Flags, form: URLSearchParams, headers: Record<string, string>): void {
   if (!flags.clientId) throw new CliError('--client-id is required');
   if (!flags.clientSecret) throw new CliError('--client-secret is required');
   if (flags.authMethod === 'client_secret_post') {
@@ -51,7 +52,7 @@ function authenticate(flags: Flags, form: URLSearchParams, headers: Record<strin
 }
 
 /** POSTs a form and returns the response text; an error answer becomes a CliError with its OAuth error. */
-function postForm(url: string, form: URLSearchParams, headers: Record<string, string> = {}): Promise<string> {
+export function postForm(url: string, form: URLSearchParams, headers: Record<string, string> = {}): Promise<string> {
   return send(
     url,
     { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form.toString() },
@@ -59,14 +60,14 @@ function postForm(url: string, form: URLSearchParams, headers: Record<string, st
   );
 }
 
-function withFormat(command: Command, endpointHelp: string): Command {
+export function withFormat(command: Command, endpointHelp: string): Command {
   return command.option('-e, --endpoint <url>', endpointHelp).option('--format <format>', 'table or json', 'table');
 }
 
-const PUBLIC_HELP = 'public API URL (default: PORTCULLIS_PUBLIC_URL or http://127.0.0.1:4444)';
+export const PUBLIC_HELP = 'public API URL (default: PORTCULLIS_PUBLIC_URL or http://127.0.0.1:4444)';
 const ADMIN_HELP = 'admin API URL (default: ORY_SDK_URL or http://127.0.0.1:4445)';
 
-function clientFlags(command: Command): Command {
+export function clientFlags(command: Command): Command {
   return command
     .option('--client-id <id>', 'the OAuth 2.0 client id')
     .option('--client-secret <secret>', 'the OAuth 2.0 client secret')
