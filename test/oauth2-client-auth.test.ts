@@ -251,6 +251,9 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
 
   describe('with clients.http.disallow_private_ip_ranges', () => {
     let guarded: TestServer;
+    // The same data without the guard: registration refuses loopback jwks_uris when the guard is on,
+    // so clients registered before it was switched on stand in here.
+    let unguarded: TestServer;
     let jwksServer: Server;
     let port: number;
     let publicKey: JWK;
@@ -266,8 +269,10 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
           CLIENTS_HTTP_PRIVATE_IP_EXCEPTION_URLS: `http://127.0.0.1:${port}/allowed.json`,
         },
       });
+      unguarded = await startTestServer(store, { dsn: guarded.config.dsn });
     });
     afterAll(async () => {
+      await unguarded?.close();
       await guarded?.close();
       await new Promise((resolve) => jwksServer.close(resolve));
     });
@@ -277,7 +282,7 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
       publicKey = signer.publicJwk;
       const guardedTokenUrl = `${guarded.config.urls.self.public.replace(/\/+$/, '')}/oauth2/token`;
       const attempt = async (jwksUri: string) => {
-        const { data } = await guarded.admin.oauth2.createOAuth2Client({
+        const { data } = await unguarded.admin.oauth2.createOAuth2Client({
           oAuth2Client: { grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: jwksUri },
         });
         const id = data.client_id as string;
@@ -292,6 +297,12 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
       expect(literal.body.error_description).toContain('jwks_uri');
       expectError(await attempt(`http://localhost:${port}/jwks.json`), 401, 'invalid_client');
       expect((await attempt(`http://127.0.0.1:${port}/allowed.json`)).status).toBe(200);
+      // Registering such a client with the guard on is refused up front.
+      await expect(
+        guarded.admin.oauth2.createOAuth2Client({
+          oAuth2Client: { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `http://127.0.0.1:${port}/jwks.json` },
+        }),
+      ).rejects.toMatchObject({ response: { status: 400, data: { error: 'invalid_client_metadata' } } });
     });
   });
 });

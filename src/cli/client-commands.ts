@@ -3,7 +3,7 @@ import type { ClientInput, ClientResponse } from '../client/model.js';
 import { callAdmin, type EndpointFlag } from './admin-api.js';
 import { type FormatFlag, printRecords } from './output.js';
 
-type Flags = EndpointFlag & FormatFlag & Record<string, unknown>;
+export type Flags = EndpointFlag & FormatFlag & Record<string, unknown>;
 
 /** Repeatable, comma-separated list flags (`--scope a,b --scope c`). */
 const collect = (value: string, previous: string[] = []) => [
@@ -55,13 +55,21 @@ const BOOLEAN_FLAGS: Array<[string, string, keyof ClientInput]> = [
   ['--skip-logout-consent', 'logout app may skip logout confirmation', 'skip_logout_consent'],
 ];
 
+/**
+ * Adds the flags that set client fields, except those for the fields in `omit` (dynamic
+ * registration leaves out what only the admin API may set).
+ */
+export function clientFieldOptions(command: Command, omit: ReadonlySet<keyof ClientInput> = new Set()): Command {
+  for (const [flag, help, field] of LIST_FLAGS) if (!omit.has(field)) command.option(flag, help, collect);
+  if (!omit.has('scope')) command.option('--scope <scope>', 'allowed scope (repeatable, comma- or space-separated)', collect);
+  for (const [flag, help, field] of STRING_FLAGS) if (!omit.has(field)) command.option(flag, help);
+  for (const [flag, help, field] of BOOLEAN_FLAGS) if (!omit.has(field)) command.option(flag, help);
+  if (!omit.has('metadata')) command.option('--metadata <json>', 'metadata as a JSON object');
+  return command;
+}
+
 function clientOptions(command: Command): Command {
-  for (const [flag, help] of LIST_FLAGS) command.option(flag, help, collect);
-  command.option('--scope <scope>', 'allowed scope (repeatable, comma- or space-separated)', collect);
-  for (const [flag, help] of STRING_FLAGS) command.option(flag, help);
-  for (const [flag, help] of BOOLEAN_FLAGS) command.option(flag, help);
-  command.option('--metadata <json>', 'metadata as a JSON object');
-  return withCommon(command);
+  return withCommon(clientFieldOptions(command));
 }
 
 function withCommon(command: Command): Command {
@@ -71,7 +79,7 @@ function withCommon(command: Command): Command {
 }
 
 /** The client fields the given flags set. */
-function clientFromFlags(flags: Flags): ClientInput {
+export function clientFromFlags(flags: Flags): ClientInput {
   const input: Record<string, unknown> = {};
   const camel = (flag: string) =>
     flag
@@ -93,7 +101,7 @@ function clientFromFlags(flags: Flags): ClientInput {
   return input as ClientInput;
 }
 
-const COLUMNS: Array<[string, (client: ClientResponse) => unknown]> = [
+export const CLIENT_COLUMNS: Array<[string, (client: ClientResponse) => unknown]> = [
   ['CLIENT ID', (c) => c.client_id],
   ['CLIENT SECRET', (c) => c.client_secret],
   ['NAME', (c) => c.client_name],
@@ -110,14 +118,18 @@ export function clientCommands(): Record<'create' | 'get' | 'list' | 'update' | 
   return {
     create: clientOptions(new Command('client').alias('oauth2-client').description('Create an OAuth 2.0 client')).action(
       async (flags: Flags) => {
-        printRecords(await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', clientFromFlags(flags)), flags.format, COLUMNS);
+        printRecords(
+          await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', clientFromFlags(flags)),
+          flags.format,
+          CLIENT_COLUMNS,
+        );
       },
     ),
     get: withCommon(
       new Command('client').alias('oauth2-client').description('Show OAuth 2.0 clients').argument('<id...>', 'client ids'),
     ).action(async (ids: string[], flags: Flags) => {
       const clients = await Promise.all(ids.map((id) => callAdmin<ClientResponse>(flags, 'GET', path(id))));
-      printRecords(clients.length === 1 ? (clients[0] as ClientResponse) : clients, flags.format, COLUMNS);
+      printRecords(clients.length === 1 ? (clients[0] as ClientResponse) : clients, flags.format, CLIENT_COLUMNS);
     }),
     list: withCommon(new Command('clients').alias('oauth2-clients').description('List OAuth 2.0 clients'))
       .option('--page-size <n>', 'clients per page', '250')
@@ -125,7 +137,7 @@ export function clientCommands(): Record<'create' | 'get' | 'list' | 'update' | 
       .action(async (flags: Flags) => {
         const query = new URLSearchParams({ page_size: String(flags.pageSize) });
         if (flags.pageToken) query.set('page_token', String(flags.pageToken));
-        printRecords(await callAdmin<ClientResponse[]>(flags, 'GET', `/admin/clients?${query}`), flags.format, COLUMNS);
+        printRecords(await callAdmin<ClientResponse[]>(flags, 'GET', `/admin/clients?${query}`), flags.format, CLIENT_COLUMNS);
       }),
     update: clientOptions(
       new Command('client')
@@ -138,7 +150,7 @@ export function clientCommands(): Record<'create' | 'get' | 'list' | 'update' | 
       printRecords(
         await callAdmin<ClientResponse>(flags, 'PUT', path(id), { ...kept, ...clientFromFlags(flags), client_id: id }),
         flags.format,
-        COLUMNS,
+        CLIENT_COLUMNS,
       );
     }),
     delete: withCommon(

@@ -7,6 +7,7 @@ import { authorizationCodeCommand } from './authorization-code-command.js';
 import { clientCommands } from './client-commands.js';
 import { jwkCommands } from './jwk-commands.js';
 import { migrateCommand } from './migrate.js';
+import { registrationCommands } from './registration-commands.js';
 import { serveCommand } from './serve.js';
 import { tokenCommands } from './token-commands.js';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   const clients = clientCommands();
   const jwks = jwkCommands();
   const tokens = tokenCommands();
+  const registration = registrationCommands();
   const program = new Command('portcullis')
     .description('An OAuth 2.0 and OpenID Connect server, wire-compatible with Ory Hydra')
     .version(VERSION, '-v, --version')
@@ -23,15 +25,32 @@ export function buildProgram(): Command {
     .addCommand(
       new Command('create').description('Create resources through the admin API').addCommand(clients.create).addCommand(jwks.create),
     )
-    .addCommand(new Command('get').description('Show resources through the admin API').addCommand(clients.get).addCommand(jwks.get))
+    .addCommand(
+      new Command('register')
+        .description('Register clients through the public API (OpenID Connect Dynamic Client Registration)')
+        .addCommand(registration.register),
+    )
+    .addCommand(
+      new Command('get')
+        .description('Show resources through the admin API')
+        .addCommand(clients.get)
+        .addCommand(jwks.get)
+        .addCommand(registration.get),
+    )
     .addCommand(new Command('list').description('List resources through the admin API').addCommand(clients.list))
-    .addCommand(new Command('update').description('Change resources through the admin API').addCommand(clients.update))
+    .addCommand(
+      new Command('update')
+        .description('Change resources through the admin API')
+        .addCommand(clients.update)
+        .addCommand(registration.update),
+    )
     .addCommand(
       new Command('delete')
         .description('Delete resources through the admin API')
         .addCommand(clients.delete)
         .addCommand(jwks.delete)
-        .addCommand(tokens.deleteAccessTokens),
+        .addCommand(tokens.deleteAccessTokens)
+        .addCommand(registration.delete),
     )
     .addCommand(
       new Command('perform')

@@ -24,9 +24,18 @@ export interface ClientRepository {
   insert(stored: StoredClient): Promise<void>;
   find(id: string): Promise<StoredClient | undefined>;
   list(query: ClientQuery): Promise<{ items: StoredClient[]; total: number }>;
-  /** False when no such client exists. */
-  update(stored: StoredClient): Promise<boolean>;
-  delete(id: string): Promise<boolean>;
+  /** False when no such client exists (or, with a condition, when it does not hold). */
+  update(stored: StoredClient, condition?: RegistrationCondition): Promise<boolean>;
+  /** False when no such client exists (or, with a condition, when it does not hold). */
+  delete(id: string, condition?: RegistrationCondition): Promise<boolean>;
+}
+
+/**
+ * Makes a write conditional on the stored registration token hash, so that of two requests holding
+ * the same registration access token only the first rotates it (or deletes the client).
+ */
+export interface RegistrationCondition {
+  registrationTokenHash: string;
 }
 
 export class SqlClientRepository implements ClientRepository {
@@ -59,14 +68,18 @@ export class SqlClientRepository implements ClientRepository {
     return { items: rows.map(fromRow), total: Number(count.total) };
   }
 
-  async update(stored: StoredClient): Promise<boolean> {
+  async update(stored: StoredClient, condition?: RegistrationCondition): Promise<boolean> {
     const { id, ...changes } = toRow(stored);
-    const result = await this.db.updateTable('clients').set(changes).where('id', '=', id).executeTakeFirst();
+    let query = this.db.updateTable('clients').set(changes).where('id', '=', id);
+    if (condition) query = query.where('registration_token_hash', '=', condition.registrationTokenHash);
+    const result = await query.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
 
-  async delete(id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('clients').where('id', '=', id).executeTakeFirst();
+  async delete(id: string, condition?: RegistrationCondition): Promise<boolean> {
+    let query = this.db.deleteFrom('clients').where('id', '=', id);
+    if (condition) query = query.where('registration_token_hash', '=', condition.registrationTokenHash);
+    const result = await query.executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
 }

@@ -2,11 +2,12 @@ import type { Operation } from 'fast-json-patch';
 import fastJsonPatch from 'fast-json-patch';
 import type { Config } from '../config/schema.js';
 import type { SecretHasher } from '../crypto/hasher.js';
-import { type Keyring, sha256Hex } from '../crypto/keyring.js';
-import { mintOpaqueToken } from '../crypto/opaque-token.js';
+import { type Keyring, safeEqual, sha256Hex } from '../crypto/keyring.js';
+import { mintOpaqueToken, verifyOpaqueToken } from '../crypto/opaque-token.js';
 import { randomString } from '../crypto/random.js';
 import { BadRequestError, InvalidClientMetadataError, NotFoundError } from '../http/errors.js';
 import type { ClientInput, ClientResponse, OAuth2Client } from './model.js';
+import { checkRemoteMetadata, type RemoteCheckOptions } from './remote-checks.js';
 import type { ClientQuery, ClientRepository, StoredClient } from './repository.js';
 import { normalizeClient, normalizeLifespans, rfc3339 } from './validate.js';
 
@@ -19,7 +20,12 @@ export interface ClientServiceDeps {
   repository: ClientRepository;
   hasher: SecretHasher;
   keyring: Keyring;
+  /** How host names resolve for the private-address guard (default: the system resolver). */
+  resolve?: RemoteCheckOptions['resolve'];
 }
+
+/** Fields only the admin API sets: dynamic registration can neither set nor see them, and keeps them on PUT. */
+const ADMIN_ONLY_FIELDS = ['metadata', 'access_token_strategy', 'skip_consent', 'skip_logout_consent'] as const;
 
 /** Client management shared by the admin API, dynamic registration and the CLI. */
 export class ClientService {
@@ -29,6 +35,7 @@ export class ClientService {
   async create(input: ClientInput): Promise<ClientResponse> {
     const client = normalizeClient(input, { config: this.deps.config, now: new Date() });
     const secret = this.chooseSecret(client, input.client_secret);
+    await this.checkRemote(client);
     const registration = mintOpaqueToken(this.deps.keyring, 'accessToken');
     await this.deps.repository.insert({
       client,
@@ -60,6 +67,7 @@ export class ClientService {
   async replace(id: string, input: ClientInput): Promise<ClientResponse> {
     const stored = await this.load(id);
     const client = normalizeClient(input, { config: this.deps.config, now: new Date(), existing: stored.client });
+    await this.checkRemote(client);
     return this.save(stored, client, input.client_secret);
   }
 
@@ -76,6 +84,7 @@ export class ClientService {
     }
     if (patched.client_id !== stored.client.client_id) throw new BadRequestError('The client_id of a client cannot be changed.');
     const client = normalizeClient(patched, { config: this.deps.config, now: new Date(), existing: stored.client });
+    await this.checkRemote(client);
     return this.save(stored, client, patched.client_secret);
   }
 
@@ -90,6 +99,56 @@ export class ClientService {
     if (!(await this.deps.repository.delete(id))) throw notFound(id);
   }
 
+  /**
+   * The stored client a registration access token (RFC 7592 §3) was issued for: the token's HMAC
+   * must verify under a system secret, and the SHA-256 of its signature must equal the stored hash
+   * (compared in constant time). Undefined for an unknown client or any other token.
+   */
+  async authenticateRegistration(id: string, token: string): Promise<StoredClient | undefined> {
+    const signature = verifyOpaqueToken(this.deps.keyring, 'accessToken', token);
+    if (signature === undefined) return undefined;
+    const stored = await this.deps.repository.find(id);
+    if (!stored?.registrationTokenHash) return undefined;
+    return safeEqual(sha256Hex(signature), stored.registrationTokenHash) ? stored : undefined;
+  }
+
+  /**
+   * Dynamic registration's replace (RFC 7592 §2.2) of a client its registration token authenticated:
+   * the secret and the admin-only fields are kept, and a new registration access token replaces the
+   * old one. Undefined when the client changed its token (or was deleted) since it was authenticated.
+   */
+  async replaceRegistered(current: StoredClient, input: ClientInput): Promise<ClientResponse | undefined> {
+    const expected = current.registrationTokenHash;
+    if (!expected) return undefined;
+    const kept: ClientInput = { ...input, client_secret: undefined };
+    for (const field of ADMIN_ONLY_FIELDS) (kept as Record<string, unknown>)[field] = current.client[field];
+    const client = normalizeClient(kept, { config: this.deps.config, now: new Date(), existing: current.client });
+    await this.checkRemote(client);
+    const { secretHash, shownSecret } = await this.secretFor(current, client, undefined);
+    const registration = mintOpaqueToken(this.deps.keyring, 'accessToken');
+    const rotated = await this.deps.repository.update(
+      { client, secretHash, registrationTokenHash: sha256Hex(registration.signature) },
+      { registrationTokenHash: expected },
+    );
+    if (!rotated) return undefined;
+    return {
+      ...this.present(client),
+      ...(shownSecret ? { client_secret: shownSecret } : {}),
+      registration_access_token: registration.token,
+    };
+  }
+
+  /** Deletes a client its registration token authenticated; false when that token was rotated meanwhile. */
+  async deleteRegistered(current: StoredClient): Promise<boolean> {
+    const expected = current.registrationTokenHash;
+    if (!expected) return false;
+    return this.deps.repository.delete(current.client.client_id, { registrationTokenHash: expected });
+  }
+
+  private async checkRemote(client: OAuth2Client): Promise<void> {
+    await checkRemoteMetadata(client, { config: this.deps.config, ...(this.deps.resolve ? { resolve: this.deps.resolve } : {}) });
+  }
+
   private async load(id: string): Promise<StoredClient> {
     const stored = await this.deps.repository.find(id);
     if (!stored) throw notFound(id);
@@ -97,21 +156,25 @@ export class ClientService {
   }
 
   private async save(stored: StoredClient, client: OAuth2Client, newSecret: string | undefined): Promise<ClientResponse> {
-    let secretHash = stored.secretHash;
-    let shownSecret: string | undefined;
-    if (client.token_endpoint_auth_method === 'none') {
-      secretHash = null;
-    } else if (newSecret) {
-      shownSecret = this.chooseSecret(client, newSecret);
-      secretHash = await this.deps.hasher.hash(shownSecret as string);
-    } else if (!secretHash) {
-      // A public client turned confidential needs a secret to authenticate with.
-      shownSecret = this.chooseSecret(client, undefined);
-      secretHash = await this.deps.hasher.hash(shownSecret as string);
-    }
+    const { secretHash, shownSecret } = await this.secretFor(stored, client, newSecret);
     const updated = await this.deps.repository.update({ client, secretHash, registrationTokenHash: stored.registrationTokenHash });
     if (!updated) throw notFound(client.client_id);
     return { ...this.present(client), ...(shownSecret ? { client_secret: shownSecret } : {}) };
+  }
+
+  /** The secret hash an updated client keeps or gets, and the new secret to show once (if any). */
+  private async secretFor(
+    stored: StoredClient,
+    client: OAuth2Client,
+    newSecret: string | undefined,
+  ): Promise<{ secretHash: string | null; shownSecret: string | undefined }> {
+    if (client.token_endpoint_auth_method === 'none') return { secretHash: null, shownSecret: undefined };
+    if (newSecret || !stored.secretHash) {
+      // A chosen secret, or a public client turned confidential, which needs one to authenticate with.
+      const shownSecret = this.chooseSecret(client, newSecret) as string;
+      return { secretHash: await this.deps.hasher.hash(shownSecret), shownSecret };
+    }
+    return { secretHash: stored.secretHash, shownSecret: undefined };
   }
 
   /** The secret a client will authenticate with: the chosen one, a generated one, or none for public clients. */

@@ -74,7 +74,7 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
   }
 
   const sectorIdentifierUri = input.sector_identifier_uri ?? '';
-  if (sectorIdentifierUri && !isUrl(sectorIdentifierUri, ['https:'])) {
+  if (sectorIdentifierUri && !isUrl(sectorIdentifierUri, ['https:']) && !(config.dev && isLoopbackHttpUrl(sectorIdentifierUri))) {
     throw invalid('Field sector_identifier_uri must be an https URL.');
   }
 
@@ -117,6 +117,10 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
   for (const field of ['policy_uri', 'tos_uri', 'client_uri', 'logo_uri', 'frontchannel_logout_uri', 'backchannel_logout_uri'] as const) {
     const value = input[field];
     if (value && !isUrl(value, ['https:', 'http:'])) throw invalid(`Field ${field} must be an http(s) URL.`);
+  }
+  // OIDC Front- and Back-Channel Logout 1.0 §2: logout URIs must not carry a fragment.
+  for (const field of ['frontchannel_logout_uri', 'backchannel_logout_uri'] as const) {
+    if (input[field]?.includes('#')) throw invalid(`Field ${field} must not contain a fragment (#).`);
   }
 
   const metadata = input.metadata ?? {};
@@ -205,6 +209,19 @@ function checkRedirectUri(uri: string, field: string): void {
   }
   if (parsed.protocol === 'javascript:' || parsed.protocol === 'data:') {
     throw new InvalidRedirectUriError(`Redirect URI "${uri}" in ${field} uses a forbidden scheme.`);
+  }
+}
+
+/**
+ * `http://localhost…`, `http://127.0.0.1…` or `http://[::1]…`: the only plain-http sector identifier URIs
+ * accepted, and only in development mode (where a local file server stands in for the https one).
+ */
+export function isLoopbackHttpUrl(value: string): boolean {
+  try {
+    const { protocol, hostname } = new URL(value);
+    return protocol === 'http:' && (hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]');
+  } catch {
+    return false;
   }
 }
 

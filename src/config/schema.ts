@@ -128,6 +128,7 @@ export const SCHEMA = {
         session: str('ory_hydra_session', 'Name of the login session cookie.'),
         login_csrf: str('ory_hydra_login_csrf', 'Name prefix of the login CSRF cookie.'),
         consent_csrf: str('ory_hydra_consent_csrf', 'Name prefix of the consent CSRF cookie.'),
+        logout_csrf: str('ory_hydra_logout_csrf', 'Name of the logout CSRF cookie.'),
       },
       paths: {
         session: str('/', 'Path of the login session cookie.'),
@@ -242,7 +243,7 @@ export const SCHEMA = {
     http: {
       disallow_private_ip_ranges: bool(
         false,
-        'Refuse server-side fetches (jwks_uri, sector_identifier_uri, logout URIs) to private, loopback and link-local addresses.',
+        'Refuse clients whose server-side fetch targets (jwks_uri, sector_identifier_uri, backchannel_logout_uri, request_uris) resolve to private, loopback or link-local addresses.',
       ),
       private_ip_exception_urls: list([], 'URLs exempt from `disallow_private_ip_ranges`.'),
     },

@@ -62,6 +62,9 @@ const KEYS = [
   '$q',
   '$err',
   '$newsid',
+  // logout
+  '$cid',
+  'post_logout_redirect_uri',
 ];
 const CODE = new Map(KEYS.map((key, index) => [key, index]));
 const INLINE_KEY = 0xff;

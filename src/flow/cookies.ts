@@ -17,6 +17,11 @@ export function csrfCookieName(config: Config, kind: CsrfKind, clientId: string)
   return cookieName(config, `${base}_${murmur3(clientId)}`);
 }
 
+/** The logout flow's CSRF cookie (one per browser, not per client: a logout may have no client). */
+export function logoutCsrfCookieName(config: Config): string {
+  return cookieName(config, config.serve.cookies.names.logout_csrf);
+}
+
 export function sessionCookieName(config: Config): string {
   return cookieName(config, config.serve.cookies.names.session);
 }

@@ -1,8 +1,11 @@
 import type { RouteModule } from '../http/app.js';
 import { BadRequestError } from '../http/errors.js';
+import { clientsOfLoginSession, notifyBackChannel } from '../oidc/backchannel.js';
+import type { Registry } from '../registry.js';
 
 /** Hydra's consent and login session administration (`/admin/oauth2/auth/sessions/…`). */
-export const sessionAdminRoutes: RouteModule = (app, { sessions }) => {
+export const sessionAdminRoutes: RouteModule = (app, registry) => {
+  const { sessions } = registry;
   app.get<{ Querystring: { subject?: string; login_session_id?: string } }>(
     '/oauth2/auth/sessions/consent',
     {
@@ -48,9 +51,20 @@ export const sessionAdminRoutes: RouteModule = (app, { sessions }) => {
     async (request, reply) => {
       const { subject, sid } = request.query;
       if ((subject === undefined) === (sid === undefined)) throw new BadRequestError('Exactly one of "subject" or "sid" is required.');
-      if (sid !== undefined) await sessions.deleteLoginSession(sid);
-      else await sessions.deleteLoginSessionsOfSubject(subject as string);
+      if (sid !== undefined) {
+        await endLoginSession(registry, sid);
+      } else {
+        for (const session of await sessions.loginSessionsOfSubject(subject as string)) await endLoginSession(registry, session.id);
+        // A session written since the listing goes too, though without notifications.
+        await sessions.deleteLoginSessionsOfSubject(subject as string);
+      }
       return reply.status(204).send();
     },
   );
 };
+
+/** Headless logout: the session ends and its clients hear of it by back-channel (in the background). */
+async function endLoginSession(registry: Registry, sid: string): Promise<void> {
+  if (!(await registry.sessions.deleteLoginSession(sid))) return;
+  void notifyBackChannel(registry, sid, await clientsOfLoginSession(registry, sid));
+}

@@ -64,6 +64,11 @@ export class SessionStore {
     return Number(result.numDeletedRows) > 0;
   }
 
+  async loginSessionsOfSubject(subject: string): Promise<LoginSession[]> {
+    const rows = await this.db.selectFrom('login_sessions').selectAll().where('subject', '=', subject).execute();
+    return rows.map(loginFromRow);
+  }
+
   async deleteLoginSessionsOfSubject(subject: string): Promise<number> {
     const result = await this.db.deleteFrom('login_sessions').where('subject', '=', subject).executeTakeFirst();
     return Number(result.numDeletedRows);
@@ -102,6 +107,18 @@ export class SessionStore {
     let query = this.db.selectFrom('consent_sessions').selectAll().where('subject', '=', subject);
     if (loginSessionId) query = query.where('login_session_id', '=', loginSessionId);
     return (await query.orderBy('handled_at', 'desc').execute()).map(consentFromRow);
+  }
+
+  /** The clients that completed a consent within a login session (those to notify when it ends). */
+  async clientIdsOfLoginSession(loginSessionId: string): Promise<string[]> {
+    if (!loginSessionId) return [];
+    const rows = await this.db
+      .selectFrom('consent_sessions')
+      .select('client_id')
+      .distinct()
+      .where('login_session_id', '=', loginSessionId)
+      .execute();
+    return rows.map((row) => row.client_id).sort();
   }
 
   /** Deletes consents (and, by cascade, every token issued under them). */

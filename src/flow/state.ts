@@ -3,12 +3,19 @@ import type { Keyring } from '../crypto/keyring.js';
 import { type FlowRecord, type FlowValue, pack, unpack } from './codec.js';
 
 /**
- * Login and consent state travels in the challenge and verifier strings themselves, AEAD-sealed, so a
- * flow costs no database write until its consent completes (see docs/flows.md). Each kind has its own
+ * Login, consent and logout state travels in the challenge and verifier strings themselves, AEAD-sealed,
+ * so a flow costs no database write until it completes (see docs/flows.md). Each kind has its own
  * key (a login challenge cannot pass as a consent verifier); every state carries its CSRF value (the
- * flow id derives from it) and start time (for expiry); verifiers are bound to the exact request.
+ * flow id derives from it) and start time (for expiry); login and consent verifiers are bound to the
+ * exact authorization request.
  */
-export type FlowKind = 'login-challenge' | 'login-verifier' | 'consent-challenge' | 'consent-verifier';
+export type FlowKind =
+  | 'login-challenge'
+  | 'login-verifier'
+  | 'consent-challenge'
+  | 'consent-verifier'
+  | 'logout-challenge'
+  | 'logout-verifier';
 
 /** The original authorization request's parameters (without verifiers). */
 export type AuthorizeParams = Record<string, string>;
@@ -56,6 +63,12 @@ export interface FlowState {
   handledAt: number;
   /** Login or consent rejected by the app: delivered to the client as an OAuth error. */
   rejected: RejectedRequest | null;
+  /**
+   * Logout: the client whose `id_token_hint` started an RP-initiated logout; empty for an OP-initiated
+   * one (so `rp_initiated` is `clientId !== ''`). The logout request's `post_logout_redirect_uri` and
+   * `state`, already validated, travel in `params`.
+   */
+  clientId: string;
 }
 
 const DEFAULTS: FlowState = {
@@ -85,6 +98,7 @@ const DEFAULTS: FlowState = {
   consentContext: {},
   handledAt: 0,
   rejected: null,
+  clientId: '',
 };
 
 /** Compact names of the fields; request parameters never start with `$`, so they cannot collide. */
@@ -114,6 +128,7 @@ const FIELD_NAMES: Record<Exclude<keyof FlowState, 'params'>, string> = {
   consentContext: '$login',
   handledAt: '$q',
   rejected: '$err',
+  clientId: '$cid',
 };
 const FIELD_OF = new Map(Object.entries(FIELD_NAMES).map(([field, name]) => [name, field]));
 

@@ -7,10 +7,18 @@ export function escapeHtml(value: string): string {
 
 /**
  * Sends a small HTML page with headers that keep it from being framed, sniffed or cached, and a CSP
- * allowing only the page's own inline script (when it has one, by nonce).
+ * allowing only the page's own inline script (when it has one, by nonce) and frames from the given
+ * origins (none unless listed: the front-channel logout page lists its clients').
  */
-export function sendHtml(reply: FastifyReply, title: string, body: (nonce: string) => string, status = 200): FastifyReply {
+export function sendHtml(
+  reply: FastifyReply,
+  title: string,
+  body: (nonce: string) => string,
+  status = 200,
+  frameOrigins: readonly string[] = [],
+): FastifyReply {
   const nonce = randomBytes(16).toString('base64');
+  const frameSrc = frameOrigins.length > 0 ? `; frame-src ${[...new Set(frameOrigins)].join(' ')}` : '';
   return reply
     .status(status)
     .header('content-type', 'text/html; charset=utf-8')
@@ -19,7 +27,7 @@ export function sendHtml(reply: FastifyReply, title: string, body: (nonce: strin
     .header('referrer-policy', 'no-referrer')
     .header(
       'content-security-policy',
-      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'`,
+      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'${frameSrc}`,
     )
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title>` +

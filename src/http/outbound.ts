@@ -141,3 +141,51 @@ export function fetchJson(url: string, policy: OutboundPolicy, options: FetchJso
     request.end();
   });
 }
+
+export interface PostFormOptions {
+  timeoutMs?: number;
+}
+
+/**
+ * POSTs an `application/x-www-form-urlencoded` body to a URL within the policy and a timeout (as
+ * back-channel logout does), and resolves with the status code as soon as it arrives, whatever it
+ * is (the body is drained and ignored). Rejects with an OutboundError on refused targets, network
+ * errors and timeouts.
+ */
+export function postForm(
+  url: string,
+  policy: OutboundPolicy,
+  form: Record<string, string>,
+  options: PostFormOptions = {},
+): Promise<number> {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return Promise.reject(new OutboundError(`${url} is not a URL`));
+  }
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') return Promise.reject(new OutboundError(`${url} is not an http(s) URL`));
+  const guarded = policy.disallowPrivateIpRanges && !policy.privateIpExceptionUrls.includes(url);
+  const host = target.hostname.replace(/^\[|\]$/g, '');
+  if (guarded && isIP(host) && isNonPublicAddress(host)) return Promise.reject(new OutboundError(`${url} points to a non-public address`));
+  const body = Buffer.from(new URLSearchParams(form).toString(), 'utf8');
+  const requestOptions: RequestOptions = {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length), accept: '*/*' },
+    ...(guarded ? { lookup: guardedLookup as RequestOptions['lookup'] } : {}),
+  };
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const request = send(target, requestOptions, (response: IncomingMessage) => {
+      // The status is the answer; the body is drained (still within the deadline) and ignored.
+      resolve(response.statusCode ?? 0);
+      response.on('error', () => {});
+      response.resume();
+    });
+    const timer = setTimeout(() => request.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    request.on('close', () => clearTimeout(timer));
+    request.on('error', (error) => reject(error instanceof OutboundError ? error : new OutboundError(`${url}: ${error.message}`)));
+    request.end(body);
+  });
+}

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { clientAdminRoutes } from '../client/admin-routes.js';
 import { flowAdminRoutes } from '../flow/admin-routes.js';
 import { fallbackRoutes } from '../flow/fallback-pages.js';
+import { logoutAdminRoutes } from '../flow/logout-admin-routes.js';
 import { sessionAdminRoutes } from '../flow/session-routes.js';
 import { healthRoutes } from '../health/routes.js';
 import { jwksPublicRoutes, keyAdminRoutes } from '../jwk/routes.js';
@@ -12,6 +13,8 @@ import { tokenAdminRoutes } from '../oauth2/token-admin-routes.js';
 import { tokenRoutes } from '../oauth2/token-endpoint.js';
 import { credentialRoutes } from '../oidc/credentials.js';
 import { discoveryRoutes } from '../oidc/discovery.js';
+import { logoutRoutes } from '../oidc/logout.js';
+import { registrationRoutes } from '../oidc/registration.js';
 import { userinfoRoutes } from '../oidc/userinfo.js';
 import type { Registry } from '../registry.js';
 import { createApp, type Listener, type RouteModule } from './app.js';
@@ -27,9 +30,20 @@ export const ROUTES: Record<Listener, RouteModule[]> = {
     revocationRoutes,
     userinfoRoutes,
     credentialRoutes,
+    registrationRoutes,
+    logoutRoutes,
     fallbackRoutes,
   ],
-  admin: [healthRoutes, clientAdminRoutes, keyAdminRoutes, flowAdminRoutes, sessionAdminRoutes, introspectionRoutes, tokenAdminRoutes],
+  admin: [
+    healthRoutes,
+    clientAdminRoutes,
+    keyAdminRoutes,
+    flowAdminRoutes,
+    logoutAdminRoutes,
+    sessionAdminRoutes,
+    introspectionRoutes,
+    tokenAdminRoutes,
+  ],
 };
 
 export type Which = 'all' | Listener;

@@ -1,0 +1,104 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Config } from '../config/schema.js';
+import { InvalidClientMetadataError } from '../http/errors.js';
+import { fetchJson, isNonPublicAddress, type OutboundPolicy } from '../http/outbound.js';
+import type { OAuth2Client } from './model.js';
+
+/**
+ * The checks of a client's metadata that need the network, run after `normalizeClient` on every
+ * create and replace (admin API and dynamic registration alike, as Hydra's validator does):
+ *
+ * - with `clients.http.disallow_private_ip_ranges`, every URL the server itself will fetch
+ *   (`jwks_uri`, `backchannel_logout_uri`, `request_uris`, `sector_identifier_uri`) must resolve
+ *   only to public addresses, unless listed in `clients.http.private_ip_exception_urls`;
+ * - a `sector_identifier_uri` is fetched (a JSON array of URIs, at most 5 MiB) and must list every
+ *   redirect URI (OpenID Connect Core 1.0 §8.1, Registration 1.0 §5).
+ *
+ * Failures are `invalid_client_metadata` naming the field at fault.
+ */
+export interface RemoteCheckOptions {
+  config: Config;
+  /** Every address a host name resolves to (default: the system resolver); replaceable in tests. */
+  resolve?: (hostname: string) => Promise<string[]>;
+}
+
+const SECTOR_MAX_BYTES = 5 * 1024 * 1024;
+const SECTOR_TIMEOUT_MS = 5000;
+
+export async function checkRemoteMetadata(client: OAuth2Client, options: RemoteCheckOptions): Promise<void> {
+  const policy = outboundPolicy(options.config);
+  if (policy.disallowPrivateIpRanges) await refuseNonPublicTargets(client, policy, options.resolve ?? resolveAll);
+  if (client.sector_identifier_uri) await checkSectorIdentifier(client, policy);
+}
+
+export function outboundPolicy(config: Config): OutboundPolicy {
+  return {
+    disallowPrivateIpRanges: config.clients.http.disallow_private_ip_ranges,
+    privateIpExceptionUrls: config.clients.http.private_ip_exception_urls,
+  };
+}
+
+async function resolveAll(hostname: string): Promise<string[]> {
+  return (await lookup(hostname, { all: true, verbatim: true })).map((entry) => entry.address);
+}
+
+/** The URLs of a client that the server fetches itself, with the field each comes from. */
+function serverFetchedUrls(client: OAuth2Client): Array<[string, string]> {
+  const urls: Array<[string, string]> = [
+    ['jwks_uri', client.jwks_uri],
+    ['backchannel_logout_uri', client.backchannel_logout_uri],
+    ['sector_identifier_uri', client.sector_identifier_uri],
+    ...client.request_uris.map((uri): [string, string] => ['request_uris', uri]),
+  ];
+  return urls.filter(([, url]) => url !== '');
+}
+
+async function refuseNonPublicTargets(
+  client: OAuth2Client,
+  policy: OutboundPolicy,
+  resolve: (hostname: string) => Promise<string[]>,
+): Promise<void> {
+  const checks = serverFetchedUrls(client)
+    .filter(([, url]) => !policy.privateIpExceptionUrls.includes(url))
+    .map(async ([field, url]) => {
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+      let addresses: string[];
+      if (isIP(host)) {
+        addresses = [host];
+      } else {
+        try {
+          addresses = await resolve(host);
+        } catch {
+          throw new InvalidClientMetadataError(`The host of ${field} "${url}" cannot be resolved.`);
+        }
+      }
+      // A name that resolves to nothing is refused too: there is nothing public to reach.
+      if (addresses.length === 0 || addresses.some((address) => isNonPublicAddress(address))) {
+        throw new InvalidClientMetadataError(
+          `The host of ${field} "${url}" resolves to a private, loopback or link-local address, which this server does not fetch from.`,
+        );
+      }
+    });
+  const results = await Promise.allSettled(checks);
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+async function checkSectorIdentifier(client: OAuth2Client, policy: OutboundPolicy): Promise<void> {
+  const uri = client.sector_identifier_uri;
+  let listed: unknown;
+  try {
+    listed = await fetchJson(uri, policy, { maxBytes: SECTOR_MAX_BYTES, timeoutMs: SECTOR_TIMEOUT_MS });
+  } catch (error) {
+    throw new InvalidClientMetadataError(`The sector_identifier_uri "${uri}" could not be fetched.`, (error as Error).message);
+  }
+  if (!Array.isArray(listed) || listed.some((item) => typeof item !== 'string')) {
+    throw new InvalidClientMetadataError(`The sector_identifier_uri "${uri}" must answer a JSON array of URIs.`);
+  }
+  if (listed.length === 0) throw new InvalidClientMetadataError(`The JSON array at sector_identifier_uri "${uri}" contains no URIs.`);
+  const missing = client.redirect_uris.find((redirect) => !listed.includes(redirect));
+  if (missing !== undefined) {
+    throw new InvalidClientMetadataError(`Redirect URI "${missing}" is not listed in the JSON array at sector_identifier_uri "${uri}".`);
+  }
+}
