@@ -7,9 +7,12 @@ import { authorizationCodeCommand } from './authorization-code-command.js';
 import { clientCommands } from './client-commands.js';
 import { jwkCommands } from './jwk-commands.js';
 import { migrateCommand } from './migrate.js';
+import { quickstartCommand } from './quickstart.js';
 import { registrationCommands } from './registration-commands.js';
 import { serveCommand } from './serve.js';
 import { tokenCommands } from './token-commands.js';
+import { uiCommand } from './ui-command.js';
+import { userCommands } from './user-commands.js';
 
 export function buildProgram(): Command {
   const clients = clientCommands();
@@ -21,7 +24,10 @@ export function buildProgram(): Command {
     .version(VERSION, '-v, --version')
     .showHelpAfterError()
     .addCommand(serveCommand())
+    .addCommand(quickstartCommand())
     .addCommand(migrateCommand())
+    .addCommand(uiCommand())
+    .addCommand(userCommands())
     .addCommand(
       new Command('create').description('Create resources through the admin API').addCommand(clients.create).addCommand(jwks.create),
     )

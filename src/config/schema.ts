@@ -253,6 +253,30 @@ export const SCHEMA = {
     format: oneOf(['json', 'text'] as const, 'json', 'Log line format.'),
     leak_sensitive_values: bool(false, 'Log query strings and headers that may carry secrets (never in production).'),
   },
+  ui: {
+    port: int(3000, 0, 65_535, 'TCP port of the identity UI (`portcullis ui`): the bundled sign-in, consent and logout pages.'),
+    host: str('', 'Interface the identity UI binds to (empty: all interfaces).'),
+    admin_url: {
+      kind: 'url',
+      default: 'http://127.0.0.1:4445',
+      description: 'The Portcullis admin API the identity UI answers login, consent and logout requests through.',
+    } satisfies StringLeaf,
+    public_url: url(
+      'The identity UI’s own external URL (default: `http://localhost:<ui.port>`). Its cookies are marked `Secure` when this is https, or when it is empty outside development mode.',
+    ),
+    secrets: list(
+      [],
+      'Secrets keying the identity UI’s CSRF tokens, at least 16 characters each; the first signs, all verify (default: `secrets.system`).',
+      { secret: true, minItemLength: 16 },
+    ),
+    title: str('Portcullis', 'Product name shown in the identity UI’s page titles and header.'),
+    login: {
+      remember_for: duration(720 * HOUR, 'How long “Remember me” keeps a person signed in (at most `ttl.authentication_session`).'),
+    },
+    consent: {
+      remember_for: duration(0, 'How long a remembered consent lasts (0: until it is revoked).'),
+    },
+  },
 } as const satisfies SchemaTree;
 
 /** The typed value tree of a schema: each leaf becomes the type of its default. */

@@ -9,6 +9,7 @@ export interface Tables {
   oauth2_tokens: TokenRow;
   used_jtis: UsedJtiRow;
   forced_subjects: ForcedSubjectRow;
+  users: UserRow;
 }
 
 export interface ClientRow {
@@ -95,4 +96,20 @@ export interface ForcedSubjectRow {
   subject: string;
   client_id: string;
   forced_subject: string;
+}
+
+/** A person who signs in through the identity UI (`src/identity/`). */
+export interface UserRow {
+  /** A UUID; the subject of the tokens this person gets. */
+  id: string;
+  /** Lower-cased; unique. */
+  username: string;
+  /** Lower-cased; unique when set. */
+  email: string | null;
+  /** `$scrypt$N=…,r=…,p=…$salt$hash` (see identity/password.ts). */
+  password_hash: string;
+  /** The person's other standard OpenID Connect claims, as JSON. */
+  claims: string;
+  created_at: number;
+  updated_at: number;
 }

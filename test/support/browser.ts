@@ -156,3 +156,71 @@ export function relyingParty(
 }
 
 export { OryConfiguration };
+
+/** An HTML form as a browser would submit it: where, how, and the values of its hidden inputs. */
+export interface HtmlForm {
+  action: string;
+  method: string;
+  /** Hidden inputs (the challenge, the CSRF token). */
+  hidden: Record<string, string>;
+  /** Names of every input, select and button, in document order. */
+  names: string[];
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+function decodeEntities(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, entity: string) => {
+    if (entity[0] === '#') {
+      const code = entity[1] === 'x' || entity[1] === 'X' ? Number.parseInt(entity.slice(2), 16) : Number(entity.slice(1));
+      return String.fromCodePoint(code);
+    }
+    return ENTITIES[entity.toLowerCase()] ?? whole;
+  });
+}
+
+function attributes(tag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const match of tag.matchAll(/([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g)) {
+    const name = (match[1] as string).toLowerCase();
+    if (!(name in out)) out[name] = decodeEntities(match[2] ?? match[3] ?? match[4] ?? '');
+  }
+  return out;
+}
+
+/** The `index`-th form of a page; `pageUrl` resolves its action. */
+export function parseForm(html: string, pageUrl: string, index = 0): HtmlForm {
+  const forms = [...html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)];
+  const form = forms[index];
+  if (!form) throw new Error(`no form #${index} on ${pageUrl}`);
+  const attrs = attributes(form[1] as string);
+  const hidden: Record<string, string> = {};
+  const names: string[] = [];
+  for (const control of (form[2] as string).matchAll(/<(input|select|textarea|button)\b([^>]*)>/gi)) {
+    const a = attributes(control[2] as string);
+    if (a.name === undefined) continue;
+    names.push(a.name);
+    if (control[1]?.toLowerCase() === 'input' && a.type === 'hidden') hidden[a.name] = a.value ?? '';
+  }
+  return { action: new URL(attrs.action ?? '', pageUrl).toString(), method: (attrs.method ?? 'get').toLowerCase(), hidden, names };
+}
+
+/**
+ * Submits a page's form as a browser would: its hidden inputs plus `values` (the fields a person fills
+ * in and the button they press, e.g. `{ action: 'allow' }`), urlencoded, with the browser's cookies.
+ * `omit` drops hidden inputs (to play an attacker). Returns the raw answer (usually a redirect).
+ */
+export async function submitForm(
+  browser: Browser,
+  page: { url: string; html: string },
+  values: Record<string, string>,
+  options: { omit?: string[]; index?: number } = {},
+): Promise<Response> {
+  const form = parseForm(page.html, page.url, options.index);
+  const fields = { ...form.hidden, ...values };
+  for (const name of options.omit ?? []) delete fields[name];
+  return browser.get(form.action, {
+    method: form.method.toUpperCase(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(page.url).origin },
+    body: new URLSearchParams(fields).toString(),
+  });
+}

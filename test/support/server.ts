@@ -4,6 +4,7 @@ import { Configuration, JwkApi, MetadataApi, OAuth2Api, WellknownApi } from '@or
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { startServers } from '../../src/http/servers.js';
+import { type RunningIdentityUi, startIdentityUi } from '../../src/identity/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRegistry, type Registry } from '../../src/registry.js';
 import type { TestStore } from './stores.js';
@@ -19,6 +20,8 @@ export interface TestServer {
   pub: { wellknown: WellknownApi; metadata: MetadataApi };
   /** Log lines written while the server ran (for asserting nothing secret is logged). */
   logs: string[];
+  /** The identity UI, when started with the `identityUi` option; its log lines go to `logs` too. */
+  ui?: RunningIdentityUi;
   close(): Promise<void>;
 }
 
@@ -32,12 +35,30 @@ export interface StartOptions {
    * closing this server then leaves that data in place.
    */
   dsn?: string;
+  /**
+   * Also start the identity UI (src/identity) on a free loopback port, sharing the store, as the
+   * login, consent and logout app (`urls.login` etc. point at it unless `env` sets them).
+   * `adminUrl` makes it call the admin API somewhere else than the admin listener (e.g. a recording proxy).
+   */
+  identityUi?: boolean | { adminUrl?: string };
 }
 
 /** Starts both listeners on ephemeral loopback ports over a fresh store of the given kind. */
 export async function startTestServer(store: TestStore, options: StartOptions = {}): Promise<TestServer> {
   // Known ports, so that the issuer and the URLs in redirects point at the real listeners.
   const [publicPort, adminPort] = [await freePort(), await freePort()];
+  const uiPort = options.identityUi ? await freePort() : 0;
+  const uiUrl = `http://127.0.0.1:${uiPort}`;
+  const uiEnv: Record<string, string> = options.identityUi
+    ? {
+        URLS_LOGIN: `${uiUrl}/login`,
+        URLS_CONSENT: `${uiUrl}/consent`,
+        URLS_LOGOUT: `${uiUrl}/logout`,
+        UI_PORT: String(uiPort),
+        UI_HOST: '127.0.0.1',
+        UI_ADMIN_URL: (typeof options.identityUi === 'object' && options.identityUi.adminUrl) || `http://127.0.0.1:${adminPort}`,
+      }
+    : {};
   const data = options.dsn === undefined ? await store.create() : { dsn: options.dsn, drop: async () => {} };
   const config = loadConfig({
     env: {
@@ -50,6 +71,7 @@ export async function startTestServer(store: TestStore, options: StartOptions = 
       SERVE_ADMIN_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       OAUTH2_HASHERS_PBKDF2_ITERATIONS: '1000',
+      ...uiEnv,
       ...options.env,
     },
     overrides: { dev: true },
@@ -61,8 +83,16 @@ export async function startTestServer(store: TestStore, options: StartOptions = 
       done();
     },
   });
-  const registry = await createRegistry(config, createLogger(config.log, sink), { migrate: options.migrate ?? true });
+  const logger = createLogger(config.log, sink);
+  const registry = await createRegistry(config, logger, { migrate: options.migrate ?? true });
   const servers = await startServers(registry, 'all');
+  const ui = options.identityUi
+    ? await startIdentityUi(config, logger, { database: registry.database }).catch(async (error: unknown) => {
+        await servers.close();
+        await registry.close();
+        throw error;
+      })
+    : undefined;
   const publicUrl = servers.urls.public as string;
   const adminUrl = servers.urls.admin as string;
   const adminConfig = new Configuration({ basePath: adminUrl });
@@ -75,7 +105,9 @@ export async function startTestServer(store: TestStore, options: StartOptions = 
     admin: { oauth2: new OAuth2Api(adminConfig), jwk: new JwkApi(adminConfig), metadata: new MetadataApi(adminConfig) },
     pub: { wellknown: new WellknownApi(publicConfig), metadata: new MetadataApi(publicConfig) },
     logs,
+    ...(ui ? { ui } : {}),
     close: async () => {
+      await ui?.close();
       await servers.close();
       await registry.close();
       await data.drop();

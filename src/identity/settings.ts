@@ -1,0 +1,44 @@
+import { ConfigError } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+
+/** The identity UI's configuration (`ui.*`), with defaults filled in from the rest of the config. */
+export interface UiSettings {
+  port: number;
+  host: string;
+  /** The Portcullis admin API, without a trailing slash. */
+  adminUrl: string;
+  /** The UI's external URL when configured, else empty (then derived from where it listens). */
+  publicUrl: string;
+  secrets: string[];
+  secureCookies: boolean;
+  /** Shown in titles and the page header. */
+  product: string;
+  /** Seconds. */
+  loginRememberFor: number;
+  /** Seconds; 0 = until revoked. */
+  consentRememberFor: number;
+  /** Milliseconds a stopping UI waits for requests in flight. */
+  shutdownTimeout: number;
+}
+
+export function uiSettings(config: Config): UiSettings {
+  const { ui } = config;
+  const secrets = ui.secrets.length > 0 ? ui.secrets : config.secrets.system;
+  if (secrets.length === 0) {
+    throw new ConfigError(
+      'ui.secrets: required (set UI_SECRETS or SECRETS_SYSTEM to a random string of at least 16 characters, or start with --dev)',
+    );
+  }
+  return {
+    port: ui.port,
+    host: ui.host,
+    adminUrl: ui.admin_url.replace(/\/+$/, ''),
+    publicUrl: ui.public_url.replace(/\/+$/, ''),
+    secrets,
+    secureCookies: ui.public_url ? ui.public_url.startsWith('https:') : !config.dev,
+    product: ui.title || 'Portcullis',
+    loginRememberFor: Math.round(ui.login.remember_for / 1000),
+    consentRememberFor: Math.round(ui.consent.remember_for / 1000),
+    shutdownTimeout: config.serve.shutdown_timeout,
+  };
+}
