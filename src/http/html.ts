@@ -19,19 +19,22 @@ export function sendHtml(
 ): FastifyReply {
   const nonce = randomBytes(16).toString('base64');
   const frameSrc = frameOrigins.length > 0 ? `; frame-src ${[...new Set(frameOrigins)].join(' ')}` : '';
+  return withPageHeaders(
+    reply.status(status),
+    `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'${frameSrc}`,
+  ).send(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title>` +
+      '<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1d2430}code{background:#eef1f5;padding:.1rem .3rem;border-radius:3px}</style>' +
+      `</head><body>${body(nonce)}</body></html>`,
+  );
+}
+
+/** The headers every HTML page of ours carries: never framed, sniffed into another type, cached or referred. */
+export function withPageHeaders(reply: FastifyReply, contentSecurityPolicy: string): FastifyReply {
   return reply
-    .status(status)
     .header('content-type', 'text/html; charset=utf-8')
     .header('cache-control', 'no-store')
     .header('x-frame-options', 'DENY')
     .header('referrer-policy', 'no-referrer')
-    .header(
-      'content-security-policy',
-      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'unsafe-inline'; form-action *; frame-ancestors 'none'${frameSrc}`,
-    )
-    .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title>` +
-        '<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1d2430}code{background:#eef1f5;padding:.1rem .3rem;border-radius:3px}</style>' +
-        `</head><body>${body(nonce)}</body></html>`,
-    );
+    .header('content-security-policy', contentSecurityPolicy);
 }

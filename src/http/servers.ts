@@ -18,6 +18,7 @@ import { registrationRoutes } from '../oidc/registration.js';
 import { userinfoRoutes } from '../oidc/userinfo.js';
 import type { Registry } from '../registry.js';
 import { createApp, type Listener, type RouteModule } from './app.js';
+import { closeWithin, listen } from './listen.js';
 
 /** What each listener serves. Later features add their route modules here. */
 export const ROUTES: Record<Listener, RouteModule[]> = {
@@ -79,32 +80,7 @@ export async function startServers(registry: Registry, which: Which): Promise<Ru
     apps,
     close: async () => {
       registry.lifecycle.shuttingDown = true;
-      const deadline = registry.config.serve.shutdown_timeout;
-      const closing = Promise.all(Object.values(apps).map((app) => app.close()));
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          for (const app of Object.values(apps)) app.server.closeAllConnections();
-          resolve();
-        }, deadline);
-      });
-      await Promise.race([closing, timeout]);
-      clearTimeout(timer);
+      await closeWithin(Object.values(apps), registry.config.serve.shutdown_timeout);
     },
   };
-}
-
-/** Binds the given host, or every interface (dual-stack where the machine has IPv6). */
-async function listen(app: FastifyInstance, port: number, host: string): Promise<void> {
-  if (host) {
-    await app.listen({ port, host });
-    return;
-  }
-  try {
-    await app.listen({ port, host: '::' });
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
-    await app.listen({ port, host: '0.0.0.0' });
-  }
 }

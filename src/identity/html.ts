@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import { escapeHtml } from '../http/html.js';
+import { escapeHtml, withPageHeaders } from '../http/html.js';
 
 /**
  * HTML for the identity UI: a tagged template that escapes every interpolated value unless it is
@@ -124,16 +124,9 @@ ${page.body}
 </body>
 </html>
 `;
-  return reply
-    .status(page.status ?? 200)
-    .header('content-type', 'text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer')
-    .header(
-      'content-security-policy',
-      // Forms may post to, and be redirected to, anywhere: a sign-in ends at the application's own callback.
-      `default-src 'none'; style-src ${STYLE_HASH}; form-action *; frame-ancestors 'none'; base-uri 'none'${images}`,
-    )
-    .send(document.value);
+  return withPageHeaders(
+    reply.status(page.status ?? 200),
+    // Forms may post to, and be redirected to, anywhere: a sign-in ends at the application's own callback.
+    `default-src 'none'; style-src ${STYLE_HASH}; form-action *; frame-ancestors 'none'; base-uri 'none'${images}`,
+  ).send(document.value);
 }

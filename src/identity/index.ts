@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
+import { closeWithin, listen } from '../http/listen.js';
 import type { Logger } from '../observability/logger.js';
 import { type Database, openDatabase } from '../persistence/database.js';
 import { migrateUp } from '../persistence/migrator.js';
@@ -65,31 +66,8 @@ export async function startIdentityUi(config: Config, logger: Logger, options: I
     url: settings.publicUrl || `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     app: running,
     close: async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          running.server.closeAllConnections();
-          resolve();
-        }, settings.shutdownTimeout);
-      });
-      await Promise.race([running.close(), deadline]);
-      clearTimeout(timer);
+      await closeWithin([running], settings.shutdownTimeout);
       if (ownsDatabase) await database.close();
     },
   };
-}
-
-/** Binds the given host, or every interface (dual-stack where the machine has IPv6). */
-async function listen(app: FastifyInstance, port: number, host: string): Promise<void> {
-  if (host) {
-    await app.listen({ port, host });
-    return;
-  }
-  try {
-    await app.listen({ port, host: '::' });
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
-    await app.listen({ port, host: '0.0.0.0' });
-  }
 }
