@@ -197,14 +197,15 @@ describe.each(STORES)('admin client API ($name)', (store) => {
   });
 
   it('answers 404 with error JSON for unknown clients on every verb', async () => {
+    // Thunks, so that each call starts only when awaited (no rejection is left unhandled meanwhile).
     for (const call of [
-      server.admin.oauth2.getOAuth2Client({ id: 'nobody' }),
-      server.admin.oauth2.setOAuth2Client({ id: 'nobody', oAuth2Client: { client_name: 'x' } }),
-      server.admin.oauth2.patchOAuth2Client({ id: 'nobody', jsonPatch: [{ op: 'replace', path: '/client_name', value: 'x' }] }),
-      server.admin.oauth2.deleteOAuth2Client({ id: 'nobody' }),
-      server.admin.oauth2.setOAuth2ClientLifespans({ id: 'nobody', oAuth2ClientTokenLifespans: {} }),
+      () => server.admin.oauth2.getOAuth2Client({ id: 'nobody' }),
+      () => server.admin.oauth2.setOAuth2Client({ id: 'nobody', oAuth2Client: { client_name: 'x' } }),
+      () => server.admin.oauth2.patchOAuth2Client({ id: 'nobody', jsonPatch: [{ op: 'replace', path: '/client_name', value: 'x' }] }),
+      () => server.admin.oauth2.deleteOAuth2Client({ id: 'nobody' }),
+      () => server.admin.oauth2.setOAuth2ClientLifespans({ id: 'nobody', oAuth2ClientTokenLifespans: {} }),
     ]) {
-      const failure = await rejection(call);
+      const failure = await rejection(call());
       expect(failure.status).toBe(404);
       expect(failure.body.error).toBe('Unable to locate the resource');
     }
