@@ -9,6 +9,7 @@ import { SqlKeyRepository } from './jwk/repository.js';
 import { SqlTokenStore, type TokenStore } from './oauth2/token-store.js';
 import { TokenService } from './oauth2/tokens.js';
 import type { Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
 import { type Database, openDatabase } from './persistence/database.js';
 import { migrateUp, pendingMigrations } from './persistence/migrator.js';
 
@@ -33,6 +34,8 @@ export interface Registry {
   readonly sessions: SessionStore;
   readonly tokens: TokenService;
   readonly lifecycle: Lifecycle;
+  /** Prometheus metrics of this process (`GET /admin/metrics/prometheus`). */
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -80,6 +83,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       sessions: new SessionStore(database.db),
       tokens,
       lifecycle: { shuttingDown: false },
+      metrics: new Metrics(),
       close: () => database.close(),
     };
   } catch (error) {

@@ -39,9 +39,16 @@ export async function send(url: string, init: RequestInit, label: string, where 
   return text;
 }
 
+/** `Authorization: Bearer $PORTCULLIS_ADMIN_API_KEY` when set (`serve.admin.auth.api_keys` on the server). */
+export function adminAuthHeaders(): Record<string, string> {
+  const key = process.env.PORTCULLIS_ADMIN_API_KEY;
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
 export async function callAdmin<T>(flags: EndpointFlag, method: string, path: string, body?: unknown): Promise<T> {
   const url = `${adminEndpoint(flags)}${path}`;
-  const init = { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) };
+  const headers = { ...adminAuthHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+  const init = { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) };
   const text = await send(url, init, `${method} ${path}`, `the admin API at ${url}`);
   return (text ? JSON.parse(text) : undefined) as T;
 }

@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { CliError } from './admin-api.js';
 import { authorizationCodeCommand } from './authorization-code-command.js';
 import { clientCommands } from './client-commands.js';
+import { janitorCommand } from './janitor-command.js';
 import { jwkCommands } from './jwk-commands.js';
 import { migrateCommand } from './migrate.js';
 import { quickstartCommand } from './quickstart.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .addCommand(serveCommand())
     .addCommand(quickstartCommand())
     .addCommand(migrateCommand())
+    .addCommand(janitorCommand())
     .addCommand(uiCommand())
     .addCommand(userCommands())
     .addCommand(

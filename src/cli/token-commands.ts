@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { adminEndpoint, CliError, callAdmin, type EndpointFlag, send } from './admin-api.js';
+import { adminAuthHeaders, adminEndpoint, CliError, callAdmin, type EndpointFlag, send } from './admin-api.js';
 import { type FormatFlag, printRecords } from './output.js';
 
 export type TokenFlags = EndpointFlag & {
@@ -109,7 +109,9 @@ export function tokenCommands(): Record<'performClientCredentials' | 'introspect
       .action(async (token: string, flags: Flags) => {
         const form = new URLSearchParams({ token });
         if (flags.scope?.length) form.set('scope', flags.scope.join(' '));
-        const result = JSON.parse(await postForm(`${adminEndpoint(flags)}/admin/oauth2/introspect`, form)) as Introspection;
+        const result = JSON.parse(
+          await postForm(`${adminEndpoint(flags)}/admin/oauth2/introspect`, form, adminAuthHeaders()),
+        ) as Introspection;
         printRecords(result, flags.format, [
           ['ACTIVE', (r) => r.active],
           ['SUBJECT', (r) => r.sub],

@@ -117,8 +117,28 @@ export const SCHEMA = {
     'Development mode (also `--dev`): plain-http issuer and non-secure cookies allowed, a system secret generated when none is set, SQLite migrated automatically.',
   ),
   serve: {
-    public: listener('public', 4444),
-    admin: listener('admin', 4445),
+    public: {
+      ...listener('public', 4444),
+      rate_limit: {
+        enabled: bool(
+          false,
+          'Rate-limit the token, authorization and registration endpoints per client and per IP address (in memory, per node; see docs/security.md).',
+        ),
+        requests_per_second: int(10, 1, 1_000_000, 'Requests per second each client and each IP address may make on average.'),
+        burst: int(20, 1, 1_000_000, 'Requests each client and each IP address may make at once before being limited.'),
+        max_buckets: int(100_000, 100, 10_000_000, 'Most clients and IP addresses tracked at once; the longest idle are forgotten first.'),
+      },
+    },
+    admin: {
+      ...listener('admin', 4445),
+      auth: {
+        api_keys: list(
+          [],
+          'Bearer API keys the admin listener requires (except on /health/* and /version): each the hex SHA-256 of a key (`sha256:<hex>`) or, less safely, the key itself. Empty: no authentication. Comma-separated in the environment.',
+          { secret: true, minItemLength: 16 },
+        ),
+      },
+    },
     cookies: {
       same_site_mode: oneOf(['Strict', 'Lax', 'None'] as const, 'None', 'SameSite of flow cookies (development mode uses Lax).'),
       same_site_legacy_workaround: bool(false, 'Also set cookies without SameSite for browsers that mishandle `None`.'),
@@ -248,6 +268,12 @@ export const SCHEMA = {
       private_ip_exception_urls: list([], 'URLs exempt from `disallow_private_ip_ranges`.'),
     },
   },
+  janitor: {
+    schedule: duration(0, 'Run the janitor inside `serve` this often (0: never; run `portcullis janitor` instead).'),
+    batch_size: int(100, 1, 100_000, 'Rows the scheduled janitor deletes per statement.'),
+    limit: int(10_000, 1, 100_000_000, 'Most rows per table the scheduled janitor deletes in one run.'),
+    keep_if_younger: duration(0, 'The scheduled janitor leaves rows that expired, were revoked or used less than this long ago.'),
+  },
   log: {
     level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info', 'Least severe level logged.'),
     format: oneOf(['json', 'text'] as const, 'json', 'Log line format.'),
@@ -261,6 +287,11 @@ export const SCHEMA = {
       default: 'http://127.0.0.1:4445',
       description: 'The Portcullis admin API the identity UI answers login, consent and logout requests through.',
     } satisfies StringLeaf,
+    admin_api_key: str(
+      '',
+      'Bearer API key the identity UI sends to the admin API, when `serve.admin.auth.api_keys` requires one (the key itself, not its hash).',
+      { secret: true },
+    ),
     public_url: url(
       'The identity UI’s own external URL (default: `http://localhost:<ui.port>`). Its cookies are marked `Secure` when this is https, or when it is empty outside development mode.',
     ),

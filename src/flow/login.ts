@@ -45,6 +45,7 @@ export async function startLogin(
     maxAge: Math.round(config.ttl.login_consent_request / 1000),
   });
   const app = authz.prompt.has('registration') ? config.urls.registration || config.urls.login : config.urls.login;
+  registry.metrics.flowsStarted.inc({ flow: 'authorization' });
   return reply.redirect(withQuery(app || fallbackUrl(config, 'login'), 'login_challenge', challenge), 302);
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import { clientOriginCheck } from '../oauth2/client-cors.js';
 import type { Registry } from '../registry.js';
+import { adminApiKeyCheck } from './admin-auth.js';
 import { registerCors } from './cors.js';
 import {
   BadRequestError,
@@ -14,6 +15,7 @@ import {
   TemporarilyUnavailableError,
   UnsupportedMediaTypeError,
 } from './errors.js';
+import { rateLimitHook } from './rate-limit.js';
 
 export type Listener = 'public' | 'admin';
 
@@ -67,9 +69,16 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   app.addHook('onRequest', async (request) => {
     if (/%00/.test(request.url)) throw new BadRequestError('NUL characters are not allowed in URLs.');
   });
+  // Bearer API keys on the admin listener (beyond Hydra; see docs/security.md).
+  if (listener === 'admin' && config.serve.admin.auth.api_keys.length > 0)
+    app.addHook('onRequest', adminApiKeyCheck(config.serve.admin.auth.api_keys));
+  // After body parsing, so the client a request names can be read from a form body too.
+  if (listener === 'public' && config.serve.public.rate_limit.enabled)
+    app.addHook('preHandler', rateLimitHook(config.serve.public.rate_limit));
 
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', async (request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-request-id', request.id);
     // Admin answers can carry private keys and client metadata: never cache them.
     if (listener === 'admin' && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     // While stopping, close keep-alive connections after their response so shutdown need not wait them out.
@@ -77,6 +86,11 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    // Labelled by route pattern (never the raw URL, which would make a series per id); unmatched: "".
+    const route = request.routeOptions.url ?? '';
+    const method = request.method;
+    registry.metrics.httpRequests.inc({ listener, method, route, status: String(reply.statusCode) });
+    registry.metrics.httpDuration.observe({ listener, method, route }, reply.elapsedTime / 1000);
     if (settings.request_log.disable_for_health && HEALTH_PATH.test(request.url)) return;
     request.log.info(
       {

@@ -5,12 +5,14 @@ import { fallbackRoutes } from '../flow/fallback-pages.js';
 import { logoutAdminRoutes } from '../flow/logout-admin-routes.js';
 import { sessionAdminRoutes } from '../flow/session-routes.js';
 import { healthRoutes } from '../health/routes.js';
+import { scheduleJanitor } from '../janitor/schedule.js';
 import { jwksPublicRoutes, keyAdminRoutes } from '../jwk/routes.js';
 import { authorizeRoutes } from '../oauth2/authorize/endpoint.js';
 import { introspectionRoutes } from '../oauth2/introspection.js';
 import { revocationRoutes } from '../oauth2/revocation.js';
 import { tokenAdminRoutes } from '../oauth2/token-admin-routes.js';
 import { tokenRoutes } from '../oauth2/token-endpoint.js';
+import { metricsAdminRoutes } from '../observability/metrics-routes.js';
 import { credentialRoutes } from '../oidc/credentials.js';
 import { discoveryRoutes } from '../oidc/discovery.js';
 import { logoutRoutes } from '../oidc/logout.js';
@@ -44,6 +46,7 @@ export const ROUTES: Record<Listener, RouteModule[]> = {
     sessionAdminRoutes,
     introspectionRoutes,
     tokenAdminRoutes,
+    metricsAdminRoutes,
   ],
 };
 
@@ -75,11 +78,13 @@ export async function startServers(registry: Registry, which: Which): Promise<Ru
     await Promise.all(Object.values(apps).map((app) => app.close()));
     throw error;
   }
+  const janitor = scheduleJanitor(registry);
   return {
     urls,
     apps,
     close: async () => {
       registry.lifecycle.shuttingDown = true;
+      await janitor?.stop();
       await closeWithin(Object.values(apps), registry.config.serve.shutdown_timeout);
     },
   };

@@ -4,8 +4,9 @@ import { Configuration, OAuth2Api } from '@ory/hydra-client';
  * The identity UI talks to Portcullis only like this: Ory's SDK against the admin API, exactly as a
  * login app for Ory Hydra would.
  */
-export function adminApi(adminUrl: string): OAuth2Api {
-  return new OAuth2Api(new Configuration({ basePath: adminUrl, baseOptions: { timeout: 10_000, maxRedirects: 0 } }));
+export function adminApi(adminUrl: string, apiKey = ''): OAuth2Api {
+  const headers = apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
+  return new OAuth2Api(new Configuration({ basePath: adminUrl, baseOptions: { timeout: 10_000, maxRedirects: 0, headers } }));
 }
 
 /** How a failed admin API call should look to the person in the browser. */

@@ -47,7 +47,7 @@ export async function startIdentityUi(config: Config, logger: Logger, options: I
     const users: UserStore = new SqlUserStore(database.db);
     app = createIdentityApp({
       settings,
-      api: adminApi(settings.adminUrl),
+      api: adminApi(settings.adminUrl, settings.adminApiKey),
       users,
       csrf: new CsrfGuard(settings.secrets, settings.secureCookies),
       logger,

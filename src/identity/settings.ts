@@ -7,6 +7,8 @@ export interface UiSettings {
   host: string;
   /** The Portcullis admin API, without a trailing slash. */
   adminUrl: string;
+  /** Sent as `Authorization: Bearer` to the admin API when not empty. */
+  adminApiKey: string;
   /** The UI's external URL when configured, else empty (then derived from where it listens). */
   publicUrl: string;
   secrets: string[];
@@ -33,6 +35,7 @@ export function uiSettings(config: Config): UiSettings {
     port: ui.port,
     host: ui.host,
     adminUrl: ui.admin_url.replace(/\/+$/, ''),
+    adminApiKey: ui.admin_api_key,
     publicUrl: ui.public_url.replace(/\/+$/, ''),
     secrets,
     secureCookies: ui.public_url ? ui.public_url.startsWith('https:') : !config.dev,

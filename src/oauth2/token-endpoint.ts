@@ -81,7 +81,9 @@ export const tokenRoutes: RouteModule = (app, registry) => {
       if (!effectiveGrantTypes(client).includes(grantType)) {
         throw new UnauthorizedClientError(`The client is not allowed to use the grant type "${grantType}".`);
       }
-      return handler({ registry, client, body, request });
+      const answer = await handler({ registry, client, body, request });
+      registry.metrics.tokensIssued.inc({ grant_type: grantType });
+      return answer;
     },
   );
 };

@@ -48,7 +48,9 @@ async function proceed(
   if (consentVerifier) {
     const state = openVerifier(registry, request, reply, authz, 'consent', consentVerifier);
     if (state.rejected) return deliverRejection(registry, reply, authz, state.rejected);
-    return deliver(reply, registry.config, authz, await completeConsent(registry, authz, state));
+    const answer = await completeConsent(registry, authz, state);
+    registry.metrics.flowsCompleted.inc({ flow: 'authorization' });
+    return deliver(reply, registry.config, authz, answer);
   }
   if (loginVerifier) {
     const state = verifyLogin(registry, request, reply, authz, loginVerifier);
