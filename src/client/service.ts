@@ -27,8 +27,19 @@ export interface ClientServiceDeps {
 /** Fields only the admin API sets: dynamic registration can neither set nor see them, and keeps them on PUT. */
 const ADMIN_ONLY_FIELDS = ['metadata', 'access_token_strategy', 'skip_consent', 'skip_logout_consent'] as const;
 
+/** At most this many clients are kept in memory for authentication (the least recently read dropped first). */
+const MAX_CACHED_CLIENTS = 1024;
+
 /** Client management shared by the admin API, dynamic registration and the CLI. */
 export class ClientService {
+  /**
+   * Clients as `find` last read them, each for at most `cache.ttl` (0: no cache): the token endpoint,
+   * the authorization endpoint and the flows read the same few clients on every request. This node's
+   * own writes drop the entry as soon as they are stored; another node's show within `cache.ttl`.
+   * Entries are frozen, as every reader shares them. Unknown ids are not remembered.
+   */
+  private readonly cache = new Map<string, { until: number; stored: Promise<StoredClient | undefined> }>();
+
   constructor(private readonly deps: ClientServiceDeps) {}
 
   /** Creates a client; the response carries the secret and registration token, never shown again. */
@@ -42,6 +53,7 @@ export class ClientService {
       secretHash: secret ? await this.deps.hasher.hash(secret) : null,
       registrationTokenHash: sha256Hex(registration.signature),
     });
+    this.forget(client.client_id);
     return {
       ...this.present(client),
       ...(secret ? { client_secret: secret } : {}),
@@ -53,9 +65,30 @@ export class ClientService {
     return this.present((await this.load(id)).client);
   }
 
-  /** The stored client with its hashes, for authentication; undefined when unknown. */
-  async find(id: string): Promise<StoredClient | undefined> {
-    return this.deps.repository.find(id);
+  /**
+   * The stored client with its hashes, for authentication and the flows; undefined when unknown.
+   * Served from memory for at most `cache.ttl`; the result is frozen (shared by every caller).
+   */
+  find(id: string): Promise<StoredClient | undefined> {
+    const ttl = this.deps.config.cache.ttl;
+    if (ttl <= 0) return this.deps.repository.find(id);
+    const now = Date.now();
+    const hit = this.cache.get(id);
+    if (hit && hit.until > now) {
+      // Most recently used last, so that eviction drops the least recently used.
+      this.cache.delete(id);
+      this.cache.set(id, hit);
+      return hit.stored;
+    }
+    const entry = { until: now + ttl, stored: this.deps.repository.find(id).then((stored) => stored && deepFreeze(stored)) };
+    this.cache.delete(id);
+    this.cache.set(id, entry);
+    if (this.cache.size > MAX_CACHED_CLIENTS) this.cache.delete(this.cache.keys().next().value as string);
+    const forget = () => {
+      if (this.cache.get(id) === entry) this.cache.delete(id);
+    };
+    entry.stored.then((stored) => stored || forget(), forget);
+    return entry.stored;
   }
 
   async list(query: ClientQuery): Promise<{ items: ClientResponse[]; total: number }> {
@@ -96,7 +129,9 @@ export class ClientService {
   }
 
   async delete(id: string): Promise<void> {
-    if (!(await this.deps.repository.delete(id))) throw notFound(id);
+    const deleted = await this.deps.repository.delete(id);
+    this.forget(id);
+    if (!deleted) throw notFound(id);
   }
 
   /**
@@ -130,6 +165,7 @@ export class ClientService {
       { client, secretHash, registrationTokenHash: sha256Hex(registration.signature) },
       { registrationTokenHash: expected },
     );
+    this.forget(client.client_id);
     if (!rotated) return undefined;
     return {
       ...this.present(client),
@@ -142,7 +178,14 @@ export class ClientService {
   async deleteRegistered(current: StoredClient): Promise<boolean> {
     const expected = current.registrationTokenHash;
     if (!expected) return false;
-    return this.deps.repository.delete(current.client.client_id, { registrationTokenHash: expected });
+    const deleted = await this.deps.repository.delete(current.client.client_id, { registrationTokenHash: expected });
+    this.forget(current.client.client_id);
+    return deleted;
+  }
+
+  /** Drops a client from the cache once a change to it is stored (or failed: the next read is fresh either way). */
+  private forget(id: string): void {
+    this.cache.delete(id);
   }
 
   private async checkRemote(client: OAuth2Client): Promise<void> {
@@ -158,6 +201,7 @@ export class ClientService {
   private async save(stored: StoredClient, client: OAuth2Client, newSecret: string | undefined): Promise<ClientResponse> {
     const { secretHash, shownSecret } = await this.secretFor(stored, client, newSecret);
     const updated = await this.deps.repository.update({ client, secretHash, registrationTokenHash: stored.registrationTokenHash });
+    this.forget(client.client_id);
     if (!updated) throw notFound(client.client_id);
     return { ...this.present(client), ...(shownSecret ? { client_secret: shownSecret } : {}) };
   }
@@ -191,6 +235,15 @@ export class ClientService {
     const base = this.deps.config.urls.self.public.replace(/\/+$/, '');
     return { ...client, registration_client_uri: `${base}/oauth2/register/${encodeURIComponent(client.client_id)}` };
   }
+}
+
+/** Freezes an object and everything it holds, so that a value shared through the cache cannot be changed. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member);
+  }
+  return value;
 }
 
 function notFound(id: string) {

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { secureRandomBytes } from './random.js';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -58,7 +59,7 @@ export class Keyring {
 
   private encrypt(purpose: string, plaintext: string | Buffer, associatedData: string) {
     const key = this.keys(purpose)[0] as Buffer;
-    const iv = randomBytes(IV_BYTES);
+    const iv = secureRandomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(associatedData));
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);

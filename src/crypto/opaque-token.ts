@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { Keyring } from './keyring.js';
+import { secureRandomBytes } from './random.js';
 
 /** Token kinds and their prefixes, as Hydra writes them. */
 export const TOKEN_PREFIX = {
@@ -21,7 +21,7 @@ export interface OpaqueToken {
 
 /** A fresh token in Hydra's shape: `ory_at_<base64url(32 random bytes)>.<base64url(HMAC)>`. */
 export function mintOpaqueToken(keyring: Keyring, kind: TokenKind): OpaqueToken {
-  const key = randomBytes(32).toString('base64url');
+  const key = secureRandomBytes(32).toString('base64url');
   const signature = keyring.sign(PURPOSE, key);
   return { token: `${TOKEN_PREFIX[kind]}${key}.${signature}`, signature };
 }

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomFillSync, randomInt } from 'node:crypto';
 
 /** The characters Hydra draws generated client secrets from (RFC 3986 unreserved). */
 export const UNRESERVED = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~';
@@ -8,4 +8,30 @@ export function randomString(length: number, alphabet = UNRESERVED): string {
   let out = '';
   for (let i = 0; i < length; i++) out += alphabet[randomInt(alphabet.length)];
   return out;
+}
+
+/** Bytes drawn from the operating system's CSPRNG at a time. */
+const POOL_BYTES = 4096;
+/** Requests larger than this bypass the pool. */
+const MAX_POOLED = 256;
+
+let pool = Buffer.alloc(0);
+let offset = 0;
+
+/**
+ * Cryptographically random bytes, drawn from a buffer refilled by one `randomFillSync` call at a time,
+ * as Node's own `randomUUID` does: each call of `randomBytes` enters OpenSSL's generator, which costs
+ * more than the rest of minting a token. Every byte is handed out once and the caller gets its own copy.
+ */
+export function secureRandomBytes(size: number): Buffer {
+  if (size > MAX_POOLED) return randomBytes(size);
+  if (offset + size > pool.length) {
+    pool = randomFillSync(Buffer.allocUnsafeSlow(POOL_BYTES));
+    offset = 0;
+  }
+  const bytes = Buffer.from(pool.subarray(offset, offset + size));
+  // Spent bytes are wiped, so the pool never holds a value that was handed out.
+  pool.fill(0, offset, offset + size);
+  offset += size;
+  return bytes;
 }

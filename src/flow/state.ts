@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Keyring } from '../crypto/keyring.js';
+import { secureRandomBytes } from '../crypto/random.js';
 import { type FlowRecord, type FlowValue, pack, unpack } from './codec.js';
 
 /**
@@ -133,7 +134,7 @@ const FIELD_NAMES: Record<Exclude<keyof FlowState, 'params'>, string> = {
 const FIELD_OF = new Map(Object.entries(FIELD_NAMES).map(([field, name]) => [name, field]));
 
 export function newCsrfToken(): string {
-  return randomBytes(16).toString('base64url');
+  return secureRandomBytes(16).toString('base64url');
 }
 
 /** The flow id: stable for the whole flow, derived from (and revealing nothing of) its CSRF value. */

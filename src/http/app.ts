@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import type { Bindings, ChildLoggerOptions, LogFn, Logger } from 'pino';
 import { clientOriginCheck } from '../oauth2/client-cors.js';
 import type { Registry } from '../registry.js';
 import { adminApiKeyCheck } from './admin-auth.js';
@@ -45,6 +46,7 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     bodyLimit: config.serve.body_limit,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
+    childLoggerFactory: lazyChildLogger,
     return503OnClosing: true,
     // Bodies are validated as sent: a number is not silently turned into a string.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -66,8 +68,8 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, strictJson);
   app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'string' }, strictJson);
-  app.addHook('onRequest', async (request) => {
-    if (/%00/.test(request.url)) throw new BadRequestError('NUL characters are not allowed in URLs.');
+  app.addHook('onRequest', (request, _reply, done) => {
+    done(request.url.includes('%00') ? new BadRequestError('NUL characters are not allowed in URLs.') : undefined);
   });
   // Bearer API keys on the admin listener (beyond Hydra; see docs/security.md).
   if (listener === 'admin' && config.serve.admin.auth.api_keys.length > 0)
@@ -76,21 +78,24 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   if (listener === 'public' && config.serve.public.rate_limit.enabled)
     app.addHook('preHandler', rateLimitHook(config.serve.public.rate_limit));
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('x-request-id', request.id);
     // Admin answers can carry private keys and client metadata: never cache them.
     if (listener === 'admin' && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     // While stopping, close keep-alive connections after their response so shutdown need not wait them out.
     if (registry.lifecycle.shuttingDown) reply.header('connection', 'close');
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
+    done();
     // Labelled by route pattern (never the raw URL, which would make a series per id); unmatched: "".
     const route = request.routeOptions.url ?? '';
     const method = request.method;
     registry.metrics.httpRequests.inc({ listener, method, route, status: String(reply.statusCode) });
     registry.metrics.httpDuration.observe({ listener, method, route }, reply.elapsedTime / 1000);
+    if (!(request.log as Logger).isLevelEnabled('info')) return;
     if (settings.request_log.disable_for_health && HEALTH_PATH.test(request.url)) return;
     request.log.info(
       {
@@ -131,6 +136,66 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     { prefix: listener === 'admin' ? '/admin' : '' },
   );
   return app;
+}
+
+/**
+ * A request's logger, made only when a record is actually written: Fastify makes one per request,
+ * and a pino child (with redaction) costs more than answering a token lookup. Below the configured
+ * level, logging through it costs nothing.
+ */
+class LazyChildLogger {
+  private made: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  private get logger(): Logger {
+    this.made ??= this.parent.child(this.bindings, this.options);
+    return this.made;
+  }
+
+  get level(): string {
+    return (this.made ?? this.parent).level;
+  }
+
+  set level(level: string) {
+    this.logger.level = level;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    return (this.made ?? this.parent).isLevelEnabled(level);
+  }
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): Logger {
+    return this.logger.child(bindings, options);
+  }
+
+  silent(): void {}
+  fatal(...args: Parameters<LogFn>): void {
+    if (this.isLevelEnabled('fatal')) this.logger.fatal(...args);
+  }
+  error(...args: Parameters<LogFn>): void {
+    if (this.isLevelEnabled('error')) this.logger.error(...args);
+  }
+  warn(...args: Parameters<LogFn>): void {
+    if (this.isLevelEnabled('warn')) this.logger.warn(...args);
+  }
+  info(...args: Parameters<LogFn>): void {
+    if (this.isLevelEnabled('info')) this.logger.info(...args);
+  }
+  debug(...args: Parameters<LogFn>): void {
+    if (this.isLevelEnabled('debug')) this.logger.debug(...args);
+  }
+  trace(...args: Parameters<LogFn>): void {
+    if (this.isLevelEnabled('trace')) this.logger.trace(...args);
+  }
+}
+
+function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  return new LazyChildLogger(logger as Logger, bindings, options) as unknown as FastifyBaseLogger;
 }
 
 function withAdminPrefix(url: string): string {

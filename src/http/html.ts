@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
+import { secureRandomBytes } from '../crypto/random.js';
 
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
@@ -17,7 +17,7 @@ export function sendHtml(
   status = 200,
   frameOrigins: readonly string[] = [],
 ): FastifyReply {
-  const nonce = randomBytes(16).toString('base64');
+  const nonce = secureRandomBytes(16).toString('base64');
   const frameSrc = frameOrigins.length > 0 ? `; frame-src ${[...new Set(frameOrigins)].join(' ')}` : '';
   return withPageHeaders(
     reply.status(status),

@@ -40,8 +40,10 @@ export const DEFAULT_ASSERTION_ALGS = ['RS256', 'RS384', 'RS512'] as const;
 
 const BASIC_CHALLENGE = 'Basic realm="oauth2", charset="UTF-8"';
 
-/** Verified secrets are remembered at most this many at a time (oldest forgotten first). */
+/** Verified secrets are remembered at most this many at a time (least recently used forgotten first). */
 const MAX_VERIFIED_SECRETS = 1024;
+/** A verified secret is verified again after this long at the latest. */
+const VERIFIED_SECRET_MAX_AGE_MS = 10 * 60_000;
 /** A `jwks_uri` answer is used for at most this long before it is fetched again. */
 const JWKS_URI_MAX_AGE_MS = 5 * 60_000;
 /** An assertion with an unknown key id refetches `jwks_uri`, but not more often than this. */
@@ -148,38 +150,55 @@ function formDecode(value: string): string | undefined {
  * client doing client_credentials repeatedly would pay it on every call. So successful
  * verifications are remembered, keyed by a keyed hash of (client id, presented secret, stored hash):
  *
- * - an entry lives at most `cache.ttl` (default 5 s; 0 turns the cache off);
- * - at most MAX_VERIFIED_SECRETS entries exist (about 100 KB), the oldest dropped first;
- * - the stored hash, read fresh from the database on every request, is part of the key, so a changed
- *   secret or a deleted client takes effect at once, on every node: the cache can only skip
- *   re-hashing a secret that still verifies against the current hash;
+ * - whether a secret matches a hash never changes, so an entry can only ever repeat a verdict the
+ *   hasher would give again: the stored hash is part of the key, so a changed secret or a deleted
+ *   client takes effect as soon as this node reads the client again (at once after its own writes,
+ *   within `cache.ttl` after another node's, see ClientService.find);
+ * - an entry lives at most VERIFIED_SECRET_MAX_AGE_MS, and at most MAX_VERIFIED_SECRETS entries
+ *   exist (about 150 KB), the least recently used dropped first; `cache.ttl: 0` turns the cache off;
  * - only successes are remembered; the key is an HMAC under a per-process random key, so memory
- *   holds no fast, unkeyed hash of a secret.
+ *   holds no fast, unkeyed hash of a secret;
+ * - concurrent requests presenting the same credentials share one verification, so an expired entry
+ *   costs one hash, not one per connection.
  */
 class VerifiedSecrets {
   private readonly entries = new Map<string, number>();
+  private readonly pending = new Map<string, Promise<boolean>>();
   private readonly key = randomBytes(32);
 
-  constructor(private readonly ttlMs: number) {}
+  constructor(private readonly enabled: boolean) {}
 
-  keyOf(clientId: string, secret: string, hash: string): string {
-    return createHmac('sha256', this.key)
+  async verify(registry: Registry, clientId: string, secret: string, hash: string): Promise<boolean> {
+    if (!this.enabled) return registry.hasher.verify(secret, hash);
+    const key = createHmac('sha256', this.key)
       .update(JSON.stringify([clientId, secret, hash]))
-      .digest('hex');
-  }
-
-  has(key: string, now: number): boolean {
+      .digest('base64');
     const until = this.entries.get(key);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    this.entries.delete(key);
-    return false;
+    if (until !== undefined) {
+      this.entries.delete(key);
+      if (until > Date.now()) {
+        this.entries.set(key, until);
+        return true;
+      }
+    }
+    let verdict = this.pending.get(key);
+    if (!verdict) {
+      verdict = registry.hasher.verify(secret, hash).then((ok) => {
+        if (ok) this.add(key);
+        return ok;
+      });
+      const settled = verdict;
+      this.pending.set(key, settled);
+      settled.then(
+        () => this.pending.delete(key),
+        () => this.pending.delete(key),
+      );
+    }
+    return verdict;
   }
 
-  add(key: string, now: number): void {
-    if (this.ttlMs <= 0) return;
-    this.entries.delete(key);
-    this.entries.set(key, now + this.ttlMs);
+  private add(key: string): void {
+    this.entries.set(key, Date.now() + VERIFIED_SECRET_MAX_AGE_MS);
     while (this.entries.size > MAX_VERIFIED_SECRETS) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
@@ -187,13 +206,8 @@ class VerifiedSecrets {
   }
 }
 
-async function verifySecret(registry: Registry, clientId: string, secret: string, hash: string): Promise<boolean> {
-  const cache = stateOf(registry).secrets;
-  const key = cache.keyOf(clientId, secret, hash);
-  if (cache.has(key, Date.now())) return true;
-  if (!(await registry.hasher.verify(secret, hash))) return false;
-  cache.add(key, Date.now());
-  return true;
+function verifySecret(registry: Registry, clientId: string, secret: string, hash: string): Promise<boolean> {
+  return stateOf(registry).secrets.verify(registry, clientId, secret, hash);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,7 +408,7 @@ const STATE = new WeakMap<Registry, AuthState>();
 function stateOf(registry: Registry): AuthState {
   let state = STATE.get(registry);
   if (!state) {
-    state = { secrets: new VerifiedSecrets(registry.config.cache.ttl), jwks: new JwksUriCache(), lastJtiSweep: 0 };
+    state = { secrets: new VerifiedSecrets(registry.config.cache.ttl > 0), jwks: new JwksUriCache(), lastJtiSweep: 0 };
     STATE.set(registry, state);
   }
   return state;

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { Tables, TokenRow } from '../persistence/tables.js';
 
 export type TokenKind = TokenRow['kind'];
@@ -64,16 +64,86 @@ export interface TokenStore {
   transaction<T>(work: (store: TokenStore) => Promise<T>): Promise<T>;
 }
 
+/** At most this many rows go into one INSERT of a group commit (well within both stores' parameter limits). */
+const MAX_ROWS_PER_INSERT = 256;
+/** At most this many group commits are written at once; inserts arriving meanwhile wait for the next one. */
+const MAX_CONCURRENT_COMMITS = 2;
+
+interface PendingInsert {
+  rows: TokenRow[];
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
 export class SqlTokenStore implements TokenStore {
+  /** Inserts waiting for the next group commit; undefined when none is scheduled. */
+  private pending: PendingInsert[] | undefined;
+  private committing = 0;
+
   constructor(private readonly db: Kysely<Tables> | Transaction<Tables>) {}
 
-  async insert(tokens: StoredToken[]): Promise<void> {
-    if (tokens.length === 0) return;
-    await this.db.insertInto('oauth2_tokens').values(tokens.map(toRow)).execute();
+  /**
+   * Stores new tokens; resolves once they are committed. Outside a transaction, the inserts of
+   * requests served in the same turn of the event loop are written together, as one statement and
+   * one commit (group commit): every caller still waits for its own rows to be durable, and a
+   * failing group is retried request by request, so one request's bad row fails only that request.
+   */
+  insert(tokens: StoredToken[]): Promise<void> {
+    if (tokens.length === 0) return Promise.resolve();
+    const rows = tokens.map(toRow);
+    if (this.db.isTransaction) return this.insertRows(rows);
+    return new Promise((resolve, reject) => {
+      if (!this.pending) {
+        this.pending = [];
+        if (this.committing < MAX_CONCURRENT_COMMITS) setImmediate(() => this.commitPending());
+      }
+      this.pending.push({ rows, resolve, reject });
+    });
   }
 
+  private async insertRows(rows: TokenRow[]): Promise<void> {
+    await this.db.insertInto('oauth2_tokens').values(rows).execute();
+  }
+
+  private async commitPending(): Promise<void> {
+    const group: PendingInsert[] = [];
+    let count = 0;
+    while (this.pending && this.pending.length > 0 && count < MAX_ROWS_PER_INSERT) {
+      const next = this.pending.shift() as PendingInsert;
+      group.push(next);
+      count += next.rows.length;
+    }
+    if (this.pending?.length === 0) this.pending = undefined;
+    if (group.length === 0) return;
+    this.committing++;
+    try {
+      if (group.length === 1) {
+        await this.insertRows((group[0] as PendingInsert).rows);
+        (group[0] as PendingInsert).resolve();
+      } else {
+        await this.insertRows(group.flatMap((insert) => insert.rows)).then(
+          () => {
+            for (const insert of group) insert.resolve();
+          },
+          () => Promise.all(group.map((insert) => this.insertRows(insert.rows).then(insert.resolve, insert.reject))),
+        );
+      }
+    } catch (error) {
+      for (const insert of group) insert.reject(error);
+    } finally {
+      this.committing--;
+      // Inserts that arrived while this group was written go next.
+      if (this.pending && this.committing < MAX_CONCURRENT_COMMITS) setImmediate(() => this.commitPending());
+    }
+  }
+
+  /** The lookup by signature (primary key) of every introspection and grant, compiled once for this store. */
+  private findQuery: CompiledQuery<TokenRow> | undefined;
+
   async find(signature: string): Promise<StoredToken | undefined> {
-    const row = await this.db.selectFrom('oauth2_tokens').selectAll().where('signature', '=', signature).executeTakeFirst();
+    this.findQuery ??= this.db.selectFrom('oauth2_tokens').selectAll().where('signature', '=', '').compile();
+    const { rows } = await this.db.executeQuery<TokenRow>({ ...this.findQuery, parameters: [signature] });
+    const row = rows[0];
     return row ? fromRow(row) : undefined;
   }
 

@@ -1,7 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Tables } from './tables.js';
 
@@ -37,7 +39,8 @@ function openSqlite(dsn: string): Database {
   connection.pragma('synchronous = NORMAL');
   connection.pragma('foreign_keys = ON');
   connection.pragma('busy_timeout = 5000');
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: connection }) });
+  const checkpointer = path === ':memory:' ? undefined : new BackgroundCheckpointer(connection, path);
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(connection, checkpointer) }) });
   return {
     db,
     dialect: 'sqlite',
@@ -45,8 +48,140 @@ function openSqlite(dsn: string): Database {
     ping: async () => {
       await sql`select 1`.execute(db);
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
   };
+}
+
+/** Prepared SQLite statements kept per connection; the least recently used is dropped beyond this. */
+const MAX_CACHED_STATEMENTS = 256;
+
+/**
+ * The connection as Kysely sees it, but preparing each distinct SQL text once: Kysely asks for a
+ * prepared statement on every query, and preparing costs more than running a lookup by key.
+ * A statement is reused only once the previous run finished (one connection, used in turn), and
+ * SQLite re-prepares it by itself when the schema changes. Writes are counted for the checkpointer.
+ */
+function withStatementCache(connection: SQLite.Database, checkpointer: BackgroundCheckpointer | undefined): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (statement) {
+        statements.delete(text);
+      } else {
+        statement = connection.prepare(text);
+        if (statements.size >= MAX_CACHED_STATEMENTS) statements.delete(statements.keys().next().value as string);
+      }
+      statements.set(text, statement);
+      if (!statement.reader) checkpointer?.wrote();
+      return statement;
+    },
+    close() {
+      statements.clear();
+      connection.close();
+    },
+  };
+}
+
+/** Checkpoints move to the background once a connection has written this many statements. */
+const BACKGROUND_AFTER_WRITES = 1000;
+/** How often the background thread copies committed WAL pages into the database file. */
+const CHECKPOINT_INTERVAL_MS = 100;
+/**
+ * With a background checkpointer, the writer checkpoints only beyond this many WAL pages (40 MB): it
+ * then has little left to copy, and its checkpoint lets the next write start the WAL over, bounding
+ * its size under sustained writes. SQLite's default (1000 pages) applies until then.
+ */
+const FOREGROUND_CHECKPOINT_PAGES = 10_000;
+/** The WAL file is truncated to this size when it starts over. */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** The checkpoint loop, run in a worker thread with its own connection (CommonJS, as `eval` workers are). */
+const CHECKPOINT_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path, { fileMustExist: true });
+db.pragma('synchronous = NORMAL');
+db.pragma('busy_timeout = 0');
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+}, workerData.intervalMs);
+parentPort.once('message', () => {
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+parentPort.postMessage('ready');
+`;
+
+/**
+ * SQLite in WAL mode copies committed pages back into the database file (a checkpoint) from the
+ * connection that commits, by default every 1000 pages, and with `synchronous = NORMAL` each
+ * checkpoint waits for two fsyncs: under a steady stream of token writes that stalls every request
+ * in flight for milliseconds. Once a connection has written enough to matter (short-lived tools
+ * and tests never get here), a worker thread with its own connection checkpoints in the
+ * background instead (PASSIVE: it never blocks the writer). Durability is unchanged: commits are
+ * durable in the WAL, exactly as before. Should the worker fail, the writer checkpoints as before.
+ */
+class BackgroundCheckpointer {
+  private writes = 0;
+  private worker: Worker | undefined;
+  private exited: Promise<void> | undefined;
+
+  constructor(
+    private readonly connection: SQLite.Database,
+    private readonly path: string,
+  ) {}
+
+  wrote(): void {
+    if (++this.writes === BACKGROUND_AFTER_WRITES) this.start();
+  }
+
+  private start(): void {
+    try {
+      const worker = new Worker(CHECKPOINT_WORKER, {
+        eval: true,
+        workerData: {
+          driver: createRequire(import.meta.url).resolve('better-sqlite3'),
+          path: this.path,
+          intervalMs: CHECKPOINT_INTERVAL_MS,
+        },
+      });
+      worker.unref();
+      this.worker = worker;
+      this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+      worker.once('message', () => {
+        if (!this.connection.open || this.worker !== worker) return;
+        this.connection.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+        this.connection.pragma(`wal_autocheckpoint = ${FOREGROUND_CHECKPOINT_PAGES}`);
+      });
+      worker.once('error', () => this.fallBack(worker));
+      worker.once('exit', () => this.fallBack(worker));
+    } catch {
+      this.worker = undefined;
+    }
+  }
+
+  /** The writer checkpoints by itself again (the worker failed or stopped). */
+  private fallBack(worker: Worker): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    if (this.connection.open) this.connection.pragma('wal_autocheckpoint = 1000');
+  }
+
+  /** Stops the worker (its connection closed) before the main connection closes. */
+  async stop(): Promise<void> {
+    const { worker, exited } = this;
+    if (!worker || !exited) return;
+    this.worker = undefined;
+    worker.postMessage('stop');
+    const timer = setTimeout(() => void worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
 }
 
 function sqlitePath(dsn: string): string {

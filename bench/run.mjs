@@ -1,0 +1,301 @@
+// The side-by-side benchmark (issue 6): Portcullis against oidc-provider, each in its own process,
+// the load generated here. `npm run bench` runs every workload and writes bench/results/ and
+// docs/performance.svg; `npm run bench:check` is the short CI regression check (W1, W2 only).
+//
+// Options: --check, --runs N, --duration S (seconds per run), --only W1,W2,..., --no-write,
+//          --profile (Portcullis runs under `node --cpu-prof`, profiles in bench/profiles/),
+//          --min-ratio R (with --check: the ratio to hold instead of 0.8),
+//          --label NAME (write bench/results/steps/NAME.json and .md instead of the latest results:
+//          the measurements behind "what each optimisation bought" in docs/performance.md).
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { flowDriver } from './lib/flows.mjs';
+import {
+  checkJwtAccessToken,
+  clientCredentials,
+  clientCredentialsJwt,
+  discovery,
+  floorLoad,
+  introspection,
+  refreshRotation,
+} from './lib/load.mjs';
+import { median, printTable, writeResults } from './lib/report.mjs';
+import { createStore, ROOT, startFloor, startPeer, startPortcullis } from './lib/servers.mjs';
+
+const { values: flags } = parseArgs({
+  options: {
+    check: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    duration: { type: 'string' },
+    only: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    label: { type: 'string' },
+    'min-ratio': { type: 'string' },
+  },
+});
+
+const CHECK = flags.check;
+const RUNS = Number(flags.runs ?? 3);
+const DURATION = Number(flags.duration ?? (CHECK ? 3 : 6));
+const WARMUP = CHECK ? 1 : 2;
+const CONNECTIONS = 50;
+const FLOW_CONCURRENCY = 32;
+const ONLY = flags.only ? new Set(flags.only.split(',').map((name) => name.trim().toUpperCase())) : undefined;
+/** The CI check fails when W1 or W2 falls below this share of the peer measured in the same run. */
+const CHECK_MIN_RATIO = Number(flags['min-ratio'] ?? 0.8);
+
+/** The workloads, their targets (issue 6, item 3) and how each is run. */
+const WORKLOADS = [
+  { id: 'W1', title: 'client_credentials, opaque token', store: 'sqlite', peer: true, minRatio: 1.5, maxP99: 20, make: clientCredentials },
+  { id: 'W2', title: 'introspection of a valid token', store: 'sqlite', peer: true, minRatio: 2, maxP99: 20, make: introspection },
+  { id: 'W3', title: 'client_credentials, RS256 JWT', store: 'sqlite', peer: true, minRatio: 1.5, make: clientCredentialsJwt },
+  { id: 'W4', title: 'discovery and JWKS', store: 'sqlite', peer: true, minRatio: 1, make: discovery },
+  { id: 'W5', title: 'authorization code flows with PKCE', store: 'sqlite', peer: false, minRps: 400, unit: 'flows/s', flows: true },
+  { id: 'W6', title: 'refresh-token rotation', store: 'sqlite', peer: true, make: refreshRotation, refresh: true },
+  { id: 'W1-pg', title: 'client_credentials, opaque token (PostgreSQL)', store: 'postgres', peer: true, make: clientCredentials },
+  { id: 'W5-pg', title: 'authorization code flows with PKCE (PostgreSQL)', store: 'postgres', peer: false, unit: 'flows/s', flows: true },
+].filter((workload) => (CHECK ? ['W1', 'W2'].includes(workload.id) : !ONLY || ONLY.has(workload.id.toUpperCase())));
+
+const RSS_LIMIT_MB = 250;
+
+function log(message) {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
+}
+
+/** Builds dist/ when a source file is newer than the CLI (the check runs after `npm test` has built). */
+function ensureBuilt() {
+  const cli = join(ROOT, 'dist/cli/main.js');
+  const newest = (dir) =>
+    readdirSync(dir, { withFileTypes: true }).reduce((latest, entry) => {
+      const path = join(dir, entry.name);
+      return Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+    }, 0);
+  if (existsSync(cli) && statSync(cli).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  log('building dist/ (npm run build)');
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/**
+ * What one RS256 signature with a 2048-bit key costs on this machine (CPU µs, one thread): the floor
+ * under every workload that signs (W3, and the ID tokens of W5 and W6), for both servers alike.
+ */
+function rsaSignCost() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const data = Buffer.alloc(400, 1);
+  for (let i = 0; i < 20; i++) sign('sha256', data, privateKey);
+  const samples = [];
+  for (let round = 0; round < 5; round++) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < 40; i++) sign('sha256', data, privateKey);
+    const used = process.cpuUsage(before);
+    samples.push((used.user + used.system) / 40);
+  }
+  return Math.round(median(samples));
+}
+
+/** A workload on the servers given, `RUNS` times, alternating which server goes first; medians. */
+async function measureAlternating(workload, servers) {
+  const runners = servers.map((server) => workload.runner(server));
+  for (const [index, runner] of runners.entries()) {
+    log(`${workload.id} warm-up on ${servers[index].name}`);
+    await runner.run(WARMUP);
+  }
+  const samples = servers.map(() => []);
+  for (let round = 0; round < RUNS; round++) {
+    const order = round % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
+    for (const index of order) {
+      const cpuBefore = servers[index].cpuMs();
+      const sample = await runners[index].run(DURATION);
+      // CPU the server spent per completed request (or flow): unlike throughput, barely moved by
+      // other work competing for the machine.
+      sample.cpuMs = (servers[index].cpuMs() - cpuBefore) / Math.max(1, sample.requests);
+      samples[index].push(sample);
+      log(
+        `${workload.id} run ${round + 1}/${RUNS} ${servers[index].name}: ${sample.rps.toFixed(0)}/s p50 ${fmt(sample.p50)} ms p99 ${fmt(sample.p99)} ms errors ${sample.errors} cpu ${(sample.cpuMs * 1000).toFixed(0)} µs each`,
+      );
+    }
+  }
+  return samples.map((runs) => ({
+    rps: median(runs.map((run) => run.rps)),
+    p50: median(runs.map((run) => run.p50)),
+    p99: median(runs.map((run) => run.p99)),
+    cpuMs: median(runs.map((run) => run.cpuMs)),
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
+    runs,
+  }));
+}
+
+function fmt(value) {
+  return Number.isFinite(value) ? value.toFixed(value < 10 ? 1 : 0) : '-';
+}
+
+/** How each workload is run against one server: `run(seconds)` gives one sample. */
+function prepare(workload, extras) {
+  if (workload.flows) {
+    return () => ({ run: (duration) => extras.driver.measure({ concurrency: FLOW_CONCURRENCY, duration }) });
+  }
+  return (target) => {
+    const options = { connections: CONNECTIONS };
+    if (workload.refresh) {
+      options.refill =
+        target.name === 'portcullis' ? (count) => extras.driver.refreshTokens(count) : (count) => target.mintRefreshTokens(count);
+    }
+    const cache = new Map();
+    return {
+      run: (duration) => {
+        if (!cache.has(duration)) cache.set(duration, workload.make(target, { ...options, duration }));
+        return cache.get(duration)();
+      },
+    };
+  };
+}
+
+async function main() {
+  ensureBuilt();
+  const started = Date.now();
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    rsaSignUs: rsaSignCost(),
+    /** One-minute load average when the run started and ended: how busy the machine was besides. */
+    load: { start: Math.round(loadavg()[0] * 100) / 100, end: 0 },
+  };
+  const profileArgs = flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench/profiles')}`] : [];
+  if (flags.profile) mkdirSync(join(ROOT, 'bench/profiles'), { recursive: true });
+
+  // The machine's floor: a bare node:http server under the same load (full runs only).
+  if (!CHECK) {
+    const floor = await startFloor();
+    try {
+      const run = floorLoad(floor, { connections: CONNECTIONS });
+      await run(WARMUP);
+      const samples = [];
+      for (let round = 0; round < RUNS; round++) samples.push(await run(Math.min(DURATION, 3)));
+      machine.floor = {
+        rps: median(samples.map((x) => x.rps)),
+        p50: median(samples.map((x) => x.p50)),
+        p99: median(samples.map((x) => x.p99)),
+      };
+      log(`floor (bare node:http): ${machine.floor.rps.toFixed(0)}/s p50 ${fmt(machine.floor.p50)} ms p99 ${fmt(machine.floor.p99)} ms`);
+    } finally {
+      await floor.stop();
+    }
+  }
+
+  const peer = WORKLOADS.some((workload) => workload.peer) ? await startPeer() : undefined;
+  const results = [];
+  const memory = {};
+  try {
+    if (peer) await checkJwtAccessToken(peer);
+    for (const storeKind of ['sqlite', 'postgres']) {
+      const workloads = WORKLOADS.filter((workload) => workload.store === storeKind);
+      if (workloads.length === 0) continue;
+      const store = await createStore(storeKind);
+      const ours = await startPortcullis(store, { nodeArgs: profileArgs });
+      const driver = workloads.some((workload) => workload.flows || workload.refresh)
+        ? flowDriver(ours, { connections: FLOW_CONCURRENCY })
+        : undefined;
+      log(`Portcullis (${storeKind}) at ${ours.publicUrl}${peer ? `, oidc-provider at ${peer.publicUrl}` : ''}`);
+      try {
+        await checkJwtAccessToken(ours);
+        for (const workload of workloads) {
+          const servers = workload.peer ? [ours, peer] : [ours];
+          const [mine, theirs] = await measureAlternating({ ...workload, runner: prepare(workload, { driver }) }, servers);
+          const { make: _make, ...described } = workload;
+          results.push({ ...described, ours: mine, peer: theirs, ratio: theirs ? mine.rps / theirs.rps : undefined });
+        }
+        memory[`portcullis-${storeKind}`] = ours.memory();
+      } finally {
+        await driver?.close();
+        await ours.stop();
+        await store.drop();
+      }
+    }
+    if (peer) memory['oidc-provider'] = peer.memory();
+  } finally {
+    await peer?.stop();
+  }
+
+  machine.load.end = Math.round(loadavg()[0] * 100) / 100;
+  const report = evaluate({ machine, results, memory, seconds: (Date.now() - started) / 1000 });
+  printTable(report);
+  if (!CHECK && !flags['no-write']) writeResults(report, flags.label);
+  if (CHECK) {
+    const failing = report.targets.filter((target) => !target.holds);
+    for (const target of failing) log(`FAIL ${target.target}: ${target.value}`);
+    if (failing.length > 0) process.exitCode = 1;
+    else log(`bench:check passed: W1 and W2 at or above ${CHECK_MIN_RATIO}× the peer`);
+  }
+}
+
+/** The targets of issue 6 against what this run measured (for --check: the regression check's ratios). */
+function evaluate({ machine, results, memory, seconds }) {
+  const targets = [];
+  if (CHECK) {
+    for (const row of results) {
+      targets.push({
+        target: `${row.id} ≥ ${CHECK_MIN_RATIO}× the peer (CI check)`,
+        value: `${row.ratio.toFixed(2)}×`,
+        holds: row.ratio >= CHECK_MIN_RATIO,
+      });
+    }
+  }
+  for (const row of CHECK ? [] : results) {
+    if (row.minRatio !== undefined) {
+      targets.push({
+        target: `${row.id} ≥ ${row.minRatio}× the peer`,
+        value: `${row.ratio.toFixed(2)}×`,
+        holds: row.ratio >= row.minRatio,
+      });
+    }
+    if (row.minRps !== undefined) {
+      targets.push({
+        target: `${row.id} ≥ ${row.minRps} ${row.unit}`,
+        value: `${row.ours.rps.toFixed(0)} ${row.unit}`,
+        holds: row.ours.rps >= row.minRps,
+      });
+    }
+    if (row.maxP99 !== undefined) {
+      targets.push({
+        target: `${row.id} p99 < ${row.maxP99} ms at ${CONNECTIONS} connections`,
+        value: `${fmt(row.ours.p99)} ms`,
+        holds: row.ours.p99 < row.maxP99,
+      });
+    }
+  }
+  const errors = results.reduce((sum, row) => sum + row.ours.errors, 0);
+  if (!CHECK) targets.push({ target: 'no errors (Portcullis, every run)', value: String(errors), holds: errors === 0 });
+  for (const [name, usage] of Object.entries(CHECK ? {} : memory)) {
+    if (name.startsWith('portcullis')) {
+      targets.push({
+        target: `${name} RSS < ${RSS_LIMIT_MB} MB after the run`,
+        value: `${usage.rssMb} MB (peak ${usage.peakRssMb} MB)`,
+        holds: usage.rssMb < RSS_LIMIT_MB,
+      });
+    }
+  }
+  return {
+    date: new Date().toISOString(),
+    mode: CHECK ? 'check' : 'full',
+    ...(flags.label ? { label: flags.label } : {}),
+    machine,
+    settings: { runs: RUNS, durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS, flowConcurrency: FLOW_CONCURRENCY },
+    results,
+    memory,
+    targets,
+    seconds,
+  };
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
