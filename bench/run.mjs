@@ -116,7 +116,7 @@ async function measureAlternating(workload, servers) {
       sample.cpuMs = (servers[index].cpuMs() - cpuBefore) / Math.max(1, sample.requests);
       samples[index].push(sample);
       log(
-        `${workload.id} run ${round + 1}/${RUNS} ${servers[index].name}: ${sample.rps.toFixed(0)}/s p50 ${fmt(sample.p50)} ms p99 ${fmt(sample.p99)} ms errors ${sample.errors} cpu ${(sample.cpuMs * 1000).toFixed(0)} µs each`,
+        `${workload.id} run ${round + 1}/${RUNS} ${servers[index].name}: ${sample.rps.toFixed(0)}/s p50 ${fmt(sample.p50)} ms p99 ${fmt(sample.p99)} ms errors ${sample.errors} cpu ${(sample.cpuMs * 1000).toFixed(0)} µs each${sample.driverCpuMs ? ` (driver ${(sample.driverCpuMs * 1000).toFixed(0)} µs)` : ''}`,
       );
     }
   }

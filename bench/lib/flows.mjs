@@ -144,6 +144,7 @@ export function flowDriver(server, { connections = 32 } = {}) {
     let firstError;
     const until = Date.now() + duration * 1000;
     const started = hrtime.bigint();
+    const driverCpu = process.cpuUsage();
     const worker = async () => {
       while (Date.now() < until) {
         const begin = hrtime.bigint();
@@ -158,10 +159,13 @@ export function flowDriver(server, { connections = 32 } = {}) {
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
     const seconds = Number(hrtime.bigint() - started) / 1e9;
+    const { user, system } = process.cpuUsage(driverCpu);
+    // What the driver itself (this process) spent per flow: the share of the machine the server did not get.
+    const driverCpuMs = (user + system) / 1000 / Math.max(1, latencies.length);
     if (firstError) process.stderr.write(`W5 (${server.store}): ${errors} failed flows, first: ${firstError.message}\n`);
     latencies.sort((a, b) => a - b);
     const at = (q) => (latencies.length === 0 ? Number.NaN : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]);
-    return { rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors, requests: latencies.length };
+    return { rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99), errors, requests: latencies.length, driverCpuMs };
   }
 
   /** Refresh tokens from completed flows (for W6), `concurrency` flows at a time. */

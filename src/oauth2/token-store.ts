@@ -158,7 +158,7 @@ export class SqlTokenStore implements TokenStore {
   }
 
   async revokeGrant(requestId: string): Promise<void> {
-    await this.db.updateTable('oauth2_tokens').set({ active: 0 }).where('request_id', '=', requestId).execute();
+    await this.db.updateTable('oauth2_tokens').set({ active: 0 }).where('request_id', '=', requestId).where('active', '=', 1).execute();
   }
 
   async revokeAccessTokens(requestId: string): Promise<void> {
@@ -167,6 +167,8 @@ export class SqlTokenStore implements TokenStore {
       .set({ active: 0 })
       .where('request_id', '=', requestId)
       .where('kind', '=', 'access_token')
+      // Only active rows: the family index (0004) then skips every access token the family has retired.
+      .where('active', '=', 1)
       .execute();
   }
 
