@@ -113,7 +113,7 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
     void reply
       .status(failure.status)
-      .headers({ ...failure.headers, 'cache-control': 'no-store' })
+      .headers({ ...failure.headers, 'cache-control': 'no-store', pragma: 'no-cache' })
       .type('application/json; charset=utf-8')
       .send(failure.body(config.oauth2.expose_internal_errors));
   });

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { RouteModule } from '../http/app.js';
+import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
 import type { Registry } from '../registry.js';
 import { parseScope, scopeAllowed } from './scope.js';
@@ -71,7 +72,8 @@ export const introspectionRoutes: RouteModule = (app, registry) => {
   app.post(
     '/oauth2/introspect',
     { config: { oauth: true }, schema: { response: { 200: introspectionResponseSchema } } },
-    async (request) => {
+    async (request, reply) => {
+      noStore(reply);
       const body = formBody(request);
       const token = single(body, 'token');
       if (token === undefined) throw new InvalidRequestError('The "token" parameter is missing.');

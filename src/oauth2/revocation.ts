@@ -1,4 +1,5 @@
 import type { RouteModule } from '../http/app.js';
+import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { authenticateClient } from './client-auth.js';
 import { formBody, resolvePresentedToken } from './introspection.js';
@@ -13,10 +14,10 @@ import { single } from './token-params.js';
 export const revocationRoutes: RouteModule = (app, registry) => {
   app.post(
     '/oauth2/revoke',
-    // Error answers get `Cache-Control: no-store` from the shared error handler.
+    // Error answers get `Cache-Control: no-store` and `Pragma: no-cache` from the shared error handler.
     { config: { oauth: true } },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+      noStore(reply);
       const body = formBody(request);
       const client = await authenticateClient(registry, request, body);
       const token = single(body, 'token');

@@ -1,6 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { effectiveGrantTypes, type OAuth2Client } from '../client/model.js';
 import type { RouteModule } from '../http/app.js';
+import { noStore } from '../http/cache.js';
 import { InvalidRequestError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../http/errors.js';
 import type { Registry } from '../registry.js';
 import { authenticateClient } from './client-auth.js';
@@ -53,11 +54,6 @@ const tokenResponseSchema = {
   required: ['access_token', 'token_type', 'expires_in', 'scope'],
 } as const;
 
-/** Token responses and errors must never be cached (RFC 6749 §5.1). */
-function noStore(reply: FastifyReply): void {
-  reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
-}
-
 /** `POST /oauth2/token`: authenticate the client, check it may use the grant, run the grant. */
 export const tokenRoutes: RouteModule = (app, registry) => {
   app.post<{ Body: FormBody }>(
@@ -65,7 +61,9 @@ export const tokenRoutes: RouteModule = (app, registry) => {
     {
       config: { oauth: true },
       schema: { body: { type: 'object' }, response: { 200: tokenResponseSchema } },
-      onError: async (_request, reply) => noStore(reply),
+      onError: async (_request, reply) => {
+        noStore(reply);
+      },
     },
     async (request, reply) => {
       noStore(reply);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, importJWK, type JWK, jwtVerify, SignJWT } from 'jose';
 import type { RouteModule } from '../http/app.js';
+import { noStore } from '../http/cache.js';
 import { HttpError, InvalidRequestError, InvalidScopeError } from '../http/errors.js';
 import { PRIVATE_MEMBERS } from '../jwk/generate.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
@@ -56,7 +57,7 @@ export const credentialRoutes: RouteModule = (app, registry) => {
       },
     },
     async (request, reply) => {
-      reply.header('cache-control', 'no-store');
+      noStore(reply);
       const { token, row } = await activeAccessToken(registry, request);
       if (!grantsCredentials(row.scope)) {
         throw new InvalidScopeError('The access token must be granted the openid and userinfo_credential_draft_00 scopes.');

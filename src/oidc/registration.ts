@@ -3,6 +3,7 @@ import { type ClientInput, type ClientResponse, clientInputSchema, clientRespons
 import type { StoredClient } from '../client/repository.js';
 import { safeEqual, sha256Hex } from '../crypto/keyring.js';
 import type { RouteModule } from '../http/app.js';
+import { noStore } from '../http/cache.js';
 import {
   BadRequestError,
   ForbiddenError,
@@ -144,7 +145,7 @@ export const registrationRoutes: RouteModule = (app, registry) => {
       if (!(await clients.deleteRegistered(current(request)))) {
         throw new UnauthorizedError(BAD_CREDENTIALS).withHeader('www-authenticate', 'Bearer error="invalid_token"');
       }
-      return reply.status(204).header('cache-control', 'no-store').send();
+      return noStore(reply.status(204)).send();
     },
   );
 };
@@ -174,7 +175,7 @@ function refuseAdminOnlyFields(input: ClientInput, stored?: StoredClient): void 
 /** The client as dynamic registration shows it: without the admin's `metadata`; never cached. */
 function send(reply: FastifyReply, status: number, client: ClientResponse): FastifyReply {
   const { metadata: _hidden, ...shown } = client;
-  return reply.status(status).header('cache-control', 'no-store').header('pragma', 'no-cache').send(shown);
+  return noStore(reply.status(status)).send(shown);
 }
 
 /** The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1); undefined when absent or malformed. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SignJWT } from 'jose';
 import type { RouteModule } from '../http/app.js';
+import { noStore } from '../http/cache.js';
 import { InvalidTokenError } from '../http/errors.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import { RESERVED_ID_TOKEN_CLAIMS } from '../oauth2/id-token.js';
@@ -32,7 +33,7 @@ export function userinfoClaims(registry: Registry, row: StoredToken): Record<str
 /** `GET|POST /userinfo` (OIDC Core §5.3), JSON or, for clients that ask, a signed JWT. */
 export const userinfoRoutes: RouteModule = (app, registry) => {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.header('cache-control', 'no-store');
+    noStore(reply);
     const { row } = await activeAccessToken(registry, request);
     if (!row.scope.includes('openid')) {
       throw bearerError(new InvalidTokenError('The access token was not granted the openid scope.'));

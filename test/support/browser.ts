@@ -129,6 +129,56 @@ export async function runFlow(
   throw new Error(`flow did not end: ${url}`);
 }
 
+/** A fresh authorization request as a relying party builds it: random state and nonce, and PKCE (S256) unless `pkce: false`. */
+export async function authorizationRequest(
+  rp: oidc.Configuration,
+  redirectUri: string,
+  extra: Record<string, string> = {},
+  options: { pkce?: boolean } = {},
+): Promise<{ url: URL; state: string; nonce: string; verifier: string | undefined }> {
+  const verifier = options.pkce === false ? undefined : oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const pkce: Record<string, string> = verifier
+    ? { code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }
+    : {};
+  const url = oidc.buildAuthorizationUrl(rp, {
+    redirect_uri: redirectUri,
+    scope: 'openid offline_access',
+    state,
+    nonce,
+    ...pkce,
+    ...extra,
+  });
+  return { url, state, nonce, verifier };
+}
+
+export interface AuthorizeOptions {
+  browser?: Browser;
+  /** Authorization request parameters to add or override. */
+  extra?: Record<string, string>;
+  choices?: Parameters<typeof runFlow>[3];
+  pkce?: boolean;
+}
+
+/** An authorization request run through login and consent (see `runFlow`): the request and the client's callback URL. */
+export async function authorize(server: TestServer, rp: oidc.Configuration, redirectUri: string, options: AuthorizeOptions = {}) {
+  const request = await authorizationRequest(rp, redirectUri, options.extra, { pkce: options.pkce ?? true });
+  const { callback } = await runFlow(server, options.browser ?? new Browser(), request.url.toString(), options.choices);
+  return { ...request, callback: new URL(callback) };
+}
+
+/** The whole code flow: `authorize`, then the code exchanged by openid-client, checking state, nonce and PKCE. */
+export async function signIn(server: TestServer, rp: oidc.Configuration, redirectUri: string, options: AuthorizeOptions = {}) {
+  const started = await authorize(server, rp, redirectUri, options);
+  const tokens = await oidc.authorizationCodeGrant(rp, started.callback, {
+    ...(started.verifier ? { pkceCodeVerifier: started.verifier } : {}),
+    expectedState: started.state,
+    expectedNonce: started.nonce,
+  });
+  return { ...started, tokens };
+}
+
 /** An openid-client configuration for a client of the test server (discovery-free: metadata given directly). */
 export function relyingParty(
   server: TestServer,

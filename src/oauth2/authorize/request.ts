@@ -122,23 +122,14 @@ function checkRedirectUri(client: OAuth2Client, params: Record<string, string>):
   );
 }
 
+/** `http://` + a loopback IP + an optional port + the rest, as written: only the port may differ (RFC 8252 §7.3). */
+const LOOPBACK_URI = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?][^#]*)?$/;
+
 function loopbackMatch(registered: string, given: string): boolean {
-  try {
-    const a = new URL(registered);
-    const b = new URL(given);
-    const loopback = (host: string) => host === '127.0.0.1' || host === '[::1]';
-    return (
-      a.protocol === 'http:' &&
-      b.protocol === 'http:' &&
-      loopback(a.hostname) &&
-      a.hostname === b.hostname &&
-      a.pathname === b.pathname &&
-      a.search === b.search &&
-      !b.hash
-    );
-  } catch {
-    return false;
-  }
+  // Compared as strings, never as parsed URLs: parsing would let `x/../cb`, `cb?`, `HTTP:` or userinfo pass as equal.
+  const a = LOOPBACK_URI.exec(registered);
+  const b = LOOPBACK_URI.exec(given);
+  return a !== null && b !== null && a[1] === b[1] && (a[2] ?? '') === (b[2] ?? '');
 }
 
 function checkResponseTypeShape(params: Record<string, string>): Set<string> {

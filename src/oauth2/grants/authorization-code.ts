@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { safeEqual } from '../../crypto/keyring.js';
 import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import { mintTokenResponse } from '../issue.js';
 import type { GrantHandler } from '../token-endpoint.js';
@@ -30,7 +31,8 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
     if (!verifier) throw new InvalidGrantError('The PKCE code_verifier is missing.');
     if (!VERIFIER.test(verifier)) throw new InvalidGrantError('The PKCE code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~].');
     const computed = createHash('sha256').update(verifier, 'ascii').digest('base64url');
-    if (computed !== session.codeChallenge) throw new InvalidGrantError('The PKCE code_verifier does not match the code_challenge.');
+    if (!safeEqual(computed, session.codeChallenge))
+      throw new InvalidGrantError('The PKCE code_verifier does not match the code_challenge.');
   } else if (verifier) {
     throw new InvalidGrantError('A code_verifier was given, but the authorization request had no code_challenge.');
   }

@@ -1,0 +1,865 @@
+/**
+ * The OAuth 2.0 Security Best Current Practice (RFC 9700) as a checklist: one `it` per requirement,
+ * named after its section, each driving the behaviour itself over HTTP (openid-client as the relying
+ * party, Ory's SDK playing the login, consent and logout apps, fetch for what an attacker sends).
+ * docs/security.md lists these tests against the RFC's sections.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { decodeJwt } from 'jose';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqlUserStore } from '../src/identity/user-store.js';
+import {
+  authorizationRequest,
+  authorize,
+  Browser,
+  CONSENT_URL,
+  FLOW_ENV,
+  LOGIN_URL,
+  parseForm,
+  relyingParty,
+  runFlow,
+  signIn,
+  submitForm,
+} from './support/browser.js';
+import { basicAuth, postForm } from './support/http.js';
+import { startTestServer, type TestServer } from './support/server.js';
+import { STORES } from './support/stores.js';
+
+const REDIRECT = 'https://rp.example/cb';
+const REDIRECT_2 = 'https://rp.example/cb2';
+const LOOPBACK = 'http://127.0.0.1/cb';
+const LOGGED_OUT = 'https://rp.example/logged-out';
+const LOGOUT_URL = 'http://logout.test/logout';
+const API = 'https://api.example';
+const PASSWORD = 'correct horse battery staple';
+
+interface Rp {
+  id: string;
+  secret: string;
+  rp: oidc.Configuration;
+}
+
+describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
+  let server: TestServer;
+  /** The identity UI's own deployment (its pages, its CSRF). */
+  let withUi: TestServer;
+  let a: Rp;
+  let b: Rp;
+  let jwt: Rp;
+  let uiClient: Rp;
+  let issuer: string;
+  let errorPage: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(store, {
+      env: { ...FLOW_ENV, URLS_LOGOUT: LOGOUT_URL, OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true' },
+    });
+    withUi = await startTestServer(store, { identityUi: true });
+    issuer = server.config.urls.self.issuer;
+    errorPage = `${server.publicUrl}/oauth2/fallbacks/error`;
+    const make = async (on: TestServer, extra: Record<string, unknown>): Promise<Rp> => {
+      const { data } = await on.admin.oauth2.createOAuth2Client({
+        oAuth2Client: {
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          redirect_uris: [REDIRECT, REDIRECT_2, LOOPBACK],
+          post_logout_redirect_uris: [LOGGED_OUT],
+          scope: 'openid offline_access email userinfo_credential_draft_00',
+          audience: [API],
+          ...extra,
+        },
+      });
+      const id = data.client_id as string;
+      const secret = data.client_secret as string;
+      return { id, secret, rp: relyingParty(on, id, secret) };
+    };
+    a = await make(server, { frontchannel_logout_uri: 'https://rp.example/frontchannel' });
+    b = await make(server, { redirect_uris: ['https://b.example/cb'], post_logout_redirect_uris: ['https://b.example/logged-out'] });
+    jwt = await make(server, { access_token_strategy: 'jwt' });
+    uiClient = await make(withUi, {});
+    await new SqlUserStore(withUi.registry.database.db).create({ username: 'alice', password: PASSWORD, claims: { name: 'Alice' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await withUi?.close();
+  });
+
+  /** Where the server sends a browser for a URL (one hop, no cookies). */
+  const location = async (url: string, init: RequestInit = {}) => {
+    const response = await fetch(url, { redirect: 'manual', ...init });
+    return { status: response.status, location: response.headers.get('location') ?? '' };
+  };
+  const authUrl = (params: Record<string, string>) => `${server.publicUrl}/oauth2/auth?${new URLSearchParams(params)}`;
+  const codeRequest = (rp: Rp, redirectUri: string, extra: Record<string, string> = {}) =>
+    authUrl({ client_id: rp.id, redirect_uri: redirectUri, response_type: 'code', scope: 'openid', state: 'checklist-state', ...extra });
+  const expectErrorPage = (url: string) => {
+    expect(url.startsWith(`${errorPage}?`), url).toBe(true);
+  };
+  const token = (rp: Rp, form: Record<string, string>) =>
+    postForm(`${server.publicUrl}/oauth2/token`, form, { authorization: basicAuth(rp.id, rp.secret) });
+  const codeOf = (callback: URL) => callback.searchParams.get('code') as string;
+  const introspect = async (value: string) => (await server.admin.oauth2.introspectOAuth2Token({ token: value })).data.active;
+  const userinfo = (accessToken: string) => fetch(`${server.publicUrl}/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } });
+  const credentials = (accessToken: string) =>
+    fetch(`${server.publicUrl}/credentials`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+      body: JSON.stringify({ format: 'jwt_vc_json' }),
+    });
+  const discovery = async () =>
+    (await (await fetch(`${server.publicUrl}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+  const logoutUrl = (params: Record<string, string>) => `${server.publicUrl}/oauth2/sessions/logout?${new URLSearchParams(params)}`;
+  /** Signs the browser in at client A with a remembered login, returning its ID token. */
+  const rememberedSignIn = async (browser: Browser) =>
+    (await signIn(server, a.rp, REDIRECT, { browser, choices: { login: { remember: true } } })).tokens.id_token as string;
+
+  // §4.1, §4.11: open redirectors
+
+  it('§4.11.2 / §4.1 no open redirect: authorization errors go to the error page until client and redirect_uri are verified', async () => {
+    const evil = 'https://evil.example/cb';
+    const cases: Array<[string, string]> = [
+      ['unknown client', authUrl({ client_id: 'no-such-client', redirect_uri: evil, response_type: 'code', state: 'checklist-state' })],
+      ['missing client_id', authUrl({ redirect_uri: evil, response_type: 'code', state: 'checklist-state' })],
+      ['unregistered redirect_uri', codeRequest(a, evil)],
+      ["another client's redirect_uri", codeRequest(a, 'https://b.example/cb')],
+      ['unregistered redirect_uri and a bad response_type', codeRequest(a, evil, { response_type: 'bogus' })],
+      ['unregistered redirect_uri and a bad scope', codeRequest(a, evil, { scope: 'openid admin' })],
+      ['unregistered redirect_uri and a bad response_mode', codeRequest(a, evil, { response_mode: 'web_message' })],
+      [
+        'no redirect_uri in an OpenID Connect request',
+        authUrl({ client_id: a.id, response_type: 'code', scope: 'openid', state: 'checklist-state' }),
+      ],
+    ];
+    for (const [why, url] of cases) {
+      const answer = await location(url);
+      expect(answer.status, why).toBe(302);
+      expectErrorPage(answer.location);
+      // By POST too.
+      const posted = await location(`${server.publicUrl}/oauth2/auth`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URL(url).search.slice(1),
+      });
+      expectErrorPage(posted.location);
+    }
+    // Once both are verified, errors go to the registered redirect URI only.
+    const verified = await location(codeRequest(a, REDIRECT, { scope: 'openid admin' }));
+    expect(verified.location.startsWith(`${REDIRECT}?`)).toBe(true);
+    expect(new URL(verified.location).searchParams.get('error')).toBe('invalid_scope');
+  });
+
+  it('§4.11 no open redirect: logout with an unregistered, foreign or unproven post_logout_redirect_uri goes to the error page', async () => {
+    const browser = new Browser();
+    const idToken = await rememberedSignIn(browser);
+    const refused: Array<[string, Record<string, string>]> = [
+      ['unregistered', { id_token_hint: idToken, post_logout_redirect_uri: 'https://evil.example/logged-out', state: 'logout-state' }],
+      ["another client's", { id_token_hint: idToken, post_logout_redirect_uri: 'https://b.example/logged-out' }],
+      ['a prefix of the registered one', { id_token_hint: idToken, post_logout_redirect_uri: 'https://rp.example/logged' }],
+      ['the registered one with a query', { id_token_hint: idToken, post_logout_redirect_uri: `${LOGGED_OUT}?x=1` }],
+      ['without id_token_hint', { post_logout_redirect_uri: LOGGED_OUT, state: 'logout-state' }],
+      ['with a forged id_token_hint', { id_token_hint: `${idToken.slice(0, -4)}AAAA`, post_logout_redirect_uri: LOGGED_OUT }],
+      [
+        'with client_id naming another client',
+        { id_token_hint: idToken, client_id: b.id, post_logout_redirect_uri: 'https://b.example/logged-out' },
+      ],
+    ];
+    for (const [why, params] of refused) {
+      const answer = await browser.get(logoutUrl(params));
+      expect(answer.status, why).toBe(302);
+      expectErrorPage(answer.headers.get('location') as string);
+    }
+    // The registered one is honoured (through the logout app, which sends the browser back to the server).
+    const accepted = await browser.get(logoutUrl({ id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT }));
+    expect((accepted.headers.get('location') as string).startsWith(`${LOGOUT_URL}?logout_challenge=`)).toBe(true);
+  });
+
+  it('§4.11 no open redirect: login and consent rejections return through the server to the registered redirect URI only', async () => {
+    for (const stage of ['login', 'consent'] as const) {
+      const browser = new Browser();
+      const request = await authorizationRequest(a.rp, REDIRECT);
+      let { url } = await browser.follow(request.url.toString());
+      if (stage === 'consent') {
+        const challenge = new URL(url).searchParams.get('login_challenge') as string;
+        const { data } = await server.admin.oauth2.acceptOAuth2LoginRequest({
+          loginChallenge: challenge,
+          acceptOAuth2LoginRequest: { subject: 'alice' },
+        });
+        ({ url } = await browser.follow(data.redirect_to));
+        expect(url.startsWith(CONSENT_URL)).toBe(true);
+      }
+      const rejection = { error: 'access_denied', error_description: 'No.' };
+      const { data } =
+        stage === 'login'
+          ? await server.admin.oauth2.rejectOAuth2LoginRequest({
+              loginChallenge: new URL(url).searchParams.get('login_challenge') as string,
+              rejectOAuth2Request: rejection,
+            })
+          : await server.admin.oauth2.rejectOAuth2ConsentRequest({
+              consentChallenge: new URL(url).searchParams.get('consent_challenge') as string,
+              rejectOAuth2Request: rejection,
+            });
+      // The login and consent apps are told to send the browser back to the server, never elsewhere.
+      expect(data.redirect_to.startsWith(`${server.publicUrl}/oauth2/auth?`), stage).toBe(true);
+      const { url: landed } = await browser.follow(data.redirect_to);
+      expect(landed.startsWith(`${REDIRECT}?`), stage).toBe(true);
+      expect(new URL(landed).searchParams.get('error')).toBe('access_denied');
+    }
+  });
+
+  it('§4.11 no open redirect: the identity UI redirects only to Portcullis, and never on a bad or foreign parameter', async () => {
+    const ui = withUi.ui?.url as string;
+    for (const path of [
+      '/login?login_challenge=bogus&redirect_to=https://evil.example/',
+      '/consent?consent_challenge=bogus&return_to=https://evil.example/',
+      '/logout?logout_challenge=bogus&next=https://evil.example/',
+      '/login?redirect_to=https://evil.example/',
+      '/error?error=x&redirect_uri=https://evil.example/',
+    ]) {
+      const answer = await location(`${ui}${path}`);
+      expect(answer.location, path).toBe('');
+      expect(answer.status >= 300 && answer.status < 400, path).toBe(false);
+    }
+    // A sign-in ends with a redirect back to Portcullis, which alone sends the browser to the client.
+    const browser = new Browser();
+    const request = await authorizationRequest(uiClient.rp, REDIRECT);
+    const page = await browser.follow(request.url.toString());
+    expect(page.url.startsWith(`${ui}/login?`)).toBe(true);
+    const signedIn = await submitForm(
+      browser,
+      { url: page.url, html: await page.response.text() },
+      {
+        username: 'alice',
+        password: PASSWORD,
+        action: 'sign_in',
+      },
+    );
+    expect(signedIn.status).toBe(302);
+    expect((signedIn.headers.get('location') as string).startsWith(`${withUi.publicUrl}/oauth2/auth?`)).toBe(true);
+  });
+
+  // §4.1.3, §2.1: exact redirect URI matching
+
+  it('§4.1.3 / §2.1 redirect URI: exact string matching, no trailing-slash, case, path, query, port, userinfo or fragment variants', async () => {
+    const variants = [
+      'https://rp.example/cb/',
+      'https://rp.example/CB',
+      'https://RP.example/cb',
+      'HTTPS://rp.example/cb',
+      'https://rp.example/cb/extra',
+      'https://rp.example/cbx',
+      'https://rp.example/c',
+      'https://rp.example/x/../cb',
+      'https://rp.example/%63b',
+      'https://rp.example/cb?',
+      'https://rp.example/cb?x=1',
+      'https://rp.example:443/cb',
+      'https://rp.example:8443/cb',
+      'http://rp.example/cb',
+      'https://user@rp.example/cb',
+      'https://user:pass@rp.example/cb',
+      'https://rp.example@evil.example/cb',
+      'https://rp.example.evil.example/cb',
+      'https://rp.example/cb#fragment',
+      'https://rp.example/cb#',
+      ' https://rp.example/cb',
+      // Loopback redirect URIs may change only the port (RFC 8252 §7.3).
+      'http://127.0.0.1:5555/cb/',
+      'http://127.0.0.1:5555/CB',
+      'http://127.0.0.1:5555/cb?x=1',
+      'http://127.0.0.1:5555/cb?',
+      'http://127.0.0.1:5555/x/../cb',
+      'http://127.0.0.1:5555/cb#fragment',
+      'http://user@127.0.0.1:5555/cb',
+      'http://evil.example@127.0.0.1:5555/cb',
+      'HTTP://127.0.0.1:5555/cb',
+      'http://localhost:5555/cb',
+      'https://127.0.0.1:5555/cb',
+      'http://127.0.0.1.evil.example:5555/cb',
+      'http://[::1]:5555/cb',
+    ];
+    for (const variant of variants) {
+      const answer = await location(codeRequest(a, variant));
+      expect(answer.status, variant).toBe(302);
+      expect(answer.location.startsWith(`${errorPage}?`), `${variant} -> ${answer.location}`).toBe(true);
+    }
+    for (const exact of [REDIRECT, REDIRECT_2, 'http://127.0.0.1:5555/cb', 'http://127.0.0.1/cb']) {
+      const answer = await location(codeRequest(a, exact));
+      expect(answer.location.startsWith(`${LOGIN_URL}?`), exact).toBe(true);
+    }
+    // Registration refuses redirect URIs with a fragment (RFC 6749 §3.1.2).
+    await expect(
+      server.admin.oauth2.createOAuth2Client({ oAuth2Client: { redirect_uris: ['https://rp.example/cb#x'] } }),
+    ).rejects.toMatchObject({ response: { status: 400 } });
+  });
+
+  // §2.1.1, §4.8: PKCE
+
+  it('§4.8 / §2.1.1 PKCE downgrade: a code requested with a code_challenge is refused without its code_verifier', async () => {
+    const { callback, verifier } = await authorize(server, a.rp, REDIRECT);
+    const answer = await token(a, { grant_type: 'authorization_code', code: codeOf(callback), redirect_uri: REDIRECT });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error).toBe('invalid_grant');
+    expect(answer.body.access_token).toBeUndefined();
+    // Nor with another verifier; the code is spent by the first attempt either way.
+    const again = await token(a, {
+      grant_type: 'authorization_code',
+      code: codeOf(callback),
+      redirect_uri: REDIRECT,
+      code_verifier: verifier as string,
+    });
+    expect(again.body.error).toBe('invalid_grant');
+  });
+
+  it('§4.8 / §2.1.1 PKCE downgrade: a code requested without a code_challenge is refused with a code_verifier', async () => {
+    const { callback } = await authorize(server, a.rp, REDIRECT, { pkce: false });
+    const answer = await token(a, {
+      grant_type: 'authorization_code',
+      code: codeOf(callback),
+      redirect_uri: REDIRECT,
+      code_verifier: oidc.randomPKCECodeVerifier(),
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error).toBe('invalid_grant');
+  });
+
+  it('§4.8 / §2.1.1 PKCE: the plain method (explicit or by default) is refused, and only S256 is advertised', async () => {
+    const verifier = oidc.randomPKCECodeVerifier();
+    for (const method of [{ code_challenge_method: 'plain' }, {}, { code_challenge_method: 'S512' }] as Record<string, string>[]) {
+      const answer = await location(codeRequest(a, REDIRECT, { code_challenge: verifier, ...method }));
+      expect(answer.location.startsWith(`${REDIRECT}?`)).toBe(true);
+      const params = new URL(answer.location).searchParams;
+      expect(params.get('error'), JSON.stringify(method)).toBe('invalid_request');
+      expect(params.get('code')).toBeNull();
+    }
+    const metadata = await discovery();
+    expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
+  });
+
+  // §4.5: authorization code injection and replay
+
+  it('§4.5 code injection: a code issued to one client is refused to another', async () => {
+    const { callback, verifier } = await authorize(server, a.rp, REDIRECT);
+    const answer = await token(b, {
+      grant_type: 'authorization_code',
+      code: codeOf(callback),
+      redirect_uri: REDIRECT,
+      code_verifier: verifier as string,
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error).toBe('invalid_grant');
+    expect(answer.body.access_token).toBeUndefined();
+  });
+
+  it('§4.5 code injection: a code is refused with a redirect_uri other than its request’s, or without one', async () => {
+    for (const redirect of [REDIRECT_2, undefined]) {
+      const { callback, verifier } = await authorize(server, a.rp, REDIRECT);
+      const answer = await token(a, {
+        grant_type: 'authorization_code',
+        code: codeOf(callback),
+        code_verifier: verifier as string,
+        ...(redirect ? { redirect_uri: redirect } : {}),
+      });
+      expect(answer.status, String(redirect)).toBe(400);
+      expect(answer.body.error).toBe('invalid_grant');
+    }
+  });
+
+  it('§4.5 / RFC 6749 §4.1.2 authorization code: single use, and a replay revokes the tokens issued with it', async () => {
+    const { callback, verifier, tokens } = await signIn(server, a.rp, REDIRECT);
+    expect(await introspect(tokens.access_token)).toBe(true);
+    const replay = await token(a, {
+      grant_type: 'authorization_code',
+      code: codeOf(callback),
+      redirect_uri: REDIRECT,
+      code_verifier: verifier as string,
+    });
+    expect(replay.status).toBe(400);
+    expect(replay.body.error).toBe('invalid_grant');
+    expect(await introspect(tokens.access_token)).toBe(false);
+    expect(await introspect(tokens.refresh_token as string)).toBe(false);
+    await expect(oidc.refreshTokenGrant(a.rp, tokens.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  // §4.4: mix-up
+
+  it('§4.4 mix-up defence: iss in every authorization response (success and error, query, fragment and form_post) is the issuer', async () => {
+    const metadata = await discovery();
+    expect(metadata.issuer).toBe(issuer);
+    expect(metadata.authorization_response_iss_parameter_supported).toBe(true);
+
+    const success = await authorize(server, a.rp, REDIRECT);
+    expect(success.callback.searchParams.get('iss')).toBe(issuer);
+    expect(success.callback.searchParams.get('code')).toBeTruthy();
+    // openid-client checks it as RFC 9207 says (it would refuse another value).
+    const tampered = new URL(success.callback);
+    tampered.searchParams.set('iss', 'https://attacker.example/');
+    await expect(
+      oidc.authorizationCodeGrant(a.rp, tampered, { pkceCodeVerifier: success.verifier as string, expectedState: success.state }),
+    ).rejects.toThrow();
+
+    const invalidScope = new URL((await location(codeRequest(a, REDIRECT, { scope: 'openid admin' }))).location);
+    expect(invalidScope.searchParams.get('error')).toBe('invalid_scope');
+    expect(invalidScope.searchParams.get('iss')).toBe(issuer);
+
+    const fragment = (await location(codeRequest(a, REDIRECT, { scope: 'openid admin', response_mode: 'fragment' }))).location;
+    const inFragment = new URLSearchParams(new URL(fragment).hash.slice(1));
+    expect(inFragment.get('error')).toBe('invalid_scope');
+    expect(inFragment.get('iss')).toBe(issuer);
+
+    const rejected = await authorize(server, a.rp, REDIRECT, { choices: { login: { reject: true } } });
+    expect(rejected.callback.searchParams.get('error')).toBe('access_denied');
+    expect(rejected.callback.searchParams.get('iss')).toBe(issuer);
+
+    const request = await authorizationRequest(a.rp, REDIRECT, { response_mode: 'form_post' });
+    const { response } = await runFlow(server, new Browser(), request.url.toString(), { login: { reject: true } });
+    const posted = parseForm(await response.text(), server.publicUrl);
+    expect(posted.action).toBe(REDIRECT);
+    expect(posted.hidden).toMatchObject({ error: 'access_denied', iss: issuer, state: request.state });
+  });
+
+  // §4.14: refresh tokens
+
+  it('§4.14.2 refresh token rotation: reusing a rotated refresh token revokes the whole family, access tokens included', async () => {
+    const { tokens: first } = await signIn(server, a.rp, REDIRECT);
+    const second = await oidc.refreshTokenGrant(a.rp, first.refresh_token as string);
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+    const third = await oidc.refreshTokenGrant(a.rp, second.refresh_token as string);
+    expect(await introspect(third.access_token)).toBe(true);
+
+    // The attacker (or the client) presents a rotated token: every token of the grant dies.
+    await expect(oidc.refreshTokenGrant(a.rp, first.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+    for (const value of [first.access_token, second.access_token, third.access_token, third.refresh_token as string]) {
+      expect(await introspect(value)).toBe(false);
+    }
+    expect((await userinfo(third.access_token)).status).toBe(401);
+    await expect(oidc.refreshTokenGrant(a.rp, third.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('§4.14 / §2.2.2 revoked tokens fail everywhere: introspection, userinfo, /credentials and refresh (opaque and JWT access tokens)', async () => {
+    for (const client of [a, jwt]) {
+      const scope = 'openid offline_access userinfo_credential_draft_00';
+      const { tokens } = await signIn(server, client.rp, REDIRECT, { extra: { scope } });
+      // Before: the token works everywhere.
+      expect(await introspect(tokens.access_token)).toBe(true);
+      expect((await userinfo(tokens.access_token)).status).toBe(200);
+      const primed = await credentials(tokens.access_token);
+      expect(primed.status).toBe(400);
+      expect(((await primed.json()) as { error: string }).error).toBe('missing_proof');
+
+      await oidc.tokenRevocation(client.rp, tokens.access_token);
+
+      expect(await introspect(tokens.access_token)).toBe(false);
+      expect(await introspect(tokens.refresh_token as string)).toBe(false);
+      const info = await userinfo(tokens.access_token);
+      expect(info.status).toBe(401);
+      expect(info.headers.get('www-authenticate')).toContain('invalid_token');
+      const credential = await credentials(tokens.access_token);
+      expect(credential.status).toBe(401);
+      expect(((await credential.json()) as { error: string }).error).toBe('invalid_token');
+      await expect(oidc.refreshTokenGrant(client.rp, tokens.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+    }
+  });
+
+  // §4.7: CSRF
+
+  it('§4.7.1 CSRF: state comes back unchanged, in success and error responses', async () => {
+    const state = "Zz9-._~!$&'()*+,;=:@/? %é\u{1f511}";
+    for (const reject of [false, true]) {
+      const url = oidc.buildAuthorizationUrl(a.rp, { redirect_uri: REDIRECT, scope: 'openid', state });
+      const { callback } = await runFlow(server, new Browser(), url.toString(), { login: { reject } });
+      expect(new URL(callback).searchParams.get('state'), String(reject)).toBe(state);
+    }
+    const error = await location(codeRequest(a, REDIRECT, { state, scope: 'openid admin' }));
+    expect(new URL(error.location).searchParams.get('state')).toBe(state);
+  });
+
+  it('§4.7 CSRF: login and consent verifiers are bound to the CSRF cookie of the browser that started the flow', async () => {
+    const victim = new Browser();
+    const request = await authorizationRequest(a.rp, REDIRECT);
+    const { url: login } = await victim.follow(request.url.toString());
+    const { data: accepted } = await server.admin.oauth2.acceptOAuth2LoginRequest({
+      loginChallenge: new URL(login).searchParams.get('login_challenge') as string,
+      acceptOAuth2LoginRequest: { subject: 'alice' },
+    });
+    // An attacker with no cookie, or with the cookie of their own flow for the same client, gets no further.
+    const ownFlow = new Browser();
+    await ownFlow.follow((await authorizationRequest(a.rp, REDIRECT)).url.toString());
+    expect(ownFlow.cookies.size).toBeGreaterThan(0);
+    for (const attacker of [new Browser(), ownFlow]) {
+      const { url } = await attacker.follow(accepted.redirect_to);
+      expect(url.startsWith(CONSENT_URL)).toBe(false);
+      expect(new URL(url).searchParams.get('error')).toBe('invalid_request');
+    }
+    // The victim's browser still can.
+    const { url: consent } = await victim.follow(accepted.redirect_to);
+    expect(consent.startsWith(`${CONSENT_URL}?`)).toBe(true);
+
+    const { data: granted } = await server.admin.oauth2.acceptOAuth2ConsentRequest({
+      consentChallenge: new URL(consent).searchParams.get('consent_challenge') as string,
+      acceptOAuth2ConsentRequest: { grant_scope: ['openid', 'offline_access'] },
+    });
+    for (const attacker of [new Browser(), ownFlow]) {
+      const { url } = await attacker.follow(granted.redirect_to);
+      expect(new URL(url).searchParams.get('code')).toBeNull();
+      expect(new URL(url).searchParams.get('error')).toBe('invalid_request');
+    }
+    const { url: callback } = await victim.follow(granted.redirect_to);
+    expect(new URL(callback).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('§4.7 CSRF: a logout verifier is bound to the CSRF cookie of the browser that started the logout', async () => {
+    const victim = new Browser();
+    const idToken = await rememberedSignIn(victim);
+    const started = await victim.get(logoutUrl({ id_token_hint: idToken }));
+    const challenge = new URL(started.headers.get('location') as string).searchParams.get('logout_challenge') as string;
+    const { data } = await server.admin.oauth2.acceptOAuth2LogoutRequest({ logoutChallenge: challenge });
+    const attacker = await new Browser().get(data.redirect_to);
+    expectErrorPage(attacker.headers.get('location') as string);
+    // The session was not ended by the attacker's request: the victim finishes their own logout.
+    const { sid } = decodeJwt(idToken);
+    expect(await server.registry.sessions.findLoginSession(sid as string)).toBeTruthy();
+    await victim.follow(data.redirect_to);
+    expect(await server.registry.sessions.findLoginSession(sid as string)).toBeFalsy();
+  });
+
+  it('§4.7 CSRF: identity UI forms are refused without their CSRF token, or from another browser', async () => {
+    const browser = new Browser();
+    const request = await authorizationRequest(uiClient.rp, REDIRECT);
+    const reached = await browser.follow(request.url.toString());
+    const page = { url: reached.url, html: await reached.response.text() };
+    const credentials = { username: 'alice', password: PASSWORD, action: 'sign_in' };
+    expect((await submitForm(browser, page, credentials, { omit: ['csrf_token'] })).status).toBe(403);
+    expect((await submitForm(new Browser(), page, credentials)).status).toBe(403);
+    expect((await submitForm(browser, page, credentials)).status).toBe(302);
+  });
+
+  // §4.16: clickjacking
+
+  it('§4.16 clickjacking (and §4.2 Referer leakage): every HTML page the server and the identity UI render forbids framing and referrers', async () => {
+    const pages: Array<[string, Response]> = [];
+    const get = async (name: string, url: string, browser = new Browser()) => {
+      pages.push([name, await browser.get(url)]);
+    };
+    await get('error page', `${errorPage}?error=invalid_request&error_description=x`);
+    for (const fallback of ['login', 'consent', 'logout', 'logout/callback']) {
+      await get(`fallback ${fallback}`, `${server.publicUrl}/oauth2/fallbacks/${fallback}`);
+    }
+    const formPost = await authorizationRequest(a.rp, REDIRECT, { response_mode: 'form_post' });
+    pages.push(['form_post page', (await runFlow(server, new Browser(), formPost.url.toString())).response]);
+
+    // The front-channel logout page (client A registered a frontchannel_logout_uri).
+    const browser = new Browser();
+    const idToken = await rememberedSignIn(browser);
+    const started = await browser.get(logoutUrl({ id_token_hint: idToken, post_logout_redirect_uri: LOGGED_OUT }));
+    const challenge = new URL(started.headers.get('location') as string).searchParams.get('logout_challenge') as string;
+    const { data } = await server.admin.oauth2.acceptOAuth2LogoutRequest({ logoutChallenge: challenge });
+    const frontChannel = await browser.follow(data.redirect_to);
+    expect(frontChannel.response.status).toBe(200);
+    pages.push(['front-channel logout page', frontChannel.response]);
+
+    // The identity UI's pages: login, consent, logout, error, home and not found.
+    const ui = withUi.ui?.url as string;
+    const person = new Browser();
+    const request = await authorizationRequest(uiClient.rp, REDIRECT);
+    const login = await person.follow(request.url.toString());
+    const loginHtml = await login.response.clone().text();
+    pages.push(['identity UI login', login.response]);
+    const signedIn = await submitForm(
+      person,
+      { url: login.url, html: loginHtml },
+      { username: 'alice', password: PASSWORD, action: 'sign_in' },
+    );
+    const consent = await person.follow(new URL(signedIn.headers.get('location') as string, login.url).toString());
+    expect(consent.url.startsWith(`${ui}/consent?`)).toBe(true);
+    pages.push(['identity UI consent', consent.response]);
+    await get('identity UI logout (bad challenge)', `${ui}/logout?logout_challenge=bogus`);
+    await get('identity UI error', `${ui}/error?error=invalid_request`);
+    await get('identity UI home', `${ui}/`);
+    await get('identity UI not found', `${ui}/nothing-here`);
+
+    for (const [name, response] of pages) {
+      expect(response.headers.get('content-type'), name).toMatch(/^text\/html/);
+      expect(response.headers.get('x-frame-options'), name).toBe('DENY');
+      expect(response.headers.get('content-security-policy'), name).toMatch(/(^|;)\s*frame-ancestors 'none'(;|$)/);
+      expect(response.headers.get('referrer-policy'), name).toBe('no-referrer');
+    }
+  });
+
+  // RFC 6749 §5.1 (and RFC 9700 §4.14 / §4.3): responses carrying tokens or credentials are never cached
+
+  it('RFC 6749 §5.1 (see §4.3) no caching: token, introspection, revocation, userinfo, credentials and registration answers carry Cache-Control: no-store and Pragma: no-cache', async () => {
+    const checked: Array<[string, Headers]> = [];
+    const { callback, verifier } = await authorize(server, a.rp, REDIRECT);
+    const issued = await token(a, {
+      grant_type: 'authorization_code',
+      code: codeOf(callback),
+      redirect_uri: REDIRECT,
+      code_verifier: verifier as string,
+    });
+    expect(issued.status).toBe(200);
+    checked.push(['token', issued.headers]);
+    checked.push(['token error', (await token(a, { grant_type: 'authorization_code', code: 'ory_ac_nope.nope' })).headers]);
+    const accessToken = issued.body.access_token as string;
+
+    const introspection = await postForm(`${server.adminUrl}/admin/oauth2/introspect`, { token: accessToken });
+    expect(introspection.body.active).toBe(true);
+    checked.push(['introspection', introspection.headers]);
+    checked.push(['introspection error', (await postForm(`${server.adminUrl}/admin/oauth2/introspect`, {})).headers]);
+
+    checked.push(['userinfo', (await userinfo(accessToken)).headers]);
+    checked.push(['userinfo error', (await userinfo('ory_at_nope.nope')).headers]);
+    checked.push(['credentials error', (await credentials(accessToken)).headers]);
+
+    const revoke = (form: Record<string, string>) =>
+      postForm(`${server.publicUrl}/oauth2/revoke`, form, { authorization: basicAuth(a.id, a.secret) });
+    checked.push(['revocation error', (await revoke({})).headers]);
+
+    const register = (body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${server.publicUrl}/oauth2/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+    const registered = await register({ redirect_uris: ['https://dyn.example/cb'] });
+    expect(registered.status).toBe(201);
+    checked.push(['registration', registered.headers]);
+    const { client_id, registration_access_token } = (await registered.json()) as { client_id: string; registration_access_token: string };
+    const read = await fetch(`${server.publicUrl}/oauth2/register/${client_id}`, {
+      headers: { authorization: `Bearer ${registration_access_token}` },
+    });
+    expect(read.status).toBe(200);
+    checked.push(['registration read', read.headers]);
+    checked.push(['registration error', (await register({ redirect_uris: ['https://dyn.example/cb#fragment'] })).headers]);
+    checked.push([
+      'registration read error',
+      (await fetch(`${server.publicUrl}/oauth2/register/${client_id}`, { headers: { authorization: 'Bearer ory_at_nope.nope' } })).headers,
+    ]);
+    const deleted = await fetch(`${server.publicUrl}/oauth2/register/${client_id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${registration_access_token}` },
+    });
+    expect(deleted.status).toBe(204);
+    checked.push(['registration delete', deleted.headers]);
+    checked.push(['revocation', (await revoke({ token: accessToken })).headers]);
+
+    for (const [name, headers] of checked) {
+      expect(headers.get('cache-control'), name).toBe('no-store');
+      expect(headers.get('pragma'), name).toBe('no-cache');
+    }
+  });
+
+  // §4.10, §2.3: privilege restriction and sender constraints
+
+  it('§4.10.2 / §2.3 access token privilege restriction: audience and scope limited to what the client may request', async () => {
+    const scoped = await signIn(server, a.rp, REDIRECT, { extra: { scope: 'openid', audience: API } });
+    const introspected = (await server.admin.oauth2.introspectOAuth2Token({ token: scoped.tokens.access_token })).data;
+    expect(introspected.aud).toEqual([API]);
+    expect(introspected.scope).toBe('openid');
+    // Without an audience request, the token is good for no particular resource server.
+    const plain = await signIn(server, a.rp, REDIRECT, { extra: { scope: 'openid' } });
+    expect((await server.admin.oauth2.introspectOAuth2Token({ token: plain.tokens.access_token })).data.aud).toEqual([]);
+    // JWT access tokens carry the audience for resource servers that verify them locally.
+    const asJwt = await signIn(server, jwt.rp, REDIRECT, { extra: { scope: 'openid', audience: API } });
+    expect(decodeJwt(asJwt.tokens.access_token).aud).toEqual([API]);
+    // Audiences and scopes beyond the client's registration are refused.
+    const otherAudience = new URL((await location(codeRequest(a, REDIRECT, { audience: 'https://other.example' }))).location);
+    expect(otherAudience.searchParams.get('error')).toBe('invalid_request');
+    const otherScope = new URL((await location(codeRequest(a, REDIRECT, { scope: 'openid admin' }))).location);
+    expect(otherScope.searchParams.get('error')).toBe('invalid_scope');
+  });
+
+  // Neither Hydra nor Portcullis implements DPoP (RFC 9449) or mTLS-bound tokens (RFC 8705); tokens are bearer tokens.
+  it.skip('§4.10.1 / §2.2.1 sender-constrained access and refresh tokens (DPoP, mTLS): not supported', () => {});
+
+  // §4.3.2, RFC 6750 §2.3: tokens in URLs
+
+  it('§4.3.2 access tokens are refused in query strings (userinfo and /credentials)', async () => {
+    const { tokens } = await signIn(server, a.rp, REDIRECT, { extra: { scope: 'openid userinfo_credential_draft_00' } });
+    const query = `access_token=${encodeURIComponent(tokens.access_token)}`;
+    expect((await fetch(`${server.publicUrl}/userinfo?${query}`)).status).toBe(401);
+    const credential = await fetch(`${server.publicUrl}/credentials?${query}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ format: 'jwt_vc_json' }),
+    });
+    expect(credential.status).toBe(401);
+  });
+
+  // §4.12: 307 redirects would forward a posted form (credentials) to the client
+
+  it('§4.12 no 307 redirects: POSTed authorization requests and identity UI forms are answered with 302', async () => {
+    const request = await authorizationRequest(a.rp, REDIRECT);
+    const posted = await fetch(`${server.publicUrl}/oauth2/auth`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: request.url.search.slice(1),
+    });
+    expect(posted.status).toBe(302);
+    const browser = new Browser();
+    const login = await browser.follow((await authorizationRequest(uiClient.rp, REDIRECT)).url.toString());
+    const signedIn = await submitForm(
+      browser,
+      { url: login.url, html: await login.response.text() },
+      {
+        username: 'alice',
+        password: PASSWORD,
+        action: 'sign_in',
+      },
+    );
+    expect(signedIn.status).toBe(302);
+  });
+
+  // §2.4, §2.1.2: grants not to offer
+
+  it('§2.4 the resource owner password credentials grant is not offered', async () => {
+    const answer = await token(a, { grant_type: 'password', username: 'alice', password: 'secret', scope: 'openid' });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error).toBe('unsupported_grant_type');
+    const metadata = await discovery();
+    expect(metadata.grant_types_supported).not.toContain('password');
+    await expect(
+      server.admin.oauth2.createOAuth2Client({ oAuth2Client: { grant_types: ['password'], redirect_uris: [REDIRECT] } }),
+    ).rejects.toMatchObject({ response: { status: 400 } });
+  });
+
+  it('§2.1.2 implicit grant: response_type=token is refused to clients not registered for it, and never in a query string', async () => {
+    for (const type of ['token', 'id_token token', 'code token']) {
+      const answer = new URL((await location(codeRequest(a, REDIRECT, { response_type: type, nonce: 'checklist-nonce' }))).location);
+      const params = new URLSearchParams(answer.hash.slice(1) || answer.search.slice(1));
+      expect(['unsupported_response_type', 'unauthorized_client'], type).toContain(params.get('error'));
+      expect(params.get('access_token')).toBeNull();
+      expect(params.get('iss')).toBe(issuer);
+    }
+    // As Hydra, a client must be registered for the implicit grant to use it; even then tokens never go in a query.
+    const { data } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: { grant_types: ['implicit'], response_types: ['token'], redirect_uris: [REDIRECT], scope: 'openid' },
+    });
+    const implicit = { id: data.client_id as string, secret: '', rp: a.rp };
+    const query = new URL((await location(codeRequest(implicit, REDIRECT, { response_type: 'token', response_mode: 'query' }))).location);
+    expect(new URLSearchParams(query.hash.slice(1)).get('error')).toBe('invalid_request');
+    expect(query.search).toBe('');
+    // Discovery advertises what Hydra advertises: the implicit types, for clients registered for them.
+    const metadata = await discovery();
+    expect(metadata.response_types_supported).toContain('code');
+    expect(metadata.grant_types_supported).toContain('authorization_code');
+  });
+
+  // Constant-time comparison of secrets (no timing test is reliable in CI: the code is checked instead)
+
+  it('constant-time comparison of secrets: client secrets, registration and API tokens, CSRF values and token signatures use timingSafeEqual', () => {
+    const source = (path: string) => readFileSync(new URL(`../src/${path}`, import.meta.url), 'utf8');
+    /** The text of a function, method or arrow-function constant, from its declaration to the brace closing its body. */
+    const body = (path: string, name: string): string => {
+      const text = source(path);
+      const declaration = new RegExp(
+        `\\n[ \\t]*(?:export\\s+)?(?:(?:async\\s+)?(?:function\\s+)?${name}\\s*\\([^)]*\\)[^{;]*\\{|const\\s+${name}\\s*[:=])`,
+      );
+      const start = text.search(declaration);
+      expect(start, `${name} in ${path}`).toBeGreaterThanOrEqual(0);
+      // The body's brace ends its line; braces of parameters and return types do not.
+      const open = text.indexOf('{\n', start);
+      let depth = 0;
+      for (let i = open; i < text.length; i++) {
+        if (text[i] === '{') depth++;
+        else if (text[i] === '}' && --depth === 0) return text.slice(start, i + 1);
+      }
+      throw new Error(`unbalanced ${name} in ${path}`);
+    };
+    /** No === / !== with a secret on either side, unless the other side is a literal (presence checks) or it is a length. */
+    const noPlainComparison = (code: string, secrets: string[], where: string) => {
+      for (const match of code.matchAll(/([\w.$[\]'"?]+)\s*[!=]==?\s*([\w.$[\]'"?]+)/g)) {
+        const [whole, left, right] = match as unknown as [string, string, string];
+        // `typeof x === 'string'` compares a type name, not x.
+        if (/typeof\s+$/.test(code.slice(0, match.index))) continue;
+        for (const [side, other] of [
+          [left, right],
+          [right, left],
+        ] as const) {
+          const literal = /^(undefined|null|''|""|\d+|true|false)$/.test(other);
+          if (secrets.some((name) => side === name || side.endsWith(`.${name}`)) && !literal) {
+            throw new Error(`${where}: "${whole}" compares secret material with ===`);
+          }
+        }
+      }
+    };
+    const checks: Array<{ path: string; fn: string; uses: RegExp; secrets: string[] }> = [
+      // Client secrets: PBKDF2 output compared in constant time (bcrypt compares itself).
+      {
+        path: 'crypto/hasher.ts',
+        fn: 'verify',
+        uses: /timingSafeEqual\(got, want\)/,
+        secrets: ['got', 'want', 'expected', 'secret', 'hash'],
+      },
+      { path: 'oauth2/client-auth.ts', fn: 'verifySecret', uses: /registry\.hasher\.verify\(secret, hash\)/, secrets: ['secret', 'hash'] },
+      // HMACs: opaque token signatures, session cookies, identity UI CSRF tokens, VC nonces all go through Keyring.verify.
+      { path: 'crypto/keyring.ts', fn: 'verify', uses: /timingSafeEqual\(expected, given\)/, secrets: ['expected', 'given', 'signature'] },
+      { path: 'crypto/keyring.ts', fn: 'safeEqual', uses: /timingSafeEqual\(left, right\)/, secrets: ['a', 'b', 'left', 'right'] },
+      {
+        path: 'crypto/opaque-token.ts',
+        fn: 'verifyOpaqueToken',
+        uses: /keyring\.verify\(PURPOSE, key, signature\)/,
+        secrets: ['signature', 'key'],
+      },
+      {
+        path: 'flow/cookies.ts',
+        fn: 'sessionIdFromCookie',
+        uses: /keyring\.verify\('session-cookie', sid, mac\)/,
+        secrets: ['mac', 'value'],
+      },
+      { path: 'identity/csrf.ts', fn: 'check', uses: /keyring\.verify\('identity-ui-csrf'/, secrets: ['token', 'value'] },
+      { path: 'oidc/vc-nonce.ts', fn: 'verifyVcNonce', uses: /keyring\.verify\(PURPOSE,/, secrets: ['mac', 'nonce'] },
+      // CSRF cookies of the login, consent and logout flows.
+      { path: 'flow/cookies.ts', fn: 'csrfMatches', uses: /safeEqual\(presented, expected\)/, secrets: ['presented', 'expected'] },
+      { path: 'flow/logout.ts', fn: 'openLogoutVerifier', uses: /safeEqual\(presented, state\.csrf\)/, secrets: ['presented', 'csrf'] },
+      // Registration access tokens and the initial access token.
+      {
+        path: 'client/service.ts',
+        fn: 'authenticateRegistration',
+        uses: /safeEqual\(sha256Hex\(signature\), stored\.registrationTokenHash\)/,
+        secrets: ['signature', 'registrationTokenHash', 'token'],
+      },
+      {
+        path: 'oidc/registration.ts',
+        fn: 'requireInitialAccessToken',
+        uses: /safeEqual\(sha256Hex\(presented\), sha256Hex\(expected\)\)/,
+        secrets: ['presented', 'expected'],
+      },
+      // Admin API keys: every configured hash is compared, in constant time.
+      {
+        path: 'http/admin-auth.ts',
+        fn: 'adminApiKeyCheck',
+        uses: /timingSafeEqual\(hash, presented\)/,
+        secrets: ['hash', 'presented', 'hashes'],
+      },
+      // PKCE: the verifier's digest against the challenge.
+      {
+        path: 'oauth2/grants/authorization-code.ts',
+        fn: 'authorizationCodeGrant',
+        uses: /safeEqual\(computed, session\.codeChallenge\)/,
+        secrets: ['computed', 'codeChallenge', 'verifier'],
+      },
+    ];
+    for (const { path, fn, uses, secrets } of checks) {
+      const code = body(path, fn);
+      expect(code, `${fn} in ${path}`).toMatch(uses);
+      noPlainComparison(code, secrets, `${fn} in ${path}`);
+    }
+    // The checker itself is not trivially passing: it catches a plain comparison.
+    expect(() => noPlainComparison('if (presented === expected) return true;', ['presented'], 'sample')).toThrow();
+    expect(() => noPlainComparison('return a.hash !== stored;', ['hash'], 'sample')).toThrow();
+    expect(() => noPlainComparison('if (presented === undefined) return;', ['presented'], 'sample')).not.toThrow();
+    expect(() => noPlainComparison("if (typeof presented !== 'string') return;", ['presented'], 'sample')).not.toThrow();
+    // Nowhere in src is a secret compared with === (names that only ever hold secret material).
+    const root = new URL('../src/', import.meta.url);
+    for (const file of readdirSync(root, { recursive: true, encoding: 'utf8' })) {
+      if (!file.endsWith('.ts')) continue;
+      noPlainComparison(
+        source(file),
+        ['client_secret', 'secretHash', 'registrationTokenHash', 'csrf', 'csrf_token', 'mac', 'codeChallenge'],
+        file,
+      );
+    }
+  });
+});
