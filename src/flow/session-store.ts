@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
+import { reusableQuery } from '../persistence/reusable-query.js';
 import type { ConsentSessionRow, LoginSessionRow, Tables } from '../persistence/tables.js';
 
 export interface LoginSession {
@@ -28,7 +29,11 @@ export interface ConsentSession {
 
 /** Login sessions, completed consents and forced subjects; every multi-row change in one transaction. */
 export class SessionStore {
-  constructor(private readonly db: Kysely<Tables> | Transaction<Tables>) {}
+  constructor(private readonly db: Kysely<Tables> | Transaction<Tables>) {
+    this.consentById = reusableQuery<ConsentSessionRow>(db, (executor) =>
+      executor.selectFrom('consent_sessions').selectAll().where('id', '=', ''),
+    );
+  }
 
   transaction<T>(work: (store: SessionStore, tx: Transaction<Tables>) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this, this.db as Transaction<Tables>);
@@ -84,8 +89,11 @@ export class SessionStore {
     return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
+  /** Every step of a flow asks whether its consent was already stored (a used challenge). */
+  private readonly consentById: ReturnType<typeof reusableQuery<ConsentSessionRow>>;
+
   async findConsent(id: string): Promise<ConsentSession | undefined> {
-    const row = await this.db.selectFrom('consent_sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    const [row] = await this.consentById(id);
     return row ? consentFromRow(row) : undefined;
   }
 

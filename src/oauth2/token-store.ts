@@ -1,4 +1,5 @@
-import type { CompiledQuery, Kysely, Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import { reusableQuery } from '../persistence/reusable-query.js';
 import type { Tables, TokenRow } from '../persistence/tables.js';
 
 export type TokenKind = TokenRow['kind'];
@@ -80,7 +81,11 @@ export class SqlTokenStore implements TokenStore {
   private pending: PendingInsert[] | undefined;
   private committing = 0;
 
-  constructor(private readonly db: Kysely<Tables> | Transaction<Tables>) {}
+  constructor(private readonly db: Kysely<Tables> | Transaction<Tables>) {
+    this.findBySignature = reusableQuery<TokenRow>(db, (executor) =>
+      executor.selectFrom('oauth2_tokens').selectAll().where('signature', '=', ''),
+    );
+  }
 
   /**
    * Stores new tokens; resolves once they are committed. Outside a transaction, the inserts of
@@ -137,13 +142,11 @@ export class SqlTokenStore implements TokenStore {
     }
   }
 
-  /** The lookup by signature (primary key) of every introspection and grant, compiled once for this store. */
-  private findQuery: CompiledQuery<TokenRow> | undefined;
+  /** The lookup by signature (primary key) of every introspection and grant. */
+  private readonly findBySignature: ReturnType<typeof reusableQuery<TokenRow>>;
 
   async find(signature: string): Promise<StoredToken | undefined> {
-    this.findQuery ??= this.db.selectFrom('oauth2_tokens').selectAll().where('signature', '=', '').compile();
-    const { rows } = await this.db.executeQuery<TokenRow>({ ...this.findQuery, parameters: [signature] });
-    const row = rows[0];
+    const [row] = await this.findBySignature(signature);
     return row ? fromRow(row) : undefined;
   }
 
