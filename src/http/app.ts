@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import { clientOriginCheck } from '../oauth2/client-cors.js';
 import type { Registry } from '../registry.js';
 import { adminApiKeyCheck } from './admin-auth.js';
@@ -11,6 +20,8 @@ import {
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
+  RequestHeaderFieldsTooLargeError,
+  RequestTimeoutError,
   ServerError,
   TemporarilyUnavailableError,
   UnsupportedMediaTypeError,
@@ -26,6 +37,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Validation failures on this route are OAuth `invalid_request` errors rather than generic 400s. */
     oauth?: boolean;
+    /**
+     * The route reads `application/x-www-form-urlencoded` bodies (the OAuth endpoints). Elsewhere they
+     * are refused (400): a form is what a cross-site page can post without a CORS preflight.
+     */
+    forms?: boolean;
   }
 }
 
@@ -48,7 +64,24 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     return503OnClosing: true,
     // Bodies are validated as sent: a number is not silently turned into a string.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: config.serve.max_parameter_length },
+    // Node answers a larger request line plus headers with 431 (through `clientErrorHandler` below).
+    http: { maxHeaderSize: config.serve.max_header_size },
+    clientErrorHandler,
+    // Malformed URL escapes and over-long path segments, answered before any route is found.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const failure =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new InvalidRequestError('A path segment is longer than serve.max_parameter_length.')
+          : error.code === 'FST_ERR_BAD_URL'
+            ? new BadRequestError('The URL is not valid: it contains a malformed percent-encoded sequence.')
+            : new BadRequestError('The request could not be routed.');
+      void reply
+        .status(failure.status)
+        .headers({ 'cache-control': 'no-store' })
+        .type('application/json; charset=utf-8')
+        .send(failure.body());
+    },
     // Hydra's admin listener answers `/clients` as `/admin/clients`.
     ...(listener === 'admin' ? { rewriteUrl: (req: { url?: string }) => withAdminPrefix(req.url ?? '/') } : {}),
   });
@@ -68,6 +101,25 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'string' }, strictJson);
   app.addHook('onRequest', async (request) => {
     if (/%00/.test(request.url)) throw new BadRequestError('NUL characters are not allowed in URLs.');
+  });
+  // Over-long parameters are refused before any handler parses or stores them.
+  const maxParameter = config.serve.max_parameter_length;
+  app.addHook('preValidation', async (request) => {
+    const isForm = /^application\/x-www-form-urlencoded/i.test(request.headers['content-type'] ?? '');
+    // An empty form (what SDKs send with a bodyless PUT) carries nothing and passes; 400 as Hydra answers.
+    const fields = isForm && typeof request.body === 'object' && request.body !== null ? Object.keys(request.body).length : 0;
+    if (fields > 0 && request.routeOptions.config?.forms !== true) {
+      throw new BadRequestError('This route takes JSON bodies; forms are accepted by the OAuth 2.0 endpoints only.');
+    }
+    const form = isForm ? request.body : undefined;
+    for (const source of [request.query, request.params, form]) {
+      const name = overlongParameter(source, maxParameter);
+      if (name !== undefined) {
+        throw new InvalidRequestError(
+          `The parameter "${name.slice(0, 64)}" is longer than ${maxParameter} characters (serve.max_parameter_length).`,
+        );
+      }
+    }
   });
   // Bearer API keys on the admin listener (beyond Hydra; see docs/security.md).
   if (listener === 'admin' && config.serve.admin.auth.api_keys.length > 0)
@@ -131,6 +183,41 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     { prefix: listener === 'admin' ? '/admin' : '' },
   );
   return app;
+}
+
+/** The first parameter whose name or value is longer than `max`, in a parsed query, path or form. */
+function overlongParameter(source: unknown, max: number): string | undefined {
+  if (!source || typeof source !== 'object') return undefined;
+  for (const [name, value] of Object.entries(source)) {
+    if (name.length > max) return name;
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (typeof item === 'string' && item.length > max) return name;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Requests Node cannot parse as HTTP (headers over `serve.max_header_size`, malformed request lines,
+ * timeouts) never reach a route: answer on the raw socket, in the same error JSON, and close it.
+ */
+function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const failure =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new RequestHeaderFieldsTooLargeError('The request line and headers exceed serve.max_header_size.')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RequestTimeoutError()
+        : new BadRequestError('The request is not valid HTTP.');
+  const body = JSON.stringify(failure.body());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status] ?? ''}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function withAdminPrefix(url: string): string {

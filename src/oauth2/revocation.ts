@@ -14,7 +14,7 @@ export const revocationRoutes: RouteModule = (app, registry) => {
   app.post(
     '/oauth2/revoke',
     // Error answers get `Cache-Control: no-store` from the shared error handler.
-    { config: { oauth: true } },
+    { config: { oauth: true, forms: true } },
     async (request, reply) => {
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
       const body = formBody(request);
