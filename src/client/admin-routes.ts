@@ -84,7 +84,16 @@ export const clientAdminRoutes: RouteModule = (app, { clients }) => {
   app.patch<{ Params: IdParams; Body: Operation[] }>(
     '/clients/:id',
     { schema: { params: idParams, body: jsonPatchSchema, response: { 200: clientResponseSchema } } },
-    async (request) => clients.patch(request.params.id, request.body),
+    async (request) => {
+      // A patch can set any JSON value: the result is held to the same schema as a PUT body.
+      const valid = request.compileValidationSchema(clientInputSchema);
+      return clients.patch(request.params.id, request.body, (document) => {
+        if (!valid(document)) {
+          const issue = valid.errors?.[0];
+          throw new BadRequestError(`The patched client is invalid: body${issue?.instancePath ?? ''} ${issue?.message ?? 'is invalid'}.`);
+        }
+      });
+    },
   );
 
   app.delete<{ Params: IdParams }>('/clients/:id', { schema: { params: idParams } }, async (request, reply) => {

@@ -104,8 +104,11 @@ export class ClientService {
     return this.save(stored, client, input.client_secret);
   }
 
-  /** Applies an RFC 6902 JSON Patch to the client as GET shows it (PATCH). */
-  async patch(id: string, operations: Operation[]): Promise<ClientResponse> {
+  /**
+   * Applies an RFC 6902 JSON Patch to the client as GET shows it (PATCH); `validate` checks the
+   * patched document's shape (it throws when a field has the wrong type) before it is normalized.
+   */
+  async patch(id: string, operations: Operation[], validate: (document: unknown) => void = () => {}): Promise<ClientResponse> {
     const stored = await this.load(id);
     // `client_secret` is present (empty: keep) so that both `add` and `replace` can set a new one.
     const document = { ...this.present(stored.client), client_secret: '' } as unknown as Record<string, unknown>;
@@ -116,6 +119,7 @@ export class ClientService {
       throw new BadRequestError(`The JSON Patch could not be applied: ${(error as Error).message.split('\n')[0]}`);
     }
     if (patched.client_id !== stored.client.client_id) throw new BadRequestError('The client_id of a client cannot be changed.');
+    validate(patched);
     const client = normalizeClient(patched, { config: this.deps.config, now: new Date(), existing: stored.client });
     await this.checkRemote(client);
     return this.save(stored, client, patched.client_secret);

@@ -14,6 +14,9 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
+/** Go's longest `time.Duration` (2^63-1 ns, about 2562047h): longer text is not a duration there either. */
+const MAX_MS = 9_223_372_036_854.775;
+
 export const DURATION_PATTERN = '^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$';
 const PART = /([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g;
 const WHOLE = new RegExp(DURATION_PATTERN);
@@ -28,6 +31,8 @@ export function parseDuration(text: string): number | undefined {
   for (const match of body.matchAll(PART)) {
     total += Number(match[1]) * (UNIT_MS[match[2] as string] as number);
   }
+  // Beyond it, expiry times would overflow JavaScript dates (RangeError when a token is minted).
+  if (!(total <= MAX_MS)) return undefined;
   return negative ? -total : total;
 }
 

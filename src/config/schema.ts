@@ -155,6 +155,18 @@ export const SCHEMA = {
       },
     },
     body_limit: int(1_048_576, 1024, 104_857_600, 'Largest request body accepted, in bytes (larger: 413).'),
+    max_header_size: int(
+      16_384,
+      1024,
+      1_048_576,
+      'Largest request line plus header names and values accepted, in bytes (Node’s `maxHeaderSize`; larger: 431 error JSON, then the connection is closed). Also bounds query strings.',
+    ),
+    max_parameter_length: int(
+      16_384,
+      256,
+      10_485_760,
+      'Longest query, path or form parameter (name or value) accepted, in characters (longer: 400 `invalid_request`). JSON bodies are bounded by `serve.body_limit` only.',
+    ),
     shutdown_timeout: duration(10_000, 'How long a stopping server waits for requests in flight.'),
   },
   urls: {

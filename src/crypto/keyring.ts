@@ -38,7 +38,8 @@ export class Keyring {
   open(purpose: string, sealed: string, associatedData = ''): Buffer | undefined {
     const parts = sealed.split('.');
     if (parts.length !== 4 || parts[0] !== 'v1') return undefined;
-    const [iv, ciphertext, tag] = parts.slice(1).map((part) => Buffer.from(part, 'base64url')) as [Buffer, Buffer, Buffer];
+    const [iv, ciphertext, tag] = parts.slice(1).map(canonicalBase64url);
+    if (!iv || !ciphertext || !tag) return undefined;
     return this.decrypt(purpose, iv, ciphertext, tag, associatedData);
   }
 
@@ -49,9 +50,8 @@ export class Keyring {
   }
 
   openCompact(purpose: string, sealed: string): Buffer | undefined {
-    if (!/^[A-Za-z0-9_-]+$/.test(sealed)) return undefined;
-    const bytes = Buffer.from(sealed, 'base64url');
-    if (bytes.length < IV_BYTES + TAG_BYTES) return undefined;
+    const bytes = canonicalBase64url(sealed);
+    if (!bytes || bytes.length < IV_BYTES + TAG_BYTES) return undefined;
     const iv = bytes.subarray(0, IV_BYTES);
     const tag = bytes.subarray(bytes.length - TAG_BYTES);
     return this.decrypt(purpose, iv, bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES), tag, '');
@@ -90,12 +90,24 @@ export class Keyring {
 
   /** True when any secret's key produced `signature` over `data`; compares in constant time. */
   verify(purpose: string, data: string, signature: string): boolean {
-    const given = Buffer.from(signature, 'base64url');
+    const given = canonicalBase64url(signature);
+    if (!given) return false;
     return this.keys(purpose).some((key) => {
       const expected = createHmac('sha512-256', key).update(data).digest();
       return expected.length === given.length && timingSafeEqual(expected, given);
     });
   }
+}
+
+/**
+ * Decodes unpadded base64url only in the one spelling `toString('base64url')` gives: Node ignores
+ * the spare bits of a last character, so `...A` and `...B` could otherwise open the same sealed
+ * value, and a challenge, verifier or token would have several spellings.
+ */
+function canonicalBase64url(text: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.toString('base64url') === text ? bytes : undefined;
 }
 
 export function sha256Hex(value: string): string {

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Bindings, ChildLoggerOptions, LogFn, Logger } from 'pino';
 import { clientOriginCheck } from '../oauth2/client-cors.js';
 import type { Registry } from '../registry.js';
@@ -12,6 +21,8 @@ import {
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
+  RequestHeaderFieldsTooLargeError,
+  RequestTimeoutError,
   ServerError,
   TemporarilyUnavailableError,
   UnsupportedMediaTypeError,
@@ -27,6 +38,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Validation failures on this route are OAuth `invalid_request` errors rather than generic 400s. */
     oauth?: boolean;
+    /**
+     * The route reads `application/x-www-form-urlencoded` bodies (the OAuth endpoints). Elsewhere they
+     * are refused (400): a form is what a cross-site page can post without a CORS preflight.
+     */
+    forms?: boolean;
   }
 }
 
@@ -50,7 +66,24 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     return503OnClosing: true,
     // Bodies are validated as sent: a number is not silently turned into a string.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: config.serve.max_parameter_length },
+    // Node answers a larger request line plus headers with 431 (through `clientErrorHandler` below).
+    http: { maxHeaderSize: config.serve.max_header_size },
+    clientErrorHandler,
+    // Malformed URL escapes and over-long path segments, answered before any route is found.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const failure =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new InvalidRequestError('A path segment is longer than serve.max_parameter_length.')
+          : error.code === 'FST_ERR_BAD_URL'
+            ? new BadRequestError('The URL is not valid: it contains a malformed percent-encoded sequence.')
+            : new BadRequestError('The request could not be routed.');
+      void reply
+        .status(failure.status)
+        .headers({ 'cache-control': 'no-store' })
+        .type('application/json; charset=utf-8')
+        .send(failure.body());
+    },
     // Hydra's admin listener answers `/clients` as `/admin/clients`.
     ...(listener === 'admin' ? { rewriteUrl: (req: { url?: string }) => withAdminPrefix(req.url ?? '/') } : {}),
   });
@@ -71,6 +104,27 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   app.addHook('onRequest', (request, _reply, done) => {
     done(request.url.includes('%00') ? new BadRequestError('NUL characters are not allowed in URLs.') : undefined);
   });
+  // Over-long parameters are refused before any handler parses or stores them.
+  const maxParameter = config.serve.max_parameter_length;
+  app.addHook('preValidation', (request, _reply, done) => done(parameterProblem(request)));
+  const parameterProblem = (request: FastifyRequest): HttpError | undefined => {
+    const isForm = /^application\/x-www-form-urlencoded/i.test(request.headers['content-type'] ?? '');
+    // An empty form (what SDKs send with a bodyless PUT) carries nothing and passes; 400 as Hydra answers.
+    const fields = isForm && typeof request.body === 'object' && request.body !== null ? Object.keys(request.body).length : 0;
+    if (fields > 0 && request.routeOptions.config?.forms !== true) {
+      return new BadRequestError('This route takes JSON bodies; forms are accepted by the OAuth 2.0 endpoints only.');
+    }
+    const form = isForm ? request.body : undefined;
+    for (const source of [request.query, request.params, form]) {
+      const name = overlongParameter(source, maxParameter);
+      if (name !== undefined) {
+        return new InvalidRequestError(
+          `The parameter "${name.slice(0, 64)}" is longer than ${maxParameter} characters (serve.max_parameter_length).`,
+        );
+      }
+    }
+    return undefined;
+  };
   // Bearer API keys on the admin listener (beyond Hydra; see docs/security.md).
   if (listener === 'admin' && config.serve.admin.auth.api_keys.length > 0)
     app.addHook('onRequest', adminApiKeyCheck(config.serve.admin.auth.api_keys));
@@ -196,6 +250,41 @@ class LazyChildLogger {
 
 function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
   return new LazyChildLogger(logger as Logger, bindings, options) as unknown as FastifyBaseLogger;
+}
+
+/** The first parameter whose name or value is longer than `max`, in a parsed query, path or form. */
+function overlongParameter(source: unknown, max: number): string | undefined {
+  if (!source || typeof source !== 'object') return undefined;
+  for (const [name, value] of Object.entries(source)) {
+    if (name.length > max) return name;
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (typeof item === 'string' && item.length > max) return name;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Requests Node cannot parse as HTTP (headers over `serve.max_header_size`, malformed request lines,
+ * timeouts) never reach a route: answer on the raw socket, in the same error JSON, and close it.
+ */
+function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const failure =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new RequestHeaderFieldsTooLargeError('The request line and headers exceed serve.max_header_size.')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RequestTimeoutError()
+        : new BadRequestError('The request is not valid HTTP.');
+  const body = JSON.stringify(failure.body());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status] ?? ''}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function withAdminPrefix(url: string): string {

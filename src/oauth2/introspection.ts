@@ -71,7 +71,7 @@ export async function resolvePresentedToken(registry: Registry, token: string): 
 export const introspectionRoutes: RouteModule = (app, registry) => {
   app.post(
     '/oauth2/introspect',
-    { config: { oauth: true }, schema: { response: { 200: introspectionResponseSchema } } },
+    { config: { oauth: true, forms: true }, schema: { response: { 200: introspectionResponseSchema } } },
     async (request, reply) => {
       noStore(reply);
       const body = formBody(request);

@@ -15,7 +15,7 @@ export const revocationRoutes: RouteModule = (app, registry) => {
   app.post(
     '/oauth2/revoke',
     // Error answers get `Cache-Control: no-store` and `Pragma: no-cache` from the shared error handler.
-    { config: { oauth: true } },
+    { config: { oauth: true, forms: true } },
     async (request, reply) => {
       noStore(reply);
       const body = formBody(request);

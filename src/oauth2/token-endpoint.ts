@@ -59,7 +59,7 @@ export const tokenRoutes: RouteModule = (app, registry) => {
   app.post<{ Body: FormBody }>(
     '/oauth2/token',
     {
-      config: { oauth: true },
+      config: { oauth: true, forms: true },
       schema: { body: { type: 'object' }, response: { 200: tokenResponseSchema } },
       onError: async (_request, reply) => {
         noStore(reply);

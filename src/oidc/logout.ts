@@ -37,7 +37,7 @@ export const logoutRoutes: RouteModule = (app, registry) => {
     }
   };
   app.get('/oauth2/sessions/logout', handler);
-  app.post('/oauth2/sessions/logout', handler);
+  app.post('/oauth2/sessions/logout', { config: { forms: true } }, handler);
 };
 
 /** The query (and, for POST, the form body) as single values; a repeated parameter is an error. */

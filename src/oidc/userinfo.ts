@@ -51,5 +51,5 @@ export const userinfoRoutes: RouteModule = (app, registry) => {
     return reply.type('application/json; charset=utf-8').send(claims);
   };
   app.get('/userinfo', handler);
-  app.post('/userinfo', { schema: { body: { type: 'object' } } }, handler);
+  app.post('/userinfo', { config: { forms: true }, schema: { body: { type: 'object' } } }, handler);
 };

@@ -34,7 +34,7 @@ export const authorizeRoutes: RouteModule = (app, registry) => {
     }
   };
   app.get('/oauth2/auth', handler);
-  app.post('/oauth2/auth', { schema: { body: { type: 'object' } } }, handler);
+  app.post('/oauth2/auth', { config: { forms: true }, schema: { body: { type: 'object' } } }, handler);
 };
 
 async function proceed(

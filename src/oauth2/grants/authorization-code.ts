@@ -15,10 +15,11 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
   const row = await registry.tokens.resolve(code, 'authorization_code');
   if (!row) throw new InvalidGrantError('The authorization code is malformed, unknown, or was not issued by this server.');
   if (row.clientId !== client.client_id) throw new InvalidGrantError('The authorization code was issued to another client.');
-  if (!(await registry.tokenStore.markUsed(row.signature, now))) {
+  const replayed = async () => {
     await registry.tokenStore.revokeGrant(row.requestId);
-    throw new InvalidGrantError('The authorization code has already been used. The tokens issued with it have been revoked.');
-  }
+    return new InvalidGrantError('The authorization code has already been used. The tokens issued with it have been revoked.');
+  };
+  if (!row.active) throw await replayed();
   if (row.expiresAt !== 0 && row.expiresAt <= now) throw new InvalidGrantError('The authorization code has expired.');
 
   const { session } = row;
@@ -36,6 +37,9 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
   } else if (verifier) {
     throw new InvalidGrantError('A code_verifier was given, but the authorization request had no code_challenge.');
   }
+
+  // Used up only now: a request that fails the checks above (a wrong PKCE verifier) must not burn the code.
+  if (!(await registry.tokenStore.markUsed(row.signature, now))) throw await replayed();
 
   const { redirectUri: _r, codeChallenge: _c, ...kept } = session;
   const { response, rows } = await mintTokenResponse(registry, {
