@@ -1,4 +1,4 @@
-import { type CryptoKey, importJWK, type JWK } from 'jose';
+import { type CryptoKey, createLocalJWKSet, importJWK, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { Keyring } from '../crypto/keyring.js';
 import { BadRequestError, NotFoundError } from '../http/errors.js';
 import { assertUsableJwk, generateJwk, isPrivate, isSigningKey, type KeyRequest, keyAlg, publicPart } from './generate.js';
@@ -11,6 +11,8 @@ export const BUILTIN_SETS = [ID_TOKEN_SET, ACCESS_TOKEN_SET] as const;
 const isBuiltinSet = (setId: string) => (BUILTIN_SETS as readonly string[]).includes(setId);
 
 const SEAL_PURPOSE = 'jwk-at-rest';
+/** Least time between two re-reads of a set caused by a kid this node does not know (bounds forged-kid load). */
+const UNKNOWN_KID_RELOAD_COOLDOWN_MS = 1000;
 
 export interface SigningKey {
   kid: string;
@@ -34,6 +36,7 @@ export interface KeyManagerDeps {
 export class KeyManager {
   private readonly cache = new Map<string, { until: number; keys: Promise<JWK[]> }>();
   private readonly signers = new Map<string, SigningKey>();
+  private readonly reloadedAt = new Map<string, number>();
   /** The generation of missing built-in keys under way, shared so that racing callers make one key, not many. */
   private ensuring: Promise<void> | undefined;
 
@@ -125,7 +128,9 @@ export class KeyManager {
     if (!jwk) throw new Error(`key set ${setId} has no private signing key`);
     const kid = jwk.kid as string;
     const known = this.signers.get(setId);
-    if (known?.kid === kid) return known;
+    // The private part is compared too, not just the kid: a key replaced under the same kid (on any node) must
+    // sign once the cache has re-read it, not stay imported here until restart.
+    if (known?.kid === kid && known.jwk.d === jwk.d) return known;
     const alg = keyAlg(jwk);
     const signer = { kid, alg, key: await importJWK(jwk, alg), jwk };
     this.signers.set(setId, signer);
@@ -148,6 +153,26 @@ export class KeyManager {
   /** The public keys of one set (from the cache), to verify what this server signed with it. */
   async publicKeysOf(setId: string): Promise<JWK[]> {
     return (await this.cached(setId)).flatMap((jwk) => publicPart(jwk) ?? []);
+  }
+
+  /**
+   * A `jwtVerify` key resolver over the public keys of one set. A kid missing from this node's cached copy may be
+   * a key another node has just added: the set is then read again (at most once a second), so what another node
+   * signs right after a rotation verifies here at once, not only after `cache.ttl`.
+   */
+  verifier(setId: string): JWTVerifyGetKey {
+    return async (header, token) => {
+      let keys = await this.publicKeysOf(setId);
+      if (header.kid !== undefined && !keys.some((jwk) => jwk.kid === header.kid)) {
+        const now = Date.now();
+        if (now - (this.reloadedAt.get(setId) ?? 0) >= UNKNOWN_KID_RELOAD_COOLDOWN_MS) {
+          this.reloadedAt.set(setId, now);
+          this.cache.delete(setId);
+          keys = await this.publicKeysOf(setId);
+        }
+      }
+      return createLocalJWKSet({ keys })(header, token);
+    };
   }
 
   private cached(setId: string): Promise<JWK[]> {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createLocalJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { OAuth2Client } from '../client/model.js';
 import type { Config } from '../config/schema.js';
 import { type Keyring, sha256Hex } from '../crypto/keyring.js';
@@ -87,8 +87,10 @@ export class TokenService {
     if (token.split('.').length !== 3) return undefined;
     try {
       if (decodeProtectedHeader(token).typ !== 'at+jwt') return undefined;
-      const jwks = createLocalJWKSet({ keys: await this.deps.keys.publicKeysOf(ACCESS_TOKEN_SET) });
-      const { payload } = await jwtVerify(token, jwks, { issuer: this.deps.config.urls.self.issuer, typ: 'at+jwt' });
+      const { payload } = await jwtVerify(token, this.deps.keys.verifier(ACCESS_TOKEN_SET), {
+        issuer: this.deps.config.urls.self.issuer,
+        typ: 'at+jwt',
+      });
       return typeof payload.jti === 'string' ? payload.jti : undefined;
     } catch {
       return undefined;

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { OAuth2Client } from '../client/model.js';
 import { readCookies, sessionCookieName, sessionIdFromCookie, setCookie } from '../flow/cookies.js';
 import { openLogoutVerifier, postLogoutRedirect, startLogout } from '../flow/logout.js';
@@ -129,8 +129,7 @@ async function verifyIdTokenHint(registry: Registry, hint: string): Promise<Hint
     if (typ !== undefined && typ.toLowerCase() !== 'jwt') throw new Error('not an ID token');
     const issuedAt = decodeJwt(hint).iat;
     if (typeof issuedAt !== 'number' || issuedAt > Date.now() / 1000 + CLOCK_SKEW_S) throw new Error('bad iat');
-    const jwks = createLocalJWKSet({ keys: await registry.keys.publicKeysOf(ID_TOKEN_SET) });
-    ({ payload } = await jwtVerify(hint, jwks, {
+    ({ payload } = await jwtVerify(hint, registry.keys.verifier(ID_TOKEN_SET), {
       issuer: registry.config.urls.self.issuer,
       currentDate: new Date(issuedAt * 1000),
     }));

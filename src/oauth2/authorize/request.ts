@@ -1,4 +1,4 @@
-import { createLocalJWKSet, decodeJwt, type JWTPayload, jwtVerify } from 'jose';
+import { decodeJwt, type JWTPayload, jwtVerify } from 'jose';
 import { effectiveGrantTypes, type OAuth2Client } from '../../client/model.js';
 import {
   HttpError,
@@ -239,11 +239,13 @@ async function checkIdTokenHint(registry: Registry, params: Record<string, strin
   const hint = params.id_token_hint;
   if (!hint) return undefined;
   try {
-    const jwks = createLocalJWKSet({ keys: await registry.keys.publicKeysOf(ID_TOKEN_SET) });
     // Verified as of its own issue time, so that an expired hint still counts.
     const issuedAt = decodeJwt(hint).iat;
     const currentDate = new Date(typeof issuedAt === 'number' ? issuedAt * 1000 : Date.now());
-    const { payload } = await jwtVerify(hint, jwks, { issuer: registry.config.urls.self.issuer, currentDate });
+    const { payload } = await jwtVerify(hint, registry.keys.verifier(ID_TOKEN_SET), {
+      issuer: registry.config.urls.self.issuer,
+      currentDate,
+    });
     if (typeof payload.sub !== 'string') throw new Error('no subject');
     return payload;
   } catch {

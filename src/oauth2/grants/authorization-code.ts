@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { safeEqual } from '../../crypto/keyring.js';
 import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
+import type { Registry } from '../../registry.js';
 import { mintTokenResponse } from '../issue.js';
 import type { GrantHandler } from '../token-endpoint.js';
-import { single } from '../token-params.js';
+import { type FormBody, single } from '../token-params.js';
+import type { StoredToken } from '../token-store.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
@@ -15,32 +17,13 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
   const row = await registry.tokens.resolve(code, 'authorization_code');
   if (!row) throw new InvalidGrantError('The authorization code is malformed, unknown, or was not issued by this server.');
   if (row.clientId !== client.client_id) throw new InvalidGrantError('The authorization code was issued to another client.');
-  const replayed = async () => {
-    await registry.tokenStore.revokeGrant(row.requestId);
-    return new InvalidGrantError('The authorization code has already been used. The tokens issued with it have been revoked.');
-  };
-  if (!row.active) throw await replayed();
-  if (row.expiresAt !== 0 && row.expiresAt <= now) throw new InvalidGrantError('The authorization code has expired.');
+  if (!row.active) await replayed(registry, row.requestId);
+  const problem = checkExchange(row, body, now);
+  // A failed exchange leaves the code unspent (as fosite does): whoever injects a stolen code with a wrong
+  // PKCE verifier must not be able to burn it for the client that holds the right one.
+  if (problem !== undefined) throw new InvalidGrantError(problem);
 
   const { session } = row;
-  const redirectUri = single(body, 'redirect_uri');
-  if (session.redirectUri !== undefined && redirectUri !== session.redirectUri) {
-    throw new InvalidGrantError('The "redirect_uri" parameter does not match the one of the authorization request.');
-  }
-  const verifier = single(body, 'code_verifier');
-  if (session.codeChallenge) {
-    if (!verifier) throw new InvalidGrantError('The PKCE code_verifier is missing.');
-    if (!VERIFIER.test(verifier)) throw new InvalidGrantError('The PKCE code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~].');
-    const computed = createHash('sha256').update(verifier, 'ascii').digest('base64url');
-    if (!safeEqual(computed, session.codeChallenge))
-      throw new InvalidGrantError('The PKCE code_verifier does not match the code_challenge.');
-  } else if (verifier) {
-    throw new InvalidGrantError('A code_verifier was given, but the authorization request had no code_challenge.');
-  }
-
-  // Used up only now: a request that fails the checks above (a wrong PKCE verifier) must not burn the code.
-  if (!(await registry.tokenStore.markUsed(row.signature, now))) throw await replayed();
-
   const { redirectUri: _r, codeChallenge: _c, ...kept } = session;
   const { response, rows } = await mintTokenResponse(registry, {
     client,
@@ -54,6 +37,38 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
     grant: 'authorization_code',
     includeNonce: true,
   });
-  await registry.tokenStore.insert(rows);
+  // The code is spent and the tokens stored in one transaction, as fosite does: a crash in between must not
+  // leave a used code without its tokens. Minted before it, as signing may read keys (SQLite has one connection).
+  const issued = await registry.tokenStore.transaction(async (store) => {
+    if (!(await store.markUsed(row.signature, now))) return false;
+    await store.insert(rows);
+    return true;
+  });
+  if (!issued) await replayed(registry, row.requestId);
   return response;
 };
+
+/** Why the token request may not redeem the code, if it may not. */
+function checkExchange(row: StoredToken, body: FormBody, now: number): string | undefined {
+  if (row.expiresAt !== 0 && row.expiresAt <= now) return 'The authorization code has expired.';
+  const { session } = row;
+  const redirectUri = single(body, 'redirect_uri');
+  if (session.redirectUri !== undefined && redirectUri !== session.redirectUri) {
+    return 'The "redirect_uri" parameter does not match the one of the authorization request.';
+  }
+  const verifier = single(body, 'code_verifier');
+  if (session.codeChallenge) {
+    if (!verifier) return 'The PKCE code_verifier is missing.';
+    if (!VERIFIER.test(verifier)) return 'The PKCE code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~].';
+    const computed = createHash('sha256').update(verifier, 'ascii').digest('base64url');
+    if (!safeEqual(computed, session.codeChallenge)) return 'The PKCE code_verifier does not match the code_challenge.';
+  } else if (verifier) {
+    return 'A code_verifier was given, but the authorization request had no code_challenge.';
+  }
+  return undefined;
+}
+
+async function replayed(registry: Registry, requestId: string): Promise<never> {
+  await registry.tokenStore.revokeGrant(requestId);
+  throw new InvalidGrantError('The authorization code has already been used. The tokens issued with it have been revoked.');
+}

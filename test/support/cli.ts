@@ -1,0 +1,170 @@
+/**
+ * The built CLI (`dist/cli/main.js`, built by `npm test`) as real child processes: one-shot commands and
+ * `portcullis serve` nodes that a test can start, wait for, stop gracefully or kill outright.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { envName, leaves } from '../../src/config/schema.js';
+import { freePort } from './server.js';
+
+export const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** The runner's environment without anything that would configure Portcullis behind a test's back. */
+export const BASE_ENV: Record<string, string> = (() => {
+  const configVars = new Set([...leaves().map(([key]) => envName(key)), 'ORY_SDK_URL', 'PORTCULLIS_ADMIN_URL', 'PORTCULLIS_PUBLIC_URL']);
+  return Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !configVars.has(entry[0])),
+  );
+})();
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Every process started here, so that `killAll` (in `afterAll`) leaves none behind when a test fails. */
+const children = new Set<ChildProcess>();
+
+function launch(args: string[], env: Record<string, string>, cwd?: string): ChildProcess {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { ...BASE_ENV, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd ? { cwd } : {}),
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+export function killAll(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (at most `timeoutMs`). */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<CliResult> {
+  const child = launch(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`portcullis ${args.join(' ')} did not finish in ${timeoutMs}ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Applies every pending migration to `dsn`, as an operator does before starting production nodes. */
+export async function migrateUp(dsn: string): Promise<void> {
+  const result = await runCli(['migrate', 'sql', 'up', dsn, '--yes']);
+  if (result.code !== 0) throw new Error(`migrate sql up failed (${result.code}): ${result.stderr}`);
+}
+
+export interface NodeOptions {
+  /** Environment settings (`DSN`, `SECRETS_SYSTEM`, …); ports and hosts are filled in unless given. */
+  env: Record<string, string>;
+  /** Extra arguments after `serve all` (e.g. `--dev`). */
+  args?: string[];
+  /** Reuse these ports (a restarted node keeps its address). */
+  ports?: { public: number; admin: number };
+  cwd?: string;
+}
+
+/** A running `portcullis serve all` process on loopback ports. */
+export class CliNode {
+  stderr = '';
+  stdout = '';
+  exited = false;
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly publicUrl: string;
+  readonly adminUrl: string;
+  private readonly child: ChildProcess;
+
+  constructor(
+    options: NodeOptions,
+    readonly ports: { public: number; admin: number },
+  ) {
+    this.publicUrl = `http://127.0.0.1:${ports.public}`;
+    this.adminUrl = `http://127.0.0.1:${ports.admin}`;
+    this.child = launch(
+      ['serve', 'all', ...(options.args ?? [])],
+      {
+        SERVE_PUBLIC_PORT: String(ports.public),
+        SERVE_ADMIN_PORT: String(ports.admin),
+        SERVE_PUBLIC_HOST: '127.0.0.1',
+        SERVE_ADMIN_HOST: '127.0.0.1',
+        OAUTH2_HASHERS_PBKDF2_ITERATIONS: '1000',
+        ...options.env,
+      },
+      options.cwd,
+    );
+    this.child.stdout?.on('data', (chunk) => {
+      this.stdout += chunk;
+    });
+    this.child.stderr?.on('data', (chunk) => {
+      this.stderr += chunk;
+    });
+    this.exit = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exited = true;
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Polls `/health/ready` on the admin listener until it answers 200, failing early if the process dies. */
+  async ready(timeoutMs = 20_000): Promise<this> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer';
+    while (Date.now() < deadline) {
+      if (this.exited) throw new Error(`node exited before it was ready; stderr:\n${this.stderr}${this.stdout}`);
+      try {
+        const response = await fetch(`${this.adminUrl}/health/ready`);
+        if (response.status === 200) return this;
+        last = `${response.status} ${await response.text()}`;
+      } catch (error) {
+        last = String((error as Error).cause ?? error);
+      }
+      await sleep(50);
+    }
+    throw new Error(`node not ready within ${timeoutMs}ms (last: ${last}); stderr:\n${this.stderr}${this.stdout}`);
+  }
+
+  /** Graceful stop (SIGTERM), waiting at most `timeoutMs` before killing. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (this.exited) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exit;
+    clearTimeout(timer);
+  }
+
+  /** `kill -9`: no shutdown code runs, requests in flight are cut off. */
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    this.child.kill('SIGKILL');
+    await this.exit;
+  }
+}
+
+/** Starts `serve all` (on fresh ports unless given) and waits until it is ready. */
+export async function startNode(options: NodeOptions): Promise<CliNode> {
+  const ports = options.ports ?? { public: await freePort(), admin: await freePort() };
+  return new CliNode(options, ports).ready();
+}
