@@ -846,7 +846,7 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
       // PKCE: the verifier's digest against the challenge.
       {
         path: 'oauth2/grants/authorization-code.ts',
-        fn: 'authorizationCodeGrant',
+        fn: 'checkExchange',
         uses: /safeEqual\(computed, session\.codeChallenge\)/,
         secrets: ['computed', 'codeChallenge', 'verifier'],
       },

@@ -268,7 +268,7 @@ export const SCHEMA = {
   cache: {
     ttl: duration(
       5000,
-      'How long a node serves JSON Web Key sets from memory (and remembers a verified client secret) before reading them again; the bound on how stale another node’s key change can look (docs/storage.md, “Many nodes”).',
+      'How long a node serves clients and JSON Web Key sets from memory before reading them again; the bound on how stale another node’s change can look (docs/storage.md, “Many nodes”). 0 turns these caches (and the cache of verified client secrets) off.',
     ),
   },
   clients: {

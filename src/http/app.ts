@@ -310,6 +310,13 @@ function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
   if (error.code === '42P01' || /no such table/i.test(error.message ?? '')) {
     return new TemporarilyUnavailableError('The database is not migrated yet: run `portcullis migrate sql up`.');
   }
+  // A row the request refers to (a client, a consent) was deleted meanwhile, e.g. by another node
+  // while this one still had the client cached (`cache.ttl`): the request cannot be served, and
+  // retrying it will get the proper answer (such as invalid_client) once the cache has caught up.
+  if (error.code === '23503' || error.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+    const gone = 'The client or grant this request refers to was removed while the request was handled.';
+    return oauth ? new InvalidRequestError(gone) : new BadRequestError(gone);
+  }
   // PostgreSQL data exceptions (class 22: NUL bytes, bad encodings, out-of-range values) come from input.
   if (typeof error.code === 'string' && /^22[0-9A-Z]{3}$/.test(error.code)) {
     return oauth
