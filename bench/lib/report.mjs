@@ -196,7 +196,7 @@ function updatePerformanceDoc(report) {
  */
 export function svgChart(report) {
   const rows = report.results;
-  const labelWidth = 330;
+  const labelWidth = 370;
   const barArea = 420;
   const barHeight = 16;
   const groupHeight = 2 * barHeight + 16;
