@@ -3,7 +3,16 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
+import {
+  type DatabaseIntrospector,
+  Kysely,
+  PostgresDialect,
+  type SchemaMetadata,
+  type SqliteDatabase,
+  SqliteDialect,
+  sql,
+  type TableMetadata,
+} from 'kysely';
 import pg from 'pg';
 import type { Tables } from './tables.js';
 
@@ -188,6 +197,28 @@ class BackgroundCheckpointer {
   }
 }
 
+/**
+ * PostgreSQL as Kysely speaks it, but introspecting only the current schema: Kysely's migrator asks
+ * for every table of every schema just to learn whether its own migration tables exist, and that
+ * catalog query fails ("schema … does not exist") when another deployment or test run drops its
+ * schema at that moment; it also grows with every schema the database holds.
+ */
+class CurrentSchemaPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    const tables = async (): Promise<TableMetadata[]> => {
+      const { rows } = await sql<{ name: string; schema: string; type: string }>`
+        select table_name as name, table_schema as schema, table_type as type
+        from information_schema.tables where table_schema = current_schema()`.execute(db);
+      return rows.map((row) => ({ name: row.name, schema: row.schema, isView: row.type === 'VIEW', columns: [] }));
+    };
+    return {
+      getSchemas: async () => (await sql<SchemaMetadata>`select nspname as name from pg_catalog.pg_namespace`.execute(db)).rows,
+      getTables: tables,
+      getMetadata: async () => ({ tables: await tables() }),
+    };
+  }
+}
+
 function sqlitePath(dsn: string): string {
   const rest = dsn.replace(/^sqlite:(\/\/)?/, '');
   const withoutQuery = rest.split('?')[0] ?? '';
@@ -208,7 +239,7 @@ function openPostgres(dsn: string): Database {
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
   return {
     db,
     dialect: 'postgres',
