@@ -2,30 +2,20 @@
  * The CLI as an operator runs it: every case spawns the built `dist/cli/main.js` as a real process
  * (`npm test` builds first). One development-mode server is shared by the admin-API commands.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envName, leaves } from '../src/config/schema.js';
+import { type CliResult, killAll, launch as launchCli, runCli } from './support/cli.js';
 import { POSTGRES_URL } from './support/stores.js';
 
-const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const SECRET = 'cli-test-secret-0123456789';
-
-/** The runner's environment without anything that would configure Portcullis behind a test's back. */
-const BASE_ENV: Record<string, string> = (() => {
-  const configVars = new Set([...leaves().map(([key]) => envName(key)), 'ORY_SDK_URL', 'PORTCULLIS_ADMIN_URL']);
-  return Object.fromEntries(
-    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !configVars.has(entry[0])),
-  );
-})();
 
 const tempDirs: string[] = [];
 function tempDir(): string {
@@ -38,49 +28,17 @@ interface RunOptions {
   env?: Record<string, string>;
   cwd?: string;
 }
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = CliResult;
 
-const children = new Set<ChildProcess>();
-
+/** A command in a fresh temporary directory unless told where, so none writes into the repository. */
 function launch(args: string[], options: RunOptions): ChildProcess {
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    cwd: options.cwd ?? tempDir(),
-    env: { ...BASE_ENV, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
+  return launchCli(args, options.env ?? {}, options.cwd ?? tempDir());
 }
 
-/** Runs a command to completion. */
 function run(args: string[], options: RunOptions = {}): Promise<Result> {
-  const child = launch(args, options);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`portcullis ${args.join(' ')} did not finish in 15s; stderr: ${stderr}`));
-    }, 15_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(args, options.env ?? {}, 15_000, options.cwd ?? tempDir());
 }
 
-/** Runs a command that must succeed and print JSON. */
 async function runJson<T = Record<string, unknown>>(args: string[], options: RunOptions = {}): Promise<T> {
   const result = await run([...args, '--format', 'json'], options);
   expect(result.stderr).toBe('');
@@ -213,7 +171,7 @@ async function serve(options: ServeOptions = {}): Promise<Server> {
 }
 
 afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
+  killAll();
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 

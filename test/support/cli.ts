@@ -22,7 +22,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Every process started here, so that `killAll` (in `afterAll`) leaves none behind when a test fails. */
 const children = new Set<ChildProcess>();
 
-function launch(args: string[], env: Record<string, string>, cwd?: string): ChildProcess {
+/** Starts a command; it is killed by `killAll` if still running. */
+export function launch(args: string[], env: Record<string, string>, cwd?: string): ChildProcess {
   const child = spawn(process.execPath, [MAIN, ...args], {
     env: { ...BASE_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -43,9 +44,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs a command to completion (at most `timeoutMs`). */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<CliResult> {
-  const child = launch(args, env);
+/** Runs a command to completion (at most `timeoutMs`), in `cwd` when given. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000, cwd?: string): Promise<CliResult> {
+  const child = launch(args, env, cwd);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk) => {
