@@ -143,7 +143,7 @@ export async function startPortcullis(store, { nodeArgs = [], env = {} } = {}) {
     ...env,
   };
   await run(process.execPath, [CLI, 'migrate', 'sql', 'up', store.dsn], { env: serverEnv, cwd: ROOT });
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', 'all'], {
+  const child = spawn(process.execPath, [...nodeArgs, process.env.BENCH_WRAPPER ?? CLI, 'serve', 'all'], {
     env: serverEnv,
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],

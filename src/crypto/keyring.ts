@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hash, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { secureRandomBytes } from './random.js';
 
 const IV_BYTES = 12;
@@ -88,14 +88,13 @@ export class Keyring {
       .digest('base64url');
   }
 
-  /** True when any secret's key produced `signature` over `data`; compares in constant time. */
+  /**
+   * True when any secret's key produced `signature` over `data`; compares in constant time. The
+   * encoded strings are compared, so only the one spelling `sign` gives verifies (no decoding, which
+   * would accept variants in the spare bits of the last character).
+   */
   verify(purpose: string, data: string, signature: string): boolean {
-    const given = canonicalBase64url(signature);
-    if (!given) return false;
-    return this.keys(purpose).some((key) => {
-      const expected = createHmac('sha512-256', key).update(data).digest();
-      return expected.length === given.length && timingSafeEqual(expected, given);
-    });
+    return this.keys(purpose).some((key) => safeEqual(createHmac('sha512-256', key).update(data).digest('base64url'), signature));
   }
 }
 
@@ -111,7 +110,8 @@ function canonicalBase64url(text: string): Buffer | undefined {
 }
 
 export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  // One-shot: half the cost of createHash().update().digest() for short inputs.
+  return hash('sha256', value, 'hex');
 }
 
 /** Constant-time string equality (lengths may leak, contents do not). */

@@ -72,35 +72,38 @@ export interface FlowState {
   clientId: string;
 }
 
-const DEFAULTS: FlowState = {
-  csrf: '',
-  requestedAt: 0,
-  params: {},
-  bind: '',
-  skip: false,
-  subject: '',
-  sid: '',
-  authTime: 0,
-  newSession: false,
-  remember: false,
-  rememberFor: 0,
-  extendSessionLifespan: false,
-  acr: '',
-  amr: [],
-  context: {},
-  forceSubjectIdentifier: '',
-  identityProviderSessionId: '',
-  grantScope: [],
-  grantAudience: [],
-  consentRemember: false,
-  consentRememberFor: 0,
-  accessTokenClaims: {},
-  idTokenClaims: {},
-  consentContext: {},
-  handledAt: 0,
-  rejected: null,
-  clientId: '',
-};
+/** A state with every field at its default (a fresh object each time: states are filled in place). */
+function defaultState(): FlowState {
+  return {
+    csrf: '',
+    requestedAt: 0,
+    params: {},
+    bind: '',
+    skip: false,
+    subject: '',
+    sid: '',
+    authTime: 0,
+    newSession: false,
+    remember: false,
+    rememberFor: 0,
+    extendSessionLifespan: false,
+    acr: '',
+    amr: [],
+    context: {},
+    forceSubjectIdentifier: '',
+    identityProviderSessionId: '',
+    grantScope: [],
+    grantAudience: [],
+    consentRemember: false,
+    consentRememberFor: 0,
+    accessTokenClaims: {},
+    idTokenClaims: {},
+    consentContext: {},
+    handledAt: 0,
+    rejected: null,
+    clientId: '',
+  };
+}
 
 /** Compact names of the fields; request parameters never start with `$`, so they cannot collide. */
 const FIELD_NAMES: Record<Exclude<keyof FlowState, 'params'>, string> = {
@@ -173,12 +176,13 @@ export function openFlow(keyring: Keyring, kind: FlowKind, sealed: string): Flow
   const bytes = keyring.openCompact(`flow:${kind}`, sealed);
   if (!bytes) return undefined;
   try {
-    const state: Record<string, unknown> = { ...structuredClone(DEFAULTS) };
+    const state = defaultState() as unknown as Record<string, unknown>;
     const params: AuthorizeParams = {};
-    for (const [name, value] of Object.entries(unpack(bytes))) {
+    const record = unpack(bytes);
+    for (const name in record) {
       const field = FIELD_OF.get(name);
-      if (field) state[field] = value;
-      else if (!name.startsWith('$')) params[name] = String(value);
+      if (field) state[field] = record[name];
+      else if (!name.startsWith('$')) params[name] = String(record[name]);
     }
     state.params = params;
     return state as unknown as FlowState;

@@ -108,22 +108,19 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   const maxParameter = config.serve.max_parameter_length;
   app.addHook('preValidation', (request, _reply, done) => done(parameterProblem(request)));
   const parameterProblem = (request: FastifyRequest): HttpError | undefined => {
-    const isForm = /^application\/x-www-form-urlencoded/i.test(request.headers['content-type'] ?? '');
+    const isForm = isFormRequest(request);
     // An empty form (what SDKs send with a bodyless PUT) carries nothing and passes; 400 as Hydra answers.
-    const fields = isForm && typeof request.body === 'object' && request.body !== null ? Object.keys(request.body).length : 0;
-    if (fields > 0 && request.routeOptions.config?.forms !== true) {
+    if (isForm && !isEmptyObject(request.body) && request.routeOptions.config?.forms !== true) {
       return new BadRequestError('This route takes JSON bodies; forms are accepted by the OAuth 2.0 endpoints only.');
     }
-    const form = isForm ? request.body : undefined;
-    for (const source of [request.query, request.params, form]) {
-      const name = overlongParameter(source, maxParameter);
-      if (name !== undefined) {
-        return new InvalidRequestError(
-          `The parameter "${name.slice(0, 64)}" is longer than ${maxParameter} characters (serve.max_parameter_length).`,
-        );
-      }
-    }
-    return undefined;
+    const name =
+      overlongParameter(request.query, maxParameter) ??
+      overlongParameter(request.params, maxParameter) ??
+      (isForm ? overlongParameter(request.body, maxParameter) : undefined);
+    if (name === undefined) return undefined;
+    return new InvalidRequestError(
+      `The parameter "${name.slice(0, 64)}" is longer than ${maxParameter} characters (serve.max_parameter_length).`,
+    );
   };
   // Bearer API keys on the admin listener (beyond Hydra; see docs/security.md).
   if (listener === 'admin' && config.serve.admin.auth.api_keys.length > 0)
@@ -252,13 +249,30 @@ function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options:
   return new LazyChildLogger(logger as Logger, bindings, options) as unknown as FastifyBaseLogger;
 }
 
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+function isFormRequest(request: FastifyRequest): boolean {
+  const type = request.headers['content-type'];
+  return type !== undefined && type.length >= FORM_TYPE.length && type.slice(0, FORM_TYPE.length).toLowerCase() === FORM_TYPE;
+}
+
+function isEmptyObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  for (const _ in value) return false;
+  return true;
+}
+
 /** The first parameter whose name or value is longer than `max`, in a parsed query, path or form. */
 function overlongParameter(source: unknown, max: number): string | undefined {
   if (!source || typeof source !== 'object') return undefined;
-  for (const [name, value] of Object.entries(source)) {
+  const fields = source as Record<string, unknown>;
+  for (const name in fields) {
     if (name.length > max) return name;
-    for (const item of Array.isArray(value) ? value : [value]) {
-      if (typeof item === 'string' && item.length > max) return name;
+    const value = fields[name];
+    if (typeof value === 'string') {
+      if (value.length > max) return name;
+    } else if (Array.isArray(value)) {
+      for (const item of value) if (typeof item === 'string' && item.length > max) return name;
     }
   }
   return undefined;

@@ -31,6 +31,13 @@ const OPAQUE_KIND: Record<TokenKind, OpaqueKind> = {
   refresh_token: 'refreshToken',
   authorization_code: 'authorizeCode',
 };
+const OPAQUE_KINDS = Object.entries(OPAQUE_KIND) as ReadonlyArray<[TokenKind, OpaqueKind]>;
+
+/** What a presented token string stands for: the storage key (hash of its signature or JTI) and kind. */
+interface PresentedToken {
+  signature: string;
+  kind: TokenKind;
+}
 
 /** Mints and resolves access tokens (opaque or RFC 9068 JWT), refresh tokens and authorization codes. */
 export class TokenService {
@@ -59,7 +66,7 @@ export class TokenService {
    * unknown. Says nothing about expiry or revocation: check `isActive`.
    */
   async resolve(token: string, kind?: TokenKind): Promise<StoredToken | undefined> {
-    const presented = await this.signatureOf(token, kind);
+    const presented = this.opaqueSignatureOf(token, kind) ?? (await this.jwtSignatureOf(token, kind));
     if (!presented) return undefined;
     const row = await this.deps.store.find(presented.signature);
     // The HMAC does not cover the prefix: the kind the prefix names must be the kind stored.
@@ -71,13 +78,22 @@ export class TokenService {
     return row.active && (row.expiresAt === 0 || row.expiresAt > now);
   }
 
-  private async signatureOf(token: string, kind: TokenKind | undefined): Promise<{ signature: string; kind: TokenKind } | undefined> {
-    for (const [candidate, opaque] of Object.entries(OPAQUE_KIND) as Array<[TokenKind, OpaqueKind]>) {
+  /**
+   * The storage key and kind of an opaque token (false when it carries a known prefix but fails its
+   * HMAC); undefined when it has no opaque prefix, so may be a JWT. Synchronous: the hot path of
+   * every introspection and grant.
+   */
+  private opaqueSignatureOf(token: string, kind: TokenKind | undefined): PresentedToken | false | undefined {
+    for (const [candidate, opaque] of OPAQUE_KINDS) {
       if ((kind === undefined || kind === candidate) && token.startsWith(TOKEN_PREFIX[opaque])) {
         const signature = verifyOpaqueToken(this.deps.keyring, opaque, token);
-        return signature ? { signature: sha256Hex(signature), kind: candidate } : undefined;
+        return signature ? { signature: sha256Hex(signature), kind: candidate } : false;
       }
     }
+    return undefined;
+  }
+
+  private async jwtSignatureOf(token: string, kind: TokenKind | undefined): Promise<PresentedToken | undefined> {
     if (kind !== undefined && kind !== 'access_token') return undefined;
     const jti = await this.verifyJwtAccessToken(token);
     return jti ? { signature: sha256Hex(`jwt:${jti}`), kind: 'access_token' } : undefined;
