@@ -114,6 +114,10 @@ export function sha256Hex(value: string): string {
   return hash('sha256', value, 'hex');
 }
 
+export function sha256Base64(value: string): string {
+  return hash('sha256', value, 'base64');
+}
+
 /** Constant-time string equality (lengths may leak, contents do not). */
 export function safeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { OAuth2Client } from '../client/model.js';
 import type { Config } from '../config/schema.js';
-import { type Keyring, sha256Hex } from '../crypto/keyring.js';
+import { type Keyring, sha256Base64, sha256Hex } from '../crypto/keyring.js';
 import { mintOpaqueToken, type TokenKind as OpaqueKind, TOKEN_PREFIX, verifyOpaqueToken } from '../crypto/opaque-token.js';
 import { ACCESS_TOKEN_SET, type KeyManager } from '../jwk/manager.js';
+import { LruMap } from '../util/lru.js';
 import type { StoredToken, TokenKind, TokenSession, TokenStore } from './token-store.js';
 
 /** Everything a new token of a grant shares with its siblings. */
@@ -31,6 +32,8 @@ const OPAQUE_KIND: Record<TokenKind, OpaqueKind> = {
   refresh_token: 'refreshToken',
   authorization_code: 'authorizeCode',
 };
+/** Bound of the verified-token cache (about 200 bytes an entry). */
+const MAX_VERIFIED_TOKENS = 4096;
 const OPAQUE_KINDS = Object.entries(OPAQUE_KIND) as ReadonlyArray<[TokenKind, OpaqueKind]>;
 
 /** What a presented token string stands for: the storage key (hash of its signature or JTI) and kind. */
@@ -41,6 +44,15 @@ interface PresentedToken {
 
 /** Mints and resolves access tokens (opaque or RFC 9068 JWT), refresh tokens and authorization codes. */
 export class TokenService {
+  /**
+   * Opaque tokens whose HMAC verified lately, by SHA-256 of the whole token: a resource server
+   * introspects the same token on every call it serves. Verifying is a pure function of the token
+   * and the system secrets (fixed for the life of the process), so an entry can only repeat the
+   * verdict the HMAC would give again; expiry and revocation are still read from the store on every
+   * use. Only successes are kept, as hashes (no token in memory), at most MAX_VERIFIED_TOKENS.
+   */
+  private readonly verified = new LruMap<string, PresentedToken>(MAX_VERIFIED_TOKENS);
+
   constructor(private readonly deps: { config: Config; keyring: Keyring; keys: KeyManager; store: TokenStore }) {}
 
   /** Which access-token format a client gets: its own `access_token_strategy`, else `strategies.access_token`. */
@@ -86,8 +98,14 @@ export class TokenService {
   private opaqueSignatureOf(token: string, kind: TokenKind | undefined): PresentedToken | false | undefined {
     for (const [candidate, opaque] of OPAQUE_KINDS) {
       if ((kind === undefined || kind === candidate) && token.startsWith(TOKEN_PREFIX[opaque])) {
+        const id = sha256Base64(token);
+        const known = this.verified.get(id);
+        if (known) return known;
         const signature = verifyOpaqueToken(this.deps.keyring, opaque, token);
-        return signature ? { signature: sha256Hex(signature), kind: candidate } : false;
+        if (!signature) return false;
+        const presented = Object.freeze({ signature: sha256Hex(signature), kind: candidate });
+        this.verified.set(id, presented);
+        return presented;
       }
     }
     return undefined;
