@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHasher } from '../src/crypto/hasher.js';
 import { Keyring } from '../src/crypto/keyring.js';
 import { mintOpaqueToken, verifyOpaqueToken } from '../src/crypto/opaque-token.js';
+import { timeOrderedUuid } from '../src/crypto/random.js';
 
 // Made outside this code base: PBKDF2-SHA256 (Python's hashlib) and bcrypt, as Hydra stores them.
 const PBKDF2_HASH = '$pbkdf2-sha256$i=25000,l=32$MDEyMzQ1Njc4OWFiY2RlZg$/+vqtEyURpgdhn+Zf9sf2DvEmXhpFHLa1HH0pCFbLns';
@@ -61,7 +62,26 @@ describe('keyring and opaque tokens', () => {
     expect(verifyOpaqueToken(old, 'refreshToken', token)).toBeUndefined();
     expect(verifyOpaqueToken(old, 'accessToken', `${token}x`)).toBeUndefined();
     expect(verifyOpaqueToken(old, 'accessToken', token.replace('ory_at_', 'ory_at_x'))).toBeUndefined();
+    // The last of 43 base64url characters carries 4 bits and 2 spare ones: another spelling of the
+    // same signature bytes is still another token.
+    const last = token.at(-1) as string;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sibling = alphabet[alphabet.indexOf(last) ^ 1] as string;
+    expect(Buffer.from(`${token.slice(0, -1)}${sibling}`.split('.')[1] as string, 'base64url')).toEqual(Buffer.from(signature, 'base64url'));
+    expect(verifyOpaqueToken(old, 'accessToken', `${token.slice(0, -1)}${sibling}`)).toBeUndefined();
     expect(mintOpaqueToken(old, 'refreshToken').token).toMatch(/^ory_rt_/);
     expect(mintOpaqueToken(old, 'authorizeCode').token).toMatch(/^ory_ac_/);
+  });
+});
+
+describe('time-ordered ids', () => {
+  it('are version 7 UUIDs that sort by creation time and never repeat', () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => timeOrderedUuid(1_700_000_000_000 + i));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(timeOrderedUuid(1_700_000_000_000).startsWith('018bcfe5-6800-7')).toBe(true);
+    const sameMillisecond = Array.from({ length: 1000 }, () => timeOrderedUuid(1_700_000_000_000));
+    expect(new Set(sameMillisecond).size).toBe(1000);
   });
 });

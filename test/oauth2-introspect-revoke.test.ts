@@ -200,6 +200,8 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
   describe('revocation', () => {
     it('revokes through oauth4webapi: 200, empty body, no-store; the token turns inactive', async () => {
       const token = await issue(client);
+      // Introspected first, so this node remembers the token's verified signature: revocation must still show.
+      expect((await introspect(token)).active).toBe(true);
       const as = {
         issuer: server.config.urls.self.issuer,
         revocation_endpoint: `${server.publicUrl}/oauth2/revoke`,

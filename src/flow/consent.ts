@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { rfc3339 } from '../client/validate.js';
+import { timeOrderedUuid } from '../crypto/random.js';
 import { AccessDeniedError, ConsentRequiredError, NotFoundError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
 import { signIdToken } from '../oauth2/id-token.js';
@@ -159,7 +159,7 @@ export async function completeConsent(registry: Registry, authz: AuthorizeReques
     ...(authz.nonce ? { nonce: authz.nonce } : {}),
   };
   const grant: Grant = {
-    requestId: randomUUID(),
+    requestId: timeOrderedUuid(),
     client,
     subject: state.subject,
     scope: state.grantScope,

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { timeOrderedUuid } from '../../crypto/random.js';
 import { InvalidRequestError, InvalidScopeError, UnauthorizedClientError } from '../../http/errors.js';
 import { disallowedAudiences } from '../audience.js';
 import { lifespan } from '../lifespans.js';
@@ -34,7 +34,7 @@ export const clientCredentialsGrant: GrantHandler = async ({ registry, client, b
 
   const now = Date.now();
   const grant: Grant = {
-    requestId: randomUUID(),
+    requestId: timeOrderedUuid(),
     client,
     subject: client.client_id,
     scope,
