@@ -67,7 +67,9 @@ describe('keyring and opaque tokens', () => {
     const last = token.at(-1) as string;
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const sibling = alphabet[alphabet.indexOf(last) ^ 1] as string;
-    expect(Buffer.from(`${token.slice(0, -1)}${sibling}`.split('.')[1] as string, 'base64url')).toEqual(Buffer.from(signature, 'base64url'));
+    expect(Buffer.from(`${token.slice(0, -1)}${sibling}`.split('.')[1] as string, 'base64url')).toEqual(
+      Buffer.from(signature, 'base64url'),
+    );
     expect(verifyOpaqueToken(old, 'accessToken', `${token.slice(0, -1)}${sibling}`)).toBeUndefined();
     expect(mintOpaqueToken(old, 'refreshToken').token).toMatch(/^ory_rt_/);
     expect(mintOpaqueToken(old, 'authorizeCode').token).toMatch(/^ory_ac_/);

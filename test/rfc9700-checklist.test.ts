@@ -804,7 +804,12 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
       // The cache of verified secrets calls the hasher for anything it has not seen succeed.
       { path: 'oauth2/client-auth.ts', fn: 'verify', uses: /registry\.hasher\.verify\(secret, hash\)/, secrets: ['secret', 'hash'] },
       // HMACs: opaque token signatures, session cookies, identity UI CSRF tokens, VC nonces all go through Keyring.verify.
-      { path: 'crypto/keyring.ts', fn: 'verify', uses: /safeEqual\(createHmac\([^)]*\)\.update\(data\)\.digest\('base64url'\), signature\)/, secrets: ['signature'] },
+      {
+        path: 'crypto/keyring.ts',
+        fn: 'verify',
+        uses: /safeEqual\(createHmac\([^)]*\)\.update\(data\)\.digest\('base64url'\), signature\)/,
+        secrets: ['signature'],
+      },
       { path: 'crypto/keyring.ts', fn: 'safeEqual', uses: /timingSafeEqual\(left, right\)/, secrets: ['a', 'b', 'left', 'right'] },
       {
         path: 'crypto/opaque-token.ts',

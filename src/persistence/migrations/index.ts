@@ -14,4 +14,10 @@ export interface VersionedMigration {
 }
 
 /** Every migration, oldest first. Append only. */
-export const MIGRATIONS: readonly VersionedMigration[] = [m0001Init, m0002OAuth2, m0003Users, m0004TokenFamilyIndex, m0005ConsentIndexPartial];
+export const MIGRATIONS: readonly VersionedMigration[] = [
+  m0001Init,
+  m0002OAuth2,
+  m0003Users,
+  m0004TokenFamilyIndex,
+  m0005ConsentIndexPartial,
+];
