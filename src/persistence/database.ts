@@ -98,7 +98,7 @@ function withStatementCache(connection: SQLite.Database, checkpointer: Backgroun
 /** Checkpoints move to the background once a connection has written this many statements. */
 const BACKGROUND_AFTER_WRITES = 1000;
 /** How often the background thread copies committed WAL pages into the database file. */
-const CHECKPOINT_INTERVAL_MS = 1000;
+const CHECKPOINT_INTERVAL_MS = 100;
 /**
  * With a background checkpointer, the writer checkpoints only beyond this many WAL pages (200 MB),
  * which bounds the log under sustained writes. The log starts over by itself whenever a write finds
