@@ -367,11 +367,18 @@ describe.each(STORES)('identity UI ($name)', (store) => {
       return performance.now() - start;
     };
     await time('nobody');
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[1] as number;
-    const known = median([await time('alice'), await time('alice'), await time('alice')]);
-    const unknown = median([await time('nobody'), await time('nobody@example.com'), await time('nobody')]);
+    // Interleaved, so that load from other test files running at the same time falls on both alike.
+    const knownTimes: number[] = [];
+    const unknownTimes: number[] = [];
+    for (const login of ['nobody', 'nobody@example.com', 'nobody', 'somebody', 'nobody']) {
+      knownTimes.push(await time('alice'));
+      unknownTimes.push(await time(login));
+    }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[2] as number;
+    const [known, unknown] = [median(knownTimes), median(unknownTimes)];
     // Without the dummy verification an unknown user answers in about a millisecond, a known one in hundreds.
-    expect(unknown).toBeGreaterThan(known * 0.5);
+    expect(unknown).toBeGreaterThan(known * 0.4);
+    expect(unknown).toBeGreaterThan(20);
     expect(known).toBeGreaterThan(20);
   });
 
