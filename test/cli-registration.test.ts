@@ -3,57 +3,15 @@
  * `dist/cli/main.js` (`npm test` builds first) against a test server — `register client`,
  * `get registered-client`, `update registered-client` and `delete registered-client`.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envName, leaves } from '../src/config/schema.js';
+import { type CliResult, runCli } from './support/cli.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
-const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const INITIAL = 'cli-initial-access-token-0123456789';
 
-/** The runner's environment without anything that would configure Portcullis behind a test's back. */
-const BASE_ENV: Record<string, string> = (() => {
-  const configVars = new Set([
-    ...leaves().map(([key]) => envName(key)),
-    'ORY_SDK_URL',
-    'PORTCULLIS_ADMIN_URL',
-    'PORTCULLIS_PUBLIC_URL',
-    'PORTCULLIS_INITIAL_ACCESS_TOKEN',
-    'PORTCULLIS_REGISTRATION_ACCESS_TOKEN',
-  ]);
-  return Object.fromEntries(
-    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !configVars.has(entry[0])),
-  );
-})();
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`portcullis ${args.join(' ')} did not finish in 15s; stderr: ${stderr}`));
-    }, 15_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, env);
 }
 
 interface Registered {
@@ -76,7 +34,7 @@ async function runJson<T = Registered>(args: string[], env: Record<string, strin
 }
 
 /** Asserts a failure: exit code 1 and one line on stderr. */
-function expectFailure(result: Result, pattern: RegExp): void {
+function expectFailure(result: CliResult, pattern: RegExp): void {
   expect(result.code).toBe(1);
   expect(result.stdout).toBe('');
   expect(result.stderr.trim().split('\n')).toHaveLength(1);

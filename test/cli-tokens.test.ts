@@ -3,50 +3,14 @@
  * (`npm test` builds first) against a test server — `perform client-credentials`,
  * `introspect token`, `revoke token` and `delete access-tokens`.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { OAuth2Client } from '@ory/hydra-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envName, leaves } from '../src/config/schema.js';
+import { type CliResult, runCli } from './support/cli.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
-const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-
-/** The runner's environment without anything that would configure Portcullis behind a test's back. */
-const BASE_ENV: Record<string, string> = (() => {
-  const configVars = new Set([...leaves().map(([key]) => envName(key)), 'ORY_SDK_URL', 'PORTCULLIS_ADMIN_URL', 'PORTCULLIS_PUBLIC_URL']);
-  return Object.fromEntries(
-    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !configVars.has(entry[0])),
-  );
-})();
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Result> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: BASE_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`portcullis ${args.join(' ')} did not finish in 15s; stderr: ${stderr}`));
-    }, 15_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[]): Promise<CliResult> {
+  return runCli(args);
 }
 
 type Client = OAuth2Client & { client_id: string; client_secret: string };

@@ -2,27 +2,15 @@
  * `portcullis users …` and `portcullis ui` as an operator runs them: each case spawns the built
  * `dist/cli/main.js` (`npm test` builds first) against a temporary SQLite file.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envName, leaves } from '../src/config/schema.js';
 import { SqlUserStore } from '../src/identity/user-store.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
 import { migrateUp } from '../src/persistence/migrator.js';
+import { CliProcess, type CliResult, killAll, runCli } from './support/cli.js';
 import { freePort } from './support/server.js';
-
-const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-
-/** The runner's environment without anything that would configure Portcullis behind a test's back. */
-const BASE_ENV: Record<string, string> = (() => {
-  const configVars = new Set(leaves().map(([key]) => envName(key)));
-  return Object.fromEntries(
-    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !configVars.has(entry[0])),
-  );
-})();
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -31,47 +19,13 @@ function tempDir(): string {
   return dir;
 }
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const children = new Set<ChildProcess>();
-
-function launch(args: string[], env: Record<string, string>, cwd: string): ChildProcess {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd, env: { ...BASE_ENV, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
 /** Runs a command to completion, writing `stdin` (if any) to it. */
-function run(args: string[], env: Record<string, string>, options: { stdin?: string; cwd?: string } = {}): Promise<Result> {
-  const child = launch(args, env, options.cwd ?? tempDir());
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  child.stdin?.end(options.stdin ?? '');
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`portcullis ${args.join(' ')} did not finish in 20s; stderr: ${stderr}`));
-    }, 20_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(args: string[], env: Record<string, string>, options: { stdin?: string; cwd?: string } = {}): Promise<CliResult> {
+  return runCli(args, env, 20_000, options.cwd ?? tempDir(), options.stdin);
 }
 
 afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
+  killAll();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -253,35 +207,23 @@ describe('portcullis ui', () => {
     const dir = tempDir();
     const port = await freePort();
     const dsn = `sqlite://${join(dir, 'ui.sqlite')}`;
-    const child = launch(['ui', '--dev'], { DSN: dsn, UI_PORT: String(port), UI_HOST: '127.0.0.1', LOG_FORMAT: 'json' }, dir);
-    let stderr = '';
-    child.stderr?.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    );
+    const ui = new CliProcess(['ui', '--dev'], { DSN: dsn, UI_PORT: String(port), UI_HOST: '127.0.0.1', LOG_FORMAT: 'json' }, dir);
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 15_000;
-    let health: Response | undefined;
-    while (!health && Date.now() < deadline) {
-      health = await fetch(`${url}/health`).catch(() => undefined);
-      if (!health) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(health?.status, stderr).toBe(200);
-    expect(await health?.json()).toEqual({ status: 'ok' });
-    expect(stderr).toContain('identity UI ready');
-    expect(stderr).toContain(`"url":"${url}"`);
+    const health = await ui.waitFor(`${url}/health`);
+    expect(health.status, ui.stderr).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(ui.stderr).toContain('identity UI ready');
+    expect(ui.stderr).toContain(`"url":"${url}"`);
     // Development mode: a generated secret next to the working directory, and the users table created.
-    expect(stderr).toContain('NO SYSTEM SECRET WAS CONFIGURED');
-    expect(stderr).toContain('0003-users');
+    expect(ui.stderr).toContain('NO SYSTEM SECRET WAS CONFIGURED');
+    expect(ui.stderr).toContain('0003-users');
     const page = await fetch(`${url}/login`);
     expect(page.status).toBe(400);
     expect(await page.text()).toContain('Nothing to do here');
 
-    child.kill('SIGTERM');
-    expect(await exited).toEqual({ code: 0, signal: null });
-    expect(stderr).toContain('"msg":"stopped"');
+    ui.child.kill('SIGTERM');
+    expect(await ui.exit).toEqual({ code: 0, signal: null });
+    expect(ui.stderr).toContain('"msg":"stopped"');
     const database = openDatabase(dsn);
     try {
       expect(await new SqlUserStore(database.db).list()).toEqual([]);

@@ -2,16 +2,16 @@
  * The CLI as an operator runs it: every case spawns the built `dist/cli/main.js` as a real process
  * (`npm test` builds first). One development-mode server is shared by the admin-API commands.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, killAll, launch as launchCli, runCli } from './support/cli.js';
+import { CliProcess, type CliResult, killAll, loopbackServeEnv, runCli, sleep } from './support/cli.js';
+import { freePort } from './support/server.js';
 import { POSTGRES_URL } from './support/stores.js';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -30,11 +30,6 @@ interface RunOptions {
 }
 type Result = CliResult;
 
-/** A command in a fresh temporary directory unless told where, so none writes into the repository. */
-function launch(args: string[], options: RunOptions): ChildProcess {
-  return launchCli(args, options.env ?? {}, options.cwd ?? tempDir());
-}
-
 function run(args: string[], options: RunOptions = {}): Promise<Result> {
   return runCli(args, options.env ?? {}, 15_000, options.cwd ?? tempDir());
 }
@@ -49,62 +44,16 @@ async function runJson<T = Record<string, unknown>>(args: string[], options: Run
 /** The lines of a failed command's stderr; the CLI promises exactly one. */
 const stderrLines = (result: Result) => result.stderr.trimEnd().split('\n');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || !address) throw new Error('no port');
-  return address.port;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** A running `portcullis serve` process. */
-class Server {
-  stdout = '';
-  stderr = '';
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exited = false;
-  readonly child: ChildProcess;
-
+class Server extends CliProcess {
   constructor(
     args: string[],
     options: RunOptions,
     readonly publicUrl: string,
     readonly adminUrl: string,
   ) {
-    this.child = launch(args, options);
-    this.child.stdout?.on('data', (chunk) => {
-      this.stdout += chunk;
-    });
-    this.child.stderr?.on('data', (chunk) => {
-      this.stderr += chunk;
-    });
-    this.exit = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exited = true;
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  /** Polls until `url` answers `status`, failing early when the process dies. */
-  async waitFor(url: string, status = 200, timeoutMs = 15_000): Promise<Response> {
-    const deadline = Date.now() + timeoutMs;
-    let last = 'no answer';
-    while (Date.now() < deadline) {
-      if (this.exited) throw new Error(`server exited before ${url} answered ${status}; stderr:\n${this.stderr}`);
-      try {
-        const response = await fetch(url);
-        if (response.status === status) return response;
-        last = `${response.status} ${await response.text()}`;
-      } catch (error) {
-        last = String((error as Error).cause ?? error);
-      }
-      await sleep(100);
-    }
-    throw new Error(`${url} did not answer ${status} within ${timeoutMs}ms (last: ${last}); stderr:\n${this.stderr}`);
+    // In a fresh temporary directory unless told where, so that it writes nothing into the repository.
+    super(args, options.env ?? {}, options.cwd ?? tempDir());
   }
 
   ready(): Promise<Response> {
@@ -150,23 +99,12 @@ interface ServeOptions {
 
 /** `serve all` on two free loopback ports. */
 async function serve(options: ServeOptions = {}): Promise<Server> {
-  const [publicPort, adminPort] = [await freePort(), await freePort()];
+  const ports = { public: await freePort(), admin: await freePort() };
   return new Server(
     ['serve', 'all', ...(options.dev === false ? [] : ['--dev']), ...(options.args ?? [])],
-    {
-      cwd: options.cwd ?? tempDir(),
-      env: {
-        DSN: 'memory',
-        SERVE_PUBLIC_PORT: String(publicPort),
-        SERVE_ADMIN_PORT: String(adminPort),
-        SERVE_PUBLIC_HOST: '127.0.0.1',
-        SERVE_ADMIN_HOST: '127.0.0.1',
-        OAUTH2_HASHERS_PBKDF2_ITERATIONS: '1000',
-        ...options.env,
-      },
-    },
-    `http://127.0.0.1:${publicPort}`,
-    `http://127.0.0.1:${adminPort}`,
+    { cwd: options.cwd ?? tempDir(), env: { DSN: 'memory', ...loopbackServeEnv(ports), ...options.env } },
+    `http://127.0.0.1:${ports.public}`,
+    `http://127.0.0.1:${ports.admin}`,
   );
 }
 

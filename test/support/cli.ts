@@ -11,22 +11,29 @@ export const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.
 
 /** The runner's environment without anything that would configure Portcullis behind a test's back. */
 export const BASE_ENV: Record<string, string> = (() => {
-  const configVars = new Set([...leaves().map(([key]) => envName(key)), 'ORY_SDK_URL', 'PORTCULLIS_ADMIN_URL', 'PORTCULLIS_PUBLIC_URL']);
+  const configVars = new Set([
+    ...leaves().map(([key]) => envName(key)),
+    'ORY_SDK_URL',
+    'PORTCULLIS_ADMIN_URL',
+    'PORTCULLIS_PUBLIC_URL',
+    'PORTCULLIS_INITIAL_ACCESS_TOKEN',
+    'PORTCULLIS_REGISTRATION_ACCESS_TOKEN',
+  ]);
   return Object.fromEntries(
     Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !configVars.has(entry[0])),
   );
 })();
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Every process started here, so that `killAll` (in `afterAll`) leaves none behind when a test fails. */
 const children = new Set<ChildProcess>();
 
-/** Starts a command; it is killed by `killAll` if still running. */
-export function launch(args: string[], env: Record<string, string>, cwd?: string): ChildProcess {
+/** Starts a command (its stdin a pipe when `stdin` is set); it is killed by `killAll` if still running. */
+export function launch(args: string[], env: Record<string, string>, cwd?: string, stdin = false): ChildProcess {
   const child = spawn(process.execPath, [MAIN, ...args], {
     env: { ...BASE_ENV, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     ...(cwd ? { cwd } : {}),
   });
   children.add(child);
@@ -44,9 +51,16 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs a command to completion (at most `timeoutMs`), in `cwd` when given. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000, cwd?: string): Promise<CliResult> {
-  const child = launch(args, env, cwd);
+/** Runs a command to completion (at most `timeoutMs`), in `cwd` when given, with `stdin` written to it. */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 15_000,
+  cwd?: string,
+  stdin?: string,
+): Promise<CliResult> {
+  const child = launch(args, env, cwd, stdin !== undefined);
+  if (stdin !== undefined) child.stdin?.end(stdin);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk) => {
@@ -83,34 +97,27 @@ export interface NodeOptions {
   cwd?: string;
 }
 
-/** A running `portcullis serve all` process on loopback ports. */
-export class CliNode {
-  stderr = '';
+/** Both listeners on the given loopback ports, with cheap client-secret hashing for tests. */
+export function loopbackServeEnv(ports: { public: number; admin: number }): Record<string, string> {
+  return {
+    SERVE_PUBLIC_PORT: String(ports.public),
+    SERVE_ADMIN_PORT: String(ports.admin),
+    SERVE_PUBLIC_HOST: '127.0.0.1',
+    SERVE_ADMIN_HOST: '127.0.0.1',
+    OAUTH2_HASHERS_PBKDF2_ITERATIONS: '1000',
+  };
+}
+
+/** A command running as a child process: its output as it arrives, and its exit. */
+export class CliProcess {
   stdout = '';
+  stderr = '';
   exited = false;
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly publicUrl: string;
-  readonly adminUrl: string;
-  private readonly child: ChildProcess;
+  readonly child: ChildProcess;
 
-  constructor(
-    options: NodeOptions,
-    readonly ports: { public: number; admin: number },
-  ) {
-    this.publicUrl = `http://127.0.0.1:${ports.public}`;
-    this.adminUrl = `http://127.0.0.1:${ports.admin}`;
-    this.child = launch(
-      ['serve', 'all', ...(options.args ?? [])],
-      {
-        SERVE_PUBLIC_PORT: String(ports.public),
-        SERVE_ADMIN_PORT: String(ports.admin),
-        SERVE_PUBLIC_HOST: '127.0.0.1',
-        SERVE_ADMIN_HOST: '127.0.0.1',
-        OAUTH2_HASHERS_PBKDF2_ITERATIONS: '1000',
-        ...options.env,
-      },
-      options.cwd,
-    );
+  constructor(args: string[], env: Record<string, string>, cwd?: string) {
+    this.child = launch(args, env, cwd);
     this.child.stdout?.on('data', (chunk) => {
       this.stdout += chunk;
     });
@@ -129,22 +136,43 @@ export class CliNode {
     return this.child.pid;
   }
 
-  /** Polls `/health/ready` on the admin listener until it answers 200, failing early if the process dies. */
-  async ready(timeoutMs = 20_000): Promise<this> {
+  /** Polls until `url` answers `status`, failing early when the process dies. */
+  async waitFor(url: string, status = 200, timeoutMs = 15_000, intervalMs = 100): Promise<Response> {
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer';
     while (Date.now() < deadline) {
-      if (this.exited) throw new Error(`node exited before it was ready; stderr:\n${this.stderr}${this.stdout}`);
+      if (this.exited) throw new Error(`process exited before ${url} answered ${status}; output:\n${this.stderr}${this.stdout}`);
       try {
-        const response = await fetch(`${this.adminUrl}/health/ready`);
-        if (response.status === 200) return this;
+        const response = await fetch(url);
+        if (response.status === status) return response;
         last = `${response.status} ${await response.text()}`;
       } catch (error) {
         last = String((error as Error).cause ?? error);
       }
-      await sleep(50);
+      await sleep(intervalMs);
     }
-    throw new Error(`node not ready within ${timeoutMs}ms (last: ${last}); stderr:\n${this.stderr}${this.stdout}`);
+    throw new Error(`${url} did not answer ${status} within ${timeoutMs}ms (last: ${last}); output:\n${this.stderr}${this.stdout}`);
+  }
+}
+
+/** A running `portcullis serve all` process on loopback ports. */
+export class CliNode extends CliProcess {
+  readonly publicUrl: string;
+  readonly adminUrl: string;
+
+  constructor(
+    options: NodeOptions,
+    readonly ports: { public: number; admin: number },
+  ) {
+    super(['serve', 'all', ...(options.args ?? [])], { ...loopbackServeEnv(ports), ...options.env }, options.cwd);
+    this.publicUrl = `http://127.0.0.1:${ports.public}`;
+    this.adminUrl = `http://127.0.0.1:${ports.admin}`;
+  }
+
+  /** Polls `/health/ready` on the admin listener until it answers 200, failing early if the process dies. */
+  async ready(timeoutMs = 20_000): Promise<this> {
+    await this.waitFor(`${this.adminUrl}/health/ready`, 200, timeoutMs, 50);
+    return this;
   }
 
   /** Graceful stop (SIGTERM), waiting at most `timeoutMs` before killing. */
