@@ -892,17 +892,10 @@ const SPECS: Record<string, RouteSpec> = {
       ),
   },
   [adm('DELETE', '/keys/:set/:kid')]: { kind: 'lenient', gen: noise(adm('DELETE', '/keys/:set/:kid')) },
-  [adm('GET', '/oauth2/auth/requests/login')]: {
-    kind: 'api',
-    gen: (f) =>
-      request(
-        badChallenge(f.loginChallenge, [f.consentChallenge, f.logoutChallenge, f.loginVerifier]).map(
-          (c) => `/admin/oauth2/auth/requests/login${challengeQuery('login_challenge', c)}`,
-        ),
-        noBody,
-        f,
-      ),
-  },
+  [adm('GET', '/oauth2/auth/requests/login')]: flowRead('/oauth2/auth/requests/login', 'login_challenge', (f) => [
+    f.loginChallenge,
+    [f.consentChallenge, f.logoutChallenge, f.loginVerifier],
+  ]),
   [adm('PUT', '/oauth2/auth/requests/login/accept')]: flowWrite(
     '/oauth2/auth/requests/login/accept',
     'login_challenge',
@@ -915,17 +908,10 @@ const SPECS: Record<string, RouteSpec> = {
     (f) => [f.loginChallenge, [f.consentChallenge, f.logoutChallenge]],
     '{"error":"access_denied"}',
   ),
-  [adm('GET', '/oauth2/auth/requests/consent')]: {
-    kind: 'api',
-    gen: (f) =>
-      request(
-        badChallenge(f.consentChallenge, [f.loginChallenge, f.logoutChallenge, f.consentVerifier]).map(
-          (c) => `/admin/oauth2/auth/requests/consent${challengeQuery('consent_challenge', c)}`,
-        ),
-        noBody,
-        f,
-      ),
-  },
+  [adm('GET', '/oauth2/auth/requests/consent')]: flowRead('/oauth2/auth/requests/consent', 'consent_challenge', (f) => [
+    f.consentChallenge,
+    [f.loginChallenge, f.logoutChallenge, f.consentVerifier],
+  ]),
   [adm('PUT', '/oauth2/auth/requests/consent/accept')]: flowWrite(
     '/oauth2/auth/requests/consent/accept',
     'consent_challenge',
@@ -938,17 +924,10 @@ const SPECS: Record<string, RouteSpec> = {
     (f) => [f.consentChallenge, [f.loginChallenge, f.logoutChallenge]],
     '{"error":"access_denied"}',
   ),
-  [adm('GET', '/oauth2/auth/requests/logout')]: {
-    kind: 'api',
-    gen: (f) =>
-      request(
-        badChallenge(f.logoutChallenge, [f.loginChallenge, f.consentChallenge]).map(
-          (c) => `/admin/oauth2/auth/requests/logout${challengeQuery('logout_challenge', c)}`,
-        ),
-        noBody,
-        f,
-      ),
-  },
+  [adm('GET', '/oauth2/auth/requests/logout')]: flowRead('/oauth2/auth/requests/logout', 'logout_challenge', (f) => [
+    f.logoutChallenge,
+    [f.loginChallenge, f.consentChallenge],
+  ]),
   [adm('PUT', '/oauth2/auth/requests/logout/accept')]: flowWrite(
     '/oauth2/auth/requests/logout/accept',
     'logout_challenge',
@@ -1031,19 +1010,36 @@ function registrationBearer(f: Fixtures): fc.Arbitrary<{ headers: Record<string,
   );
 }
 
-/** Accept/reject of a flow with a challenge that opens nothing, and a body valid or not. */
-function flowWrite(url: string, name: string, challenges: (f: Fixtures) => [string, string[]], validBody: string): RouteSpec {
+type Challenges = (f: Fixtures) => [own: string, others: string[]];
+
+/** A flow request (login, consent or logout) named by a mangled or foreign challenge, with `body`. */
+function flowRoute(url: string, name: string, challenges: Challenges, body: fc.Arbitrary<Omit<HostileRequest, 'path'>>): RouteSpec {
   return {
     kind: 'api',
     gen: (f) => {
       const [own, others] = challenges(f);
       return request(
         badChallenge(own, others).map((c) => `/admin${url}${challengeQuery(name, c)}`),
-        fc.oneof(fc.constant({ headers: { 'content-type': 'application/json' }, body: validBody }), jsonBody(junkJsonBody), noBody),
+        body,
         f,
       );
     },
   };
+}
+
+/** A GET of a flow request by a challenge that opens nothing. */
+function flowRead(url: string, name: string, challenges: Challenges): RouteSpec {
+  return flowRoute(url, name, challenges, noBody);
+}
+
+/** Accept/reject of a flow with a challenge that opens nothing, and a body valid or not. */
+function flowWrite(url: string, name: string, challenges: Challenges, validBody: string): RouteSpec {
+  return flowRoute(
+    url,
+    name,
+    challenges,
+    fc.oneof(fc.constant({ headers: { 'content-type': 'application/json' }, body: validBody }), jsonBody(junkJsonBody), noBody),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
