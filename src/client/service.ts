@@ -6,6 +6,7 @@ import { type Keyring, safeEqual, sha256Hex } from '../crypto/keyring.js';
 import { mintOpaqueToken, verifyOpaqueToken } from '../crypto/opaque-token.js';
 import { randomString } from '../crypto/random.js';
 import { BadRequestError, InvalidClientMetadataError, NotFoundError } from '../http/errors.js';
+import { LruMap } from '../util/lru.js';
 import type { ClientInput, ClientResponse, OAuth2Client } from './model.js';
 import { checkRemoteMetadata, type RemoteCheckOptions } from './remote-checks.js';
 import type { ClientQuery, ClientRepository, StoredClient } from './repository.js';
@@ -38,7 +39,7 @@ export class ClientService {
    * own writes drop the entry as soon as they are stored; another node's show within `cache.ttl`.
    * Entries are frozen, as every reader shares them. Unknown ids are not remembered.
    */
-  private readonly cache = new Map<string, { until: number; stored: Promise<StoredClient | undefined> }>();
+  private readonly cache = new LruMap<string, { until: number; stored: Promise<StoredClient | undefined> }>(MAX_CACHED_CLIENTS);
 
   constructor(private readonly deps: ClientServiceDeps) {}
 
@@ -74,18 +75,11 @@ export class ClientService {
     if (ttl <= 0) return this.deps.repository.find(id);
     const now = Date.now();
     const hit = this.cache.get(id);
-    if (hit && hit.until > now) {
-      // Most recently used last, so that eviction drops the least recently used.
-      this.cache.delete(id);
-      this.cache.set(id, hit);
-      return hit.stored;
-    }
+    if (hit && hit.until > now) return hit.stored;
     const entry = { until: now + ttl, stored: this.deps.repository.find(id).then((stored) => stored && deepFreeze(stored)) };
-    this.cache.delete(id);
     this.cache.set(id, entry);
-    if (this.cache.size > MAX_CACHED_CLIENTS) this.cache.delete(this.cache.keys().next().value as string);
     const forget = () => {
-      if (this.cache.get(id) === entry) this.cache.delete(id);
+      if (this.cache.peek(id) === entry) this.cache.delete(id);
     };
     entry.stored.then((stored) => stored || forget(), forget);
     return entry.stored;

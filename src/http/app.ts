@@ -251,7 +251,8 @@ function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options:
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
-function isFormRequest(request: FastifyRequest): boolean {
+/** True when the request says its body is `application/x-www-form-urlencoded` (any case, any parameters). */
+export function isFormRequest(request: FastifyRequest): boolean {
   const type = request.headers['content-type'];
   return type !== undefined && type.length >= FORM_TYPE.length && type.slice(0, FORM_TYPE.length).toLowerCase() === FORM_TYPE;
 }

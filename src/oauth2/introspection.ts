@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { RouteModule } from '../http/app.js';
+import { isFormRequest, type RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
 import type { Registry } from '../registry.js';
@@ -49,9 +49,8 @@ const INACTIVE: IntrospectedToken = { active: false };
 
 /** The form body of a request that must be `application/x-www-form-urlencoded` and not empty. */
 export function formBody(request: FastifyRequest): FormBody {
-  const type = (request.headers['content-type'] ?? '').toLowerCase();
   const body = request.body;
-  if (!type.startsWith('application/x-www-form-urlencoded') || typeof body !== 'object' || body === null) {
+  if (!isFormRequest(request) || typeof body !== 'object' || body === null) {
     throw new InvalidRequestError('The request body must be a non-empty application/x-www-form-urlencoded form.');
   }
   return body as FormBody;
