@@ -115,15 +115,29 @@ export async function startTestServer(store: TestStore, options: StartOptions = 
   };
 }
 
-/** A port that was free a moment ago (the kernel picks it; tests bind it right away). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port that is free now, chosen below the kernel's ephemeral range (32768+ on Linux): a port the
+ * kernel hands out for `listen(0)` can be handed out again at once as the local port of an outbound
+ * connection (to PostgreSQL, say) before the test binds it, which made runs fail with EADDRINUSE.
+ * Each vitest worker takes its own slice of 10000–31999, and probes each candidate by binding it.
+ */
+export async function freePort(): Promise<number> {
+  const worker = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 0) % 8;
+  const slice = 2750;
+  const base = 10_000 + worker * slice;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = base + ((nextPortOffset++ * 7919 + process.pid) % slice);
+    if (await canBind(port)) return port;
+  }
+  throw new Error('no free port found');
+}
+
+let nextPortOffset = 0;
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
   });
 }
