@@ -1,5 +1,5 @@
 import type { RouteModule } from '../http/app.js';
-import { BadRequestError } from '../http/errors.js';
+import { InvalidRequestError } from '../http/errors.js';
 import { clientsOfLoginSession, notifyBackChannel } from '../oidc/backchannel.js';
 import type { Registry } from '../registry.js';
 
@@ -23,24 +23,39 @@ export const sessionAdminRoutes: RouteModule = (app, registry) => {
     },
     async (request, reply) => {
       const { subject, login_session_id } = request.query;
-      if (!subject) throw new BadRequestError('The "subject" query parameter is required.');
+      if (!subject) throw new InvalidRequestError("Query parameter 'subject' is not defined but should have been.");
       const list = await sessions.listConsents(subject, login_session_id);
       return reply.header('x-total-count', String(list.length)).send(list.map((consent) => consent.document));
     },
   );
 
-  app.delete<{ Querystring: { subject?: string; client?: string; all?: string } }>(
+  app.delete<{ Querystring: { subject?: string; client?: string; all?: string; consent_request_id?: string } }>(
     '/oauth2/auth/sessions/consent',
     {
       schema: {
-        querystring: { type: 'object', properties: { subject: { type: 'string' }, client: { type: 'string' }, all: { type: 'string' } } },
+        querystring: {
+          type: 'object',
+          properties: {
+            subject: { type: 'string' },
+            client: { type: 'string' },
+            all: { type: 'string' },
+            consent_request_id: { type: 'string' },
+          },
+        },
       },
     },
     async (request, reply) => {
-      const { subject, client, all } = request.query;
-      // Exactly one combination, as Hydra: subject+client, or subject+all=true.
-      if (!subject || (client === undefined) === (all !== 'true')) throw new BadRequestError('Invalid combination of query parameters.');
-      await sessions.deleteConsents(subject, all === 'true' ? undefined : client);
+      const { subject, client, consent_request_id: consentRequestId } = request.query;
+      // Exactly one combination, as Hydra: consent_request_id alone, subject+client, or subject+all=true
+      // (empty counts as absent). A wrong one is fosite's invalid_request, not Hydra's generic "malformed" error.
+      const allClients = request.query.all === 'true';
+      if (consentRequestId && !subject && !client) {
+        await sessions.deleteConsentById(consentRequestId);
+      } else if (!consentRequestId && subject && Boolean(client) !== allClients) {
+        await sessions.deleteConsents(subject, allClients ? undefined : client);
+      } else {
+        throw new InvalidRequestError('Invalid combination of query parameters.');
+      }
       return reply.status(204).send();
     },
   );
@@ -50,8 +65,9 @@ export const sessionAdminRoutes: RouteModule = (app, registry) => {
     { schema: { querystring: { type: 'object', properties: { subject: { type: 'string' }, sid: { type: 'string' } } } } },
     async (request, reply) => {
       const { subject, sid } = request.query;
-      if ((subject === undefined) === (sid === undefined)) throw new BadRequestError('Exactly one of "subject" or "sid" is required.');
-      if (sid !== undefined) {
+      // As Hydra: fosite's invalid_request when both are missing (or empty); `sid` wins when both are given.
+      if (!subject && !sid) throw new InvalidRequestError("Either 'subject' or 'sid' query parameters need to be defined.");
+      if (sid) {
         await endLoginSession(registry, sid);
       } else {
         for (const session of await sessions.loginSessionsOfSubject(subject as string)) await endLoginSession(registry, session.id);

@@ -136,6 +136,12 @@ export class SessionStore {
     return Number((await query.executeTakeFirst()).numDeletedRows);
   }
 
+  /** Deletes one consent by its consent request id (and, by cascade, its tokens); false when there was none. */
+  async deleteConsentById(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('consent_sessions').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
   async forcedSubject(subject: string, clientId: string): Promise<string | undefined> {
     const row = await this.db
       .selectFrom('forced_subjects')
