@@ -27,6 +27,8 @@ export interface Registry {
   readonly logger: Logger;
   readonly database: Database;
   readonly keyring: Keyring;
+  /** Signs the login session cookie: from `secrets.cookie`, else `secrets.system` (as Hydra's cookie store). */
+  readonly cookieKeyring: Keyring;
   readonly hasher: SecretHasher;
   readonly clients: ClientService;
   readonly keys: KeyManager;
@@ -76,6 +78,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       logger,
       database,
       keyring,
+      cookieKeyring: config.secrets.cookie.length > 0 ? new Keyring(config.secrets.cookie) : keyring,
       hasher,
       clients,
       keys,

@@ -4,8 +4,9 @@
  * limit, and deleting a user. Every test drives the server over HTTP on both stores.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FLOW_ENV } from './support/browser.js';
-import { type Answer, admin, type Client, CodeFlow, introspect } from './support/http-flow.js';
+import { ConfigError, loadConfig } from '../src/config/load.js';
+import { Browser, FLOW_ENV, runFlow } from './support/browser.js';
+import { type Answer, admin, type Client, CodeFlow, introspect, REDIRECT_URI } from './support/http-flow.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -32,6 +33,23 @@ describe.each(STORES)('issue 12: credentials and sessions ($name)', (store) => {
     await server?.close();
   });
 
+  /** An authorization request of `client` on `node`, through login (remembered when `remember`) and consent. */
+  async function remembered(node: TestServer, browser: Browser, remember: boolean): Promise<{ loginSkipped: boolean | undefined }> {
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: client.id,
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      state: 'state-of-the-flow',
+      nonce: 'nonce-of-the-flow',
+    });
+    const { callback, loginSkipped } = await runFlow(node, browser, `${node.publicUrl}/oauth2/auth?${query}`, {
+      login: { subject: 'alice', remember, remember_for: 3600 },
+    });
+    expect(new URL(callback).searchParams.get('code')).toBeTruthy();
+    return { loginSkipped };
+  }
+
   it('issue 12 #22: the session DELETE endpoints answer a bad parameter combination with invalid_request, as Hydra', async () => {
     const consent = '/admin/oauth2/auth/sessions/consent';
     for (const query of ['', '?subject=alice', '?client=x', '?all=true', '?subject=alice&client=x&all=true', '?subject=&all=true']) {
@@ -50,6 +68,7 @@ describe.each(STORES)('issue 12: credentials and sessions ($name)', (store) => {
 
     // The valid combinations still work, consent_request_id alone (Hydra's third form) included.
     const flow = await new CodeFlow(client).finish(server);
+    expect(flow.error).toBeUndefined();
     const accessToken = flow.tokens?.access_token as string;
     expect((await introspect(server, accessToken)).active).toBe(true);
     const listed = await admin(server, 'GET', `${consent}?subject=alice`);
@@ -65,5 +84,44 @@ describe.each(STORES)('issue 12: credentials and sessions ($name)', (store) => {
     expect((await admin(server, 'GET', `${consent}?subject=alice`)).body).toEqual([]);
     expect((await admin(server, 'DELETE', `${consent}?subject=alice&all=true`)).status).toBe(204);
     expect((await admin(server, 'DELETE', `${consent}?subject=alice&client=${client.id}`)).status).toBe(204);
+  });
+
+  it('issue 12 #19: secrets.cookie signs the login session cookie (the first signs, all verify), not secrets.system', async () => {
+    const [oldSecret, newSecret] = ['cookie-secret-old-0123456789', 'cookie-secret-new-0123456789'];
+    const node = (cookieSecrets?: string) =>
+      startTestServer(store, { dsn: server.config.dsn, env: { ...FLOW_ENV, ...(cookieSecrets ? { SECRETS_COOKIE: cookieSecrets } : {}) } });
+    const signer = await node(oldSecret);
+    const rotated = await node(`${newSecret},${oldSecret}`);
+    const replaced = await node(newSecret);
+    try {
+      const browser = new Browser();
+      expect((await remembered(signer, browser, true)).loginSkipped).toBe(false);
+      expect((await remembered(signer, browser, false)).loginSkipped).toBe(true);
+      // After rotation (new secret first) the old cookie still verifies ...
+      expect((await remembered(rotated, browser, false)).loginSkipped).toBe(true);
+      // ... but not where the old secret is gone, nor under the system secret every node shares.
+      expect((await remembered(replaced, browser, false)).loginSkipped).toBe(false);
+      expect((await remembered(server, browser, false)).loginSkipped).toBe(false);
+    } finally {
+      await Promise.all([signer.close(), rotated.close(), replaced.close()]);
+    }
+  });
+});
+
+describe('issue 12 #19: the production issuer check', () => {
+  it('issue 12 #19: an http issuer outside development mode must be a loopback address, not a name that starts like one', () => {
+    const load = (issuer: string) => loadConfig({ env: { URLS_SELF_ISSUER: issuer, SECRETS_SYSTEM: 'test-secret-0123456789abcdef' } });
+    for (const issuer of ['http://127.attacker.example/', 'http://127.0.0.1.attacker.example/', 'http://localhost.attacker.example/']) {
+      expect(() => load(issuer), issuer).toThrow(ConfigError);
+    }
+    for (const issuer of [
+      'http://127.0.0.1:4444/',
+      'http://127.1.2.3/',
+      'http://localhost:4444/',
+      'http://[::1]:4444/',
+      'https://127.attacker.example/',
+    ]) {
+      expect(load(issuer).urls.self.issuer, issuer).toBe(issuer);
+    }
   });
 });

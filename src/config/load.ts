@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
 import { type Config, envName, isLeaf, type Leaf, leaves, SCHEMA, type SchemaTree } from './schema.js';
@@ -172,9 +173,13 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
+/**
+ * `localhost`, `[::1]` or an IPv4 address in 127.0.0.0/8. The host must BE an address there: a name
+ * that merely starts with `127.` (`127.attacker.example`) resolves wherever its owner likes.
+ */
 function isLoopback(value: string): boolean {
   const host = new URL(value).hostname;
-  return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+  return host === 'localhost' || host === '[::1]' || (isIPv4(host) && host.startsWith('127.'));
 }
 
 function setPath(target: Record<string, unknown>, key: string, value: unknown): void {

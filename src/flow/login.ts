@@ -50,7 +50,7 @@ export async function startLogin(
 }
 
 async function rememberedSession(registry: Registry, request: FastifyRequest, now: number): Promise<LoginSession | undefined> {
-  const sid = sessionIdFromCookie(registry.keyring, readCookies(request)[sessionCookieName(registry.config)]);
+  const sid = sessionIdFromCookie(registry.cookieKeyring, readCookies(request)[sessionCookieName(registry.config)]);
   if (!sid) return undefined;
   const session = await registry.sessions.findLoginSession(sid);
   return session?.remember && session.expiresAt > now ? session : undefined;
@@ -145,7 +145,10 @@ export function verifyLogin(
   const name = sessionCookieName(config);
   if (state.remember && (state.newSession || state.extendSessionLifespan)) {
     const maxAge = state.rememberFor > 0 ? state.rememberFor : Math.round(config.ttl.authentication_session / 1000);
-    setCookie(reply, config, name, sessionCookieValue(registry.keyring, state.sid), { maxAge, path: config.serve.cookies.paths.session });
+    setCookie(reply, config, name, sessionCookieValue(registry.cookieKeyring, state.sid), {
+      maxAge,
+      path: config.serve.cookies.paths.session,
+    });
   } else if (!state.remember) {
     setCookie(reply, config, name, '', { maxAge: 0, path: config.serve.cookies.paths.session });
   }

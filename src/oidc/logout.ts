@@ -71,7 +71,7 @@ async function beginLogout(
       );
     }
     const sessionCookie = sessionCookieName(config);
-    const sid = sessionIdFromCookie(registry.keyring, readCookies(request)[sessionCookie]);
+    const sid = sessionIdFromCookie(registry.cookieKeyring, readCookies(request)[sessionCookie]);
     const session = sid ? await registry.sessions.findLoginSession(sid) : undefined;
     if (!session) {
       // Nobody to log out: a stale cookie is dropped, and the browser goes where a finished logout goes.
@@ -168,7 +168,7 @@ async function completeLogout(registry: Registry, request: FastifyRequest, reply
   const state = openLogoutVerifier(registry, request, reply, sealed);
   if (!state.clientId) {
     // OP-initiated: only the browser holding the session may end it this way.
-    const sid = sessionIdFromCookie(registry.keyring, readCookies(request)[sessionCookieName(config)]);
+    const sid = sessionIdFromCookie(registry.cookieKeyring, readCookies(request)[sessionCookieName(config)]);
     if (sid !== state.sid) {
       // No cookie and no session any more: this logout already happened (in another tab, say).
       if (sid === undefined && !(await registry.sessions.findLoginSession(state.sid)))
