@@ -3,9 +3,13 @@
  * authorization endpoint, the issuer check and cookie secrets, the shared client-authentication rate
  * limit, and deleting a user. Every test drives the server over HTTP on both stores.
  */
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config/load.js';
-import { Browser, FLOW_ENV, runFlow } from './support/browser.js';
+import { ID_TOKEN_SET } from '../src/jwk/manager.js';
+import { signLogoutToken } from '../src/oidc/backchannel.js';
+import { Browser, FLOW_ENV, LOGIN_URL, runFlow } from './support/browser.js';
 import { type Answer, admin, type Client, CodeFlow, introspect, REDIRECT_URI } from './support/http-flow.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
@@ -84,6 +88,60 @@ describe.each(STORES)('issue 12: credentials and sessions ($name)', (store) => {
     expect((await admin(server, 'GET', `${consent}?subject=alice`)).body).toEqual([]);
     expect((await admin(server, 'DELETE', `${consent}?subject=alice&all=true`)).status).toBe(204);
     expect((await admin(server, 'DELETE', `${consent}?subject=alice&client=${client.id}`)).status).toBe(204);
+  });
+
+  it('issue 12 #18: id_token_hint at the authorization endpoint must be an ID token, not any JWT signed with the ID-token key', async () => {
+    const created = await admin(server, 'POST', '/admin/clients', {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [REDIRECT_URI],
+      scope: 'openid',
+      userinfo_signed_response_alg: 'RS256',
+    });
+    const signedUserinfoClient = { id: created.body.client_id as string, secret: created.body.client_secret as string };
+    const flow = await new CodeFlow(signedUserinfoClient, 'openid').finish(server);
+    expect(flow.error).toBeUndefined();
+    const idToken = flow.tokens?.id_token as string;
+    const userinfo = await fetch(`${server.publicUrl}/userinfo`, { headers: { authorization: `Bearer ${flow.tokens?.access_token}` } });
+    expect(userinfo.headers.get('content-type')).toContain('application/jwt');
+    const signedUserinfo = await userinfo.text();
+    // A verifiable credential as /credentials issues it (iss, sub, iat, exp, vc; no aud), and a logout token.
+    const signer = await server.registry.keys.signingKey(ID_TOKEN_SET);
+    const now = Math.floor(Date.now() / 1000);
+    const credential = await new SignJWT({ vc: { type: ['VerifiableCredential', 'UserInfoCredential'], credentialSubject: {} } })
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
+      .setIssuer(server.config.urls.self.issuer)
+      .setSubject('did:jwk:x')
+      .setJti(randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .sign(signer.key);
+    const stored = await server.registry.clients.find(client.id);
+    const logoutToken = await signLogoutToken(server.registry, stored?.client as never, randomUUID());
+
+    const authorize = async (hint: string) => {
+      const query = new URLSearchParams({
+        response_type: 'code',
+        client_id: signedUserinfoClient.id,
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid',
+        state: 'state-of-the-flow',
+        id_token_hint: hint,
+      });
+      const response = await fetch(`${server.publicUrl}/oauth2/auth?${query}`, { redirect: 'manual' });
+      return new URL(response.headers.get('location') as string);
+    };
+    expect((await authorize(idToken)).toString().startsWith(LOGIN_URL)).toBe(true);
+    for (const [what, hint] of [
+      ['a signed userinfo answer', signedUserinfo],
+      ['a verifiable credential', credential],
+      ['a logout token', logoutToken],
+    ] as const) {
+      const location = await authorize(hint);
+      expect(`${location.origin}${location.pathname}`, what).toBe(REDIRECT_URI);
+      expect(location.searchParams.get('error'), what).toBe('invalid_request');
+      expect(location.searchParams.get('error_description'), what).toContain('id_token_hint');
+    }
   });
 
   it('issue 12 #19: secrets.cookie signs the login session cookie (the first signs, all verify), not secrets.system', async () => {

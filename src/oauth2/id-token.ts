@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { OAuth2Client } from '../client/model.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import type { Registry } from '../registry.js';
@@ -71,4 +71,45 @@ export function halfHash(value: string, alg: string): string {
     .update(value, 'ascii')
     .digest();
   return digest.subarray(0, digest.length / 2).toString('base64url');
+}
+
+/** Leeway for an ID token issued "in the future" by a node whose clock runs ahead. */
+const CLOCK_SKEW_S = 5;
+
+/** The claims every ID token this server signs carries (`signIdToken`). */
+export interface OwnIdTokenClaims extends JWTPayload {
+  sub: string;
+  aud: string[];
+  iat: number;
+  exp: number;
+}
+
+/**
+ * The claims of `token` when it is an ID token this server issued, else undefined. The ID-token key
+ * also signs logout tokens, signed userinfo answers and verifiable credentials, so a valid signature
+ * is not enough: the token must have an ID token's shape (`signIdToken`): untyped or `typ: JWT`,
+ * this issuer, a subject, an audience, `iat` and `exp`, and none of the claims that mark the others
+ * (`vc`, `events`). Signed userinfo carries no `exp`; a credential no `aud`; a logout token is typed.
+ * Expired ones pass (an `id_token_hint` is often expired), so it is verified as of its own `iat`,
+ * which may not lie in the future. Used for every `id_token_hint` (authorization and logout).
+ */
+export async function verifyOwnIdToken(registry: Registry, token: string): Promise<OwnIdTokenClaims | undefined> {
+  let payload: JWTPayload;
+  try {
+    const typ = decodeProtectedHeader(token).typ;
+    if (typ !== undefined && typ.toLowerCase() !== 'jwt') return undefined;
+    const issuedAt = decodeJwt(token).iat;
+    if (typeof issuedAt !== 'number' || issuedAt > Date.now() / 1000 + CLOCK_SKEW_S) return undefined;
+    ({ payload } = await jwtVerify(token, registry.keys.verifier(ID_TOKEN_SET), {
+      issuer: registry.config.urls.self.issuer,
+      currentDate: new Date(issuedAt * 1000),
+      requiredClaims: ['sub', 'aud', 'iat', 'exp'],
+    }));
+  } catch {
+    return undefined;
+  }
+  const aud = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
+  if (typeof payload.sub !== 'string' || payload.sub === '' || aud.length === 0) return undefined;
+  if ('vc' in payload || 'events' in payload) return undefined;
+  return { ...payload, sub: payload.sub, aud, iat: payload.iat as number, exp: payload.exp as number };
 }

@@ -1,21 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { OAuth2Client } from '../client/model.js';
 import { readCookies, sessionCookieName, sessionIdFromCookie, setCookie } from '../flow/cookies.js';
 import { openLogoutVerifier, postLogoutRedirect, startLogout } from '../flow/logout.js';
 import type { RouteModule } from '../http/app.js';
 import { HttpError, InvalidRequestError } from '../http/errors.js';
 import { escapeHtml, sendHtml } from '../http/html.js';
-import { ID_TOKEN_SET } from '../jwk/manager.js';
 import { redirectToErrorPage } from '../oauth2/authorize/deliver.js';
+import { verifyOwnIdToken } from '../oauth2/id-token.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import type { Registry } from '../registry.js';
 import { clientsOfLoginSession, notifyBackChannel } from './backchannel.js';
 
 /** How long the front-channel page waits for the clients' frames before moving on anyway. */
 const FRONTCHANNEL_WAIT_MS = 5000;
-/** Leeway for an `id_token_hint` issued "in the future" by a node whose clock runs ahead. */
-const CLOCK_SKEW_S = 5;
 
 /**
  * `GET|POST /oauth2/sessions/logout` (OIDC RP-Initiated Logout 1.0, as Hydra serves it). The first
@@ -114,32 +111,13 @@ interface HintClaims {
   aud: string[];
 }
 
-/**
- * An `id_token_hint` must be an ID token this server signed with its `hydra.openid.id-token` key,
- * from this issuer, naming a subject and a session. Expired ones are accepted (RP-Initiated Logout:
- * the RP often holds only an expired one), so it is verified as of its own `iat`, which may not lie
- * in the future.
- */
+/** An `id_token_hint` must be an ID token this server issued (`verifyOwnIdToken`) that names a session. */
 async function verifyIdTokenHint(registry: Registry, hint: string): Promise<HintClaims> {
   const invalid = (why: string) => new InvalidRequestError(`The "id_token_hint" ${why}.`);
-  let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
-  try {
-    const typ = decodeProtectedHeader(hint).typ;
-    // Logout tokens and other typed JWTs this server signs with the same key are not ID tokens.
-    if (typ !== undefined && typ.toLowerCase() !== 'jwt') throw new Error('not an ID token');
-    const issuedAt = decodeJwt(hint).iat;
-    if (typeof issuedAt !== 'number' || issuedAt > Date.now() / 1000 + CLOCK_SKEW_S) throw new Error('bad iat');
-    ({ payload } = await jwtVerify(hint, registry.keys.verifier(ID_TOKEN_SET), {
-      issuer: registry.config.urls.self.issuer,
-      currentDate: new Date(issuedAt * 1000),
-    }));
-  } catch {
-    throw invalid('is not a valid ID token issued by this server');
-  }
-  if (typeof payload.sub !== 'string' || payload.sub === '') throw invalid('does not name a subject ("sub")');
+  const payload = await verifyOwnIdToken(registry, hint);
+  if (!payload) throw invalid('is not a valid ID token issued by this server');
   if (typeof payload.sid !== 'string' || payload.sid === '') throw invalid('does not name a session ("sid")');
-  const aud = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
-  return { sub: payload.sub, sid: payload.sid, aud };
+  return { sub: payload.sub, sid: payload.sid, aud: payload.aud };
 }
 
 /** The client the hint was issued to: `client_id` when given (it must be an audience), else the first registered audience. */

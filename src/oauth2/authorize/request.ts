@@ -1,4 +1,4 @@
-import { decodeJwt, type JWTPayload, jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
 import { effectiveGrantTypes, type OAuth2Client } from '../../client/model.js';
 import {
   HttpError,
@@ -9,9 +9,9 @@ import {
   UnauthorizedClientError,
   UnsupportedResponseTypeError,
 } from '../../http/errors.js';
-import { ID_TOKEN_SET } from '../../jwk/manager.js';
 import type { Registry } from '../../registry.js';
 import { disallowedAudiences } from '../audience.js';
+import { verifyOwnIdToken } from '../id-token.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 
 export type ResponseMode = 'query' | 'fragment' | 'form_post';
@@ -234,23 +234,13 @@ function checkPkce(registry: Registry, client: OAuth2Client, params: Record<stri
   return challenge;
 }
 
-/** `id_token_hint` must be an ID token this server signed; expired ones are accepted (OIDC Core §3.1.2.1). */
+/** `id_token_hint` must be an ID token this server issued (`verifyOwnIdToken`, shared with logout); expired ones are accepted (OIDC Core §3.1.2.1). */
 async function checkIdTokenHint(registry: Registry, params: Record<string, string>): Promise<JWTPayload | undefined> {
   const hint = params.id_token_hint;
   if (!hint) return undefined;
-  try {
-    // Verified as of its own issue time, so that an expired hint still counts.
-    const issuedAt = decodeJwt(hint).iat;
-    const currentDate = new Date(typeof issuedAt === 'number' ? issuedAt * 1000 : Date.now());
-    const { payload } = await jwtVerify(hint, registry.keys.verifier(ID_TOKEN_SET), {
-      issuer: registry.config.urls.self.issuer,
-      currentDate,
-    });
-    if (typeof payload.sub !== 'string') throw new Error('no subject');
-    return payload;
-  } catch {
-    throw new InvalidRequestError('The id_token_hint is not a valid ID token issued by this server.');
-  }
+  const claims = await verifyOwnIdToken(registry, hint);
+  if (!claims) throw new InvalidRequestError('The id_token_hint is not a valid ID token issued by this server.');
+  return claims;
 }
 
 function sameSet(a: Set<string>, b: Set<string>): boolean {
