@@ -73,7 +73,10 @@ describe.each(STORES)('dynamic registration commands ($name)', (store) => {
   let disabled: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer(store, { env: { OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true' } });
+    // `read` allowed to self-registered clients (oidc.dynamic_client_registration.allowed_scopes).
+    server = await startTestServer(store, {
+      env: { OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true', OIDC_DYNAMIC_CLIENT_REGISTRATION_ALLOWED_SCOPES: 'openid,read' },
+    });
     gated = await startTestServer(store, {
       dsn: server.config.dsn,
       env: { OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true', OIDC_DYNAMIC_CLIENT_REGISTRATION_INITIAL_ACCESS_TOKEN: INITIAL },

@@ -18,6 +18,21 @@ export const LIFESPAN_FIELDS = [
 ] as const;
 
 export type LifespanField = (typeof LIFESPAN_FIELDS)[number];
+
+/**
+ * Fields only the admin API sets. Dynamic registration refuses them (Hydra refuses the first four;
+ * an owner and token lifespans are the admin's to choose too: a self-registered client could
+ * otherwise pose as another team's or give itself tokens that live for centuries), and an RFC 7592
+ * update resets them to their defaults, as Hydra's, which replaces the whole client, does.
+ */
+export const ADMIN_ONLY_FIELDS = [
+  'metadata',
+  'access_token_strategy',
+  'skip_consent',
+  'skip_logout_consent',
+  'owner',
+  ...LIFESPAN_FIELDS,
+] as const;
 export type Lifespans = { [K in LifespanField]: string | null };
 
 export const GRANT_TYPES = [

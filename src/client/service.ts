@@ -7,10 +7,10 @@ import { mintOpaqueToken, verifyOpaqueToken } from '../crypto/opaque-token.js';
 import { randomString } from '../crypto/random.js';
 import { BadRequestError, InvalidClientMetadataError, NotFoundError } from '../http/errors.js';
 import { LruMap } from '../util/lru.js';
-import type { ClientInput, ClientResponse, OAuth2Client } from './model.js';
+import { ADMIN_ONLY_FIELDS, type ClientInput, type ClientResponse, type OAuth2Client } from './model.js';
 import { checkRemoteMetadata, type RemoteCheckOptions } from './remote-checks.js';
 import type { ClientQuery, ClientRepository, StoredClient } from './repository.js';
-import { normalizeClient, normalizeLifespans, rfc3339 } from './validate.js';
+import { checkRegistrationPolicy, normalizeClient, normalizeLifespans, rfc3339 } from './validate.js';
 
 /** Hydra generates 26-character secrets; shorter chosen secrets are refused below this length. */
 const GENERATED_SECRET_LENGTH = 26;
@@ -24,9 +24,6 @@ export interface ClientServiceDeps {
   /** How host names resolve for the private-address guard (default: the system resolver). */
   resolve?: RemoteCheckOptions['resolve'];
 }
-
-/** Fields only the admin API sets: dynamic registration can neither set nor see them, and keeps them on PUT. */
-const ADMIN_ONLY_FIELDS = ['metadata', 'access_token_strategy', 'skip_consent', 'skip_logout_consent'] as const;
 
 /** At most this many clients are kept in memory for authentication (the least recently read dropped first). */
 const MAX_CACHED_CLIENTS = 1024;
@@ -43,10 +40,14 @@ export class ClientService {
 
   constructor(private readonly deps: ClientServiceDeps) {}
 
-  /** Creates a client; the response carries the secret and registration token, never shown again. */
-  async create(input: ClientInput): Promise<ClientResponse> {
-    const client = normalizeClient(input, { config: this.deps.config, now: new Date() });
-    const secret = this.chooseSecret(client, input.client_secret);
+  /**
+   * Creates a client; the response carries the secret and registration token, never shown again.
+   * `origin.selfRegistered`: created through dynamic registration, so held to its policy.
+   */
+  async create(input: ClientInput, origin: { selfRegistered?: boolean } = {}): Promise<ClientResponse> {
+    const selfRegistered = origin.selfRegistered === true;
+    const client = this.normalizeFor(selfRegistered, selfRegistered ? registrantInput(input) : input, undefined);
+    const secret = this.chooseSecret(client, selfRegistered ? undefined : input.client_secret);
     await this.checkRemote(client);
     const registration = mintOpaqueToken(this.deps.keyring, 'accessToken');
     await this.deps.repository.insert({
@@ -122,7 +123,7 @@ export class ClientService {
   /** Sets the per-grant token lifespans. */
   async setLifespans(id: string, input: Record<string, unknown>): Promise<ClientResponse> {
     const stored = await this.load(id);
-    const client: OAuth2Client = { ...stored.client, ...normalizeLifespans(input), updated_at: rfc3339(new Date()) };
+    const client: OAuth2Client = { ...stored.client, ...normalizeLifespans(input, this.deps.config), updated_at: rfc3339(new Date()) };
     return this.save(stored, client, undefined);
   }
 
@@ -147,15 +148,15 @@ export class ClientService {
 
   /**
    * Dynamic registration's replace (RFC 7592 §2.2) of a client its registration token authenticated:
-   * the secret and the admin-only fields are kept, and a new registration access token replaces the
-   * old one. Undefined when the client changed its token (or was deleted) since it was authenticated.
+   * held to the registration policy, the secret kept, the admin-only fields reset to their defaults,
+   * and a new registration access token replaces the old one. Undefined when the client changed its token (or was deleted) since it was authenticated.
    */
   async replaceRegistered(current: StoredClient, input: ClientInput): Promise<ClientResponse | undefined> {
     const expected = current.registrationTokenHash;
     if (!expected) return undefined;
-    const kept: ClientInput = { ...input, client_secret: undefined };
-    for (const field of ADMIN_ONLY_FIELDS) (kept as Record<string, unknown>)[field] = current.client[field];
-    const client = normalizeClient(kept, { config: this.deps.config, now: new Date(), existing: current.client });
+    // What only the admin may set goes back to its default: a registration token must not be a way
+    // to keep `skip_consent` (or a lifespan, or metadata) while changing the redirect URIs.
+    const client = this.normalizeFor(true, registrantInput(input), current.client);
     await this.checkRemote(client);
     const { secretHash, shownSecret } = await this.secretFor(current, client, undefined);
     const registration = mintOpaqueToken(this.deps.keyring, 'accessToken');
@@ -179,6 +180,14 @@ export class ClientService {
     const deleted = await this.deps.repository.delete(current.client.client_id, { registrationTokenHash: expected });
     this.forget(current.client.client_id);
     return deleted;
+  }
+
+  /** `normalizeClient`, plus the registration policy for what a registrant (not the admin) sends. */
+  private normalizeFor(selfRegistered: boolean, input: ClientInput, existing: OAuth2Client | undefined): OAuth2Client {
+    const config = this.deps.config;
+    const client = normalizeClient(input, { config, now: new Date(), ...(existing ? { existing } : {}) });
+    if (selfRegistered) checkRegistrationPolicy(client, config);
+    return client;
   }
 
   /** Drops a client from the cache once a change to it is stored (or failed: the next read is fresh either way). */
@@ -233,6 +242,13 @@ export class ClientService {
     const base = this.deps.config.urls.self.public.replace(/\/+$/, '');
     return { ...client, registration_client_uri: `${base}/oauth2/register/${encodeURIComponent(client.client_id)}` };
   }
+}
+
+/** What a registrant may set: its input without a secret and without the fields only the admin sets. */
+function registrantInput(input: ClientInput): ClientInput {
+  const kept: Record<string, unknown> = { ...input, client_secret: undefined };
+  for (const field of ADMIN_ONLY_FIELDS) delete kept[field];
+  return kept as ClientInput;
 }
 
 /** Freezes an object and everything it holds, so that a value shared through the cache cannot be changed. */

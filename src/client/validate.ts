@@ -2,8 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
 import { InvalidClientMetadataError, InvalidRedirectUriError } from '../http/errors.js';
+import { audienceMatcher } from '../oauth2/audience.js';
+import { scopeMatcher } from '../oauth2/scope.js';
+import { sectorIdentifier } from '../oauth2/subject.js';
 import {
   type ClientInput,
+  effectiveGrantTypes,
   GRANT_TYPES,
   type JsonWebKeySet,
   LIFESPAN_FIELDS,
@@ -25,6 +29,42 @@ const RESPONSE_TYPE_PARTS = new Set(['code', 'id_token', 'token']);
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const REQUEST_OBJECT_ALGS = ['none', ...SIGNING_ALGS];
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+/**
+ * Schemes a redirect URI may never use: script (`javascript:`, `vbscript:`), inline documents
+ * (`data:`, `blob:`, `filesystem:`) and local files. Private-use schemes of native apps
+ * (`com.example.app:/cb`, RFC 8252 §7.1) stay allowed, so this is a list of the forbidden ones.
+ */
+const FORBIDDEN_REDIRECT_SCHEMES = new Set(['javascript:', 'vbscript:', 'data:', 'blob:', 'filesystem:', 'file:']);
+
+/** The list fields of a client, each bounded by `clients.limits.max_list_items`. */
+const LIST_FIELDS = [
+  'redirect_uris',
+  'post_logout_redirect_uris',
+  'request_uris',
+  'grant_types',
+  'response_types',
+  'audience',
+  'contacts',
+  'allowed_cors_origins',
+] as const;
+/** The string fields of a client bounded by `clients.limits.max_string_length` (`client_name` has its own bound). */
+const STRING_FIELDS = [
+  'owner',
+  'policy_uri',
+  'tos_uri',
+  'client_uri',
+  'logo_uri',
+  'subject_type',
+  'sector_identifier_uri',
+  'jwks_uri',
+  'token_endpoint_auth_method',
+  'token_endpoint_auth_signing_alg',
+  'request_object_signing_alg',
+  'userinfo_signed_response_alg',
+  'frontchannel_logout_uri',
+  'backchannel_logout_uri',
+  'access_token_strategy',
+] as const;
 
 /**
  * Turns a client from a request into a complete, valid client with Hydra's defaults, or throws
@@ -33,6 +73,8 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 export function normalizeClient(input: ClientInput, context: NormalizeContext): OAuth2Client {
   const { config, now, existing } = context;
   const invalid = (hint: string) => new InvalidClientMetadataError(hint);
+  // First, before any per-item work: every later check is then bounded by the limits.
+  checkBounds(input, config);
 
   const clientId = existing?.client_id ?? (input.client_id || randomUUID());
   if (existing && input.client_id && input.client_id !== existing.client_id) {
@@ -48,7 +90,8 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
   }
 
   const redirectUris = list(input.redirect_uris);
-  for (const uri of redirectUris) checkRedirectUri(uri, 'redirect_uris');
+  // Each redirect URI parsed once; post-logout URIs are then checked against this set of origins.
+  const redirectOrigins = new Set(redirectUris.map((uri) => originOf(checkRedirectUri(uri, 'redirect_uris'))));
 
   const grantTypes = list(input.grant_types);
   for (const grant of grantTypes) {
@@ -77,6 +120,7 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
   if (sectorIdentifierUri && !isUrl(sectorIdentifierUri, ['https:']) && !(config.dev && isLoopbackHttpUrl(sectorIdentifierUri))) {
     throw invalid('Field sector_identifier_uri must be an https URL.');
   }
+  checkPairwiseSector(subjectType, sectorIdentifierUri, redirectUris);
 
   const jwks = normalizeJwks(input.jwks);
   const jwksUri = input.jwks_uri ?? '';
@@ -104,8 +148,7 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
 
   const postLogout = list(input.post_logout_redirect_uris);
   for (const uri of postLogout) {
-    checkRedirectUri(uri, 'post_logout_redirect_uris');
-    if (!redirectUris.some((redirect) => sameOrigin(redirect, uri))) {
+    if (!redirectOrigins.has(originOf(checkRedirectUri(uri, 'post_logout_redirect_uris')))) {
       throw invalid(
         `Post logout redirect URI "${uri}" must match the scheme, host and port of at least one of the registered redirect URIs.`,
       );
@@ -166,14 +209,15 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
     access_token_strategy: strategy,
     skip_consent: input.skip_consent ?? false,
     skip_logout_consent: input.skip_logout_consent ?? false,
-    ...normalizeLifespans(input),
+    ...normalizeLifespans(input, config),
     created_at: existing?.created_at ?? timestamp,
     updated_at: timestamp,
   };
 }
 
 /** Validates and normalizes the 13 lifespan fields (`60m` → `1h0m0s`). */
-export function normalizeLifespans(input: Partial<Record<string, unknown>>): Lifespans {
+export function normalizeLifespans(input: Partial<Record<string, unknown>>, config: Config): Lifespans {
+  const max = config.clients.limits.max_lifespan;
   const out = {} as Lifespans;
   for (const field of LIFESPAN_FIELDS) {
     const value = input[field];
@@ -185,9 +229,47 @@ export function normalizeLifespans(input: Partial<Record<string, unknown>>): Lif
     if (ms === undefined || ms < 0) {
       throw new InvalidClientMetadataError(`Field ${field} must be a duration such as 1h30m or 45s.`);
     }
+    // Refused rather than read as the default: tokens minted with a lifespan of 0 used to carry no
+    // expiry at all, and a client that asks for 0 should learn that it does not get "never". Token
+    // times are whole seconds, so anything shorter than 1s would expire as it is issued.
+    if (ms < 1000 || ms > max) {
+      throw new InvalidClientMetadataError(
+        `Field ${field} must be between 1s and ${formatDuration(max)} (clients.limits.max_lifespan); a client lifespan never means "never expires".`,
+      );
+    }
     out[field] = formatDuration(ms);
   }
   return out;
+}
+
+/**
+ * What a self-registered client may register (`oidc.dynamic_client_registration.allowed_*`): scopes
+ * matched by the scope strategy (the default scope always allowed), audiences as requested
+ * audiences are matched, and grant types. Hydra has no such policy: with its defaults anyone who can
+ * register can mint client_credentials tokens for any scope and audience.
+ */
+export function checkRegistrationPolicy(client: OAuth2Client, config: Config): void {
+  const policy = config.oidc.dynamic_client_registration;
+  const allowsScope = scopeMatcher(config.strategies.scope, [...policy.allowed_scopes, ...policy.default_scope]);
+  const scope = client.scope.split(' ').find((token) => token !== '' && !allowsScope(token));
+  if (scope !== undefined) {
+    throw new InvalidClientMetadataError(
+      `Scope "${scope}" cannot be registered through dynamic client registration (oidc.dynamic_client_registration.allowed_scopes).`,
+    );
+  }
+  const allowsAudience = audienceMatcher(policy.allowed_audiences);
+  const audience = client.audience.find((value) => !allowsAudience(value));
+  if (audience !== undefined) {
+    throw new InvalidClientMetadataError(
+      `Audience "${audience}" cannot be registered through dynamic client registration (oidc.dynamic_client_registration.allowed_audiences).`,
+    );
+  }
+  const grant = effectiveGrantTypes(client).find((type) => !policy.allowed_grant_types.includes(type));
+  if (grant !== undefined) {
+    throw new InvalidClientMetadataError(
+      `Grant type "${grant}" cannot be registered through dynamic client registration (oidc.dynamic_client_registration.allowed_grant_types).`,
+    );
+  }
 }
 
 /** Second-precision UTC, as Hydra prints client timestamps. */
@@ -199,7 +281,62 @@ function list(value: string[] | null | undefined): string[] {
   return (value ?? []).filter((item) => item !== '');
 }
 
-function checkRedirectUri(uri: string, field: string): void {
+/**
+ * The counts and sizes of everything a client holds (`clients.limits.*`, `clients.jwks.max_keys`),
+ * checked before anything is parsed: a client is read on every request that names it, and its lists
+ * are matched against what requests ask for.
+ */
+function checkBounds(input: ClientInput, config: Config): void {
+  const limits = config.clients.limits;
+  const tooLong = (field: string, max: number) =>
+    new InvalidClientMetadataError(`A value of field ${field} is longer than ${max} characters (clients.limits).`);
+  for (const field of LIST_FIELDS) {
+    const values = input[field] ?? [];
+    if (values.length > limits.max_list_items) {
+      throw new InvalidClientMetadataError(
+        `Field ${field} holds more than ${limits.max_list_items} entries (clients.limits.max_list_items).`,
+      );
+    }
+    if (values.some((value) => value.length > limits.max_string_length)) throw tooLong(field, limits.max_string_length);
+  }
+  for (const field of STRING_FIELDS) {
+    if ((input[field]?.length ?? 0) > limits.max_string_length) throw tooLong(field, limits.max_string_length);
+  }
+  if ((input.client_name?.length ?? 0) > limits.max_client_name_length) throw tooLong('client_name', limits.max_client_name_length);
+  const scopes = (input.scope ?? '').split(/\s+/).filter(Boolean);
+  if (scopes.length > limits.max_scopes) {
+    throw new InvalidClientMetadataError(`Field scope holds more than ${limits.max_scopes} scopes (clients.limits.max_scopes).`);
+  }
+  if (scopes.some((scope) => scope.length > limits.max_string_length)) throw tooLong('scope', limits.max_string_length);
+  if (input.metadata !== undefined && Buffer.byteLength(JSON.stringify(input.metadata) ?? '') > limits.max_metadata_bytes) {
+    throw new InvalidClientMetadataError(
+      `Field metadata is larger than ${limits.max_metadata_bytes} bytes of JSON (clients.limits.max_metadata_bytes).`,
+    );
+  }
+  const keys = (input.jwks as { keys?: unknown } | null | undefined)?.keys;
+  if (Array.isArray(keys) && keys.length > config.clients.jwks.max_keys) {
+    throw new InvalidClientMetadataError(`Field jwks holds more than ${config.clients.jwks.max_keys} keys (clients.jwks.max_keys).`);
+  }
+}
+
+/**
+ * OpenID Connect Core §8.1: a pairwise client whose redirect URIs span several hosts must register a
+ * `sector_identifier_uri`, or the sector would be whichever host is listed first (a client listing
+ * another app's host first would receive that app's pairwise subjects). Several redirect URIs on one
+ * host need none: that follows the spec, where Hydra refuses any client with several redirect URIs
+ * and no sector, but only when a user signs in.
+ */
+function checkPairwiseSector(subjectType: string, sectorIdentifierUri: string, redirectUris: string[]): void {
+  if (subjectType !== 'pairwise' || sectorIdentifierUri || redirectUris.length === 0) return;
+  if (sectorIdentifier({ sector_identifier_uri: '', redirect_uris: redirectUris }) === undefined) {
+    throw new InvalidClientMetadataError(
+      'A pairwise client whose redirect_uris span several hosts must set a sector_identifier_uri (OpenID Connect Core 1.0 §8.1).',
+    );
+  }
+}
+
+/** Checks one redirect (or post-logout redirect) URI and returns it parsed. */
+function checkRedirectUri(uri: string, field: string): URL {
   if (uri.includes('#')) throw new InvalidRedirectUriError(`Redirect URIs must not contain fragments (#), but "${uri}" in ${field} does.`);
   let parsed: URL;
   try {
@@ -207,9 +344,15 @@ function checkRedirectUri(uri: string, field: string): void {
   } catch {
     throw new InvalidRedirectUriError(`Redirect URI "${uri}" in ${field} is not an absolute URI.`);
   }
-  if (parsed.protocol === 'javascript:' || parsed.protocol === 'data:') {
+  if (FORBIDDEN_REDIRECT_SCHEMES.has(parsed.protocol)) {
     throw new InvalidRedirectUriError(`Redirect URI "${uri}" in ${field} uses a forbidden scheme.`);
   }
+  return parsed;
+}
+
+/** Scheme, host and port: what a post-logout redirect URI must share with some redirect URI. */
+function originOf(url: URL): string {
+  return `${url.protocol}//${url.host}`;
 }
 
 /**
@@ -228,16 +371,6 @@ export function isLoopbackHttpUrl(value: string): boolean {
 function isUrl(value: string, protocols: string[]): boolean {
   try {
     return protocols.includes(new URL(value).protocol);
-  } catch {
-    return false;
-  }
-}
-
-function sameOrigin(a: string, b: string): boolean {
-  try {
-    const left = new URL(a);
-    const right = new URL(b);
-    return left.protocol === right.protocol && left.host === right.host;
   } catch {
     return false;
   }

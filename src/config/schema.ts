@@ -4,6 +4,8 @@
  * so a key added here is configurable everywhere at once.
  */
 
+import { GRANT_TYPES } from '../client/model.js';
+
 export type LeafKind = 'string' | 'url' | 'integer' | 'boolean' | 'duration' | 'list' | 'enum';
 
 export interface LeafBase<T> {
@@ -216,6 +218,21 @@ export const SCHEMA = {
       initial_access_token: str('', 'When set, registration requires `Authorization: Bearer <this token>` (RFC 7591 §3).', {
         secret: true,
       }),
+      allowed_scopes: list(
+        ['openid', 'offline_access', 'offline', 'profile', 'email', 'address', 'phone'],
+        'Scopes a self-registered client may register, matched by `strategies.scope` (`photos.*` allows `photos.read`); `default_scope` is always allowed. Others: 400 `invalid_client_metadata`. The admin API is not bound by it.',
+      ),
+      allowed_grant_types: list(
+        GRANT_TYPES,
+        'Grant types a self-registered client may register (none registered means `authorization_code`).',
+        {
+          itemsOneOf: GRANT_TYPES,
+        },
+      ),
+      allowed_audiences: list(
+        [],
+        'Audiences a self-registered client may register, matched as requested audiences are (`https://api.example/public` allows `https://api.example/public/v1`). Empty: none.',
+      ),
     },
     subject_identifiers: {
       supported_types: list(['public'], 'Subject types offered: `public`, `pairwise`.', { itemsOneOf: ['public', 'pairwise'] }),
@@ -278,6 +295,35 @@ export const SCHEMA = {
         'Refuse clients whose server-side fetch targets (jwks_uri, sector_identifier_uri, backchannel_logout_uri, request_uris) resolve to private, loopback or link-local addresses.',
       ),
       private_ip_exception_urls: list([], 'URLs exempt from `disallow_private_ip_ranges`.'),
+    },
+    jwks: {
+      max_keys: int(
+        100,
+        1,
+        10_000,
+        'Most keys in a client’s JSON Web Key Set: inline `jwks` at registration and in the admin API, and answers of a `jwks_uri`.',
+      ),
+    },
+    limits: {
+      max_list_items: int(
+        100,
+        1,
+        100_000,
+        'Most entries in each list of a client’s metadata (redirect_uris, post_logout_redirect_uris, request_uris, grant_types, response_types, audience, contacts, allowed_cors_origins), on registration and in the admin API.',
+      ),
+      max_scopes: int(100, 1, 100_000, 'Most scopes in a client’s `scope`.'),
+      max_string_length: int(
+        2048,
+        64,
+        1_048_576,
+        'Longest URI, scope, list entry or other string of a client’s metadata, in characters (`client_name` has its own bound).',
+      ),
+      max_client_name_length: int(256, 1, 1_048_576, 'Longest `client_name`, in characters.'),
+      max_metadata_bytes: int(65_536, 2, 1_048_576, 'Largest `metadata` object of a client (admin API only), in bytes of JSON.'),
+      max_lifespan: duration(
+        8760 * HOUR,
+        'Longest per-client token lifespan (`*_lifespan` fields); a client lifespan is also at least 1s, never 0 (the global `ttl.*` keys are not bound by it).',
+      ),
     },
   },
   janitor: {

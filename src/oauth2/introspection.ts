@@ -3,7 +3,7 @@ import { isFormRequest, type RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
 import type { Registry } from '../registry.js';
-import { parseScope, scopeAllowed } from './scope.js';
+import { disallowedScopes, parseScope } from './scope.js';
 import type { FormBody } from './token-params.js';
 import { single } from './token-params.js';
 import type { StoredToken } from './token-store.js';
@@ -79,7 +79,7 @@ export const introspectionRoutes: RouteModule = (app, registry) => {
       const wanted = parseScope(single(body, 'scope'));
       const row = await resolvePresentedToken(registry, token);
       if (!row || !registry.tokens.isActive(row)) return INACTIVE;
-      if (!wanted.every((scope) => scopeAllowed(registry.config.strategies.scope, row.scope, scope))) return INACTIVE;
+      if (disallowedScopes(registry.config.strategies.scope, row.scope, wanted).length > 0) return INACTIVE;
       return introspected(registry, row);
     },
   );

@@ -13,12 +13,14 @@ export type LifespanToken = 'access_token' | 'id_token' | 'refresh_token';
 
 /**
  * How long a token lives, in ms (0 = never): the client's per-grant lifespan when set
- * (`authorization_code_grant_access_token_lifespan`, …), else the global `ttl.*`.
+ * (`authorization_code_grant_access_token_lifespan`, …), else the global `ttl.*`. Only the global
+ * keys can mean "never" (Hydra's `ttl.refresh_token: -1`): a client lifespan of 0 (refused since,
+ * but possibly stored before) falls back to the global one, and none exceeds `clients.limits.max_lifespan`.
  */
 export function lifespan(config: Config, client: OAuth2Client, grant: LifespanGrant, token: LifespanToken): number {
   const own = (client as unknown as Record<string, string | null | undefined>)[`${grant}_grant_${token}_lifespan`];
   const parsed = own ? parseDuration(own) : undefined;
-  if (parsed !== undefined) return parsed;
+  if (parsed !== undefined && parsed > 0) return Math.min(parsed, config.clients.limits.max_lifespan);
   const global = config.ttl[token];
   return Math.max(global, 0);
 }

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type ClientInput, type ClientResponse, clientInputSchema, clientResponseSchema } from '../client/model.js';
+import { type ClientInput, type ClientResponse, clientInputSchema, clientResponseSchema, LIFESPAN_FIELDS } from '../client/model.js';
 import type { StoredClient } from '../client/repository.js';
 import { safeEqual, sha256Hex } from '../crypto/keyring.js';
 import type { RouteModule } from '../http/app.js';
@@ -21,7 +21,10 @@ import {
  *
  * - all four answer 404 unless `oidc.dynamic_client_registration.enabled`;
  * - the server chooses `client_id` and `client_secret`; `metadata`, `access_token_strategy`,
- *   `skip_consent` and `skip_logout_consent` are the admin's to set;
+ *   `skip_consent` and `skip_logout_consent` (and, beyond Hydra, `owner` and the token lifespans)
+ *   are the admin's to set, and a PUT resets them;
+ * - beyond Hydra, what a registrant may register is bounded by `oidc.dynamic_client_registration.allowed_*`
+ *   (scopes, audiences, grant types), in `ClientService`;
  * - management requests authenticate with `Authorization: Bearer <registration access token>`,
  *   which each PUT replaces with a new one;
  * - beyond Hydra, `oidc.dynamic_client_registration.initial_access_token` makes registration itself
@@ -103,7 +106,7 @@ export const registrationRoutes: RouteModule = (app, registry) => {
       refuseAdminOnlyFields(input);
       // The server chooses the id: one sent is ignored, as Hydra does.
       const { client_id: _ignored, ...rest } = input;
-      return send(reply, 201, await clients.create(rest));
+      return send(reply, 201, await clients.create(rest, { selfRegistered: true }));
     },
   );
 
@@ -130,7 +133,7 @@ export const registrationRoutes: RouteModule = (app, registry) => {
       const input = request.body;
       if (input.client_secret) throw new ForbiddenError('It is not allowed to choose your own OAuth2 Client secret.');
       const stored = current(request);
-      refuseAdminOnlyFields(input, stored);
+      refuseAdminOnlyFields(input);
       const replaced = await clients.replaceRegistered(stored, input);
       // Another request rotated the token (or deleted the client) since this one authenticated.
       if (!replaced) throw new UnauthorizedError(BAD_CREDENTIALS).withHeader('www-authenticate', 'Bearer error="invalid_token"');
@@ -151,24 +154,26 @@ export const registrationRoutes: RouteModule = (app, registry) => {
 };
 
 /**
- * Hydra's `ValidateDynamicRegistration`: fields only the admin API may set. On PUT, a value equal to
- * the stored one passes (a client sending back what GET showed it changes nothing: these fields are
- * kept anyway); `metadata`, which GET never shows, is refused in any form.
+ * Hydra's `ValidateDynamicRegistration`: fields only the admin API may set (`ADMIN_ONLY_FIELDS`), with
+ * Hydra's error for each of its four, refused on POST and PUT alike, whatever is stored (as in Hydra:
+ * a PUT resets them, so sending back a value GET showed would not keep it either). Beyond Hydra, an
+ * owner and token lifespans are refused too.
  */
-function refuseAdminOnlyFields(input: ClientInput, stored?: StoredClient): void {
-  const changes = <K extends 'access_token_strategy' | 'skip_consent' | 'skip_logout_consent'>(field: K) =>
-    stored === undefined || input[field] !== stored.client[field];
+function refuseAdminOnlyFields(input: ClientInput): void {
   if (input.metadata !== undefined && input.metadata !== null) {
     throw new InvalidClientMetadataError('"metadata" cannot be set for dynamic client registration.');
   }
-  if (input.access_token_strategy && changes('access_token_strategy')) {
-    throw new BadRequestError('It is not allowed to choose your own access token strategy.');
-  }
-  if (input.skip_consent === true && changes('skip_consent')) {
-    throw new InvalidRequestError('"skip_consent" cannot be set for dynamic client registration.');
-  }
-  if (input.skip_logout_consent === true && changes('skip_logout_consent')) {
+  if (input.access_token_strategy) throw new BadRequestError('It is not allowed to choose your own access token strategy.');
+  if (input.skip_consent === true) throw new InvalidRequestError('"skip_consent" cannot be set for dynamic client registration.');
+  if (input.skip_logout_consent === true) {
     throw new InvalidRequestError('"skip_logout_consent" cannot be set for dynamic client registration.');
+  }
+  if (input.owner) throw new InvalidClientMetadataError('"owner" cannot be set for dynamic client registration.');
+  const lifespan = LIFESPAN_FIELDS.find((field) => input[field] !== undefined && input[field] !== null && input[field] !== '');
+  if (lifespan !== undefined) {
+    throw new InvalidClientMetadataError(
+      `"${lifespan}" cannot be set for dynamic client registration: token lifespans are the admin's to choose.`,
+    );
   }
 }
 

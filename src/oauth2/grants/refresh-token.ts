@@ -1,7 +1,12 @@
-import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
+import type { OAuth2Client } from '../../client/model.js';
+import type { Config } from '../../config/schema.js';
+import { InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../../http/errors.js';
+import { disallowedAudiences } from '../audience.js';
 import { mintTokenResponse } from '../issue.js';
+import { disallowedScopes, parseScope } from '../scope.js';
 import type { GrantHandler } from '../token-endpoint.js';
 import { single } from '../token-params.js';
+import type { StoredToken } from '../token-store.js';
 
 /**
  * `grant_type=refresh_token`: every use rotates. Reusing a used token revokes the whole grant, unless
@@ -28,6 +33,7 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
     await tokenStore.revokeGrant(row.requestId);
     throw new InvalidGrantError('The refresh token has already been used. Every token of its grant has been revoked.');
   }
+  checkStillAllowed(config, client, row);
 
   // Minted before the transaction: signing may read keys, and SQLite has one connection, held by the transaction.
   const minted = await mintTokenResponse(registry, {
@@ -54,3 +60,17 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
   // between the client's own requests, not a replay. Nothing is revoked; the client may retry.
   throw new InvalidRequestError('The refresh token was used by multiple concurrent requests. Please retry.');
 };
+
+/**
+ * As fosite does on every refresh: the grant's scopes and audiences must still be allowed by the
+ * client as it is now, so that an admin's cut to a client's scope or audience also ends the refresh
+ * tokens issued before it. Refused before anything is spent: the token refreshes again once allowed.
+ */
+function checkStillAllowed(config: Config, client: OAuth2Client, row: StoredToken): void {
+  const [scope] = disallowedScopes(config.strategies.scope, parseScope(client.scope), row.scope);
+  if (scope !== undefined) throw new InvalidScopeError(`The OAuth 2.0 Client is not allowed to request scope "${scope}".`);
+  const [audience] = disallowedAudiences(client.audience, row.audience);
+  if (audience !== undefined) {
+    throw new InvalidRequestError(`Requested audience "${audience}" has not been whitelisted by the OAuth 2.0 Client.`);
+  }
+}
