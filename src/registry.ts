@@ -6,6 +6,8 @@ import { Keyring } from './crypto/keyring.js';
 import { SessionStore } from './flow/session-store.js';
 import { KeyManager } from './jwk/manager.js';
 import { SqlKeyRepository } from './jwk/repository.js';
+import { ClientAuthState } from './oauth2/client-auth.js';
+import { UsedJtiStore } from './oauth2/jti-store.js';
 import { SqlTokenStore, type TokenStore } from './oauth2/token-store.js';
 import { TokenService } from './oauth2/tokens.js';
 import type { Logger } from './observability/logger.js';
@@ -35,6 +37,10 @@ export interface Registry {
   readonly tokenStore: TokenStore;
   readonly sessions: SessionStore;
   readonly tokens: TokenService;
+  /** Client authentication's caches (verified secrets, jwks_uri answers) and its dummy hash. */
+  readonly clientAuth: ClientAuthState;
+  /** Single-use ids: client-assertion `jti`s and verifiable-credential nonces. */
+  readonly usedJtis: UsedJtiStore;
   readonly lifecycle: Lifecycle;
   /** Prometheus metrics of this process (`GET /admin/metrics/prometheus`). */
   readonly metrics: Metrics;
@@ -85,6 +91,8 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       tokenStore,
       sessions: new SessionStore(database.db),
       tokens,
+      clientAuth: new ClientAuthState(config),
+      usedJtis: new UsedJtiStore(database.db, logger),
       lifecycle: { shuttingDown: false },
       metrics: new Metrics(),
       close: () => database.close(),

@@ -20,6 +20,9 @@ import { STORES } from './support/stores.js';
 const ENABLED = {
   OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true',
   OIDC_DYNAMIC_CLIENT_REGISTRATION_ALLOWED_SCOPES: 'openid,offline_access,offline,read,write',
+  // The sector files are served on loopback, and the example hosts do not resolve: the admin's opt-in
+  // lets self-registered clients name them (issue 12 #10; test/security-outbound.test.ts tests the rule).
+  OIDC_DYNAMIC_CLIENT_REGISTRATION_ALLOW_PRIVATE_IP_RANGES: 'true',
 };
 const NOT_ENABLED = 'Dynamic registration is not enabled.';
 const BAD_CREDENTIALS = 'The requested OAuth 2.0 client does not exist or you provided incorrect credentials.';

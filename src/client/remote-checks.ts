@@ -9,16 +9,21 @@ import type { OAuth2Client } from './model.js';
  * The checks of a client's metadata that need the network, run after `normalizeClient` on every
  * create and replace (admin API and dynamic registration alike, as Hydra's validator does):
  *
- * - with `clients.http.disallow_private_ip_ranges`, every URL the server itself will fetch
- *   (`jwks_uri`, `backchannel_logout_uri`, `request_uris`, `sector_identifier_uri`) must resolve
- *   only to public addresses, unless listed in `clients.http.private_ip_exception_urls`;
+ * - under the client's outbound policy (`outboundPolicy`: Hydra's `clients.http.disallow_private_ip_ranges`
+ *   for everyone, and always for self-registered clients unless the admin opted in), every URL the
+ *   server itself will fetch (`jwks_uri`, `backchannel_logout_uri`, `request_uris`,
+ *   `sector_identifier_uri`) must resolve only to public addresses, unless listed in
+ *   `clients.http.private_ip_exception_urls`;
  * - a `sector_identifier_uri` is fetched (a JSON array of URIs, at most 5 MiB) and must list every
  *   redirect URI (OpenID Connect Core 1.0 §8.1, Registration 1.0 §5).
  *
- * Failures are `invalid_client_metadata` naming the field at fault.
+ * Failures are `invalid_client_metadata` naming the field at fault. Why an address was refused
+ * (unresolvable, or private) is not told apart, so that registration cannot map internal DNS.
  */
 export interface RemoteCheckOptions {
   config: Config;
+  /** The client is (being) registered through dynamic registration, not by the admin. */
+  selfRegistered?: boolean;
   /** Every address a host name resolves to (default: the system resolver); replaceable in tests. */
   resolve?: (hostname: string) => Promise<string[]>;
 }
@@ -27,14 +32,27 @@ const SECTOR_MAX_BYTES = 5 * 1024 * 1024;
 const SECTOR_TIMEOUT_MS = 5000;
 
 export async function checkRemoteMetadata(client: OAuth2Client, options: RemoteCheckOptions): Promise<void> {
-  const policy = outboundPolicy(options.config);
+  const policy = outboundPolicy(options.config, { selfRegistered: options.selfRegistered === true });
   if (policy.disallowPrivateIpRanges) await refuseNonPublicTargets(client, policy, options.resolve ?? resolveAll);
   if (client.sector_identifier_uri) await checkSectorIdentifier(client, policy);
 }
 
-export function outboundPolicy(config: Config): OutboundPolicy {
+/** Who chose a client's fetch targets: the admin, or an (often anonymous) dynamic registrant. */
+export interface ClientOrigin {
+  selfRegistered?: boolean;
+}
+
+/**
+ * The rule for the server's own requests to a client's URLs, at registration and at fetch time
+ * alike. Admin-created clients get Hydra's meaning of `clients.http.disallow_private_ip_ranges`
+ * (default off). Self-registered clients are always held to it unless the admin opted in with
+ * `oidc.dynamic_client_registration.allow_private_ip_ranges`: with Hydra's default anyone who can
+ * register could otherwise make the server GET and POST internal URLs. Exception URLs apply to both.
+ */
+export function outboundPolicy(config: Config, origin: ClientOrigin): OutboundPolicy {
+  const selfRegisteredGuard = origin.selfRegistered === true && !config.oidc.dynamic_client_registration.allow_private_ip_ranges;
   return {
-    disallowPrivateIpRanges: config.clients.http.disallow_private_ip_ranges,
+    disallowPrivateIpRanges: config.clients.http.disallow_private_ip_ranges || selfRegisteredGuard,
     privateIpExceptionUrls: config.clients.http.private_ip_exception_urls,
   };
 }
@@ -63,22 +81,17 @@ async function refuseNonPublicTargets(
     .filter(([, url]) => !policy.privateIpExceptionUrls.includes(url))
     .map(async ([field, url]) => {
       const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+      const refused = new InvalidClientMetadataError(
+        `The host of ${field} "${url}" cannot be resolved to a public address: this server does not fetch from private, loopback or link-local addresses.`,
+      );
       let addresses: string[];
-      if (isIP(host)) {
-        addresses = [host];
-      } else {
-        try {
-          addresses = await resolve(host);
-        } catch {
-          throw new InvalidClientMetadataError(`The host of ${field} "${url}" cannot be resolved.`);
-        }
+      try {
+        addresses = isIP(host) ? [host] : await resolve(host);
+      } catch {
+        throw refused;
       }
       // A name that resolves to nothing is refused too: there is nothing public to reach.
-      if (addresses.length === 0 || addresses.some((address) => isNonPublicAddress(address))) {
-        throw new InvalidClientMetadataError(
-          `The host of ${field} "${url}" resolves to a private, loopback or link-local address, which this server does not fetch from.`,
-        );
-      }
+      if (addresses.length === 0 || addresses.some((address) => isNonPublicAddress(address))) throw refused;
     });
   const results = await Promise.allSettled(checks);
   const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -87,16 +100,18 @@ async function refuseNonPublicTargets(
 
 async function checkSectorIdentifier(client: OAuth2Client, policy: OutboundPolicy): Promise<void> {
   const uri = client.sector_identifier_uri;
+  // Unreachable, an error status, not JSON, not an array of strings, empty: one answer for all, so
+  // that the registrant cannot tell them apart (the reason goes to the debug text only).
+  const unusable = (reason: string) =>
+    new InvalidClientMetadataError(`The sector_identifier_uri "${uri}" could not be fetched as a non-empty JSON array of URIs.`, reason);
   let listed: unknown;
   try {
     listed = await fetchJson(uri, policy, { maxBytes: SECTOR_MAX_BYTES, timeoutMs: SECTOR_TIMEOUT_MS });
   } catch (error) {
-    throw new InvalidClientMetadataError(`The sector_identifier_uri "${uri}" could not be fetched.`, (error as Error).message);
+    throw unusable((error as Error).message);
   }
-  if (!Array.isArray(listed) || listed.some((item) => typeof item !== 'string')) {
-    throw new InvalidClientMetadataError(`The sector_identifier_uri "${uri}" must answer a JSON array of URIs.`);
-  }
-  if (listed.length === 0) throw new InvalidClientMetadataError(`The JSON array at sector_identifier_uri "${uri}" contains no URIs.`);
+  if (!Array.isArray(listed) || listed.some((item) => typeof item !== 'string')) throw unusable('The answer is not an array of strings.');
+  if (listed.length === 0) throw unusable('The array is empty.');
   const missing = client.redirect_uris.find((redirect) => !listed.includes(redirect));
   if (missing !== undefined) {
     throw new InvalidClientMetadataError(`Redirect URI "${missing}" is not listed in the JSON array at sector_identifier_uri "${uri}".`);

@@ -9,6 +9,11 @@ export interface StoredClient {
   client: OAuth2Client;
   secretHash: string | null;
   registrationTokenHash: string | null;
+  /**
+   * Dynamic registration created or last rewrote the client, so a registrant chose its URLs (see
+   * `outboundPolicy`). Written on insert, and by updates that set it; an update never clears it.
+   */
+  selfRegistered?: boolean;
 }
 
 export interface ClientQuery {
@@ -69,7 +74,8 @@ export class SqlClientRepository implements ClientRepository {
   }
 
   async update(stored: StoredClient, condition?: RegistrationCondition): Promise<boolean> {
-    const { id, ...changes } = toRow(stored);
+    const { id, self_registered, ...rest } = toRow(stored);
+    const changes = stored.selfRegistered ? { ...rest, self_registered } : rest;
     let query = this.db.updateTable('clients').set(changes).where('id', '=', id);
     if (condition) query = query.where('registration_token_hash', '=', condition.registrationTokenHash);
     const result = await query.executeTakeFirst();
@@ -84,7 +90,7 @@ export class SqlClientRepository implements ClientRepository {
   }
 }
 
-function toRow({ client, secretHash, registrationTokenHash }: StoredClient): ClientRow {
+function toRow({ client, secretHash, registrationTokenHash, selfRegistered }: StoredClient): ClientRow {
   return {
     id: client.client_id,
     client_name: client.client_name,
@@ -92,6 +98,7 @@ function toRow({ client, secretHash, registrationTokenHash }: StoredClient): Cli
     secret_hash: secretHash,
     registration_token_hash: registrationTokenHash,
     document: JSON.stringify(client),
+    self_registered: selfRegistered ? 1 : 0,
     created_at: Date.parse(client.created_at),
     updated_at: Date.parse(client.updated_at),
   };
@@ -102,5 +109,6 @@ function fromRow(row: ClientRow): StoredClient {
     client: JSON.parse(row.document) as OAuth2Client,
     secretHash: row.secret_hash,
     registrationTokenHash: row.registration_token_hash,
+    selfRegistered: Number(row.self_registered) === 1,
   };
 }

@@ -8,7 +8,7 @@ import { randomString } from '../crypto/random.js';
 import { BadRequestError, InvalidClientMetadataError, NotFoundError } from '../http/errors.js';
 import { LruMap } from '../util/lru.js';
 import { ADMIN_ONLY_FIELDS, type ClientInput, type ClientResponse, type OAuth2Client } from './model.js';
-import { checkRemoteMetadata, type RemoteCheckOptions } from './remote-checks.js';
+import { type ClientOrigin, checkRemoteMetadata, type RemoteCheckOptions } from './remote-checks.js';
 import type { ClientQuery, ClientRepository, StoredClient } from './repository.js';
 import { checkRegistrationPolicy, normalizeClient, normalizeLifespans, rfc3339 } from './validate.js';
 
@@ -42,15 +42,17 @@ export class ClientService {
 
   /**
    * Creates a client; the response carries the secret and registration token, never shown again.
-   * `origin.selfRegistered`: created through dynamic registration, so held to its policy.
+   * `origin.selfRegistered` marks a client created through dynamic registration: held to the
+   * registration policy and to `outboundPolicy`.
    */
-  async create(input: ClientInput, origin: { selfRegistered?: boolean } = {}): Promise<ClientResponse> {
+  async create(input: ClientInput, origin: ClientOrigin = {}): Promise<ClientResponse> {
     const selfRegistered = origin.selfRegistered === true;
     const client = this.normalizeFor(selfRegistered, selfRegistered ? registrantInput(input) : input, undefined);
     const secret = this.chooseSecret(client, selfRegistered ? undefined : input.client_secret);
-    await this.checkRemote(client);
+    await this.checkRemote(client, origin);
     const registration = mintOpaqueToken(this.deps.keyring, 'accessToken');
     await this.deps.repository.insert({
+      selfRegistered,
       client,
       secretHash: secret ? await this.deps.hasher.hash(secret) : null,
       registrationTokenHash: sha256Hex(registration.signature),
@@ -95,7 +97,7 @@ export class ClientService {
   async replace(id: string, input: ClientInput): Promise<ClientResponse> {
     const stored = await this.load(id);
     const client = normalizeClient(input, { config: this.deps.config, now: new Date(), existing: stored.client });
-    await this.checkRemote(client);
+    await this.checkRemote(client, stored);
     return this.save(stored, client, input.client_secret);
   }
 
@@ -116,7 +118,7 @@ export class ClientService {
     if (patched.client_id !== stored.client.client_id) throw new BadRequestError('The client_id of a client cannot be changed.');
     validate(patched);
     const client = normalizeClient(patched, { config: this.deps.config, now: new Date(), existing: stored.client });
-    await this.checkRemote(client);
+    await this.checkRemote(client, stored);
     return this.save(stored, client, patched.client_secret);
   }
 
@@ -157,11 +159,12 @@ export class ClientService {
     // What only the admin may set goes back to its default: a registration token must not be a way
     // to keep `skip_consent` (or a lifespan, or metadata) while changing the redirect URIs.
     const client = this.normalizeFor(true, registrantInput(input), current.client);
-    await this.checkRemote(client);
+    // A registration-token holder chose these URLs: the client counts as self-registered from now on.
+    await this.checkRemote(client, { selfRegistered: true });
     const { secretHash, shownSecret } = await this.secretFor(current, client, undefined);
     const registration = mintOpaqueToken(this.deps.keyring, 'accessToken');
     const rotated = await this.deps.repository.update(
-      { client, secretHash, registrationTokenHash: sha256Hex(registration.signature) },
+      { client, secretHash, registrationTokenHash: sha256Hex(registration.signature), selfRegistered: true },
       { registrationTokenHash: expected },
     );
     this.forget(client.client_id);
@@ -195,8 +198,12 @@ export class ClientService {
     this.cache.delete(id);
   }
 
-  private async checkRemote(client: OAuth2Client): Promise<void> {
-    await checkRemoteMetadata(client, { config: this.deps.config, ...(this.deps.resolve ? { resolve: this.deps.resolve } : {}) });
+  private async checkRemote(client: OAuth2Client, origin: ClientOrigin): Promise<void> {
+    await checkRemoteMetadata(client, {
+      config: this.deps.config,
+      selfRegistered: origin.selfRegistered === true,
+      ...(this.deps.resolve ? { resolve: this.deps.resolve } : {}),
+    });
   }
 
   private async load(id: string): Promise<StoredClient> {

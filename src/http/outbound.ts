@@ -4,12 +4,13 @@ import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 
 /**
- * Server-side HTTP fetches of URLs that clients registered (`jwks_uri`, and later sector identifier
- * and logout URIs), guarded as `clients.http.disallow_private_ip_ranges` asks: when set, a URL whose
- * host is, or resolves to, a private, loopback, link-local or otherwise non-public address is
- * refused, unless it is listed in `clients.http.private_ip_exception_urls`. The check runs on the
+ * Server-side HTTP fetches of URLs that clients registered (`jwks_uri`, `sector_identifier_uri`,
+ * `backchannel_logout_uri`), guarded as the policy asks: when `disallowPrivateIpRanges` is set, a
+ * URL whose host is, or resolves to, a private, loopback, link-local or otherwise non-public
+ * address is refused, unless it is listed in `privateIpExceptionUrls`. The check runs on the
  * address actually connected to (in the socket's DNS lookup), so a name cannot resolve differently
- * between check and use. Redirects are not followed.
+ * between check and use. Redirects are not followed. Which policy applies to which client is
+ * decided in `client/remote-checks.ts` (`outboundPolicy`).
  */
 export interface OutboundPolicy {
   disallowPrivateIpRanges: boolean;
@@ -21,8 +22,15 @@ export interface FetchJsonOptions {
   maxBytes?: number;
 }
 
+/** Any failure of an outbound request; the message is for logs and debug output only. */
 export class OutboundError extends Error {
   override name = 'OutboundError';
+}
+
+/** The policy refused the target before anything was sent: retrying cannot help. */
+export class RefusedTargetError extends OutboundError {
+  override name = 'RefusedTargetError';
+  readonly code = 'EPRIVATE';
 }
 
 const NON_PUBLIC = new BlockList();
@@ -35,6 +43,7 @@ for (const [network, prefix] of [
   ['172.16.0.0', 12],
   ['192.0.0.0', 24],
   ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
   ['198.51.100.0', 24],
@@ -44,28 +53,94 @@ for (const [network, prefix] of [
 ] as const) {
   NON_PUBLIC.addSubnet(network, prefix, 'ipv4');
 }
-for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['64:ff9b::', 96],
-  ['100::', 64],
-  ['2001:db8::', 32],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['fec0::', 10],
-  ['ff00::', 8],
-] as const) {
-  NON_PUBLIC.addSubnet(network, prefix, 'ipv6');
+/**
+ * Non-public IPv6 networks, matched on the address's bytes (the same bytes the embedded-IPv4 forms
+ * are decoded from, so that every textual form of an address is judged alike).
+ */
+const NON_PUBLIC_V6: ReadonlyArray<readonly [Uint8Array, number]> = (
+  [
+    // ::/96 (unspecified, loopback, the deprecated IPv4-compatible form), ::ffff:0:0:0/96 (SIIT's
+    // IPv4-translated form) and 64:ff9b:1::/48 (local-use NAT64, whose embedding depends on the
+    // operator's prefix length) are refused outright: nothing public needs them.
+    ['::', 96],
+    ['::ffff:0:0:0', 96],
+    ['64:ff9b:1::', 48],
+    ['100::', 64],
+    // Teredo: the client's IPv4 address is obfuscated and the tunnel reaches wherever its relay
+    // does; the protocol is obsolete, so the whole prefix is refused rather than decoded.
+    ['2001::', 32],
+    ['2001:2::', 48],
+    ['2001:10::', 28],
+    ['2001:20::', 28],
+    ['2001:db8::', 32],
+    ['3fff::', 20],
+    ['5f00::', 16],
+    ['fc00::', 7],
+    ['fe80::', 10],
+    ['fec0::', 10],
+    ['ff00::', 8],
+  ] as const
+).map(([network, bits]) => [ipv6Bytes(network) as Uint8Array, bits] as const);
+
+function inNetwork(bytes: Uint8Array, network: Uint8Array, bits: number): boolean {
+  for (let bit = 0; bit < bits; bit += 8) {
+    const mask = bits - bit >= 8 ? 0xff : (0xff << (8 - (bits - bit))) & 0xff;
+    if (((bytes[bit / 8] as number) & mask) !== ((network[bit / 8] as number) & mask)) return false;
+  }
+  return true;
 }
 
-/** True for addresses that are not on the public internet (IPv4-mapped IPv6 checked as IPv4). */
+/**
+ * True for addresses that are not on the public internet. IPv6 forms that carry an IPv4 address
+ * the network delivers to are judged by that IPv4 address: IPv4-mapped (`::ffff:a.b.c.d`), NAT64's
+ * well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052, so IPv6-only deployments behind DNS64 still reach
+ * public hosts) and 6to4 (`2002:aabb:ccdd::/48`, RFC 3056).
+ */
 export function isNonPublicAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return NON_PUBLIC.check(address, 'ipv4');
   if (family !== 6) return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return NON_PUBLIC.check(mapped[1] as string, 'ipv4');
-  return NON_PUBLIC.check(address, 'ipv6');
+  const bytes = ipv6Bytes(address);
+  if (!bytes) return true;
+  const embedded = embeddedIpv4(bytes);
+  if (embedded !== undefined) return NON_PUBLIC.check(embedded, 'ipv4');
+  return NON_PUBLIC_V6.some(([network, bits]) => inNetwork(bytes, network, bits));
+}
+
+/** The IPv4 address an IPv4-mapped, NAT64 (well-known prefix) or 6to4 address stands for. */
+function embeddedIpv4(bytes: Uint8Array): string | undefined {
+  const startsWith = (prefix: number[]) => prefix.every((byte, index) => bytes[index] === byte);
+  const quad = (offset: number) => Array.from(bytes.subarray(offset, offset + 4)).join('.');
+  if (startsWith([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff])) return quad(12);
+  if (startsWith([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0])) return quad(12);
+  if (startsWith([0x20, 0x02])) return quad(2);
+  return undefined;
+}
+
+/** The 16 bytes of an IPv6 address in any textual form (`::`, embedded dotted quad); undefined if malformed. */
+function ipv6Bytes(address: string): Uint8Array | undefined {
+  let text = address.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const words = (part: string | undefined) => (part ? part.split(':') : []);
+  const head = words(halves[0]);
+  const tail = words(halves[1]);
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
+  const all = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
+  const bytes = new Uint8Array(16);
+  for (const [index, word] of all.entries()) {
+    if (!/^[0-9a-f]{1,4}$/.test(word)) return undefined;
+    const value = Number.parseInt(word, 16);
+    bytes[index * 2] = value >> 8;
+    bytes[index * 2 + 1] = value & 0xff;
+  }
+  return bytes;
 }
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
@@ -75,39 +150,52 @@ function guardedLookup(hostname: string, options: LookupOptions, callback: Looku
   dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
     if (error) return callback(error, []);
     const refused = addresses.find((entry) => isNonPublicAddress(entry.address));
-    if (refused) {
-      return callback(
-        Object.assign(new OutboundError(`${hostname} resolves to the non-public address ${refused.address}`), { code: 'EPRIVATE' }),
-        [],
-      );
-    }
+    if (refused) return callback(new RefusedTargetError(`${hostname} resolves to the non-public address ${refused.address}`), []);
     if (options.all) return callback(null, addresses);
     const first = addresses[0] as LookupAddress;
     return callback(null, first.address, first.family);
   });
 }
 
-/** GETs a URL and parses its JSON body, within the policy, a timeout and a size limit. */
-export function fetchJson(url: string, policy: OutboundPolicy, options: FetchJsonOptions = {}): Promise<unknown> {
-  const timeoutMs = options.timeoutMs ?? 5000;
-  const maxBytes = options.maxBytes ?? 1_048_576;
+/** A request about to be sent: the parsed URL, the guarded lookup if the policy asks for one, the sender. */
+interface PreparedTarget {
+  target: URL;
+  lookup: Pick<RequestOptions, 'lookup'>;
+  send: typeof httpRequest;
+}
+
+/** Parses and checks a URL against the policy; throws an OutboundError for URLs that are refused. */
+function prepareTarget(url: string, policy: OutboundPolicy): PreparedTarget {
   let target: URL;
   try {
     target = new URL(url);
   } catch {
-    return Promise.reject(new OutboundError(`${url} is not a URL`));
+    throw new OutboundError(`${url} is not a URL`);
   }
-  if (target.protocol !== 'https:' && target.protocol !== 'http:') return Promise.reject(new OutboundError(`${url} is not an http(s) URL`));
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new OutboundError(`${url} is not an http(s) URL`);
   const guarded = policy.disallowPrivateIpRanges && !policy.privateIpExceptionUrls.includes(url);
   const host = target.hostname.replace(/^\[|\]$/g, '');
   // Sockets skip the lookup for IP literals, so those are checked here.
-  if (guarded && isIP(host) && isNonPublicAddress(host)) return Promise.reject(new OutboundError(`${url} points to a non-public address`));
+  if (guarded && isIP(host) && isNonPublicAddress(host)) throw new RefusedTargetError(`${url} points to a non-public address`);
+  return {
+    target,
+    lookup: guarded ? { lookup: guardedLookup as RequestOptions['lookup'] } : {},
+    send: target.protocol === 'https:' ? httpsRequest : httpRequest,
+  };
+}
+
+/** GETs a URL and parses its JSON body, within the policy, a timeout and a size limit. */
+export async function fetchJson(url: string, policy: OutboundPolicy, options: FetchJsonOptions = {}): Promise<unknown> {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const maxBytes = options.maxBytes ?? 1_048_576;
+  // Refused and malformed URLs reject the returned promise (the function is async).
+  const prepared = prepareTarget(url, policy);
+  const { target, send } = prepared;
   const requestOptions: RequestOptions = {
     method: 'GET',
     headers: { accept: 'application/json, application/jwk-set+json' },
-    ...(guarded ? { lookup: guardedLookup as RequestOptions['lookup'] } : {}),
+    ...prepared.lookup,
   };
-  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const request = send(target, requestOptions, (response: IncomingMessage) => {
       if (response.statusCode !== 200) {
@@ -152,30 +240,22 @@ export interface PostFormOptions {
  * is (the body is drained and ignored). Rejects with an OutboundError on refused targets, network
  * errors and timeouts.
  */
-export function postForm(
+export async function postForm(
   url: string,
   policy: OutboundPolicy,
   form: Record<string, string>,
   options: PostFormOptions = {},
 ): Promise<number> {
   const timeoutMs = options.timeoutMs ?? 5000;
-  let target: URL;
-  try {
-    target = new URL(url);
-  } catch {
-    return Promise.reject(new OutboundError(`${url} is not a URL`));
-  }
-  if (target.protocol !== 'https:' && target.protocol !== 'http:') return Promise.reject(new OutboundError(`${url} is not an http(s) URL`));
-  const guarded = policy.disallowPrivateIpRanges && !policy.privateIpExceptionUrls.includes(url);
-  const host = target.hostname.replace(/^\[|\]$/g, '');
-  if (guarded && isIP(host) && isNonPublicAddress(host)) return Promise.reject(new OutboundError(`${url} points to a non-public address`));
+  // Refused and malformed URLs reject the returned promise (the function is async).
+  const prepared = prepareTarget(url, policy);
+  const { target, send } = prepared;
   const body = Buffer.from(new URLSearchParams(form).toString(), 'utf8');
   const requestOptions: RequestOptions = {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length), accept: '*/*' },
-    ...(guarded ? { lookup: guardedLookup as RequestOptions['lookup'] } : {}),
+    ...prepared.lookup,
   };
-  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const request = send(target, requestOptions, (response: IncomingMessage) => {
       // The status is the answer; the body is drained (still within the deadline) and ignored.

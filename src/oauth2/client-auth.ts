@@ -1,20 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import {
-  type CryptoKey,
-  createLocalJWKSet,
   decodeJwt,
-  type JSONWebKeySet,
+  decodeProtectedHeader,
+  importJWK,
+  type JWK,
   type JWTPayload,
-  type JWTVerifyGetKey,
   errors as joseErrors,
   jwtVerify,
+  type ProtectedHeaderParameters,
 } from 'jose';
 import type { OAuth2Client, TokenEndpointAuthMethod } from '../client/model.js';
-import { sha256Base64, sha256Hex } from '../crypto/keyring.js';
+import { outboundPolicy } from '../client/remote-checks.js';
+import type { StoredClient } from '../client/repository.js';
+import type { Config } from '../config/schema.js';
+import type { SecretHasher } from '../crypto/hasher.js';
+import { sha256Base64 } from '../crypto/keyring.js';
+import { randomString } from '../crypto/random.js';
 import { InvalidClientError, InvalidRequestError } from '../http/errors.js';
-import { fetchJson } from '../http/outbound.js';
-import { isUniqueViolation } from '../persistence/errors.js';
+import { fetchJson, type OutboundPolicy } from '../http/outbound.js';
 import type { Registry } from '../registry.js';
 import { LruMap } from '../util/lru.js';
 import { type FormBody, single } from './token-params.js';
@@ -32,6 +36,14 @@ import { type FormBody, single } from './token-params.js';
  * A client may only use the method it registered (`token_endpoint_auth_method`). Any failure to
  * authenticate is `invalid_client` (401), with `WWW-Authenticate: Basic` when Basic was tried
  * (RFC 6749 §5.2); a request that mixes methods is `invalid_request` (RFC 6749 §2.3).
+ *
+ * What a refusal tells: until the caller has proven it holds the client's credential, every refusal
+ * after the client lookup (unknown client, wrong secret, another method, a key or signature that does
+ * not verify, a jwks_uri that cannot be used) is the same bare `invalid_client` body, fosite's
+ * generic description without a hint, as Hydra answers an unknown client or a wrong secret; the
+ * reason goes to the debug text (`oauth2.expose_internal_errors`). A refusal with no secret to check
+ * spends a check against a dummy hash, so that timing does not tell an unknown client either.
+ * Hydra names the registered method to anyone; here only a caller whose secret verified learns it.
  */
 
 export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -40,6 +52,14 @@ export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion
 export const DEFAULT_ASSERTION_ALGS = ['RS256', 'RS384', 'RS512'] as const;
 
 const BASIC_CHALLENGE = 'Basic realm="oauth2", charset="UTF-8"';
+
+/**
+ * At most this many of a client's keys are tried for one assertion (fosite tries only the first
+ * that fits): more would let a client with thousands of kid-less keys spend seconds of CPU per request.
+ */
+export const MAX_ASSERTION_KEY_CANDIDATES = 5;
+/** How far in the future an assertion's `iat` may lie (clock skew), as go-jose's default leeway. */
+const IAT_LEEWAY_S = 60;
 
 /** Verified secrets are remembered at most this many at a time (least recently used forgotten first). */
 const MAX_VERIFIED_SECRETS = 1024;
@@ -51,8 +71,6 @@ const JWKS_URI_MAX_AGE_MS = 5 * 60_000;
 const JWKS_URI_REFETCH_COOLDOWN_MS = 1_000;
 /** At most this many `jwks_uri` answers are kept. */
 const MAX_JWKS_URIS = 256;
-/** Expired rows of `used_jtis` are swept at most this often. */
-const JTI_SWEEP_INTERVAL_MS = 60_000;
 
 export async function authenticateClient(registry: Registry, request: FastifyRequest, body: FormBody): Promise<OAuth2Client> {
   const basic = parseBasic(request.headers.authorization);
@@ -74,8 +92,8 @@ export async function authenticateClient(registry: Registry, request: FastifyReq
 
   if (usesAssertion) return authenticateWithAssertion(registry, assertionType, assertion, bodyId);
 
-  const fail = (hint: string) => {
-    const error = new InvalidClientError(hint);
+  const fail = (hint: string, debug = '') => {
+    const error = new InvalidClientError(hint, debug);
     return basic ? error.withHeader('www-authenticate', BASIC_CHALLENGE) : error;
   };
   let method: TokenEndpointAuthMethod;
@@ -99,14 +117,28 @@ export async function authenticateClient(registry: Registry, request: FastifyReq
   }
 
   const stored = await registry.clients.find(clientId);
-  if (!stored) throw fail('The requested OAuth 2.0 client does not exist.');
-  const registered = stored.client.token_endpoint_auth_method;
-  if (registered !== method) throw fail(methodMismatch(registered, method));
-  if (method === 'none') return stored.client;
-  if (!stored.secretHash || secret === undefined || !(await verifySecret(registry, clientId, secret, stored.secretHash))) {
-    throw fail('The client secret is not valid.');
+  const registered = stored?.client.token_endpoint_auth_method;
+  if (stored && registered === method && method === 'none') return stored.client;
+  const secretOk = secret !== undefined && (await checkSecret(registry, stored, secret));
+  if (stored && registered === method && secretOk) return stored.client;
+  if (!stored) throw fail('', 'The requested OAuth 2.0 client does not exist.');
+  if (registered === method) throw fail('', 'The client secret is not valid.');
+  // The caller proved it holds the secret: tell it what to change (Hydra's hint). Otherwise the
+  // registered method stays unsaid.
+  if (secretOk) throw fail(methodMismatch(registered as string, method));
+  throw fail('', methodMismatch(registered as string, method));
+}
+
+/**
+ * Whether `secret` is the client's. Without a stored hash (unknown or public client) it is checked
+ * against a dummy hash and refused, costing what a real check costs.
+ */
+async function checkSecret(registry: Registry, stored: StoredClient | undefined, secret: string): Promise<boolean> {
+  if (!stored?.secretHash) {
+    await registry.clientAuth.spendSecretCheck(registry.hasher, secret);
+    return false;
   }
-  return stored.client;
+  return registry.clientAuth.secrets.verify(registry, stored.client.client_id, secret, stored.secretHash);
 }
 
 function methodMismatch(registered: string, used: string): string {
@@ -162,7 +194,7 @@ function formDecode(value: string): string | undefined {
  * - concurrent requests presenting the same credentials share one verification, so an expired entry
  *   costs one hash, not one per connection.
  */
-class VerifiedSecrets {
+export class VerifiedSecrets {
   private readonly entries = new LruMap<string, number>(MAX_VERIFIED_SECRETS);
   private readonly pending = new Map<string, Promise<boolean>>();
   private readonly key = randomBytes(32).toString('base64');
@@ -200,10 +232,6 @@ class VerifiedSecrets {
   }
 }
 
-function verifySecret(registry: Registry, clientId: string, secret: string, hash: string): Promise<boolean> {
-  return stateOf(registry).secrets.verify(registry, clientId, secret, hash);
-}
-
 // ---------------------------------------------------------------------------------------------
 // private_key_jwt (RFC 7523 §2.2 and §3)
 
@@ -218,8 +246,10 @@ async function authenticateWithAssertion(
   }
   if (assertion === undefined) throw new InvalidRequestError('The "client_assertion" parameter is missing.');
   let unverified: JWTPayload;
+  let header: ProtectedHeaderParameters;
   try {
     unverified = decodeJwt(assertion);
+    header = decodeProtectedHeader(assertion);
   } catch {
     throw new InvalidClientError('The client_assertion is not a well-formed JWT.');
   }
@@ -232,13 +262,14 @@ async function authenticateWithAssertion(
     throw new InvalidClientError('The client_id parameter differs from the "sub" claim of the client_assertion.');
   }
   const stored = await registry.clients.find(clientId);
-  if (!stored) throw new InvalidClientError('The requested OAuth 2.0 client does not exist.');
+  if (!stored) throw new InvalidClientError('', 'The requested OAuth 2.0 client does not exist.');
   const client = stored.client;
   if (client.token_endpoint_auth_method !== 'private_key_jwt') {
-    throw new InvalidClientError(methodMismatch(client.token_endpoint_auth_method, 'private_key_jwt'));
+    throw new InvalidClientError('', methodMismatch(client.token_endpoint_auth_method, 'private_key_jwt'));
   }
 
-  const payload = await verifyAssertion(registry, client, assertion);
+  const payload = await verifyAssertion(registry, stored, assertion, header);
+  // From here on the caller has proven it holds the client's key: refusals say what is wrong.
   const accepted = acceptedAudiences(registry);
   const audiences = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
   if (!audiences.some((aud) => typeof aud === 'string' && accepted.has(trimSlashes(aud)))) {
@@ -246,9 +277,29 @@ async function authenticateWithAssertion(
       `The "aud" claim of the client_assertion must contain the token endpoint URL (${[...accepted][0]}) or the issuer.`,
     );
   }
+  checkAssertionLifetime(payload, registry.config.oauth2.grant.jwt.max_ttl);
   if (typeof payload.jti !== 'string' || payload.jti === '') throw new InvalidClientError('The client_assertion needs a "jti" claim.');
-  await recordJti(registry, clientId, payload.jti, (payload.exp as number) * 1000);
+  if (!(await registry.usedJtis.use(`client_assertion\n${clientId}`, payload.jti, (payload.exp as number) * 1000))) {
+    throw new InvalidClientError('The "jti" of this client_assertion was already used.');
+  }
   return client;
+}
+
+/**
+ * `oauth2.grant.jwt.max_ttl` as fosite applies it to JWT-bearer grants: `exp` may lie at most that
+ * long after `iat`, or after now without `iat`; an `iat` in the future (beyond clock skew) cannot
+ * stretch the window. So an assertion is replayable, and its `jti` stored, for a bounded time.
+ */
+function checkAssertionLifetime(payload: JWTPayload, maxTtlMs: number): void {
+  const now = Math.floor(Date.now() / 1000);
+  const iat = typeof payload.iat === 'number' ? payload.iat : undefined;
+  if (iat !== undefined && iat > now + IAT_LEEWAY_S)
+    throw new InvalidClientError('The "iat" claim of the client_assertion lies in the future.');
+  if ((payload.exp as number) - (iat ?? now) > maxTtlMs / 1000) {
+    throw new InvalidClientError(
+      `The "exp" claim of the client_assertion is unreasonably far in the future: at most ${Math.floor(maxTtlMs / 1000)} seconds after its "iat" are allowed.`,
+    );
+  }
 }
 
 function trimSlashes(value: string): string {
@@ -261,63 +312,101 @@ function acceptedAudiences(registry: Registry): Set<string> {
   return new Set([`${trimSlashes(publicUrl)}/oauth2/token`, `${trimSlashes(issuer)}/oauth2/token`, trimSlashes(issuer)]);
 }
 
-async function verifyAssertion(registry: Registry, client: OAuth2Client, assertion: string): Promise<JWTPayload> {
+type VerifyOptions = { algorithms: string[]; issuer: string; subject: string; requiredClaims: string[] };
+
+/** Keys of a set that could not be used to verify an assertion: refused alike, whatever the cause. */
+class AssertionKeysError extends Error {}
+
+async function verifyAssertion(
+  registry: Registry,
+  stored: StoredClient,
+  assertion: string,
+  header: ProtectedHeaderParameters,
+): Promise<JWTPayload> {
+  const client = stored.client;
   const algorithms = client.token_endpoint_auth_signing_alg ? [client.token_endpoint_auth_signing_alg] : [...DEFAULT_ASSERTION_ALGS];
-  const options = { algorithms, issuer: client.client_id, subject: client.client_id, requiredClaims: ['exp', 'jti'] };
-  const ownKeys = client.jwks as Partial<JSONWebKeySet>;
+  const options: VerifyOptions = { algorithms, issuer: client.client_id, subject: client.client_id, requiredClaims: ['exp', 'jti'] };
   try {
-    if (Array.isArray(ownKeys.keys) && ownKeys.keys.length > 0) {
-      return await verifyWith(assertion, createLocalJWKSet(ownKeys as JSONWebKeySet), options);
+    if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
+      throw new AssertionKeysError(
+        `The client_assertion is signed with "${String(header.alg)}"; this client may use ${algorithms.join(', ')}.`,
+      );
     }
-    if (!client.jwks_uri) throw new InvalidClientError('The client has neither jwks nor jwks_uri to verify its client_assertion.');
-    const remote = stateOf(registry).jwks;
-    try {
-      return await verifyWith(assertion, await remote.get(registry, client.jwks_uri, false), options);
-    } catch (error) {
-      // A key the cached set does not know: the client may have rotated; look once more.
-      if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
-      return await verifyWith(assertion, await remote.get(registry, client.jwks_uri, true), options);
-    }
+    const ownKeys = (client.jwks as { keys?: unknown }).keys;
+    if (Array.isArray(ownKeys) && ownKeys.length > 0) return await verifyWithKeys(assertion, header, ownKeys as JWK[], options);
+    if (!client.jwks_uri) throw new AssertionKeysError('The client has neither jwks nor jwks_uri to verify its client_assertion.');
+    const remote = registry.clientAuth.jwks;
+    const policy = outboundPolicy(registry.config, stored);
+    const cached = await remote.get(registry.config, client.jwks_uri, policy, false);
+    if (candidateKeys(cached, header).length > 0) return await verifyWithKeys(assertion, header, cached, options);
+    // No key fits: the client may have rotated; look once more.
+    return await verifyWithKeys(assertion, header, await remote.get(registry.config, client.jwks_uri, policy, true), options);
   } catch (error) {
     throw assertionFailure(error);
   }
 }
 
-type VerifyOptions = { algorithms: string[]; issuer: string; subject: string; requiredClaims: string[] };
-
-/** jwtVerify, trying each candidate key when several match the header (no `kid`). */
-async function verifyWith(assertion: string, keys: JWTVerifyGetKey, options: VerifyOptions): Promise<JWTPayload> {
-  try {
-    return (await jwtVerify(assertion, keys, options)).payload;
-  } catch (error) {
-    if (!(error instanceof joseErrors.JWKSMultipleMatchingKeys)) throw error;
-    let last: unknown = error;
-    for await (const key of error as unknown as AsyncIterable<CryptoKey>) {
-      try {
-        return (await jwtVerify(assertion, key, options)).payload;
-      } catch (attempt) {
-        last = attempt;
-        if (!(attempt instanceof joseErrors.JWSSignatureVerificationFailed)) break;
-      }
+/**
+ * Verifies with the keys of a set that could have signed this assertion (its `kid` if it names one,
+ * its `alg`, the key's `kty`, `crv`, `alg`, `use` and `key_ops`), trying at most
+ * MAX_ASSERTION_KEY_CANDIDATES of them in the set's order.
+ */
+async function verifyWithKeys(assertion: string, header: ProtectedHeaderParameters, keys: readonly JWK[], options: VerifyOptions) {
+  const candidates = candidateKeys(keys, header);
+  if (candidates.length === 0) throw new AssertionKeysError('No key of the client fits the client_assertion’s header.');
+  for (const jwk of candidates) {
+    let key: Awaited<ReturnType<typeof importJWK>>;
+    try {
+      key = await importJWK(jwk, header.alg);
+    } catch {
+      continue;
     }
-    throw last;
+    try {
+      return (await jwtVerify(assertion, key, options)).payload;
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) throw error;
+    }
   }
+  throw new AssertionKeysError(`The signature of the client_assertion does not verify with the ${candidates.length} key(s) tried.`);
 }
 
+/** The first keys of a set that could verify an assertion with this header (see verifyWithKeys). */
+function candidateKeys(keys: readonly JWK[], header: ProtectedHeaderParameters): JWK[] {
+  const found: JWK[] = [];
+  for (const jwk of keys) {
+    if (found.length === MAX_ASSERTION_KEY_CANDIDATES) break;
+    if (header.kid !== undefined && jwk.kid !== header.kid) continue;
+    if (keyFits(jwk, header.alg as string)) found.push(jwk);
+  }
+  return found;
+}
+
+const CURVES: Record<string, readonly string[]> = { ES256: ['P-256'], ES384: ['P-384'], ES512: ['P-521'], EdDSA: ['Ed25519', 'Ed448'] };
+
+/** True when a JWK may verify a signature made with `alg` (RFC 7517 §4, RFC 7518 §3). */
+function keyFits(jwk: JWK, alg: string): boolean {
+  if (typeof jwk !== 'object' || jwk === null) return false;
+  if (jwk.use !== undefined && jwk.use !== 'sig') return false;
+  if (jwk.alg !== undefined && jwk.alg !== alg) return false;
+  if (Array.isArray(jwk.key_ops) && !jwk.key_ops.includes('verify')) return false;
+  if (alg.startsWith('RS') || alg.startsWith('PS')) return jwk.kty === 'RSA';
+  const curves = CURVES[alg];
+  return curves !== undefined && (jwk.kty === 'EC' || jwk.kty === 'OKP') && curves.includes(jwk.crv as string);
+}
+
+/**
+ * The answer for a failed verification. Failures before the signature verified (no usable key, a
+ * bad signature, a disallowed algorithm, a jwks_uri that could not be fetched or holds no usable
+ * set) are all the bare invalid_client: the caller has not shown it is the client, and telling them
+ * apart would tell what the client's jwks_uri answers. Claim failures after it verified say which.
+ */
 function assertionFailure(error: unknown): Error {
   if (error instanceof InvalidClientError) return error;
   if (error instanceof joseErrors.JWTExpired) return new InvalidClientError('The client_assertion has expired.');
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     return new InvalidClientError(`The client_assertion is not acceptable: the "${error.claim}" claim ${claimProblem(error)}.`);
   }
-  if (error instanceof joseErrors.JOSEAlgNotAllowed || error instanceof joseErrors.JOSENotSupported) {
-    return new InvalidClientError('The client_assertion is signed with an algorithm this client may not use.');
-  }
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return new InvalidClientError('No key of the client matches the client_assertion.');
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
-    return new InvalidClientError('The signature of the client_assertion does not verify with the client’s keys.');
-  }
-  if (error instanceof joseErrors.JOSEError) return new InvalidClientError('The client_assertion could not be verified.', error.message);
+  if (error instanceof AssertionKeysError || error instanceof joseErrors.JOSEError) return new InvalidClientError('', error.message);
   return error as Error;
 }
 
@@ -325,85 +414,68 @@ function claimProblem(error: InstanceType<typeof joseErrors.JWTClaimValidationFa
   return error.reason === 'missing' ? 'is missing' : 'is invalid';
 }
 
-/** Records a used assertion id until the assertion expires; a second use is a replay. */
-async function recordJti(registry: Registry, clientId: string, jti: string, expiresAt: number): Promise<void> {
-  const { db } = registry.database;
-  const now = Date.now();
-  // Scoped to the client (and to client assertions), so one client's ids never collide with another's.
-  const hash = sha256Hex(`client_assertion\n${clientId}\n${jti}`);
-  const state = stateOf(registry);
-  if (now - state.lastJtiSweep > JTI_SWEEP_INTERVAL_MS) {
-    state.lastJtiSweep = now;
-    db.deleteFrom('used_jtis')
-      .where('expires_at', '<=', now)
-      .execute()
-      .catch((error: unknown) => registry.logger.warn({ err: error }, 'could not sweep expired assertion ids'));
-  }
-  // An id whose earlier assertion has expired may be used again.
-  await db.deleteFrom('used_jtis').where('jti_hash', '=', hash).where('expires_at', '<=', now).execute();
-  try {
-    await db.insertInto('used_jtis').values({ jti_hash: hash, expires_at: expiresAt }).execute();
-  } catch (error) {
-    if (isUniqueViolation(error)) throw new InvalidClientError('The "jti" of this client_assertion was already used.');
-    throw error;
-  }
-}
-
-/** Key sets fetched from clients' `jwks_uri`, per URI, each for a bounded time. */
+/**
+ * Key sets fetched from clients' `jwks_uri`, per URI and outbound policy (a self-registered client's
+ * fetch is guarded where an admin-created client's with the same URI may not be), each for a
+ * bounded time. Only sets of at most `clients.jwks.max_keys` keys are kept; any other answer is a
+ * failure, kept until the cooldown passes.
+ */
 class JwksUriCache {
-  private readonly entries = new Map<string, { keys: Promise<JWTVerifyGetKey>; fetchedAt: number }>();
+  private readonly entries = new Map<string, { keys: Promise<JWK[]>; fetchedAt: number }>();
 
-  /** The key set of a URI; `refresh` refetches unless the cached one is younger than the cooldown. */
-  get(registry: Registry, uri: string, refresh: boolean): Promise<JWTVerifyGetKey> {
+  /** The keys at a URI; `refresh` refetches unless the cached set is younger than the cooldown. */
+  get(config: Config, uri: string, policy: OutboundPolicy, refresh: boolean): Promise<JWK[]> {
     const now = Date.now();
-    const hit = this.entries.get(uri);
+    const cacheKey = `${policy.disallowPrivateIpRanges}\n${uri}`;
+    const hit = this.entries.get(cacheKey);
     const age = hit ? now - hit.fetchedAt : Number.POSITIVE_INFINITY;
     if (hit && age < JWKS_URI_MAX_AGE_MS && (!refresh || age < JWKS_URI_REFETCH_COOLDOWN_MS)) return hit.keys;
-    const keys = this.fetch(registry, uri);
-    this.entries.delete(uri);
-    this.entries.set(uri, { keys, fetchedAt: now });
+    const keys = fetchKeySet(uri, policy, config.clients.jwks.max_keys);
+    this.entries.delete(cacheKey);
+    this.entries.set(cacheKey, { keys, fetchedAt: now });
     while (this.entries.size > MAX_JWKS_URIS) this.entries.delete(this.entries.keys().next().value as string);
     // A failed fetch is not kept beyond the cooldown: the next request after it tries again.
     keys.catch(() => {
       setTimeout(() => {
-        if (this.entries.get(uri)?.keys === keys) this.entries.delete(uri);
+        if (this.entries.get(cacheKey)?.keys === keys) this.entries.delete(cacheKey);
       }, JWKS_URI_REFETCH_COOLDOWN_MS).unref();
     });
     return keys;
   }
-
-  private async fetch(registry: Registry, uri: string): Promise<JWTVerifyGetKey> {
-    const { disallow_private_ip_ranges, private_ip_exception_urls } = registry.config.clients.http;
-    let document: unknown;
-    try {
-      document = await fetchJson(uri, {
-        disallowPrivateIpRanges: disallow_private_ip_ranges,
-        privateIpExceptionUrls: private_ip_exception_urls,
-      });
-    } catch (error) {
-      throw new InvalidClientError('The client’s jwks_uri could not be fetched.', (error as Error).message);
-    }
-    try {
-      return createLocalJWKSet(document as JSONWebKeySet);
-    } catch {
-      throw new InvalidClientError('The client’s jwks_uri does not hold a JSON Web Key Set.');
-    }
-  }
 }
 
-interface AuthState {
-  secrets: VerifiedSecrets;
-  jwks: JwksUriCache;
-  lastJtiSweep: number;
+/** The keys a `jwks_uri` answers: a JSON Web Key Set of 1 to `maxKeys` keys, else an AssertionKeysError. */
+async function fetchKeySet(uri: string, policy: OutboundPolicy, maxKeys: number): Promise<JWK[]> {
+  let document: unknown;
+  try {
+    document = await fetchJson(uri, policy);
+  } catch (error) {
+    throw new AssertionKeysError(`The client’s jwks_uri could not be fetched: ${(error as Error).message}`);
+  }
+  const keys = (document as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new AssertionKeysError('The client’s jwks_uri does not hold a JSON Web Key Set.');
+  if (keys.length > maxKeys) {
+    throw new AssertionKeysError(`The client’s jwks_uri holds ${keys.length} keys, more than clients.jwks.max_keys (${maxKeys}).`);
+  }
+  return keys as JWK[];
 }
 
-const STATE = new WeakMap<Registry, AuthState>();
+/**
+ * Client authentication's per-process state, held by the registry: the verified-secret cache, the
+ * `jwks_uri` cache, and the dummy hash that refusals without a real hash are checked against.
+ */
+export class ClientAuthState {
+  readonly secrets: VerifiedSecrets;
+  readonly jwks = new JwksUriCache();
+  private dummyHash: Promise<string> | undefined;
 
-function stateOf(registry: Registry): AuthState {
-  let state = STATE.get(registry);
-  if (!state) {
-    state = { secrets: new VerifiedSecrets(registry.config.cache.ttl > 0), jwks: new JwksUriCache(), lastJtiSweep: 0 };
-    STATE.set(registry, state);
+  constructor(config: Config) {
+    this.secrets = new VerifiedSecrets(config.cache.ttl > 0);
   }
-  return state;
+
+  /** Checks `secret` against a hash of a random secret, with the configured hasher's cost; never matches. */
+  async spendSecretCheck(hasher: SecretHasher, secret: string): Promise<void> {
+    this.dummyHash ??= hasher.hash(randomString(32));
+    await hasher.verify(secret, await this.dummyHash);
+  }
 }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { OAuth2Client } from '../client/model.js';
-import { postForm } from '../http/outbound.js';
+import { outboundPolicy } from '../client/remote-checks.js';
+import type { StoredClient } from '../client/repository.js';
+import { postForm, RefusedTargetError } from '../http/outbound.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import type { Registry } from '../registry.js';
 
@@ -20,11 +22,14 @@ const RETRY_DELAYS_MS = [500, 2000];
 /** Logout tokens are short-lived: the spec requires `exp` and advises a few minutes at most. */
 const LOGOUT_TOKEN_LIFETIME_S = 300;
 
-/** The clients that took part in a login session, as they are registered now (deleted ones are skipped). */
-export async function clientsOfLoginSession(registry: Registry, sid: string): Promise<OAuth2Client[]> {
+/**
+ * The clients that took part in a login session, as they are stored now (deleted ones are skipped),
+ * with their origin: a self-registered client's logout URI is held to the private-address rule.
+ */
+export async function clientsOfLoginSession(registry: Registry, sid: string): Promise<StoredClient[]> {
   const ids = await registry.sessions.clientIdsOfLoginSession(sid);
   const stored = await Promise.all(ids.map((id) => registry.clients.find(id)));
-  return stored.flatMap((entry) => (entry ? [entry.client] : []));
+  return stored.flatMap((entry) => (entry ? [entry] : []));
 }
 
 /**
@@ -50,18 +55,16 @@ export async function signLogoutToken(registry: Registry, client: OAuth2Client, 
  * with a promise that settles when every delivery has succeeded or given up; it never rejects, so
  * callers do not await it.
  */
-export function notifyBackChannel(registry: Registry, sid: string, clients: readonly OAuth2Client[]): Promise<void> {
-  const targets = clients.filter((client) => client.backchannel_logout_uri);
+export function notifyBackChannel(registry: Registry, sid: string, clients: readonly StoredClient[]): Promise<void> {
+  const targets = clients.filter((stored) => stored.client.backchannel_logout_uri);
   if (!sid || targets.length === 0) return Promise.resolve();
-  return Promise.allSettled(targets.map((client) => deliver(registry, client, sid))).then(() => undefined);
+  return Promise.allSettled(targets.map((stored) => deliver(registry, stored, sid))).then(() => undefined);
 }
 
-async function deliver(registry: Registry, client: OAuth2Client, sid: string): Promise<void> {
+async function deliver(registry: Registry, stored: StoredClient, sid: string): Promise<void> {
   const { logger, config } = registry;
-  const policy = {
-    disallowPrivateIpRanges: config.clients.http.disallow_private_ip_ranges,
-    privateIpExceptionUrls: config.clients.http.private_ip_exception_urls,
-  };
+  const { client } = stored;
+  const policy = outboundPolicy(config, stored);
   let token: string;
   try {
     token = await signLogoutToken(registry, client, sid);
@@ -84,6 +87,11 @@ async function deliver(registry: Registry, client: OAuth2Client, sid: string): P
       }
       outcome = `status ${status}`;
     } catch (error) {
+      if (error instanceof RefusedTargetError) {
+        // The policy forbids this address: no retry can change that.
+        logger.warn({ client_id: client.client_id, outcome: error.message }, 'back-channel logout not sent: the address is not public');
+        return;
+      }
       outcome = error instanceof Error ? error.message : String(error);
     }
     const delay = RETRY_DELAYS_MS[attempt];

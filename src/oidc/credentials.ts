@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { decodeProtectedHeader, importJWK, type JWK, jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { HttpError, InvalidRequestError, InvalidScopeError } from '../http/errors.js';
@@ -94,7 +94,17 @@ export const credentialRoutes: RouteModule = (app, registry) => {
   );
 };
 
-/** The holder's public key, after checking the proof is signed by it and carries this token's nonce. */
+/** How old a proof's `iat` may be (OpenID4VCI leaves the window to the issuer; minutes are plenty to sign). */
+const PROOF_MAX_AGE_S = 300;
+/** How far in the future a proof's `iat` may lie (clock skew). */
+const PROOF_IAT_LEEWAY_S = 60;
+
+/**
+ * The holder's public key, after checking the proof (OpenID4VCI §7.2.1, JWT proof type): signed by
+ * that key, `aud` the issuer, `iat` recent, and the nonce one this access token was given and that
+ * no proof used before. The nonce is recorded as used only when everything else passed, so a
+ * refused proof does not spend it.
+ */
 async function verifyProof(registry: Registry, accessToken: string, proof: string): Promise<JWK> {
   let jwk: JWK | undefined;
   try {
@@ -105,18 +115,34 @@ async function verifyProof(registry: Registry, accessToken: string, proof: strin
   if (!jwk || typeof jwk !== 'object' || PRIVATE_MEMBERS.some((member) => member in jwk)) {
     throw new InvalidRequestError('The proof header must carry the holder\'s public key as "jwk".');
   }
-  let nonce: unknown;
+  let payload: JWTPayload;
   try {
     const key = await importJWK(jwk, decodeProtectedHeader(proof).alg);
-    ({
-      payload: { nonce },
-    } = await jwtVerify(proof, key, { algorithms: PROOF_ALGS }));
+    ({ payload } = await jwtVerify(proof, key, { algorithms: PROOF_ALGS }));
   } catch {
     throw new InvalidRequestError('The proof signature does not verify with the key in its header.');
   }
-  if (!verifyVcNonce(registry.keyring, accessToken, nonce)) {
-    throw new InvalidRequestError('The proof does not carry a valid nonce for this access token.');
+  checkProofClaims(registry.config.urls.self.issuer, payload);
+  const expires = verifyVcNonce(registry.keyring, accessToken, payload.nonce);
+  if (expires === undefined) throw new InvalidRequestError('The proof does not carry a valid nonce for this access token.');
+  if (!(await registry.usedJtis.use('vc_nonce', payload.nonce as string, expires))) {
+    throw new InvalidRequestError('The nonce of this proof was already used; ask for a new one.');
   }
   // The DID is the key exactly as the holder presented it (did:jwk encodes the JWK's JSON).
   return jwk;
+}
+
+/** A proof is for this issuer (`aud`) and was made just now (`iat`), so it cannot be kept and replayed later. */
+function checkProofClaims(issuer: string, payload: JWTPayload): void {
+  const trim = (value: string) => value.replace(/\/+$/, '');
+  const audiences = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
+  if (!audiences.some((aud) => typeof aud === 'string' && trim(aud) === trim(issuer))) {
+    throw new InvalidRequestError(`The "aud" claim of the proof must be the issuer (${issuer}).`);
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof payload.iat !== 'number' || payload.iat < now - PROOF_MAX_AGE_S || payload.iat > now + PROOF_IAT_LEEWAY_S) {
+    throw new InvalidRequestError(
+      `The "iat" claim of the proof must be the time it was made (within the last ${PROOF_MAX_AGE_S} seconds).`,
+    );
+  }
 }

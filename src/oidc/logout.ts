@@ -162,7 +162,7 @@ async function completeLogout(registry: Registry, request: FastifyRequest, reply
 
   const clients = await clientsOfLoginSession(registry, state.sid);
   void notifyBackChannel(registry, state.sid, clients);
-  const frames = clients.flatMap((client) => frontChannelUrl(registry, client, state.sid) ?? []);
+  const frames = clients.flatMap(({ client }) => frontChannelUrl(registry, client, state.sid) ?? []);
   if (frames.length === 0) return redirect(reply, target);
   return frontChannelPage(reply, frames, target);
 }

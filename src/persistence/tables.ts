@@ -22,6 +22,8 @@ export interface ClientRow {
   registration_token_hash: string | null;
   /** The client's metadata (everything but secrets) as JSON. */
   document: string;
+  /** 1 when dynamic registration created or last rewrote the client (its URLs chosen by the registrant). */
+  self_registered: number;
   created_at: number;
   updated_at: number;
 }
