@@ -218,6 +218,10 @@ export const SCHEMA = {
       initial_access_token: str('', 'When set, registration requires `Authorization: Bearer <this token>` (RFC 7591 §3).', {
         secret: true,
       }),
+      allow_private_ip_ranges: bool(
+        false,
+        'Let self-registered clients name fetch targets (jwks_uri, sector_identifier_uri, backchannel_logout_uri, request_uris) on private, loopback or link-local addresses. Off (the default), those must be public addresses, at registration and whenever they are fetched, whatever `clients.http.disallow_private_ip_ranges` says (see docs/security.md).',
+      ),
       allowed_scopes: list(
         ['openid', 'offline_access', 'offline', 'profile', 'email', 'address', 'phone'],
         'Scopes a self-registered client may register, matched by `strategies.scope` (`photos.*` allows `photos.read`); `default_scope` is always allowed. Others: 400 `invalid_client_metadata`. The admin API is not bound by it.',
@@ -240,10 +244,6 @@ export const SCHEMA = {
         salt: str('', 'Salt of pairwise subject identifiers (at least 8 characters when pairwise is enabled).', { secret: true }),
       },
     },
-      allow_private_ip_ranges: bool(
-        false,
-        'Let self-registered clients name fetch targets (jwks_uri, sector_identifier_uri, backchannel_logout_uri, request_uris) on private, loopback or link-local addresses. Off (the default), those must be public addresses, at registration and whenever they are fetched, whatever `clients.http.disallow_private_ip_ranges` says (see docs/security.md).',
-      ),
   },
   oauth2: {
     expose_internal_errors: bool(false, 'Add internal error details to `error_description` (debugging only).'),
@@ -273,6 +273,12 @@ export const SCHEMA = {
           'How often a used refresh token may be reused in its grace period (0: unlimited).',
         ),
       },
+      jwt: {
+        max_ttl: duration(
+          720 * HOUR,
+          'Longest a `private_key_jwt` client assertion may live: its `exp` at most this long after its `iat` (or now, without `iat`).',
+        ),
+      },
     },
   },
   secrets: {
@@ -291,12 +297,6 @@ export const SCHEMA = {
       5000,
       'How long a node serves clients and JSON Web Key sets from memory before reading them again; the bound on how stale another node’s change can look (docs/storage.md, “Many nodes”). 0 turns these caches (and the cache of verified client secrets) off.',
     ),
-      jwt: {
-        max_ttl: duration(
-          720 * HOUR,
-          'Longest a `private_key_jwt` client assertion may live: its `exp` at most this long after its `iat` (or now, without `iat`).',
-        ),
-      },
   },
   clients: {
     http: {
