@@ -109,6 +109,31 @@ describe.each(STORES)('rate limiting on $name', (store) => {
     await new Promise((resolve) => setTimeout(resolve, Number(limited.headers['retry-after']) * 1000 + 100));
     expect((await tokenRequest(server, '127.0.0.8', first)).status).toBe(200);
   });
+
+  it('issue 12 #13: /oauth2/revoke authenticates clients, so it shares their limit with the token endpoint', async () => {
+    const { data } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' },
+    });
+    const guessed = { id: data.client_id as string, secret: 'not-the-secret' };
+    const revoke = (from: string, client?: { id: string; secret: string }) =>
+      send(`${server.publicUrl}/oauth2/revoke`, from, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(client ? { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` } : {}),
+        },
+        body: 'token=whatever',
+      });
+    // Secret guesses spread over both endpoints and several addresses spend one budget (burst 3).
+    expect((await revoke('127.0.1.1', guessed)).status).toBe(401);
+    expect((await tokenRequest(server, '127.0.1.2', guessed)).status).toBe(401);
+    expect((await revoke('127.0.1.3', guessed)).status).toBe(401);
+    expectLimited(await revoke('127.0.1.4', guessed));
+    expectLimited(await tokenRequest(server, '127.0.1.5', guessed));
+    // And each address is limited on revocation as on the token endpoint.
+    for (let i = 0; i < 3; i++) expect((await revoke('127.0.1.6')).status).toBe(401);
+    expectLimited(await revoke('127.0.1.6'));
+  });
 });
 
 describe('token buckets', () => {
