@@ -149,6 +149,43 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect(new URL(verified.location).searchParams.get('error')).toBe('invalid_scope');
   });
 
+  it('§4.11.2 no open redirect (issue 12 #8): a self-registered client gets invalid-request errors on the error page, not at its redirect_uri', async () => {
+    // Anyone may register a client with any redirect URI: it could be the attacker's own redirector.
+    const registered = await fetch(`${server.publicUrl}/oauth2/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['https://evil.example/cb'], scope: 'openid', response_types: ['code'] }),
+    });
+    expect(registered.status).toBe(201);
+    const self = { id: ((await registered.json()) as { client_id: string }).client_id, secret: '', rp: a.rp };
+    const evil = 'https://evil.example/cb';
+    const invalid: Array<[string, string]> = [
+      ['a bad scope', codeRequest(self, evil, { scope: 'openid admin' })],
+      ['a bad response_type', codeRequest(self, evil, { response_type: 'token' })],
+      ['a bad response_mode', codeRequest(self, evil, { response_mode: 'web_message' })],
+      ['a short state', codeRequest(self, evil, { state: 'short' })],
+      ['a bad prompt', codeRequest(self, evil, { prompt: 'sometimes' })],
+      ['a repeated parameter', `${codeRequest(self, evil)}&scope=openid`],
+    ];
+    for (const [why, url] of invalid) {
+      const answer = await location(url);
+      expect(answer.status, why).toBe(302);
+      expectErrorPage(answer.location);
+      expect(new URL(answer.location).searchParams.get('error'), why).toBeTruthy();
+      const posted = await location(`${server.publicUrl}/oauth2/auth`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URL(url).search.slice(1),
+      });
+      expectErrorPage(posted.location);
+    }
+    // A valid request of the same client goes on to the login app, and an admin-created client still
+    // gets its errors at its redirect URI (as Hydra does).
+    expect((await location(codeRequest(self, evil))).location.startsWith(LOGIN_URL)).toBe(true);
+    const adminMade = await location(codeRequest(a, REDIRECT, { scope: 'openid admin' }));
+    expect(new URL(adminMade.location).origin + new URL(adminMade.location).pathname).toBe(REDIRECT);
+  });
+
   it('§4.11 no open redirect: logout with an unregistered, foreign or unproven post_logout_redirect_uri goes to the error page', async () => {
     const browser = new Browser();
     const idToken = await rememberedSignIn(browser);

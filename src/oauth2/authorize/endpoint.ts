@@ -3,7 +3,7 @@ import { openVerifier } from '../../flow/common.js';
 import { completeConsent, startConsent } from '../../flow/consent.js';
 import { startLogin, verifyLogin } from '../../flow/login.js';
 import type { RouteModule } from '../../http/app.js';
-import { HttpError, InvalidRequestError } from '../../http/errors.js';
+import { HttpError } from '../../http/errors.js';
 import type { Registry } from '../../registry.js';
 import { deliver, deliverError, redirectToErrorPage } from './deliver.js';
 import { AuthorizeError, type AuthorizeRequest, parseAuthorizeRequest } from './request.js';
@@ -20,8 +20,7 @@ export const authorizeRoutes: RouteModule = (app, registry) => {
     const { login_verifier: loginVerifier, consent_verifier: consentVerifier, ...original } = params;
     let authz: AuthorizeRequest | undefined;
     try {
-      authz = await parseAuthorizeRequest(registry, original);
-      if (repeated.length > 0) throw new InvalidRequestError(`Parameters may not repeat: ${repeated.join(', ')}.`);
+      authz = await parseAuthorizeRequest(registry, original, repeated);
       return await proceed(registry, request, reply, authz, loginVerifier, consentVerifier);
     } catch (error) {
       if (error instanceof AuthorizeError) {
@@ -34,7 +33,9 @@ export const authorizeRoutes: RouteModule = (app, registry) => {
     }
   };
   app.get('/oauth2/auth', handler);
-  app.post('/oauth2/auth', { config: { forms: true }, schema: { body: { type: 'object' } } }, handler);
+  // No body schema: a bodyless POST is an authorization request missing its parameters, answered
+  // as such (the error page), not with a schema message.
+  app.post('/oauth2/auth', { config: { forms: true } }, handler);
 };
 
 async function proceed(

@@ -1,5 +1,6 @@
 import type { JWTPayload } from 'jose';
 import { effectiveGrantTypes, type OAuth2Client } from '../../client/model.js';
+import type { StoredClient } from '../../client/repository.js';
 import {
   HttpError,
   InvalidClientError,
@@ -50,10 +51,46 @@ const PROMPTS = new Set(['none', 'login', 'consent', 'select_account', 'registra
 const RESPONSE_PARTS = new Set(['code', 'id_token', 'token']);
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 
-/** Runs every check of an authorization request, in the order that decides where an error may go. */
-export async function parseAuthorizeRequest(registry: Registry, params: Record<string, string>): Promise<AuthorizeRequest> {
-  const client = await checkClient(registry, params);
+/**
+ * Runs every check of an authorization request, in the order that decides where an error may go.
+ * `repeated` names the parameters that came more than once (RFC 6749 §3.1: they must not).
+ */
+export async function parseAuthorizeRequest(
+  registry: Registry,
+  params: Record<string, string>,
+  repeated: readonly string[] = [],
+): Promise<AuthorizeRequest> {
+  const stored = await checkClient(registry, params);
+  const { client } = stored;
   const { redirectUri, sent } = checkRedirectUri(client, params);
+  try {
+    return await checkVerifiedRequest(registry, client, params, repeated, redirectUri, sent);
+  } catch (error) {
+    if (error instanceof AuthorizeError && error.redirect && !redirectsInvalidRequests(stored)) throw new AuthorizeError(error.error);
+    throw error;
+  }
+}
+
+/**
+ * Whether an invalid request may be answered at the client's redirect URI, before anyone signed in.
+ * RFC 9700 §4.11.2: not when the client could be the attacker's, since the server would then be a
+ * redirector to any URI anyone registers. Self-registered clients get the error page instead; here
+ * the spec wins over Hydra, which redirects for every client. Admin-created clients keep Hydra's
+ * behaviour (errors at their redirect URI), which relying parties depend on.
+ */
+function redirectsInvalidRequests(stored: StoredClient): boolean {
+  return !stored.selfRegistered;
+}
+
+/** The checks after client and redirect URI are verified: their errors may go to that URI. */
+async function checkVerifiedRequest(
+  registry: Registry,
+  client: OAuth2Client,
+  params: Record<string, string>,
+  repeated: readonly string[],
+  redirectUri: string,
+  sent: boolean,
+): Promise<AuthorizeRequest> {
   const responseTypes = checkResponseTypeShape(params);
   const responseMode = checkResponseMode(params, responseTypes, redirectUri);
   const state = params.state ?? '';
@@ -62,6 +99,7 @@ export async function parseAuthorizeRequest(registry: Registry, params: Record<s
     throw new AuthorizeError(error, target);
   };
   try {
+    checkNotRepeated(repeated);
     checkClientResponseType(client, responseTypes);
     checkState(state);
     const nonce = checkNonce(params, responseTypes);
@@ -93,12 +131,16 @@ export async function parseAuthorizeRequest(registry: Registry, params: Record<s
   }
 }
 
-async function checkClient(registry: Registry, params: Record<string, string>): Promise<OAuth2Client> {
+async function checkClient(registry: Registry, params: Record<string, string>): Promise<StoredClient> {
   const clientId = params.client_id;
   if (!clientId) throw new AuthorizeError(new InvalidRequestError('The "client_id" parameter is missing.'));
   const stored = await registry.clients.find(clientId);
   if (!stored) throw new AuthorizeError(new InvalidClientError('The requested OAuth 2.0 client does not exist.'));
-  return stored.client;
+  return stored;
+}
+
+function checkNotRepeated(repeated: readonly string[]): void {
+  if (repeated.length > 0) throw new InvalidRequestError(`Parameters may not repeat: ${repeated.join(', ')}.`);
 }
 
 /** Exact match (RFC 9700 §4.1.3); loopback IP redirect URIs match on any port (RFC 8252 §7.3). */
