@@ -7,10 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config/load.js';
+import { SqlUserStore } from '../src/identity/user-store.js';
 import { ID_TOKEN_SET } from '../src/jwk/manager.js';
 import { signLogoutToken } from '../src/oidc/backchannel.js';
 import { Browser, FLOW_ENV, LOGIN_URL, runFlow } from './support/browser.js';
-import { type Answer, admin, type Client, CodeFlow, introspect, REDIRECT_URI } from './support/http-flow.js';
+import { runCli } from './support/cli.js';
+import { type Answer, admin, type Client, CodeFlow, introspect, REDIRECT_URI, token } from './support/http-flow.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -38,20 +40,26 @@ describe.each(STORES)('issue 12: credentials and sessions ($name)', (store) => {
   });
 
   /** An authorization request of `client` on `node`, through login (remembered when `remember`) and consent. */
-  async function remembered(node: TestServer, browser: Browser, remember: boolean): Promise<{ loginSkipped: boolean | undefined }> {
+  async function remembered(
+    node: TestServer,
+    browser: Browser,
+    remember: boolean,
+    subject = 'alice',
+  ): Promise<{ loginSkipped: boolean | undefined; code: string }> {
     const query = new URLSearchParams({
       response_type: 'code',
       client_id: client.id,
       redirect_uri: REDIRECT_URI,
-      scope: 'openid',
+      scope: 'openid offline_access',
       state: 'state-of-the-flow',
       nonce: 'nonce-of-the-flow',
     });
     const { callback, loginSkipped } = await runFlow(node, browser, `${node.publicUrl}/oauth2/auth?${query}`, {
-      login: { subject: 'alice', remember, remember_for: 3600 },
+      login: (skip, known) => ({ subject: skip ? known : subject, remember, remember_for: 3600 }),
     });
-    expect(new URL(callback).searchParams.get('code')).toBeTruthy();
-    return { loginSkipped };
+    const code = new URL(callback).searchParams.get('code') as string;
+    expect(code).toBeTruthy();
+    return { loginSkipped, code };
   }
 
   it('issue 12 #22: the session DELETE endpoints answer a bad parameter combination with invalid_request, as Hydra', async () => {
@@ -142,6 +150,34 @@ describe.each(STORES)('issue 12: credentials and sessions ($name)', (store) => {
       expect(location.searchParams.get('error'), what).toBe('invalid_request');
       expect(location.searchParams.get('error_description'), what).toContain('id_token_hint');
     }
+  });
+
+  it('issue 12 #16: portcullis users delete ends the person’s login sessions, consents and tokens', async () => {
+    const users = new SqlUserStore(server.registry.database.db);
+    const [dora, eve] = await Promise.all(
+      ['dora', 'eve'].map((username) => users.create({ username, password: 'correct horse battery staple' })),
+    );
+    const signedIn = async (subject: string) => {
+      const browser = new Browser();
+      const { code } = await remembered(server, browser, true, subject);
+      const answer = await token(server, client, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI });
+      expect(answer.status).toBe(200);
+      return { browser, tokens: [answer.body.access_token as string, answer.body.refresh_token as string] };
+    };
+    const doomed = await signedIn(dora?.id as string);
+    const kept = await signedIn(eve?.id as string);
+
+    const result = await runCli(['users', 'delete', 'dora'], { DSN: server.config.dsn }, 30_000);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+
+    for (const value of doomed.tokens) expect((await introspect(server, value)).active).toBe(false);
+    expect((await admin(server, 'GET', `/admin/oauth2/auth/sessions/consent?subject=${dora?.id}`)).body).toEqual([]);
+    // The remembered sign-in is gone too: the same browser is asked to sign in again.
+    expect((await remembered(server, doomed.browser, false, 'nobody')).loginSkipped).toBe(false);
+    // Nobody else's.
+    for (const value of kept.tokens) expect((await introspect(server, value)).active).toBe(true);
+    expect((await remembered(server, kept.browser, false)).loginSkipped).toBe(true);
   });
 
   it('issue 12 #19: secrets.cookie signs the login session cookie (the first signs, all verify), not secrets.system', async () => {
