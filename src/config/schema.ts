@@ -287,7 +287,11 @@ export const SCHEMA = {
       'Secrets keying HMACs and encryption at rest, at least 16 characters each. The first is used; the others still verify and decrypt, so rotate by prepending. Comma-separated in the environment.',
       { secret: true, minItemLength: 16 },
     ),
-    cookie: list([], 'Secrets for cookies (default: the system secrets).', { secret: true, minItemLength: 16 }),
+    cookie: list(
+      [],
+      'Secrets signing the login session cookie, at least 16 characters each; the first signs, all verify (default: `secrets.system`). Changing them signs everyone out.',
+      { secret: true, minItemLength: 16 },
+    ),
   },
   keys: {
     rsa_key_size: int(2048, 2048, 8192, 'Bits of RSA keys generated for the built-in key sets and `POST /admin/keys`.'),
@@ -371,6 +375,21 @@ export const SCHEMA = {
     title: str('Portcullis', 'Product name shown in the identity UI’s page titles and header.'),
     login: {
       remember_for: duration(720 * HOUR, 'How long “Remember me” keeps a person signed in (at most `ttl.authentication_session`).'),
+      throttle: {
+        account_free_attempts: int(
+          5,
+          1,
+          1_000_000,
+          'Failed sign-ins per account (the username or email as typed) before each further one locks it for a growing delay (in memory, per UI process; see docs/security.md).',
+        ),
+        address_free_attempts: int(20, 1, 1_000_000, 'Failed sign-ins per network address before each further one locks it for a growing delay.'),
+        base_delay: duration(1000, 'The first lock once the free sign-in attempts are spent; each further failure doubles it.'),
+        max_delay: duration(5 * 60_000, 'The longest lock after a failed sign-in: never longer than this after the guessing stops.'),
+        decay: duration(60_000, 'One failed sign-in is forgotten per this much time, so the locks shrink back.'),
+        max_entries: int(100_000, 100, 10_000_000, 'Most accounts and addresses the sign-in throttle remembers; the least recently used are forgotten first.'),
+      },
+      max_concurrent_hashes: int(2, 1, 64, 'Password checks (scrypt, on libuv’s thread pool) the identity UI runs at once; more wait in line.'),
+      max_queued_hashes: int(32, 0, 100_000, 'Password checks waiting for a slot; a sign-in beyond that is answered “busy, try again” (503).'),
     },
     consent: {
       remember_for: duration(0, 'How long a remembered consent lasts (0: until it is revoked).'),

@@ -5,6 +5,7 @@ import type { CsrfGuard } from './csrf.js';
 import { type Page, sendPage } from './html.js';
 import { errorPage } from './pages.js';
 import type { UiSettings } from './settings.js';
+import type { SignInThrottle } from './throttle.js';
 import type { UserStore } from './user-store.js';
 
 /** What every identity UI route uses. */
@@ -14,6 +15,8 @@ export interface UiContext {
   readonly api: OAuth2Api;
   readonly users: UserStore;
   readonly csrf: CsrfGuard;
+  /** Sign-in throttling and the bound on concurrent password checks (this process's memory). */
+  readonly signIns: SignInThrottle;
   readonly logger: Logger;
 }
 

@@ -8,6 +8,7 @@ import { adminApi } from './admin-api.js';
 import { createIdentityApp } from './app.js';
 import { CsrfGuard } from './csrf.js';
 import { uiSettings } from './settings.js';
+import { SignInThrottle } from './throttle.js';
 import { SqlUserStore, type UserStore } from './user-store.js';
 
 export { createIdentityApp } from './app.js';
@@ -50,6 +51,7 @@ export async function startIdentityUi(config: Config, logger: Logger, options: I
       api: adminApi(settings.adminUrl, settings.adminApiKey),
       users,
       csrf: new CsrfGuard(settings.secrets, settings.secureCookies),
+      signIns: new SignInThrottle(settings.signInThrottle),
       logger,
     });
     await listen(app, settings.port, settings.host);

@@ -2,8 +2,15 @@ import type { OAuth2LoginRequest } from '@ory/hydra-client';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { challengeFrom, crossSite, missingChallenge, param, redirect, refuseForm, show, type UiContext } from './context.js';
 import { loginPage } from './pages.js';
+import { normalizeLogin } from './user-store.js';
 
 const clientName = (login: OAuth2LoginRequest) => login.client.client_name || login.client.client_id || 'the application';
+
+/** A sign-in that was not checked: throttled (429) or no hashing slot free (503); the person may retry after `seconds`. */
+interface NotChecked {
+  status: 429 | 503;
+  seconds: number;
+}
 
 function renderForm(
   ui: UiContext,
@@ -12,14 +19,16 @@ function renderForm(
   login: OAuth2LoginRequest,
   username: string,
   error?: string,
+  notChecked?: NotChecked,
 ) {
   const csrfToken = ui.csrf.token(request, reply, 'login', login.challenge);
-  return show(
-    ui,
-    reply,
-    loginPage({ challenge: login.challenge, csrfToken, clientName: clientName(login), username, ...(error ? { error } : {}) }),
-  );
+  const page = loginPage({ challenge: login.challenge, csrfToken, clientName: clientName(login), username, ...(error ? { error } : {}) });
+  if (!notChecked) return show(ui, reply, page);
+  reply.header('retry-after', String(notChecked.seconds));
+  return show(ui, reply, { ...page, status: notChecked.status });
 }
+
+const seconds = (n: number) => `${n} second${n === 1 ? '' : 's'}`;
 
 /**
  * `/login`: Portcullis sends the browser here with a `login_challenge`. A remembered session is
@@ -61,11 +70,28 @@ export function loginRoutes(app: FastifyInstance, ui: UiContext): void {
     if (!username || !password) {
       return renderForm(ui, request, reply, login, username, 'Enter your username or email, and your password.');
     }
-    const user = await ui.users.authenticate(username, password);
+    // Keyed by the login as typed, so an unknown username is throttled and answered as an existing one.
+    const keys = { account: normalizeLogin(username), address: request.ip };
+    const wait = ui.signIns.retryAfter(keys);
+    if (wait > 0) {
+      // Refused before any lookup or hashing: the right password is refused too, so a locked account tells nothing.
+      ui.logger.info({ client_id: login.client.client_id, retry_after: wait }, 'sign-in refused: too many failed attempts');
+      const message = `Too many failed attempts. Try again in ${seconds(wait)}.`;
+      return renderForm(ui, request, reply, login, username, message, { status: 429, seconds: wait });
+    }
+    const checked = await ui.signIns.hashing(async () => ({ user: await ui.users.authenticate(username, password) }));
+    if (!checked) {
+      ui.logger.warn({ client_id: login.client.client_id }, 'sign-in refused: too many password checks waiting');
+      const message = 'Signing in is busy right now. Try again in a moment.';
+      return renderForm(ui, request, reply, login, username, message, { status: 503, seconds: 1 });
+    }
+    const { user } = checked;
     if (!user) {
+      ui.signIns.failed(keys);
       ui.logger.info({ client_id: login.client.client_id }, 'sign-in refused: wrong username or password');
       return renderForm(ui, request, reply, login, username, 'The username or password is incorrect.');
     }
+    ui.signIns.succeeded(keys);
 
     const remember = param(request.body, 'remember') === '1';
     const { data } = await ui.api.acceptOAuth2LoginRequest({

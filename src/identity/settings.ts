@@ -1,5 +1,6 @@
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { SignInThrottleSettings } from './throttle.js';
 
 /** The identity UI's configuration (`ui.*`), with defaults filled in from the rest of the config. */
 export interface UiSettings {
@@ -21,6 +22,8 @@ export interface UiSettings {
   consentRememberFor: number;
   /** Milliseconds a stopping UI waits for requests in flight. */
   shutdownTimeout: number;
+  /** `ui.login.throttle.*` and the bound on concurrent password checks. */
+  signInThrottle: SignInThrottleSettings;
 }
 
 export function uiSettings(config: Config): UiSettings {
@@ -43,5 +46,15 @@ export function uiSettings(config: Config): UiSettings {
     loginRememberFor: Math.round(ui.login.remember_for / 1000),
     consentRememberFor: Math.round(ui.consent.remember_for / 1000),
     shutdownTimeout: config.serve.shutdown_timeout,
+    signInThrottle: {
+      accountFreeAttempts: ui.login.throttle.account_free_attempts,
+      addressFreeAttempts: ui.login.throttle.address_free_attempts,
+      baseDelayMs: ui.login.throttle.base_delay,
+      maxDelayMs: ui.login.throttle.max_delay,
+      decayMs: ui.login.throttle.decay,
+      maxEntries: ui.login.throttle.max_entries,
+      maxConcurrentHashes: ui.login.max_concurrent_hashes,
+      maxQueuedHashes: ui.login.max_queued_hashes,
+    },
   };
 }
