@@ -124,7 +124,7 @@ export const SCHEMA = {
       rate_limit: {
         enabled: bool(
           false,
-          'Rate-limit the token, authorization and registration endpoints per client and per IP address (in memory, per node; see docs/security.md).',
+          'Rate-limit the token, revocation, authorization and registration endpoints per client and per IP address (in memory, per node; one budget per client across token and revocation; see docs/security.md).',
         ),
         requests_per_second: int(10, 1, 1_000_000, 'Requests per second each client and each IP address may make on average.'),
         burst: int(20, 1, 1_000_000, 'Requests each client and each IP address may make at once before being limited.'),
