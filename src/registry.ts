@@ -65,7 +65,12 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       pbkdf2Iterations: config.oauth2.hashers.pbkdf2.iterations,
       bcryptCost: config.oauth2.hashers.bcrypt.cost,
     });
-    const clients = new ClientService({ config, repository: new SqlClientRepository(database.db), hasher, keyring });
+    const clients = new ClientService({
+      config,
+      repository: new SqlClientRepository(database.db, { maxDepth: config.serve.max_json_depth, logger }),
+      hasher,
+      keyring,
+    });
     const keys = new KeyManager({
       repository: new SqlKeyRepository(database.db),
       keyring,

@@ -1,5 +1,8 @@
 import type { Kysely } from 'kysely';
+import { SCHEMA } from '../config/schema.js';
 import { ConflictError } from '../http/errors.js';
+import { exceedsJsonDepth } from '../http/json-depth.js';
+import type { Logger } from '../observability/logger.js';
 import { isUniqueViolation } from '../persistence/errors.js';
 import type { ClientRow, Tables } from '../persistence/tables.js';
 import type { OAuth2Client } from './model.js';
@@ -43,8 +46,23 @@ export interface RegistrationCondition {
   registrationTokenHash: string;
 }
 
+/**
+ * How stored documents are read back. A row written by an older version (or straight into the
+ * database) may hold what today's requests refuse: nested so deep that serializing it overflows
+ * the stack, or not JSON at all. Such a row must not turn every list of clients into a 500.
+ */
+export interface DocumentReading {
+  /** `serve.max_json_depth`: a member nested deeper is answered empty (`{}` or `[]`). */
+  maxDepth: number;
+  /** Where a skipped row or an emptied member is reported. */
+  logger?: Pick<Logger, 'warn'>;
+}
+
 export class SqlClientRepository implements ClientRepository {
-  constructor(private readonly db: Kysely<Tables>) {}
+  constructor(
+    private readonly db: Kysely<Tables>,
+    private readonly reading: DocumentReading = { maxDepth: SCHEMA.serve.max_json_depth.default },
+  ) {}
 
   async insert(stored: StoredClient): Promise<void> {
     try {
@@ -57,7 +75,7 @@ export class SqlClientRepository implements ClientRepository {
 
   async find(id: string): Promise<StoredClient | undefined> {
     const row = await this.db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst();
-    return row ? fromRow(row) : undefined;
+    return row ? readRow(row, this.reading) : undefined;
   }
 
   async list(query: ClientQuery): Promise<{ items: StoredClient[]; total: number }> {
@@ -70,7 +88,9 @@ export class SqlClientRepository implements ClientRepository {
       page.execute(),
       filtered.select((eb) => eb.fn.countAll<number | string>().as('total')).executeTakeFirstOrThrow(),
     ]);
-    return { items: rows.map(fromRow), total: Number(count.total) };
+    // An unreadable row is left out of the page (and still counted in the total).
+    const items = rows.flatMap((row) => readRow(row, this.reading) ?? []);
+    return { items, total: Number(count.total) };
   }
 
   async update(stored: StoredClient, condition?: RegistrationCondition): Promise<boolean> {
@@ -104,9 +124,30 @@ function toRow({ client, secretHash, registrationTokenHash, selfRegistered }: St
   };
 }
 
-function fromRow(row: ClientRow): StoredClient {
+/** A row as a client, or undefined (logged) when its document is not a JSON object. */
+function readRow(row: ClientRow, reading: DocumentReading): StoredClient | undefined {
+  let document: unknown;
+  try {
+    document = JSON.parse(row.document);
+  } catch {
+    document = undefined;
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    reading.logger?.warn({ client_id: row.id }, 'skipped a stored client whose document is not a JSON object');
+    return undefined;
+  }
+  const client = document as Record<string, unknown>;
+  for (const [member, value] of Object.entries(client)) {
+    if (!exceedsJsonDepth(value, reading.maxDepth)) continue;
+    client[member] = Array.isArray(value) ? [] : {};
+    reading.logger?.warn({ client_id: row.id, member }, 'answered a stored client without a member nested deeper than serve.max_json_depth');
+  }
+  return fromRow(row, client as unknown as OAuth2Client);
+}
+
+function fromRow(row: ClientRow, client: OAuth2Client): StoredClient {
   return {
-    client: JSON.parse(row.document) as OAuth2Client,
+    client,
     secretHash: row.secret_hash,
     registrationTokenHash: row.registration_token_hash,
     selfRegistered: Number(row.self_registered) === 1,

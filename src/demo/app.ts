@@ -79,9 +79,12 @@ export function createDemoApp(options: DemoOptions): { app: FastifyInstance; eve
       throw Object.assign(new Error('The form has expired. Reload the page and try again.'), { statusCode: 403 });
   };
 
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) =>
-    done(null, parseForm(body as string)),
-  );
+  // The demo's own forms carry a handful of fields.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    const fields = parseForm(body as string, 64);
+    if (fields) done(null, fields);
+    else done(Object.assign(new Error('The form has too many fields.'), { statusCode: 400 }), undefined);
+  });
 
   app.get('/', async (request, reply) => sendPage(reply, PRODUCT, homePage(session(request, reply))));
 

@@ -1,5 +1,9 @@
 import type { RouteModule } from '../http/app.js';
-import { escapeHtml, sendHtml } from '../http/html.js';
+import { requestText, sendHtml } from '../http/html.js';
+
+/** The most of the request's `error` and `error_description` the error page shows (OAuth codes are short words). */
+const MAX_ERROR_CODE = 100;
+const MAX_ERROR_DESCRIPTION = 1000;
 
 const PAGES: Record<string, { title: string; key: string; what: string }> = {
   login: { title: 'Login', key: 'urls.login', what: 'your login app; it receives a login_challenge and answers it through the admin API' },
@@ -35,13 +39,14 @@ export const fallbackRoutes: RouteModule = (app) => {
       () => '<h1>You are logged out</h1><p>Set <code>urls.post_logout_redirect</code> to send people somewhere else.</p>',
     ),
   );
-  app.get<{ Querystring: { error?: string; error_description?: string } }>('/oauth2/fallbacks/error', async (request, reply) => {
-    const { error = 'unknown_error', error_description = '' } = request.query;
+  app.get<{ Querystring: { error?: unknown; error_description?: unknown } }>('/oauth2/fallbacks/error', async (request, reply) => {
+    const { error, error_description } = request.query;
     return sendHtml(
       reply,
       'An error occurred',
       () =>
-        `<h1>An error occurred</h1><p><strong>${escapeHtml(String(error))}</strong></p><p>${escapeHtml(String(error_description))}</p>` +
+        `<h1>An error occurred</h1><p><strong>${requestText(error, MAX_ERROR_CODE) || 'unknown_error'}</strong></p>` +
+        `<p>${requestText(error_description, MAX_ERROR_DESCRIPTION)}</p>` +
         '<p>Set <code>urls.error</code> to show errors in your own page.</p>',
     );
   });

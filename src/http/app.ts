@@ -10,7 +10,8 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Bindings, ChildLoggerOptions, LogFn, Logger } from 'pino';
-import { clientOriginCheck } from '../oauth2/client-cors.js';
+import type { Config } from '../config/schema.js';
+import { clientOrigins } from '../oauth2/client-cors.js';
 import type { Registry } from '../registry.js';
 import { adminApiKeyCheck } from './admin-auth.js';
 import { registerCors } from './cors.js';
@@ -27,6 +28,7 @@ import {
   TemporarilyUnavailableError,
   UnsupportedMediaTypeError,
 } from './errors.js';
+import { jsonTextExceedsDepth } from './json-depth.js';
 import { rateLimitHook } from './rate-limit.js';
 
 export type Listener = 'public' | 'admin';
@@ -55,6 +57,7 @@ const HEALTH_PATH = /^(\/admin)?\/health\//;
 export function createApp(registry: Registry, listener: Listener, routes: RouteModule[]): FastifyInstance {
   const { config } = registry;
   const settings = config.serve[listener];
+  const arrival = arrivalOptions(config.serve);
   const app = Fastify({
     loggerInstance: registry.logger.child({ listener }) as FastifyBaseLogger,
     // Requests are logged once, by the onResponse hook below, without query strings.
@@ -67,8 +70,9 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     // Bodies are validated as sent: a number is not silently turned into a string.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: config.serve.max_parameter_length },
+    requestTimeout: arrival.requestTimeout,
     // Node answers a larger request line plus headers with 431 (through `clientErrorHandler` below).
-    http: { maxHeaderSize: config.serve.max_header_size },
+    http: { ...arrival.http, maxHeaderSize: config.serve.max_header_size },
     clientErrorHandler,
     // Malformed URL escapes and over-long path segments, answered before any route is found.
     frameworkErrors: (error, _request, reply: FastifyReply) => {
@@ -88,14 +92,24 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     ...(listener === 'admin' ? { rewriteUrl: (req: { url?: string }) => withAdminPrefix(req.url ?? '/') } : {}),
   });
 
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    done(null, parseForm(body as string));
+  limitConnections(app, config.serve);
+  // Before the body is even read: a form is what a cross-site page can post without a CORS preflight.
+  app.addHook('preParsing', (request, _reply, payload, done) => done(unwantedForm(request), payload));
+  const maxFields = config.serve.max_form_fields;
+  app.addContentTypeParser(FORM_TYPE, { parseAs: 'string' }, (request, body, done) => {
+    const fields = parseForm(body as string, maxFields);
+    if (fields) return done(null, fields);
+    return done(malformed(request, `The form has more than ${maxFields} fields (serve.max_form_fields).`), undefined);
   });
-  // JSON bodies: proto-poisoning refused, and NUL characters refused (no store keeps them the same way).
+  // JSON bodies: proto-poisoning refused, NUL characters refused (no store keeps them the same way),
+  // and nesting deeper than serve.max_json_depth refused before it is parsed.
   const parseJson = app.getDefaultJsonParser('error', 'error');
+  const maxDepth = config.serve.max_json_depth;
   const strictJson: typeof parseJson = (request, body, done) => {
     if ((body as string).includes('\\u0000'))
       return done(new BadRequestError('NUL characters are not allowed in request bodies.'), undefined);
+    if (jsonTextExceedsDepth(body as string, maxDepth))
+      return done(malformed(request, `The JSON body nests deeper than ${maxDepth} levels (serve.max_json_depth).`), undefined);
     return parseJson(request, body, done);
   };
   app.removeContentTypeParser('application/json');
@@ -109,10 +123,6 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   app.addHook('preValidation', (request, _reply, done) => done(parameterProblem(request)));
   const parameterProblem = (request: FastifyRequest): HttpError | undefined => {
     const isForm = isFormRequest(request);
-    // An empty form (what SDKs send with a bodyless PUT) carries nothing and passes; 400 as Hydra answers.
-    if (isForm && !isEmptyObject(request.body) && request.routeOptions.config?.forms !== true) {
-      return new BadRequestError('This route takes JSON bodies; forms are accepted by the OAuth 2.0 endpoints only.');
-    }
     const name =
       overlongParameter(request.query, maxParameter) ??
       overlongParameter(request.params, maxParameter) ??
@@ -178,7 +188,7 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
   });
 
   // The public listener also allows each client's own `allowed_cors_origins` (Hydra's per-client CORS).
-  registerCors(app, settings.cors, listener === 'public' ? clientOriginCheck(registry) : undefined);
+  registerCors(app, settings.cors, listener === 'public' ? clientOrigins(registry) : undefined);
   // Admin route modules declare `/clients`; they are served at `/admin/clients` (and, by the rewrite, at `/clients`).
   void app.register(
     async (scope) => {
@@ -251,16 +261,52 @@ function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options:
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
+/** The `serve.*` bounds every listener of ours applies, the identity UI's included. */
+export type HttpLimits = Pick<Config['serve'], 'max_form_fields' | 'request_timeout' | 'max_connections'>;
+
+/**
+ * How long a request may take to arrive. Fastify's default is never: bodies trickled a byte at a
+ * time held their connections and buffers for good. The whole request, headers included, must
+ * arrive within `serve.request_timeout`; Node looks for late ones every quarter of it, so one is
+ * cut within 1.25 times the timeout. For the API listeners and the identity UI alike.
+ */
+export function arrivalOptions(limits: HttpLimits) {
+  const timeout = limits.request_timeout;
+  return {
+    requestTimeout: timeout,
+    http: {
+      requestTimeout: timeout,
+      headersTimeout: timeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(timeout / 4))),
+    },
+  };
+}
+
+/** At most `serve.max_connections` open connections: Node closes any further one as soon as it is accepted. */
+export function limitConnections(app: FastifyInstance, limits: HttpLimits): void {
+  app.server.maxConnections = limits.max_connections;
+}
+
+/**
+ * A non-empty form sent to a route that takes none, refused from its headers alone. An empty one
+ * (what SDKs send with a bodyless PUT) carries nothing and passes; 400 as Hydra answers.
+ */
+function unwantedForm(request: FastifyRequest): HttpError | undefined {
+  if (!isFormRequest(request) || request.routeOptions.config?.forms === true) return undefined;
+  const length = request.headers['content-length'];
+  const empty = length === '0' || (length === undefined && request.headers['transfer-encoding'] === undefined);
+  return empty ? undefined : new BadRequestError('This route takes JSON bodies; forms are accepted by the OAuth 2.0 endpoints only.');
+}
+
+/** A malformed request: `invalid_request` on the OAuth endpoints, the admin API's generic 400 elsewhere. */
+function malformed(request: FastifyRequest, hint: string): HttpError {
+  return request.routeOptions.config?.oauth === true ? new InvalidRequestError(hint) : new BadRequestError(hint);
+}
+
 /** True when the request says its body is `application/x-www-form-urlencoded` (any case, any parameters). */
 export function isFormRequest(request: FastifyRequest): boolean {
   const type = request.headers['content-type'];
   return type !== undefined && type.length >= FORM_TYPE.length && type.slice(0, FORM_TYPE.length).toLowerCase() === FORM_TYPE;
-}
-
-function isEmptyObject(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return true;
-  for (const _ in value) return false;
-  return true;
 }
 
 /** The first parameter whose name or value is longer than `max`, in a parsed query, path or form. */
@@ -309,11 +355,10 @@ function withAdminPrefix(url: string): string {
 /** Maps anything thrown to the error JSON a client should see; unexpected errors become a bare 500. */
 function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
   if (error instanceof HttpError) return error;
-  const oauth = request.routeOptions.config?.oauth === true;
   if (error.validation) {
     const where = error.validationContext ?? 'request';
     const detail = error.validation.map((issue) => `${where}${issue.instancePath || ''} ${issue.message ?? 'is invalid'}`).join('; ');
-    return oauth ? new InvalidRequestError(`Invalid ${detail}.`) : new BadRequestError(`Invalid ${detail}.`);
+    return malformed(request, `Invalid ${detail}.`);
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -329,29 +374,51 @@ function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
   // while this one still had the client cached (`cache.ttl`): the request cannot be served, and
   // retrying it will get the proper answer (such as invalid_client) once the cache has caught up.
   if (error.code === '23503' || error.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
-    const gone = 'The client or grant this request refers to was removed while the request was handled.';
-    return oauth ? new InvalidRequestError(gone) : new BadRequestError(gone);
+    return malformed(request, 'The client or grant this request refers to was removed while the request was handled.');
   }
   // PostgreSQL data exceptions (class 22: NUL bytes, bad encodings, out-of-range values) come from input.
   if (typeof error.code === 'string' && /^22[0-9A-Z]{3}$/.test(error.code)) {
-    return oauth
-      ? new InvalidRequestError('The request contains a value that cannot be stored.')
-      : new BadRequestError('The request contains a value that cannot be stored.');
+    return malformed(request, 'The request contains a value that cannot be stored.');
   }
   const status = error.statusCode ?? 500;
-  if (status >= 400 && status < 500) {
-    const hint = error.message || 'The request could not be parsed.';
-    return oauth ? new InvalidRequestError(hint) : new BadRequestError(hint);
-  }
+  if (status >= 400 && status < 500) return malformed(request, error.message || 'The request could not be parsed.');
   return new ServerError('', error.message);
 }
 
-/** A form body as a record; a repeated field becomes an array. */
-export function parseForm(body: string): Record<string, string | string[]> {
+/**
+ * A form body as a record, a repeated field as an array of its values in order; undefined when it
+ * has more than `maxFields` fields (each repetition counting), found by counting separators before
+ * anything is decoded. Linear: a repetition is appended in place (copying the array of earlier
+ * values each time made one `a=&a=&…` body of 120 KB hold a listener for many seconds).
+ */
+export function parseForm(body: string, maxFields: number): Record<string, string | string[]> | undefined {
+  if (countFields(body, maxFields) > maxFields) return undefined;
   const out: Record<string, string | string[]> = {};
   for (const [key, value] of new URLSearchParams(body)) {
-    const seen = out[key];
-    out[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+    // Own properties only: `constructor` or `toString` are fields like any other.
+    if (!Object.hasOwn(out, key)) {
+      // `__proto__` as a plain assignment would set the prototype instead of a field.
+      if (key === '__proto__') Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+      else out[key] = value;
+      continue;
+    }
+    const seen = out[key] as string | string[];
+    if (Array.isArray(seen)) seen.push(value);
+    else out[key] = [seen, value];
   }
   return out;
+}
+
+/** The non-empty `&`-separated fields of a form, counted up to `max + 1`. */
+function countFields(body: string, max: number): number {
+  let count = 0;
+  let start = 0;
+  while (start <= body.length && count <= max) {
+    const end = body.indexOf('&', start);
+    const stop = end === -1 ? body.length : end;
+    if (stop > start) count++;
+    if (end === -1) break;
+    start = end + 1;
+  }
+  return count;
 }

@@ -6,6 +6,16 @@ export function escapeHtml(value: string): string {
 }
 
 /**
+ * Text a request brought, ready to show on a page: one string (a repeated parameter shows its first
+ * value), cut to `max` characters so a page never echoes more than it means to, then HTML-escaped.
+ */
+export function requestText(value: unknown, max: number): string {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (typeof text !== 'string') return '';
+  return escapeHtml(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
+/**
  * Sends a small HTML page with headers that keep it from being framed, sniffed or cached, and a CSP
  * allowing only the page's own inline script (when it has one, by nonce) and frames from the given
  * origins (none unless listed: the front-channel logout page lists its clients').

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import { arrivalOptions, limitConnections, parseForm } from '../http/app.js';
 import { adminFailure } from './admin-api.js';
 import { consentRoutes } from './consent.js';
 import { redirect, show, type UiContext } from './context.js';
@@ -27,6 +28,7 @@ const ERROR_TITLES: Record<string, string> = {
  * in a cookie, the people in the user store.
  */
 export function createIdentityApp(ui: UiContext): FastifyInstance {
+  const limits = ui.settings.httpLimits;
   const app = Fastify({
     loggerInstance: ui.logger.child({ listener: 'ui' }) as FastifyBaseLogger,
     // One line per request, by the hook below, without query strings (they carry challenges).
@@ -35,17 +37,17 @@ export function createIdentityApp(ui: UiContext): FastifyInstance {
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true },
+    ...arrivalOptions(limits),
   });
+  limitConnections(app, limits);
 
-  // Forms only: a page posts nothing else.
+  // Forms only: a page posts nothing else (so no JSON depth to bound here). Parsed as the API
+  // listeners parse them; too many fields get the 400 error page.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    const fields: Record<string, string | string[]> = {};
-    for (const [key, value] of new URLSearchParams(body as string)) {
-      const seen = fields[key];
-      fields[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
-    }
-    done(null, fields);
+    const fields = parseForm(body as string, limits.max_form_fields);
+    if (fields) done(null, fields);
+    else done(Object.assign(new Error('The form has too many fields (serve.max_form_fields).'), { statusCode: 400 }), undefined);
   });
 
   app.addHook('onSend', async (_request, reply) => {

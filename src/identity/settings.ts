@@ -1,5 +1,6 @@
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { HttpLimits } from '../http/app.js';
 import type { SignInThrottleSettings } from './throttle.js';
 
 /** The identity UI's configuration (`ui.*`), with defaults filled in from the rest of the config. */
@@ -22,6 +23,8 @@ export interface UiSettings {
   consentRememberFor: number;
   /** Milliseconds a stopping UI waits for requests in flight. */
   shutdownTimeout: number;
+  /** Form fields, arrival time and connections, bounded as on the API listeners (`serve.*`). */
+  httpLimits: HttpLimits;
   /** `ui.login.throttle.*` and the bound on concurrent password checks. */
   signInThrottle: SignInThrottleSettings;
 }
@@ -46,6 +49,11 @@ export function uiSettings(config: Config): UiSettings {
     loginRememberFor: Math.round(ui.login.remember_for / 1000),
     consentRememberFor: Math.round(ui.consent.remember_for / 1000),
     shutdownTimeout: config.serve.shutdown_timeout,
+    httpLimits: {
+      max_form_fields: config.serve.max_form_fields,
+      request_timeout: config.serve.request_timeout,
+      max_connections: config.serve.max_connections,
+    },
     signInThrottle: {
       accountFreeAttempts: ui.login.throttle.account_free_attempts,
       addressFreeAttempts: ui.login.throttle.address_free_attempts,

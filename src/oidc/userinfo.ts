@@ -51,5 +51,7 @@ export const userinfoRoutes: RouteModule = (app, registry) => {
     return reply.type('application/json; charset=utf-8').send(claims);
   };
   app.get('/userinfo', handler);
-  app.post('/userinfo', { config: { forms: true }, schema: { body: { type: 'object' } } }, handler);
+  // No body schema: a POST with only a Bearer header has no body at all, and is a userinfo request
+  // like any other (OIDC Core §5.3.1, RFC 6750 §2.1); the token is all it needs.
+  app.post('/userinfo', { config: { forms: true } }, handler);
 };
