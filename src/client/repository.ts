@@ -140,7 +140,10 @@ function readRow(row: ClientRow, reading: DocumentReading): StoredClient | undef
   for (const [member, value] of Object.entries(client)) {
     if (!exceedsJsonDepth(value, reading.maxDepth)) continue;
     client[member] = Array.isArray(value) ? [] : {};
-    reading.logger?.warn({ client_id: row.id, member }, 'answered a stored client without a member nested deeper than serve.max_json_depth');
+    reading.logger?.warn(
+      { client_id: row.id, member },
+      'answered a stored client without a member nested deeper than serve.max_json_depth',
+    );
   }
   return fromRow(row, client as unknown as OAuth2Client);
 }
