@@ -102,6 +102,11 @@ describe('configuration', () => {
     [{ SERVE_ADMIN_PORT: '70000' }, 'serve.admin.port'],
     [{ TTL_ACCESS_TOKEN: 'an hour' }, 'ttl.access_token'],
     [{ TTL_ACCESS_TOKEN: '-1' }, 'ttl.access_token'],
+    // issue 12 #6: no lifetime may mean "never" by accident: 0 is refused for every ttl (Hydra's explicit -1 for refresh tokens stays).
+    [{ TTL_ACCESS_TOKEN: '0s' }, 'ttl.access_token (from environment variable TTL_ACCESS_TOKEN): expected a duration longer than 0'],
+    [{ TTL_REFRESH_TOKEN: '0' }, 'ttl.refresh_token'],
+    [{ TTL_ID_TOKEN: '0s' }, 'ttl.id_token'],
+    [{ TTL_AUTH_CODE: '0s' }, 'ttl.auth_code'],
     [
       { STRATEGIES_ACCESS_TOKEN: 'magic' },
       'strategies.access_token (from environment variable STRATEGIES_ACCESS_TOKEN): expected one of opaque, jwt',

@@ -25,7 +25,7 @@ function typeOf(leaf: Leaf): string {
     case 'boolean':
       return 'boolean (`true` or `false`)';
     case 'duration':
-      return `duration (such as \`1h30m\`, \`10m\`, \`30s\`, \`500ms\`${leaf.allowNegative ? '; `-1` for never' : ''})`;
+      return `duration (such as \`1h30m\`, \`10m\`, \`30s\`, \`500ms\`${leaf.positive ? '; never 0' : ''}${leaf.allowNegative ? '; `-1` for never' : ''})`;
     case 'list': {
       const rules = [
         ...(leaf.itemsOneOf ? [`each one of ${leaf.itemsOneOf.map(code).join(', ')}`] : []),

@@ -113,8 +113,9 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
       const text = typeof value === 'string' ? value.trim() : undefined;
       if (leaf.allowNegative && (text === '-1' || text === '-1s')) return -1;
       const ms = text === undefined ? undefined : parseDuration(text);
-      if (ms === undefined || ms < 0) {
-        return fail(`expected a duration such as 1h30m, 10m or 30s${leaf.allowNegative ? ' (or -1 for never)' : ''}`);
+      if (ms === undefined || ms < 0 || (leaf.positive && ms === 0)) {
+        const range = leaf.positive ? ' longer than 0' : '';
+        return fail(`expected a duration${range} such as 1h30m, 10m or 30s${leaf.allowNegative ? ' (or -1 for never)' : ''}`);
       }
       return ms;
     }

@@ -31,6 +31,8 @@ export interface BooleanLeaf extends LeafBase<boolean> {
 export interface DurationLeaf extends LeafBase<number> {
   readonly kind: 'duration';
   readonly allowNegative?: boolean;
+  /** A lifetime: zero is refused, so that no setting can turn into "never expires" by accident. */
+  readonly positive?: boolean;
 }
 export interface ListLeaf extends LeafBase<readonly string[]> {
   readonly kind: 'list';
@@ -76,6 +78,11 @@ const duration = (def: number, description: string, allowNegative = false): Dura
   default: def,
   description,
   allowNegative,
+});
+/** A token or request lifetime: 0 is refused (issue 12: no lifespan may silently mean "never"). */
+const lifetime = (def: number, description: string, allowNegative = false): DurationLeaf => ({
+  ...duration(def, description, allowNegative),
+  positive: true,
 });
 const list = (def: readonly string[], description: string, extra: Partial<ListLeaf> = {}): ListLeaf => ({
   kind: 'list',
@@ -207,13 +214,13 @@ export const SCHEMA = {
     registration: url('The registration app for `prompt=registration` (default: the login app).'),
   },
   ttl: {
-    access_token: duration(HOUR, 'Lifetime of access tokens.'),
-    refresh_token: duration(720 * HOUR, 'Lifetime of refresh tokens (`-1`: never expire).', true),
-    id_token: duration(HOUR, 'Lifetime of ID tokens.'),
-    auth_code: duration(600_000, 'Lifetime of authorization codes.'),
-    login_consent_request: duration(1_800_000, 'How long a login, consent or logout challenge stays valid.'),
-    authentication_session: duration(720 * HOUR, 'Longest life of a remembered login session.'),
-    vc_nonce: duration(HOUR, 'Lifetime of a verifiable-credential nonce.'),
+    access_token: lifetime(HOUR, 'Lifetime of access tokens.'),
+    refresh_token: lifetime(720 * HOUR, 'Lifetime of refresh tokens (`-1`: never expire).', true),
+    id_token: lifetime(HOUR, 'Lifetime of ID tokens.'),
+    auth_code: lifetime(600_000, 'Lifetime of authorization codes.'),
+    login_consent_request: lifetime(1_800_000, 'How long a login, consent or logout challenge stays valid.'),
+    authentication_session: lifetime(720 * HOUR, 'Longest life of a remembered login session.'),
+    vc_nonce: lifetime(HOUR, 'Lifetime of a verifiable-credential nonce.'),
   },
   strategies: {
     access_token: oneOf(['opaque', 'jwt'] as const, 'opaque', 'Access token format for clients that do not choose one.'),
@@ -296,7 +303,7 @@ export const SCHEMA = {
         ),
       },
       jwt: {
-        max_ttl: duration(
+        max_ttl: lifetime(
           720 * HOUR,
           'Longest a `private_key_jwt` client assertion may live: its `exp` at most this long after its `iat` (or now, without `iat`).',
         ),
