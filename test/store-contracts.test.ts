@@ -1,0 +1,644 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OAuth2Client } from '../src/client/model.js';
+import { SqlClientRepository, type StoredClient } from '../src/client/repository.js';
+import { type ConsentSession, type LoginSession, SessionStore } from '../src/flow/session-store.js';
+import { SqlUserStore, UserConflictError } from '../src/identity/user-store.js';
+import { SqlKeyRepository, type StoredKey } from '../src/jwk/repository.js';
+import { UsedJtiStore } from '../src/oauth2/jti-store.js';
+import { SqlTokenStore, type StoredToken } from '../src/oauth2/token-store.js';
+import type { Logger } from '../src/observability/logger.js';
+import { type Database, openDatabase } from '../src/persistence/database.js';
+import { migrateUp } from '../src/persistence/migrator.js';
+import { STORES } from './support/stores.js';
+
+/**
+ * The promises each store interface makes, checked on every dialect against a database opened and
+ * migrated as the registry does it. One describe block per interface; each names its store's rows
+ * with a prefix of its own, so the blocks share one database without seeing each other's rows.
+ */
+
+const storedClient = (id: string, extra: Partial<OAuth2Client> = {}, registrationTokenHash: string | null = null): StoredClient => ({
+  client: {
+    client_id: id,
+    client_name: '',
+    owner: '',
+    created_at: '2026-01-01T00:00:00Z',
+    updated_at: '2026-01-01T00:00:00Z',
+    ...extra,
+  } as OAuth2Client,
+  secretHash: 'hash',
+  registrationTokenHash,
+});
+
+const storedKey = (setId: string, kid: string): StoredKey => ({
+  setId,
+  kid,
+  publicJwk: JSON.stringify({ kty: 'EC', kid }),
+  sealedPrivateJwk: `sealed-${kid}`,
+  createdAt: 1_700_000_000_000,
+});
+
+const token = (signature: string, clientId: string, extra: Partial<StoredToken> = {}): StoredToken => ({
+  signature,
+  kind: 'access_token',
+  requestId: `request-${signature}`,
+  clientId,
+  consentId: null,
+  subject: 'alice',
+  scope: ['openid', 'offline'],
+  audience: ['https://api.example'],
+  session: { grantType: 'authorization_code', ext: { tier: 'gold' }, nonce: 'n-1' },
+  requestedAt: 1_700_000_000_000,
+  expiresAt: 1_700_000_360_000,
+  active: true,
+  usedAt: null,
+  usedCount: 0,
+  ...extra,
+});
+
+const loginSession = (id: string, subject: string, extra: Partial<LoginSession> = {}): LoginSession => ({
+  id,
+  subject,
+  authenticatedAt: 1_700_000_000_000,
+  remember: true,
+  expiresAt: 1_700_086_400_000,
+  identityProviderSessionId: `idp-${id}`,
+  ...extra,
+});
+
+const consent = (id: string, clientId: string, subject: string, extra: Partial<ConsentSession> = {}): ConsentSession => ({
+  id,
+  clientId,
+  subject,
+  loginSessionId: '',
+  grantScope: ['openid'],
+  grantAudience: [],
+  remember: true,
+  rememberFor: 0,
+  handledAt: 1_700_000_000_000,
+  document: { consent_request: { challenge: id } },
+  ...extra,
+});
+
+/** Warnings would only be the background sweep failing, which a contract case must notice. */
+const warnings: unknown[] = [];
+const recordingLogger = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as Logger;
+
+describe.each(STORES)('store contracts ($name)', (store) => {
+  let database: Database;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const data = await store.create();
+    drop = data.drop;
+    database = openDatabase(data.dsn);
+    await migrateUp(database);
+  });
+  afterAll(async () => {
+    await database?.close();
+    await drop?.();
+  });
+
+  describe('ClientRepository', () => {
+    it('creates, reads, updates and deletes; a missing id is not found', async () => {
+      const repo = new SqlClientRepository(database.db);
+      await repo.insert(storedClient('crud-1', { client_name: 'first', redirect_uris: ['https://a.example/cb'] }));
+      const found = await repo.find('crud-1');
+      expect(found?.client).toMatchObject({ client_id: 'crud-1', client_name: 'first', redirect_uris: ['https://a.example/cb'] });
+      expect(found?.secretHash).toBe('hash');
+      expect(await repo.find('crud-missing')).toBeUndefined();
+
+      expect(await repo.update(storedClient('crud-1', { client_name: 'renamed' }))).toBe(true);
+      expect((await repo.find('crud-1'))?.client.client_name).toBe('renamed');
+      expect(await repo.update(storedClient('crud-missing'))).toBe(false);
+
+      expect(await repo.delete('crud-1')).toBe(true);
+      expect(await repo.find('crud-1')).toBeUndefined();
+      expect(await repo.delete('crud-1')).toBe(false);
+    });
+
+    it('refuses a taken id with a 409 and keeps the first client', async () => {
+      const repo = new SqlClientRepository(database.db);
+      await repo.insert(storedClient('dup-1', { client_name: 'original' }));
+      await expect(repo.insert(storedClient('dup-1', { client_name: 'intruder' }))).rejects.toMatchObject({ status: 409 });
+      expect((await repo.find('dup-1'))?.client.client_name).toBe('original');
+    });
+
+    it('of two racing inserts of one id, exactly one wins', async () => {
+      const repo = new SqlClientRepository(database.db);
+      const results = await Promise.allSettled([repo.insert(storedClient('race-1')), repo.insert(storedClient('race-1'))]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).toMatchObject([
+        { status: 409 },
+      ]);
+    });
+
+    it('lists by id in pages after a key, filtered by name and owner, with the filtered total', async () => {
+      const repo = new SqlClientRepository(database.db);
+      // Inserted out of order: the listing sorts by id, not by insertion.
+      for (const id of ['page-c', 'page-a', 'page-e', 'page-b', 'page-d']) {
+        await repo.insert(storedClient(id, { client_name: 'paged', owner: id < 'page-c' ? 'early' : 'late' }));
+      }
+      const first = await repo.list({ limit: 2, clientName: 'paged' });
+      expect(first.items.map((s) => s.client.client_id)).toEqual(['page-a', 'page-b']);
+      expect(first.total).toBe(5);
+      const second = await repo.list({ limit: 2, clientName: 'paged', afterId: 'page-b' });
+      expect(second.items.map((s) => s.client.client_id)).toEqual(['page-c', 'page-d']);
+      const last = await repo.list({ limit: 2, clientName: 'paged', afterId: 'page-d' });
+      expect(last.items.map((s) => s.client.client_id)).toEqual(['page-e']);
+      const late = await repo.list({ limit: 10, clientName: 'paged', owner: 'late' });
+      expect(late.items.map((s) => s.client.client_id)).toEqual(['page-c', 'page-d', 'page-e']);
+      expect(late.total).toBe(3);
+      expect(await repo.list({ limit: 10, clientName: 'no-such-name' })).toEqual({ items: [], total: 0 });
+    });
+
+    it('updates and deletes under a registration condition only while the stored token hash matches', async () => {
+      const repo = new SqlClientRepository(database.db);
+      await repo.insert(storedClient('cond-1', {}, 'token-v1'));
+      expect(await repo.update(storedClient('cond-1', { client_name: 'x' }, 'token-v2'), { registrationTokenHash: 'stale' })).toBe(false);
+      expect(await repo.update(storedClient('cond-1', { client_name: 'x' }, 'token-v2'), { registrationTokenHash: 'token-v1' })).toBe(true);
+      // The rotation happened once: the old hash no longer matches.
+      expect(await repo.update(storedClient('cond-1', { client_name: 'y' }, 'token-v3'), { registrationTokenHash: 'token-v1' })).toBe(
+        false,
+      );
+      expect((await repo.find('cond-1'))?.registrationTokenHash).toBe('token-v2');
+      expect(await repo.delete('cond-1', { registrationTokenHash: 'token-v1' })).toBe(false);
+      expect(await repo.delete('cond-1', { registrationTokenHash: 'token-v2' })).toBe(true);
+    });
+
+    it('of two racing rotations holding the same registration token, exactly one wins', async () => {
+      const repo = new SqlClientRepository(database.db);
+      await repo.insert(storedClient('rotate-1', {}, 'shared'));
+      const condition = { registrationTokenHash: 'shared' };
+      const results = await Promise.all([
+        repo.update(storedClient('rotate-1', {}, 'left'), condition),
+        repo.update(storedClient('rotate-1', {}, 'right'), condition),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await repo.find('rotate-1'))?.registrationTokenHash).toBe(results[0] ? 'left' : 'right');
+    });
+  });
+
+  describe('KeyRepository', () => {
+    it('lists a set newest first; adds, deletes a key and a whole set; missing ones are not found', async () => {
+      const repo = new SqlKeyRepository(database.db);
+      expect(await repo.listSet('keys-crud')).toEqual([]);
+      await repo.add([storedKey('keys-crud', 'k1'), storedKey('keys-crud', 'k2')]);
+      await repo.add([storedKey('keys-crud', 'k3')]);
+      await repo.add([storedKey('keys-other', 'k1')]);
+      const listed = await repo.listSet('keys-crud');
+      expect(listed.map((k) => k.kid)).toEqual(['k3', 'k2', 'k1']);
+      expect(listed[0]).toEqual(storedKey('keys-crud', 'k3'));
+
+      expect(await repo.deleteKey('keys-crud', 'k2')).toBe(true);
+      expect(await repo.deleteKey('keys-crud', 'k2')).toBe(false);
+      expect((await repo.listSet('keys-crud')).map((k) => k.kid)).toEqual(['k3', 'k1']);
+      expect(await repo.deleteSet('keys-crud')).toBe(true);
+      expect(await repo.deleteSet('keys-crud')).toBe(false);
+      expect(await repo.listSet('keys-crud')).toEqual([]);
+      // Another set with the same kid was never touched.
+      expect((await repo.listSet('keys-other')).map((k) => k.kid)).toEqual(['k1']);
+    });
+
+    it('refuses a taken kid with a 409 and adds none of that batch (one transaction)', async () => {
+      const repo = new SqlKeyRepository(database.db);
+      await repo.add([storedKey('keys-dup', 'taken')]);
+      await expect(repo.add([storedKey('keys-dup', 'fresh'), storedKey('keys-dup', 'taken')])).rejects.toMatchObject({ status: 409 });
+      expect((await repo.listSet('keys-dup')).map((k) => k.kid)).toEqual(['taken']);
+    });
+
+    it('replaces a whole set; a failed replacement leaves the old set', async () => {
+      const repo = new SqlKeyRepository(database.db);
+      await repo.add([storedKey('keys-replace', 'old-1'), storedKey('keys-replace', 'old-2')]);
+      await repo.replaceSet('keys-replace', [storedKey('keys-replace', 'new-1')]);
+      expect((await repo.listSet('keys-replace')).map((k) => k.kid)).toEqual(['new-1']);
+      // A duplicate kid inside the replacement fails its second insert after the delete ran.
+      await expect(repo.replaceSet('keys-replace', [storedKey('keys-replace', 'x'), storedKey('keys-replace', 'x')])).rejects.toMatchObject(
+        {
+          status: 409,
+        },
+      );
+      expect((await repo.listSet('keys-replace')).map((k) => k.kid)).toEqual(['new-1']);
+    });
+
+    it('upserts one key: inserts it, replaces it, and racing upserts of one kid leave exactly one row', async () => {
+      const repo = new SqlKeyRepository(database.db);
+      await repo.upsert(storedKey('keys-upsert', 'k'));
+      await repo.upsert({ ...storedKey('keys-upsert', 'k'), sealedPrivateJwk: 'rotated' });
+      expect((await repo.listSet('keys-upsert')).map((k) => k.sealedPrivateJwk)).toEqual(['rotated']);
+      const writers = ['a', 'b', 'c', 'd'].map((tag) => repo.upsert({ ...storedKey('keys-upsert', 'k'), sealedPrivateJwk: tag }));
+      await Promise.all(writers);
+      const after = await repo.listSet('keys-upsert');
+      expect(after).toHaveLength(1);
+      expect(['a', 'b', 'c', 'd']).toContain(after[0]?.sealedPrivateJwk);
+    });
+  });
+
+  describe('TokenStore', () => {
+    const clientId = 'tokens-client';
+    beforeAll(async () => {
+      await new SqlClientRepository(database.db).insert(storedClient(clientId));
+      await new SqlClientRepository(database.db).insert(storedClient('tokens-other-client'));
+    });
+
+    it('stores and finds a token with every field intact; a missing signature is not found', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      const written = token('tok-crud', clientId, {
+        kind: 'refresh_token',
+        scope: [],
+        audience: [],
+        expiresAt: 0,
+        session: {
+          grantType: 'refresh_token',
+          ext: { nested: { a: [1, 2] } },
+          idTokenClaims: { name: 'Alice' },
+          amr: ['pwd'],
+          accessTokenStrategy: 'jwt',
+        },
+      });
+      await tokens.insert([written]);
+      expect(await tokens.find('tok-crud')).toEqual(written);
+      expect(await tokens.find('tok-missing')).toBeUndefined();
+      await tokens.insert([]);
+    });
+
+    it('refuses a taken signature', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      await tokens.insert([token('tok-dup', clientId)]);
+      await expect(tokens.insert([token('tok-dup', clientId, { subject: 'mallory' })])).rejects.toThrow();
+      expect((await tokens.find('tok-dup'))?.subject).toBe('alice');
+    });
+
+    it('group commit: inserts made in one turn are all committed and each caller resolves', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      const batch = Array.from({ length: 40 }, (_, i) => [token(`tok-group-${i}-a`, clientId), token(`tok-group-${i}-b`, clientId)]);
+      await Promise.all(batch.map((rows) => tokens.insert(rows)));
+      for (const rows of batch) for (const row of rows) expect(await tokens.find(row.signature)).toEqual(row);
+    });
+
+    it('group commit: more rows than one INSERT holds still land, in several statements', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      const many = Array.from({ length: 600 }, (_, i) => token(`tok-many-${i}`, clientId));
+      await Promise.all(many.map((row) => tokens.insert([row])));
+      const count = await database.db
+        .selectFrom('oauth2_tokens')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('signature', 'like', 'tok-many-%')
+        .executeTakeFirstOrThrow();
+      expect(Number(count.n)).toBe(600);
+    });
+
+    it('group commit falls back to one insert per request: a bad row fails only its own request', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      await tokens.insert([token('tok-fallback-taken', clientId)]);
+      const results = await Promise.allSettled([
+        tokens.insert([token('tok-fallback-1', clientId)]),
+        // A taken signature alongside a fresh one: this request fails as a whole, the fresh row with it.
+        tokens.insert([token('tok-fallback-2', clientId), token('tok-fallback-taken', clientId, { subject: 'mallory' })]),
+        // A client that does not exist violates the foreign key.
+        tokens.insert([token('tok-fallback-3', 'no-such-client')]),
+        tokens.insert([token('tok-fallback-4', clientId)]),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      expect(await tokens.find('tok-fallback-1')).toBeDefined();
+      expect(await tokens.find('tok-fallback-2')).toBeUndefined();
+      expect(await tokens.find('tok-fallback-3')).toBeUndefined();
+      expect(await tokens.find('tok-fallback-4')).toBeDefined();
+      expect((await tokens.find('tok-fallback-taken'))?.subject).toBe('alice');
+    });
+
+    it('marks a token used once: a replay or a missing token is false; allowReuse counts another use', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      await tokens.insert([token('tok-use', clientId, { kind: 'authorization_code' })]);
+      expect(await tokens.markUsed('tok-use', 1000)).toBe(true);
+      expect(await tokens.markUsed('tok-use', 2000)).toBe(false);
+      expect(await tokens.markUsed('tok-use-missing', 2000)).toBe(false);
+      expect(await tokens.find('tok-use')).toMatchObject({ active: false, usedAt: 1000, usedCount: 1 });
+      expect(await tokens.markUsed('tok-use', 3000, true)).toBe(true);
+      // The first use's time stays; only the count grows.
+      expect(await tokens.find('tok-use')).toMatchObject({ active: false, usedAt: 1000, usedCount: 2 });
+      expect(await tokens.markUsed('tok-use-missing', 3000, true)).toBe(false);
+    });
+
+    it('of racing consumers of one code, exactly one wins', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      await tokens.insert([token('tok-race', clientId, { kind: 'authorization_code' })]);
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => tokens.markUsed('tok-race', 1000 + i)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await tokens.find('tok-race'))?.usedCount).toBe(1);
+    });
+
+    it('of racing consumers in transactions, exactly one wins', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      await tokens.insert([token('tok-race-tx', clientId, { kind: 'refresh_token' })]);
+      const results = await Promise.all(Array.from({ length: 4 }, () => tokens.transaction((tx) => tx.markUsed('tok-race-tx', 1000))));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('revokes a whole grant, or only its access tokens, without touching other grants', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      const grant = (prefix: string) => [
+        token(`${prefix}-access`, clientId, { requestId: prefix }),
+        token(`${prefix}-refresh`, clientId, { requestId: prefix, kind: 'refresh_token' }),
+      ];
+      await tokens.insert([...grant('tok-grant-a'), ...grant('tok-grant-b'), ...grant('tok-grant-c')]);
+      await tokens.revokeAccessTokens('tok-grant-a');
+      expect((await tokens.find('tok-grant-a-access'))?.active).toBe(false);
+      expect((await tokens.find('tok-grant-a-refresh'))?.active).toBe(true);
+      await tokens.revokeGrant('tok-grant-b');
+      expect((await tokens.find('tok-grant-b-access'))?.active).toBe(false);
+      expect((await tokens.find('tok-grant-b-refresh'))?.active).toBe(false);
+      expect((await tokens.find('tok-grant-c-access'))?.active).toBe(true);
+      expect((await tokens.find('tok-grant-c-refresh'))?.active).toBe(true);
+      // Revoking again, or a grant that does not exist, changes nothing and does not fail.
+      await tokens.revokeGrant('tok-grant-b');
+      await tokens.revokeGrant('tok-grant-missing');
+    });
+
+    it("deletes a client's access tokens only", async () => {
+      const tokens = new SqlTokenStore(database.db);
+      await tokens.insert([
+        token('tok-del-access', 'tokens-other-client'),
+        token('tok-del-refresh', 'tokens-other-client', { kind: 'refresh_token' }),
+        token('tok-del-kept', clientId),
+      ]);
+      await tokens.deleteAccessTokensOfClient('tokens-other-client');
+      expect(await tokens.find('tok-del-access')).toBeUndefined();
+      expect(await tokens.find('tok-del-refresh')).toBeDefined();
+      expect(await tokens.find('tok-del-kept')).toBeDefined();
+    });
+
+    it('runs changes atomically: a failing transaction leaves none of its inserts or marks', async () => {
+      const tokens = new SqlTokenStore(database.db);
+      await tokens.insert([token('tok-tx-old', clientId, { kind: 'refresh_token' })]);
+      await expect(
+        tokens.transaction(async (tx) => {
+          expect(await tx.markUsed('tok-tx-old', 1000)).toBe(true);
+          await tx.insert([token('tok-tx-new', clientId)]);
+          // Inside the transaction its own writes are visible.
+          expect(await tx.find('tok-tx-new')).toBeDefined();
+          // Nested transactions join the outer one.
+          await tx.transaction((inner) => inner.insert([token('tok-tx-nested', clientId)]));
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      expect((await tokens.find('tok-tx-old'))?.active).toBe(true);
+      expect(await tokens.find('tok-tx-new')).toBeUndefined();
+      expect(await tokens.find('tok-tx-nested')).toBeUndefined();
+
+      const value = await tokens.transaction(async (tx) => {
+        await tx.insert([token('tok-tx-kept', clientId)]);
+        return 'done';
+      });
+      expect(value).toBe('done');
+      expect(await tokens.find('tok-tx-kept')).toBeDefined();
+    });
+  });
+
+  describe('SessionStore', () => {
+    const clientIds = ['sessions-client-a', 'sessions-client-b'];
+    beforeAll(async () => {
+      const clients = new SqlClientRepository(database.db);
+      for (const id of clientIds) await clients.insert(storedClient(id));
+    });
+
+    it('saves, finds, refreshes and deletes login sessions; missing ones are not found', async () => {
+      const sessions = new SessionStore(database.db);
+      await sessions.saveLoginSession(loginSession('login-1', 'sess-alice'));
+      expect(await sessions.findLoginSession('login-1')).toEqual(loginSession('login-1', 'sess-alice'));
+      expect(await sessions.findLoginSession('login-missing')).toBeUndefined();
+
+      // Saving again refreshes the lifespan, remember flag and authentication time, not the subject.
+      await sessions.saveLoginSession(
+        loginSession('login-1', 'sess-mallory', { expiresAt: 1_800_000_000_000, remember: false, authenticatedAt: 1_700_000_500_000 }),
+      );
+      expect(await sessions.findLoginSession('login-1')).toEqual(
+        loginSession('login-1', 'sess-alice', { expiresAt: 1_800_000_000_000, remember: false, authenticatedAt: 1_700_000_500_000 }),
+      );
+
+      expect(await sessions.deleteLoginSession('login-1')).toBe(true);
+      expect(await sessions.deleteLoginSession('login-1')).toBe(false);
+      expect(await sessions.findLoginSession('login-1')).toBeUndefined();
+    });
+
+    it("lists and deletes a subject's login sessions only", async () => {
+      const sessions = new SessionStore(database.db);
+      await sessions.saveLoginSession(loginSession('login-s1', 'sess-bob'));
+      await sessions.saveLoginSession(loginSession('login-s2', 'sess-bob'));
+      await sessions.saveLoginSession(loginSession('login-s3', 'sess-carol'));
+      expect((await sessions.loginSessionsOfSubject('sess-bob')).map((s) => s.id).sort()).toEqual(['login-s1', 'login-s2']);
+      expect(await sessions.deleteLoginSessionsOfSubject('sess-bob')).toBe(2);
+      expect(await sessions.deleteLoginSessionsOfSubject('sess-bob')).toBe(0);
+      expect(await sessions.loginSessionsOfSubject('sess-bob')).toEqual([]);
+      expect(await sessions.findLoginSession('login-s3')).toBeDefined();
+    });
+
+    it('records a consent once: a replay is false and keeps the first', async () => {
+      const sessions = new SessionStore(database.db);
+      const first = consent('consent-once', 'sessions-client-a', 'sess-dave', { grantScope: ['openid', 'email'], grantAudience: ['aud'] });
+      expect(await sessions.insertConsent(first)).toBe(true);
+      expect(await sessions.insertConsent({ ...first, grantScope: ['everything'] })).toBe(false);
+      expect(await sessions.findConsent('consent-once')).toEqual(first);
+      expect(await sessions.findConsent('consent-missing')).toBeUndefined();
+    });
+
+    it('of racing recordings of one consent, exactly one wins', async () => {
+      const sessions = new SessionStore(database.db);
+      const results = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          sessions.insertConsent(consent('consent-race', 'sessions-client-a', 'sess-erin', { rememberFor: i })),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('remembers consents newest first, without unremembered or expired ones', async () => {
+      const sessions = new SessionStore(database.db);
+      const now = 1_700_001_000_000;
+      const subject = 'sess-frank';
+      const client = 'sessions-client-a';
+      await sessions.insertConsent(consent('rem-forever', client, subject, { handledAt: now - 5_000_000, rememberFor: 0 }));
+      await sessions.insertConsent(consent('rem-live', client, subject, { handledAt: now - 1000, rememberFor: 60 }));
+      await sessions.insertConsent(consent('rem-expired', client, subject, { handledAt: now - 61_000, rememberFor: 60 }));
+      // Expiry is exclusive: a consent whose lifetime ends exactly now is gone.
+      await sessions.insertConsent(consent('rem-ends-now', client, subject, { handledAt: now - 60_000, rememberFor: 60 }));
+      await sessions.insertConsent(consent('rem-not-remembered', client, subject, { handledAt: now, remember: false }));
+      await sessions.insertConsent(consent('rem-other-client', 'sessions-client-b', subject, { handledAt: now }));
+      expect((await sessions.rememberedConsents(subject, client, now)).map((c) => c.id)).toEqual(['rem-live', 'rem-forever']);
+      expect(await sessions.rememberedConsents('sess-nobody', client, now)).toEqual([]);
+    });
+
+    it('lists consents newest first, optionally of one login session, and the clients of a login session', async () => {
+      const sessions = new SessionStore(database.db);
+      const subject = 'sess-grace';
+      await sessions.insertConsent(consent('list-1', 'sessions-client-b', subject, { handledAt: 1, loginSessionId: 'ls-1' }));
+      await sessions.insertConsent(consent('list-2', 'sessions-client-a', subject, { handledAt: 3, loginSessionId: 'ls-1' }));
+      await sessions.insertConsent(consent('list-3', 'sessions-client-b', subject, { handledAt: 2, loginSessionId: 'ls-2' }));
+      await sessions.insertConsent(consent('list-4', 'sessions-client-b', subject, { handledAt: 4, loginSessionId: 'ls-1' }));
+      expect((await sessions.listConsents(subject)).map((c) => c.id)).toEqual(['list-4', 'list-2', 'list-3', 'list-1']);
+      expect((await sessions.listConsents(subject, 'ls-1')).map((c) => c.id)).toEqual(['list-4', 'list-2', 'list-1']);
+      // Distinct and sorted.
+      expect(await sessions.clientIdsOfLoginSession('ls-1')).toEqual(['sessions-client-a', 'sessions-client-b']);
+      expect(await sessions.clientIdsOfLoginSession('ls-missing')).toEqual([]);
+      // Consents made without a login session are never "of" the empty login session.
+      await sessions.insertConsent(consent('list-no-login', 'sessions-client-a', subject, { loginSessionId: '' }));
+      expect(await sessions.clientIdsOfLoginSession('')).toEqual([]);
+    });
+
+    it('deletes consents by subject, by subject and client, or by id, and their tokens with them', async () => {
+      const sessions = new SessionStore(database.db);
+      const tokens = new SqlTokenStore(database.db);
+      const subject = 'sess-heidi';
+      await sessions.insertConsent(consent('del-a', 'sessions-client-a', subject));
+      await sessions.insertConsent(consent('del-b', 'sessions-client-b', subject));
+      await sessions.insertConsent(consent('del-c', 'sessions-client-b', subject));
+      await sessions.insertConsent(consent('del-d', 'sessions-client-a', subject));
+      await tokens.insert([token('tok-of-del-b', 'sessions-client-b', { consentId: 'del-b' })]);
+      expect(await sessions.deleteConsents(subject, 'sessions-client-b')).toBe(2);
+      expect(await tokens.find('tok-of-del-b')).toBeUndefined();
+      expect((await sessions.listConsents(subject)).map((c) => c.id).sort()).toEqual(['del-a', 'del-d']);
+
+      await tokens.insert([token('tok-of-del-a', 'sessions-client-a', { consentId: 'del-a' })]);
+      expect(await sessions.deleteConsentById('del-a')).toBe(true);
+      expect(await sessions.deleteConsentById('del-a')).toBe(false);
+      expect(await tokens.find('tok-of-del-a')).toBeUndefined();
+
+      expect(await sessions.deleteConsents(subject)).toBe(1);
+      expect(await sessions.deleteConsents(subject)).toBe(0);
+    });
+
+    it('sets, replaces and reads forced subjects per subject and client', async () => {
+      const sessions = new SessionStore(database.db);
+      expect(await sessions.forcedSubject('sess-ivan', 'sessions-client-a')).toBeUndefined();
+      await sessions.setForcedSubject('sess-ivan', 'sessions-client-a', 'forced-1');
+      await sessions.setForcedSubject('sess-ivan', 'sessions-client-b', 'forced-b');
+      await sessions.setForcedSubject('sess-ivan', 'sessions-client-a', 'forced-2');
+      expect(await sessions.forcedSubject('sess-ivan', 'sessions-client-a')).toBe('forced-2');
+      expect(await sessions.forcedSubject('sess-ivan', 'sessions-client-b')).toBe('forced-b');
+    });
+
+    it('runs several changes in one transaction: a failure keeps none of them', async () => {
+      const sessions = new SessionStore(database.db);
+      await expect(
+        sessions.transaction(async (tx) => {
+          await tx.saveLoginSession(loginSession('login-tx', 'sess-judy'));
+          await tx.insertConsent(consent('consent-tx', 'sessions-client-a', 'sess-judy'));
+          // Nested transactions join the outer one.
+          await tx.transaction((inner) => inner.setForcedSubject('sess-judy', 'sessions-client-a', 'forced'));
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      expect(await sessions.findLoginSession('login-tx')).toBeUndefined();
+      expect(await sessions.findConsent('consent-tx')).toBeUndefined();
+      expect(await sessions.forcedSubject('sess-judy', 'sessions-client-a')).toBeUndefined();
+    });
+  });
+
+  describe('UsedJtiStore', () => {
+    const farFuture = () => Date.now() + 3_600_000;
+
+    it('records an id once: a second use within its lifetime is a replay', async () => {
+      const jtis = new UsedJtiStore(database.db, recordingLogger);
+      expect(await jtis.use('client-a', 'jti-once', farFuture())).toBe(true);
+      expect(await jtis.use('client-a', 'jti-once', farFuture())).toBe(false);
+    });
+
+    it('keeps namespaces apart: one id may be used once in each', async () => {
+      const jtis = new UsedJtiStore(database.db, recordingLogger);
+      expect(await jtis.use('client-a', 'jti-shared', farFuture())).toBe(true);
+      expect(await jtis.use('client-b', 'jti-shared', farFuture())).toBe(true);
+    });
+
+    it('allows an id again once its earlier use has expired', async () => {
+      const jtis = new UsedJtiStore(database.db, recordingLogger);
+      expect(await jtis.use('client-a', 'jti-expiring', Date.now() - 1)).toBe(true);
+      expect(await jtis.use('client-a', 'jti-expiring', farFuture())).toBe(true);
+      expect(await jtis.use('client-a', 'jti-expiring', farFuture())).toBe(false);
+    });
+
+    it('stores only a hash, never the id', async () => {
+      const jtis = new UsedJtiStore(database.db, recordingLogger);
+      await jtis.use('client-a', 'jti-secret-value', farFuture());
+      const rows = await database.db.selectFrom('used_jtis').select('jti_hash').execute();
+      expect(rows.every((row) => /^[0-9a-f]{64}$/.test(row.jti_hash))).toBe(true);
+    });
+
+    it('of racing uses of one id, exactly one wins', async () => {
+      const jtis = new UsedJtiStore(database.db, recordingLogger);
+      const results = await Promise.all(Array.from({ length: 6 }, () => jtis.use('client-a', 'jti-race', farFuture())));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('sweeps expired rows in the background without failing', async () => {
+      const jtis = new UsedJtiStore(database.db, recordingLogger);
+      await database.db.insertInto('used_jtis').values({ jti_hash: 'swept-by-the-store', expires_at: 1 }).execute();
+      await jtis.use('client-a', 'jti-sweeper', farFuture());
+      await expect
+        .poll(async () => database.db.selectFrom('used_jtis').select('jti_hash').where('jti_hash', '=', 'swept-by-the-store').execute())
+        .toEqual([]);
+      expect(warnings).toEqual([]);
+    });
+  });
+
+  describe('UserStore', () => {
+    // A cheap scrypt cost keeps the cases fast; stored hashes verify with the parameters they carry.
+    const users = () => new SqlUserStore(database.db, { N: 1024, r: 8, p: 1 });
+
+    it('creates, finds by id and by login (case-insensitive), and deletes; missing users are not found', async () => {
+      const store = users();
+      const created = await store.create({
+        username: 'User.Crud',
+        email: 'Crud@Example.COM',
+        password: 'correct horse',
+        claims: { name: 'Crud' },
+      });
+      expect(created).toMatchObject({ username: 'user.crud', email: 'crud@example.com', claims: { name: 'Crud' } });
+      expect(created.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await store.findById(created.id)).toEqual(created);
+      expect((await store.findByLogin('USER.CRUD'))?.id).toBe(created.id);
+      expect((await store.findByLogin('crud@EXAMPLE.com'))?.id).toBe(created.id);
+      expect(await store.findByLogin('nobody')).toBeUndefined();
+      expect(await store.findByLogin('')).toBeUndefined();
+      expect(await store.findById('00000000-0000-0000-0000-000000000000')).toBeUndefined();
+
+      expect(await store.delete(created.id)).toBe(true);
+      expect(await store.delete(created.id)).toBe(false);
+      expect(await store.findById(created.id)).toBeUndefined();
+    });
+
+    it('refuses a taken username or email, whatever the case, and keeps the first person', async () => {
+      const store = users();
+      const first = await store.create({ username: 'taken', email: 'taken@example.com', password: 'password-1' });
+      await expect(store.create({ username: 'TAKEN', password: 'password-2' })).rejects.toBeInstanceOf(UserConflictError);
+      await expect(store.create({ username: 'fresh', email: 'TAKEN@example.com', password: 'password-2' })).rejects.toThrow(
+        /email "taken@example.com" belongs to another user/,
+      );
+      expect(await store.findByLogin('fresh')).toBeUndefined();
+      expect((await store.authenticate('taken', 'password-1'))?.id).toBe(first.id);
+    });
+
+    it('of racing creations of one username, exactly one wins', async () => {
+      const store = users();
+      const results = await Promise.allSettled(
+        Array.from({ length: 3 }, (_, i) => store.create({ username: 'racer', password: `password-${i}` })),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(UserConflictError);
+    });
+
+    it('authenticates by username or email with the right password only', async () => {
+      const store = users();
+      const person = await store.create({ username: 'auth-user', email: 'auth@example.com', password: 'right password' });
+      expect((await store.authenticate('Auth-User', 'right password'))?.id).toBe(person.id);
+      expect((await store.authenticate('auth@example.com', 'right password'))?.id).toBe(person.id);
+      expect(await store.authenticate('auth-user', 'wrong password')).toBeUndefined();
+      expect(await store.authenticate('no-such-user', 'right password')).toBeUndefined();
+    });
+
+    it('lists everyone by username', async () => {
+      const store = users();
+      for (const username of ['zz-list', 'aa-list', 'mm-list']) await store.create({ username, password: 'password-list' });
+      const listed = (await store.list()).map((u) => u.username).filter((name) => name.endsWith('-list'));
+      expect(listed).toEqual(['aa-list', 'mm-list', 'zz-list']);
+    });
+  });
+});
