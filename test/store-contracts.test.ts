@@ -1,3 +1,4 @@
+import { InsertQueryNode, type Kysely, type KyselyPlugin, ValuesNode } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OAuth2Client } from '../src/client/model.js';
 import { SqlClientRepository, type StoredClient } from '../src/client/repository.js';
@@ -9,6 +10,7 @@ import { SqlTokenStore, type StoredToken } from '../src/oauth2/token-store.js';
 import type { Logger } from '../src/observability/logger.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
 import { migrateUp } from '../src/persistence/migrator.js';
+import type { Tables } from '../src/persistence/tables.js';
 import { STORES } from './support/stores.js';
 
 /**
@@ -79,6 +81,19 @@ const consent = (id: string, clientId: string, subject: string, extra: Partial<C
   document: { consent_request: { challenge: id } },
   ...extra,
 });
+
+/** The database as the store sees it, recording how many rows each INSERT statement it sends carries. */
+function countingInserts(db: Kysely<Tables>): { db: Kysely<Tables>; rowsPerInsert: number[] } {
+  const rowsPerInsert: number[] = [];
+  const plugin: KyselyPlugin = {
+    transformQuery({ node }) {
+      if (InsertQueryNode.is(node) && node.values && ValuesNode.is(node.values)) rowsPerInsert.push(node.values.values.length);
+      return node;
+    },
+    transformResult: async ({ result }) => result,
+  };
+  return { db: db.withPlugin(plugin), rowsPerInsert };
+}
 
 /** Warnings would only be the background sweep failing, which a contract case must notice. */
 const warnings: unknown[] = [];
@@ -269,16 +284,23 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('group commit: inserts made in one turn are all committed and each caller resolves', async () => {
-      const tokens = new SqlTokenStore(database.db);
+      const counted = countingInserts(database.db);
+      const tokens = new SqlTokenStore(counted.db);
       const batch = Array.from({ length: 40 }, (_, i) => [token(`tok-group-${i}-a`, clientId), token(`tok-group-${i}-b`, clientId)]);
       await Promise.all(batch.map((rows) => tokens.insert(rows)));
+      // One statement, one commit for all forty requests.
+      expect(counted.rowsPerInsert).toEqual([80]);
       for (const rows of batch) for (const row of rows) expect(await tokens.find(row.signature)).toEqual(row);
     });
 
     it('group commit: more rows than one INSERT holds still land, in several statements', async () => {
-      const tokens = new SqlTokenStore(database.db);
+      const counted = countingInserts(database.db);
+      const tokens = new SqlTokenStore(counted.db);
       const many = Array.from({ length: 600 }, (_, i) => token(`tok-many-${i}`, clientId));
       await Promise.all(many.map((row) => tokens.insert([row])));
+      expect(counted.rowsPerInsert.length).toBeGreaterThan(1);
+      expect(Math.max(...counted.rowsPerInsert)).toBeLessThanOrEqual(256);
+      expect(counted.rowsPerInsert.reduce((sum, n) => sum + n, 0)).toBe(600);
       const count = await database.db
         .selectFrom('oauth2_tokens')
         .select((eb) => eb.fn.countAll<number | string>().as('n'))
@@ -288,8 +310,10 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('group commit falls back to one insert per request: a bad row fails only its own request', async () => {
-      const tokens = new SqlTokenStore(database.db);
+      const counted = countingInserts(database.db);
+      const tokens = new SqlTokenStore(counted.db);
       await tokens.insert([token('tok-fallback-taken', clientId)]);
+      counted.rowsPerInsert.length = 0;
       const results = await Promise.allSettled([
         tokens.insert([token('tok-fallback-1', clientId)]),
         // A taken signature alongside a fresh one: this request fails as a whole, the fresh row with it.
@@ -299,6 +323,8 @@ describe.each(STORES)('store contracts ($name)', (store) => {
         tokens.insert([token('tok-fallback-4', clientId)]),
       ]);
       expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      // The group's statement failed as a whole, then each request was written on its own.
+      expect(counted.rowsPerInsert).toEqual([5, 1, 2, 1, 1]);
       expect(await tokens.find('tok-fallback-1')).toBeDefined();
       expect(await tokens.find('tok-fallback-2')).toBeUndefined();
       expect(await tokens.find('tok-fallback-3')).toBeUndefined();
