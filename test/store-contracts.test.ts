@@ -191,6 +191,47 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       expect(results.filter(Boolean)).toHaveLength(1);
       expect((await repo.find('rotate-1'))?.registrationTokenHash).toBe(results[0] ? 'left' : 'right');
     });
+    it('keeps the self-registered mark: written on insert and by updates that set it, never cleared by an update', async () => {
+      const repo = new SqlClientRepository(database.db);
+      await repo.insert({ ...storedClient('origin-registered'), selfRegistered: true });
+      await repo.insert(storedClient('origin-admin'));
+      expect((await repo.find('origin-registered'))?.selfRegistered).toBe(true);
+      expect((await repo.find('origin-admin'))?.selfRegistered).toBe(false);
+      // An admin rewrite (no mark) leaves the registrant's mark in place.
+      expect(await repo.update({ ...storedClient('origin-registered'), selfRegistered: false })).toBe(true);
+      expect((await repo.find('origin-registered'))?.selfRegistered).toBe(true);
+      expect(await repo.update({ ...storedClient('origin-admin'), selfRegistered: true })).toBe(true);
+      expect((await repo.find('origin-admin'))?.selfRegistered).toBe(true);
+    });
+
+    it('reads back unreadable rows robustly: a non-object document is skipped (still counted), a too-deep member emptied, both logged', async () => {
+      const logged: unknown[] = [];
+      const repo = new SqlClientRepository(database.db, { maxDepth: 4, logger: { warn: (...args: unknown[]) => logged.push(args) } });
+      const raw = (id: string, document: string) => ({
+        id,
+        client_name: 'unreadable',
+        owner: '',
+        secret_hash: null,
+        registration_token_hash: null,
+        document,
+        self_registered: 0,
+        created_at: 0,
+        updated_at: 0,
+      });
+      const deep = { client_id: 'read-deep', client_name: 'unreadable', metadata: { a: { b: { c: { d: { e: 1 } } } } }, contacts: ['x'] };
+      await database.db
+        .insertInto('clients')
+        .values([raw('read-broken', '{not json'), raw('read-array', '[1]'), raw('read-deep', JSON.stringify(deep))])
+        .execute();
+      expect(await repo.find('read-broken')).toBeUndefined();
+      expect(await repo.find('read-array')).toBeUndefined();
+      const found = await repo.find('read-deep');
+      expect(found?.client).toMatchObject({ client_id: 'read-deep', metadata: {}, contacts: ['x'] });
+      const page = await repo.list({ limit: 10, clientName: 'unreadable' });
+      expect(page.items.map((s) => s.client.client_id)).toEqual(['read-deep']);
+      expect(page.total).toBe(3);
+      expect(logged.length).toBeGreaterThanOrEqual(3);
+    });
   });
 
   describe('KeyRepository', () => {
