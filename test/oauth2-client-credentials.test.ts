@@ -181,9 +181,20 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
     expect(viaLibrary.status).toBe(200);
     const handMade = await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basic(id, secret) });
     expect(handMade.status).toBe(200);
-    // Unencoded, the same credentials do not authenticate: `+` means a space, and `:` splits early.
-    const raw = `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-    expectError(await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: raw }), 401, 'invalid_client');
+    // Unencoded, the same credentials do not authenticate: `:` splits early, and the `%/` left in the
+    // secret is a bad escape, which fosite answers with invalid_request (issue 13 #6).
+    const raw = (pair: string) => `Basic ${Buffer.from(pair).toString('base64')}`;
+    expectError(
+      await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: raw(`${id}:${secret}`) }),
+      400,
+      'invalid_request',
+    );
+    // Without a `%`, the early split and `+` as a space name another client, which fails to authenticate.
+    expectError(
+      await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: raw('svc:a+b:p') }),
+      401,
+      'invalid_client',
+    );
   });
 
   it('grants no scope when none is asked for (default_grant_allowed_scope off) and honours client lifespans', async () => {
@@ -268,6 +279,20 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
       expectError(noneForBasic, 401, 'invalid_client');
       // No secret, nothing proven: the registered method stays unsaid (issue 12 #19).
       expect(noneForBasic.body.error_description).not.toContain('client_secret_basic');
+    });
+
+    it('a Basic id or secret with a bad %-escape: 400 invalid_request, as fosite (issue 13 #6)', async () => {
+      const raw = (pair: string) => ({ authorization: `Basic ${Buffer.from(pair).toString('base64')}` });
+      for (const [pair, part] of [
+        [`%ZZ:${secretClient.client_secret}`, 'client id'],
+        [`${secretClient.client_id}:%E0%A4%A`, 'client secret'],
+      ] as const) {
+        const answer = await tokenRequest(server, { grant_type: 'client_credentials' }, raw(pair));
+        expectError(answer, 400, 'invalid_request');
+        expect(answer.body.error_description).toContain(`The ${part} in the HTTP authorization header could not be decoded`);
+      }
+      // Other malformed Basic credentials stay a failed authentication.
+      expectError(await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: 'Basic !!!' }), 401, 'invalid_client');
     });
 
     it('no credentials at all: invalid_client', async () => {

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { parseBasicCredentials } from './basic-credentials.js';
 import { HttpError } from './errors.js';
 
 /** 429 with OAuth's error JSON shape (see docs/security.md for why not `temporarily_unavailable`). */
@@ -76,18 +77,9 @@ export const RATE_LIMITED_ROUTES = new Set(['/oauth2/token', '/oauth2/revoke', '
 
 /** The client a request names (Basic credentials, or `client_id` in the body or query), unauthenticated. */
 export function claimedClientId(request: FastifyRequest): string | undefined {
-  const basic = /^Basic[ ]+([A-Za-z0-9+/=]+)$/i.exec(request.headers.authorization ?? '');
-  if (basic) {
-    const decoded = Buffer.from(basic[1] as string, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon > 0) {
-      try {
-        return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-      } catch {
-        return decoded.slice(0, colon);
-      }
-    }
-  }
+  // Credentials that do not parse name no client: the request is refused before any secret is checked.
+  const basic = parseBasicCredentials(request.headers.authorization);
+  if (basic?.ok) return basic.id;
   for (const source of [request.body, request.query]) {
     if (source && typeof source === 'object') {
       const value = (source as Record<string, unknown>).client_id;

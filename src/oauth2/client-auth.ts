@@ -17,6 +17,7 @@ import type { Config } from '../config/schema.js';
 import type { SecretHasher } from '../crypto/hasher.js';
 import { sha256Base64 } from '../crypto/keyring.js';
 import { randomString } from '../crypto/random.js';
+import { parseBasicCredentials } from '../http/basic-credentials.js';
 import { InvalidClientError, InvalidRequestError } from '../http/errors.js';
 import { fetchJson, type OutboundPolicy } from '../http/outbound.js';
 import type { Registry } from '../registry.js';
@@ -73,7 +74,7 @@ const JWKS_URI_REFETCH_COOLDOWN_MS = 1_000;
 const MAX_JWKS_URIS = 256;
 
 export async function authenticateClient(registry: Registry, request: FastifyRequest, body: FormBody): Promise<OAuth2Client> {
-  const basic = parseBasic(request.headers.authorization);
+  const basic = parseBasicCredentials(request.headers.authorization);
   const bodyId = single(body, 'client_id');
   const bodySecret = single(body, 'client_secret');
   const assertionType = single(body, 'client_assertion_type');
@@ -100,7 +101,11 @@ export async function authenticateClient(registry: Registry, request: FastifyReq
   let clientId: string;
   let secret: string | undefined;
   if (basic) {
-    if (!basic.ok) throw fail(basic.problem);
+    if (!basic.ok) {
+      // fosite: a part that does not form-url-decode is a malformed request, not a failed authentication.
+      if (basic.failure === 'undecodable') throw new InvalidRequestError(basic.problem);
+      throw fail(basic.problem);
+    }
     method = 'client_secret_basic';
     clientId = basic.id;
     secret = basic.secret;
@@ -143,36 +148,6 @@ async function checkSecret(registry: Registry, stored: StoredClient | undefined,
 
 function methodMismatch(registered: string, used: string): string {
   return `The OAuth 2.0 client is registered for client authentication method "${registered}", but the request used "${used}". Change the client's token_endpoint_auth_method to "${used}" to allow it.`;
-}
-
-type BasicCredentials = { ok: true; id: string; secret: string } | { ok: false; problem: string };
-
-/** Basic credentials from the Authorization header; undefined when the header uses another scheme. */
-function parseBasic(header: string | undefined): BasicCredentials | undefined {
-  if (!header) return undefined;
-  const match = /^basic(?:\s+(.*))?$/is.exec(header.trim());
-  if (!match) return undefined;
-  const encoded = (match[1] ?? '').trim();
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return { ok: false, problem: 'The HTTP Basic credentials are not valid base64.' };
-  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon === -1) return { ok: false, problem: 'The HTTP Basic credentials have no ":" between client id and secret.' };
-  const id = formDecode(decoded.slice(0, colon));
-  const secret = formDecode(decoded.slice(colon + 1));
-  if (id === undefined || secret === undefined) {
-    return { ok: false, problem: 'The HTTP Basic client id or secret is not application/x-www-form-urlencoded.' };
-  }
-  if (id === '') return { ok: false, problem: 'The HTTP Basic credentials have an empty client id.' };
-  return { ok: true, id, secret };
-}
-
-/** One `application/x-www-form-urlencoded` value: `+` is a space, `%XX` a byte of UTF-8. */
-function formDecode(value: string): string | undefined {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
