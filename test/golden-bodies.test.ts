@@ -112,6 +112,14 @@ describe.each(STORES)('golden bodies ($name)', (store) => {
       }),
     );
 
+  /** `GET` a login, consent or logout request, or `PUT` its acceptance (`action: 'accept'`). */
+  const flowRequest = (kind: 'login' | 'consent' | 'logout', challenge: string, action?: 'accept', body?: unknown) =>
+    adminCall(
+      action ? 'PUT' : 'GET',
+      `/admin/oauth2/auth/requests/${kind}${action ? `/${action}` : ''}?${kind}_challenge=${encodeURIComponent(challenge)}`,
+      body,
+    );
+
   const challengeOf = (url: string, name: string) => new URL(url).searchParams.get(name) as string;
 
   beforeAll(async () => {
@@ -156,28 +164,20 @@ describe.each(STORES)('golden bodies ($name)', (store) => {
     });
     const toLogin = await browser.follow(`${server.publicUrl}/oauth2/auth?${query}`);
     const loginChallenge = challengeOf(toLogin.url, 'login_challenge');
-    const login = await adminCall('GET', `/admin/oauth2/auth/requests/login?login_challenge=${encodeURIComponent(loginChallenge)}`);
+    const login = await flowRequest('login', loginChallenge);
     await golden('login-request', login);
-    const loginAccepted = await adminCall(
-      'PUT',
-      `/admin/oauth2/auth/requests/login/accept?login_challenge=${encodeURIComponent(loginChallenge)}`,
-      { subject: 'alice', remember: true, remember_for: 3600 },
-    );
+    const loginAccepted = await flowRequest('login', loginChallenge, 'accept', { subject: 'alice', remember: true, remember_for: 3600 });
     await golden('login-accept', loginAccepted);
 
     const toConsent = await browser.follow((loginAccepted.body as { redirect_to: string }).redirect_to);
     const consentChallenge = challengeOf(toConsent.url, 'consent_challenge');
-    const consent = await adminCall('GET', `/admin/oauth2/auth/requests/consent?consent_challenge=${encodeURIComponent(consentChallenge)}`);
+    const consent = await flowRequest('consent', consentChallenge);
     await golden('consent-request', consent);
-    const consentAccepted = await adminCall(
-      'PUT',
-      `/admin/oauth2/auth/requests/consent/accept?consent_challenge=${encodeURIComponent(consentChallenge)}`,
-      {
-        grant_scope: ['openid', 'offline_access', 'read'],
-        grant_access_token_audience: ['https://api.example'],
-        session: { id_token: { email: 'alice@example.com' }, access_token: { tier: 'gold' } },
-      },
-    );
+    const consentAccepted = await flowRequest('consent', consentChallenge, 'accept', {
+      grant_scope: ['openid', 'offline_access', 'read'],
+      grant_access_token_audience: ['https://api.example'],
+      session: { id_token: { email: 'alice@example.com' }, access_token: { tier: 'gold' } },
+    });
     await golden('consent-accept', consentAccepted);
 
     const callback = await browser.follow((consentAccepted.body as { redirect_to: string }).redirect_to);
@@ -202,14 +202,8 @@ describe.each(STORES)('golden bodies ($name)', (store) => {
     const toLogout = await browser.follow(`${server.publicUrl}/oauth2/sessions/logout`);
     expect(toLogout.url.startsWith(LOGOUT_URL)).toBe(true);
     const logoutChallenge = challengeOf(toLogout.url, 'logout_challenge');
-    await golden(
-      'logout-request',
-      await adminCall('GET', `/admin/oauth2/auth/requests/logout?logout_challenge=${encodeURIComponent(logoutChallenge)}`),
-    );
-    await golden(
-      'logout-accept',
-      await adminCall('PUT', `/admin/oauth2/auth/requests/logout/accept?logout_challenge=${encodeURIComponent(logoutChallenge)}`),
-    );
-    await golden('login-request-not-found', await adminCall('GET', '/admin/oauth2/auth/requests/login?login_challenge=forged'));
+    await golden('logout-request', await flowRequest('logout', logoutChallenge));
+    await golden('logout-accept', await flowRequest('logout', logoutChallenge, 'accept'));
+    await golden('login-request-not-found', await flowRequest('login', 'forged'));
   });
 });
