@@ -5,6 +5,7 @@ import { InvalidClientMetadataError, InvalidRedirectUriError } from '../http/err
 import { audienceMatcher } from '../oauth2/audience.js';
 import { scopeMatcher } from '../oauth2/scope.js';
 import { sectorIdentifier } from '../oauth2/subject.js';
+import { spaceSeparated } from '../util/space-separated.js';
 import {
   type ClientInput,
   effectiveGrantTypes,
@@ -251,7 +252,7 @@ export function normalizeLifespans(input: Partial<Record<string, unknown>>, conf
 export function checkRegistrationPolicy(client: OAuth2Client, config: Config): void {
   const policy = config.oidc.dynamic_client_registration;
   const allowsScope = scopeMatcher(config.strategies.scope, [...policy.allowed_scopes, ...policy.default_scope]);
-  const scope = client.scope.split(' ').find((token) => token !== '' && !allowsScope(token));
+  const scope = spaceSeparated(client.scope).find((token) => !allowsScope(token));
   if (scope !== undefined) {
     throw new InvalidClientMetadataError(
       `Scope "${scope}" cannot be registered through dynamic client registration (oidc.dynamic_client_registration.allowed_scopes).`,

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { HttpError, InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
 import type { Registry } from '../registry.js';
+import { spaceSeparated } from '../util/space-separated.js';
 import { type CsrfKind, csrfCookieName, csrfMatches, setCookie } from './cookies.js';
 import { type AuthorizeParams, bindingOf, type FlowState, flowIdOf, openFlow, type RejectedRequest, sealFlow } from './state.js';
 
@@ -30,10 +31,9 @@ export function withQuery(base: string, name: string, value: string): string {
 
 /** The OIDC context shown to login and consent apps. */
 export function oidcContext(params: AuthorizeParams, idTokenHintClaims: Record<string, unknown> | undefined) {
-  const split = (value: string | undefined) => (value ?? '').split(' ').filter(Boolean);
   return {
-    acr_values: split(params.acr_values),
-    ui_locales: split(params.ui_locales),
+    acr_values: spaceSeparated(params.acr_values),
+    ui_locales: spaceSeparated(params.ui_locales),
     display: params.display ?? '',
     id_token_hint_claims: idTokenHintClaims ?? {},
     login_hint: params.login_hint ?? '',

@@ -9,6 +9,7 @@ import { obfuscatedSubject } from '../oauth2/subject.js';
 import { SqlTokenStore, type StoredToken, type TokenSession } from '../oauth2/token-store.js';
 import type { Grant } from '../oauth2/tokens.js';
 import type { Registry } from '../registry.js';
+import { spaceSeparated } from '../util/space-separated.js';
 import { fallbackUrl, oidcContext, openChallenge, publicClient, requestUrl, withQuery } from './common.js';
 import { csrfCookieName, setCookie } from './cookies.js';
 import type { ConsentSession } from './session-store.js';
@@ -84,8 +85,8 @@ async function consentRequestOf(registry: Registry, state: FlowState, challenge:
   return {
     challenge,
     consent_request_id: flowId,
-    requested_scope: (state.params.scope ?? '').split(' ').filter(Boolean),
-    requested_access_token_audience: (state.params.audience ?? '').split(' ').filter(Boolean),
+    requested_scope: spaceSeparated(state.params.scope),
+    requested_access_token_audience: spaceSeparated(state.params.audience),
     skip: state.skip,
     subject: state.subject,
     oidc_context: oidcContext(state.params, undefined),

@@ -4,6 +4,7 @@ import { InvalidRequestError, LoginRequiredError, NotFoundError } from '../http/
 import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import type { Registry } from '../registry.js';
+import { spaceSeparated } from '../util/space-separated.js';
 import { fallbackUrl, oidcContext, openChallenge, openVerifier, publicClient, requestUrl, withQuery } from './common.js';
 import { csrfCookieName, readCookies, sessionCookieName, sessionCookieValue, sessionIdFromCookie, setCookie } from './cookies.js';
 import type { LoginSession } from './session-store.js';
@@ -70,8 +71,8 @@ export async function describeLoginRequest(registry: Registry, challenge: string
     challenge,
     client: publicClient(stored.client),
     request_url: requestUrl(registry.config, state.params),
-    requested_scope: (state.params.scope ?? '').split(' ').filter(Boolean),
-    requested_access_token_audience: (state.params.audience ?? '').split(' ').filter(Boolean),
+    requested_scope: spaceSeparated(state.params.scope),
+    requested_access_token_audience: spaceSeparated(state.params.audience),
     skip: state.skip,
     subject: state.subject,
     oidc_context: oidcContext(state.params, decodeHint(state.params.id_token_hint)),

@@ -1,3 +1,5 @@
+import { spaceSeparated } from '../util/space-separated.js';
+
 /**
  * Scope matching as `strategies.scope` configures it, with Hydra's (fosite's) semantics.
  *
@@ -16,8 +18,7 @@ export type ScopeStrategy = 'exact' | 'wildcard';
 
 /** Splits a space-separated scope string into its scopes (no empties, no duplicates, order kept). */
 export function parseScope(value: string | undefined | null): string[] {
-  if (!value) return [];
-  return [...new Set(value.split(' ').filter((scope) => scope !== ''))];
+  return [...new Set(spaceSeparated(value))];
 }
 
 /**

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../http/errors.js';
+import { spaceSeparated } from '../util/space-separated.js';
 
 /** A parsed `application/x-www-form-urlencoded` body: repeated fields arrive as arrays. */
 export type FormBody = Record<string, string | string[] | undefined>;
@@ -14,5 +15,5 @@ export function single(body: FormBody, name: string): string | undefined {
 export function list(body: FormBody, name: string): string[] {
   const value = body[name];
   const parts = Array.isArray(value) ? value : value === undefined ? [] : [value];
-  return parts.flatMap((part) => part.split(' ')).filter((part) => part !== '');
+  return parts.flatMap((part) => spaceSeparated(part));
 }

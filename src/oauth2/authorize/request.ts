@@ -11,6 +11,7 @@ import {
   UnsupportedResponseTypeError,
 } from '../../http/errors.js';
 import type { Registry } from '../../registry.js';
+import { spaceSeparated } from '../../util/space-separated.js';
 import { disallowedAudiences } from '../audience.js';
 import { verifyOwnIdToken } from '../id-token.js';
 import { disallowedScopes, parseScope } from '../scope.js';
@@ -178,7 +179,7 @@ function checkResponseTypeShape(params: Record<string, string>): Set<string> {
   const value = params.response_type;
   // Before the mode is known, errors go to the redirect URI with the default mode.
   if (!value) return new Set();
-  return new Set(value.split(' ').filter(Boolean));
+  return new Set(spaceSeparated(value));
 }
 
 function checkResponseMode(params: Record<string, string>, types: Set<string>, redirectUri: string): ResponseMode {
@@ -238,7 +239,7 @@ function checkScope(registry: Registry, client: OAuth2Client, params: Record<str
 }
 
 function checkAudience(client: OAuth2Client, params: Record<string, string>): string[] {
-  const audience = (params.audience ?? '').split(' ').filter(Boolean);
+  const audience = spaceSeparated(params.audience);
   const denied = disallowedAudiences(client.audience, audience);
   if (denied.length > 0)
     throw new InvalidRequestError(`Requested audience "${denied.join(' ')}" has not been whitelisted by the OAuth 2.0 Client.`);
@@ -246,7 +247,7 @@ function checkAudience(client: OAuth2Client, params: Record<string, string>): st
 }
 
 function checkPrompt(params: Record<string, string>): Set<string> {
-  const prompt = new Set((params.prompt ?? '').split(' ').filter(Boolean));
+  const prompt = new Set(spaceSeparated(params.prompt));
   for (const value of prompt) if (!PROMPTS.has(value)) throw new InvalidRequestError(`Used unknown value "${value}" for prompt parameter.`);
   if (prompt.has('none') && prompt.size > 1)
     throw new InvalidRequestError('Parameter "prompt" was set to "none" but contains other values as well.');
