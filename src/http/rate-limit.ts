@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { LruMap } from '../util/lru.js';
 import { parseBasicCredentials } from './basic-credentials.js';
 import { HttpError } from './errors.js';
 
@@ -27,14 +28,16 @@ interface Bucket {
  * are forgotten first (a forgotten bucket comes back full, which only ever errs towards allowing).
  */
 export class TokenBuckets {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets: LruMap<string, Bucket>;
 
   constructor(
     private readonly rate: number,
     private readonly burst: number,
-    private readonly maxBuckets: number,
+    maxBuckets: number,
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    this.buckets = new LruMap(maxBuckets);
+  }
 
   get size(): number {
     return this.buckets.size;
@@ -56,14 +59,12 @@ export class TokenBuckets {
   private bucket(key: string, now: number): Bucket {
     let bucket = this.buckets.get(key);
     if (bucket) {
-      this.buckets.delete(key); // re-inserted below: the Map's order is least recently used first
       bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.rate);
       bucket.at = now;
     } else {
       bucket = { tokens: this.burst, at: now };
-      while (this.buckets.size >= this.maxBuckets) this.buckets.delete(this.buckets.keys().next().value as string);
+      this.buckets.set(key, bucket);
     }
-    this.buckets.set(key, bucket);
     return bucket;
   }
 }

@@ -396,23 +396,22 @@ function claimProblem(error: InstanceType<typeof joseErrors.JWTClaimValidationFa
  * failure, kept until the cooldown passes.
  */
 class JwksUriCache {
-  private readonly entries = new Map<string, { keys: Promise<JWK[]>; fetchedAt: number }>();
+  private readonly entries = new LruMap<string, { keys: Promise<JWK[]>; fetchedAt: number }>(MAX_JWKS_URIS);
 
   /** The keys at a URI; `refresh` refetches unless the cached set is younger than the cooldown. */
   get(config: Config, uri: string, policy: OutboundPolicy, refresh: boolean): Promise<JWK[]> {
     const now = Date.now();
     const cacheKey = `${policy.disallowPrivateIpRanges}\n${uri}`;
-    const hit = this.entries.get(cacheKey);
+    // A hit does not count as a use: the set fetched longest ago goes first.
+    const hit = this.entries.peek(cacheKey);
     const age = hit ? now - hit.fetchedAt : Number.POSITIVE_INFINITY;
     if (hit && age < JWKS_URI_MAX_AGE_MS && (!refresh || age < JWKS_URI_REFETCH_COOLDOWN_MS)) return hit.keys;
     const keys = fetchKeySet(uri, policy, config.clients.jwks.max_keys);
-    this.entries.delete(cacheKey);
     this.entries.set(cacheKey, { keys, fetchedAt: now });
-    while (this.entries.size > MAX_JWKS_URIS) this.entries.delete(this.entries.keys().next().value as string);
     // A failed fetch is not kept beyond the cooldown: the next request after it tries again.
     keys.catch(() => {
       setTimeout(() => {
-        if (this.entries.get(cacheKey)?.keys === keys) this.entries.delete(cacheKey);
+        if (this.entries.peek(cacheKey)?.keys === keys) this.entries.delete(cacheKey);
       }, JWKS_URI_REFETCH_COOLDOWN_MS).unref();
     });
     return keys;
