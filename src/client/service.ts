@@ -1,6 +1,7 @@
 import type { Operation } from 'fast-json-patch';
 import fastJsonPatch from 'fast-json-patch';
 import type { Config } from '../config/schema.js';
+import { publicUrl } from '../config/urls.js';
 import type { SecretHasher } from '../crypto/hasher.js';
 import { type Keyring, safeEqual, sha256Hex } from '../crypto/keyring.js';
 import { mintOpaqueToken, verifyOpaqueToken } from '../crypto/opaque-token.js';
@@ -246,8 +247,7 @@ export class ClientService {
   }
 
   private present(client: OAuth2Client): ClientResponse {
-    const base = this.deps.config.urls.self.public.replace(/\/+$/, '');
-    return { ...client, registration_client_uri: `${base}/oauth2/register/${encodeURIComponent(client.client_id)}` };
+    return { ...client, registration_client_uri: publicUrl(this.deps.config, `/oauth2/register/${encodeURIComponent(client.client_id)}`) };
   }
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OAuth2Client } from '../client/model.js';
 import type { Config } from '../config/schema.js';
+import { publicUrl } from '../config/urls.js';
 import { HttpError, InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
 import type { Registry } from '../registry.js';
@@ -11,7 +12,7 @@ import { type AuthorizeParams, bindingOf, type FlowState, flowIdOf, openFlow, ty
 /** The authorization URL a flow continues at (Hydra's `request_url`). */
 export function requestUrl(config: Config, params: AuthorizeParams, extra: Record<string, string> = {}): string {
   const query = new URLSearchParams({ ...params, ...extra });
-  return `${config.urls.self.public.replace(/\/+$/, '')}/oauth2/auth?${query}`;
+  return publicUrl(config, `/oauth2/auth?${query}`);
 }
 
 export function isExpired(config: Config, state: Pick<FlowState, 'requestedAt'>, now = Date.now()): boolean {
@@ -20,7 +21,7 @@ export function isExpired(config: Config, state: Pick<FlowState, 'requestedAt'>,
 
 /** Where the built-in pages live when `urls.login` and friends are not configured. */
 export function fallbackUrl(config: Config, page: string): string {
-  return `${config.urls.self.public.replace(/\/+$/, '')}/oauth2/fallbacks/${page}`;
+  return publicUrl(config, `/oauth2/fallbacks/${page}`);
 }
 
 export function withQuery(base: string, name: string, value: string): string {

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OAuth2Client } from '../client/model.js';
 import { rfc3339 } from '../client/validate.js';
 import type { Config } from '../config/schema.js';
+import { publicUrl } from '../config/urls.js';
 import { safeEqual } from '../crypto/keyring.js';
 import { InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
 import type { Registry } from '../registry.js';
@@ -32,7 +33,7 @@ export interface LogoutStart {
 /** The logout URL as the relying party called it (Hydra's `request_url`), without the `id_token_hint`. */
 export function logoutRequestUrl(config: Config, params: Record<string, string>): string {
   const query = new URLSearchParams(params).toString();
-  return `${config.urls.self.public.replace(/\/+$/, '')}/oauth2/sessions/logout${query ? `?${query}` : ''}`;
+  return publicUrl(config, `/oauth2/sessions/logout${query ? `?${query}` : ''}`);
 }
 
 /** Where the browser ends: the client's validated `post_logout_redirect_uri` with `state`, else `urls.post_logout_redirect`, else the built-in page. */
@@ -101,7 +102,7 @@ export async function acceptLogout(registry: Registry, challenge: string): Promi
     sid: state.sid,
     clientId: state.clientId,
   });
-  return withQuery(`${registry.config.urls.self.public.replace(/\/+$/, '')}/oauth2/sessions/logout`, 'logout_verifier', verifier);
+  return withQuery(publicUrl(registry.config, '/oauth2/sessions/logout'), 'logout_verifier', verifier);
 }
 
 /**

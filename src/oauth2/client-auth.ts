@@ -14,6 +14,7 @@ import type { OAuth2Client, TokenEndpointAuthMethod } from '../client/model.js';
 import { outboundPolicy } from '../client/remote-checks.js';
 import type { StoredClient } from '../client/repository.js';
 import type { Config } from '../config/schema.js';
+import { issuerUrl, publicUrl, withoutTrailingSlashes } from '../config/urls.js';
 import type { SecretHasher } from '../crypto/hasher.js';
 import { sha256Base64 } from '../crypto/keyring.js';
 import { randomString } from '../crypto/random.js';
@@ -247,7 +248,7 @@ async function authenticateWithAssertion(
   // From here on the caller has proven it holds the client's key: refusals say what is wrong.
   const accepted = acceptedAudiences(registry);
   const audiences = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
-  if (!audiences.some((aud) => typeof aud === 'string' && accepted.has(trimSlashes(aud)))) {
+  if (!audiences.some((aud) => typeof aud === 'string' && accepted.has(withoutTrailingSlashes(aud)))) {
     throw new InvalidClientError(
       `The "aud" claim of the client_assertion must contain the token endpoint URL (${[...accepted][0]}) or the issuer.`,
     );
@@ -277,14 +278,10 @@ function checkAssertionLifetime(payload: JWTPayload, maxTtlMs: number): void {
   }
 }
 
-function trimSlashes(value: string): string {
-  return value.replace(/\/+$/, '');
-}
-
 /** The token endpoint (under the public URL and under the issuer) and the issuer itself. */
 function acceptedAudiences(registry: Registry): Set<string> {
-  const { issuer, public: publicUrl } = registry.config.urls.self;
-  return new Set([`${trimSlashes(publicUrl)}/oauth2/token`, `${trimSlashes(issuer)}/oauth2/token`, trimSlashes(issuer)]);
+  const { config } = registry;
+  return new Set([publicUrl(config, '/oauth2/token'), issuerUrl(config, '/oauth2/token'), issuerUrl(config, '')]);
 }
 
 type VerifyOptions = { algorithms: string[]; issuer: string; subject: string; requiredClaims: string[] };

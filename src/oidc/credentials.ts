@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { withoutTrailingSlashes } from '../config/urls.js';
 import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { HttpError, InvalidRequestError, InvalidScopeError } from '../http/errors.js';
@@ -134,9 +135,8 @@ async function verifyProof(registry: Registry, accessToken: string, proof: strin
 
 /** A proof is for this issuer (`aud`) and was made just now (`iat`), so it cannot be kept and replayed later. */
 function checkProofClaims(issuer: string, payload: JWTPayload): void {
-  const trim = (value: string) => value.replace(/\/+$/, '');
   const audiences = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
-  if (!audiences.some((aud) => typeof aud === 'string' && trim(aud) === trim(issuer))) {
+  if (!audiences.some((aud) => typeof aud === 'string' && withoutTrailingSlashes(aud) === withoutTrailingSlashes(issuer))) {
     throw new InvalidRequestError(`The "aud" claim of the proof must be the issuer (${issuer}).`);
   }
   const now = Math.floor(Date.now() / 1000);

@@ -1,4 +1,5 @@
 import { SIGNING_ALGS } from '../client/model.js';
+import { issuerUrl, publicUrl } from '../config/urls.js';
 import type { RouteModule } from '../http/app.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import type { Registry } from '../registry.js';
@@ -22,18 +23,16 @@ const STANDARD_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'rat', 
 export async function providerMetadata(registry: Registry): Promise<Record<string, unknown>> {
   const { config } = registry;
   const issuer = config.urls.self.issuer;
-  const publicBase = config.urls.self.public.replace(/\/+$/, '');
-  const issuerBase = issuer.replace(/\/+$/, '');
   const { alg } = await registry.keys.signingKey(ID_TOKEN_SET);
   return {
     issuer,
-    authorization_endpoint: `${publicBase}/oauth2/auth`,
-    token_endpoint: `${publicBase}/oauth2/token`,
-    jwks_uri: `${issuerBase}/.well-known/jwks.json`,
-    ...(config.oidc.dynamic_client_registration.enabled ? { registration_endpoint: `${publicBase}/oauth2/register` } : {}),
-    revocation_endpoint: `${issuerBase}/oauth2/revoke`,
-    end_session_endpoint: `${issuerBase}/oauth2/sessions/logout`,
-    userinfo_endpoint: `${publicBase}/userinfo`,
+    authorization_endpoint: publicUrl(config, '/oauth2/auth'),
+    token_endpoint: publicUrl(config, '/oauth2/token'),
+    jwks_uri: issuerUrl(config, '/.well-known/jwks.json'),
+    ...(config.oidc.dynamic_client_registration.enabled ? { registration_endpoint: publicUrl(config, '/oauth2/register') } : {}),
+    revocation_endpoint: issuerUrl(config, '/oauth2/revoke'),
+    end_session_endpoint: issuerUrl(config, '/oauth2/sessions/logout'),
+    userinfo_endpoint: publicUrl(config, '/userinfo'),
     subject_types_supported: config.oidc.subject_identifiers.supported_types,
     response_types_supported: ['code', 'code id_token', 'id_token', 'token id_token', 'token', 'token id_token code'],
     response_modes_supported: ['query', 'fragment', 'form_post'],
@@ -57,7 +56,7 @@ export async function providerMetadata(registry: Registry): Promise<Record<strin
     frontchannel_logout_supported: true,
     frontchannel_logout_session_supported: true,
     authorization_response_iss_parameter_supported: true,
-    credentials_endpoint_draft_00: `${publicBase}/credentials`,
+    credentials_endpoint_draft_00: publicUrl(config, '/credentials'),
     credentials_supported_draft_00: CREDENTIALS_SUPPORTED,
   };
 }

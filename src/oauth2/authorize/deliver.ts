@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { Config } from '../../config/schema.js';
+import { publicUrl } from '../../config/urls.js';
 import type { HttpError } from '../../http/errors.js';
 import { escapeHtml, sendHtml } from '../../http/html.js';
 import type { ResponseMode } from './request.js';
@@ -43,7 +44,7 @@ export function deliverError(reply: FastifyReply, config: Config, to: Destinatio
 /** Errors that must not go to an unverified client: the configured error URL, or the built-in page. */
 export function redirectToErrorPage(reply: FastifyReply, config: Config, error: HttpError): FastifyReply {
   const { error: code, error_description } = error.body(config.oauth2.expose_internal_errors);
-  const base = config.urls.error || `${config.urls.self.public.replace(/\/+$/, '')}/oauth2/fallbacks/error`;
+  const base = config.urls.error || publicUrl(config, '/oauth2/fallbacks/error');
   const url = new URL(base);
   url.searchParams.set('error', code);
   url.searchParams.set('error_description', error_description);
