@@ -17,3 +17,22 @@ export function list(body: FormBody, name: string): string[] {
   const parts = Array.isArray(value) ? value : value === undefined ? [] : [value];
   return parts.flatMap((part) => spaceSeparated(part));
 }
+
+/**
+ * A parsed query or form as single values: a repeated parameter keeps its first value and is named
+ * in `repeated` (RFC 6749 §3.1: parameters must not repeat); anything but text is left out.
+ */
+export function singleValues(source: unknown): { params: Record<string, string>; repeated: string[] } {
+  const params: Record<string, string> = {};
+  const repeated: string[] = [];
+  if (!source || typeof source !== 'object') return { params, repeated };
+  for (const [name, value] of Object.entries(source as Record<string, unknown>)) {
+    if (Array.isArray(value)) {
+      repeated.push(name);
+      params[name] = String(value[0] ?? '');
+    } else if (typeof value === 'string') {
+      params[name] = value;
+    }
+  }
+  return { params, repeated };
+}

@@ -8,6 +8,7 @@ import { escapeHtml, sendHtml } from '../http/html.js';
 import { redirectToErrorPage } from '../oauth2/authorize/deliver.js';
 import { verifyOwnIdToken } from '../oauth2/id-token.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
+import { singleValues } from '../oauth2/token-params.js';
 import type { Registry } from '../registry.js';
 import { clientsOfLoginSession, notifyBackChannel } from './backchannel.js';
 
@@ -39,14 +40,13 @@ export const logoutRoutes: RouteModule = (app, registry) => {
 
 /** The query (and, for POST, the form body) as single values; a repeated parameter is an error. */
 function requestParams(request: FastifyRequest): Record<string, string> {
-  const sources = [request.query, request.method === 'POST' ? request.body : undefined];
   const params: Record<string, string> = {};
-  for (const source of sources) {
-    if (!source || typeof source !== 'object') continue;
-    for (const [name, value] of Object.entries(source as Record<string, unknown>)) {
-      if (Array.isArray(value) || name in params) throw new InvalidRequestError(`The parameter "${name}" may not repeat.`);
-      if (typeof value === 'string') params[name] = value;
-    }
+  for (const source of [request.query, request.method === 'POST' ? request.body : undefined]) {
+    const { params: values, repeated } = singleValues(source);
+    // The first, in order, that repeats within this source or was already in an earlier one.
+    const twice = Object.keys(values).find((name) => repeated.includes(name) || name in params);
+    if (twice !== undefined) throw new InvalidRequestError(`The parameter "${twice}" may not repeat.`);
+    Object.assign(params, values);
   }
   return params;
 }

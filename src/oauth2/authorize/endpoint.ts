@@ -5,6 +5,7 @@ import { startLogin, verifyLogin } from '../../flow/login.js';
 import type { RouteModule } from '../../http/app.js';
 import { HttpError } from '../../http/errors.js';
 import type { Registry } from '../../registry.js';
+import { singleValues } from '../token-params.js';
 import { deliver, deliverError, redirectToErrorPage } from './deliver.js';
 import { AuthorizeError, type AuthorizeRequest, parseAuthorizeRequest } from './request.js';
 
@@ -15,8 +16,7 @@ import { AuthorizeError, type AuthorizeRequest, parseAuthorizeRequest } from './
  */
 export const authorizeRoutes: RouteModule = (app, registry) => {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const source = (request.method === 'GET' ? request.query : request.body) as Record<string, string | string[]> | undefined;
-    const { params, repeated } = flatten(source ?? {});
+    const { params, repeated } = singleValues(request.method === 'GET' ? request.query : request.body);
     const { login_verifier: loginVerifier, consent_verifier: consentVerifier, ...original } = params;
     let authz: AuthorizeRequest | undefined;
     try {
@@ -68,19 +68,4 @@ function deliverRejection(
   rejected: { error: string; error_description: string },
 ) {
   return deliver(reply, registry.config, authz, { error: rejected.error, error_description: rejected.error_description });
-}
-
-/** Single values; repeated parameters are noted (RFC 6749 §3.1: they must not repeat). */
-function flatten(source: Record<string, string | string[]>): { params: Record<string, string>; repeated: string[] } {
-  const params: Record<string, string> = {};
-  const repeated: string[] = [];
-  for (const [name, value] of Object.entries(source)) {
-    if (Array.isArray(value)) {
-      repeated.push(name);
-      params[name] = String(value[0] ?? '');
-    } else if (typeof value === 'string') {
-      params[name] = value;
-    }
-  }
-  return { params, repeated };
 }
