@@ -352,6 +352,23 @@ describe.each(STORES)('OpenID Connect logout ($name)', (store) => {
     expectErrorPage(url);
   });
 
+  it('refuses a parameter that repeats, in the query or across query and form, naming it', async () => {
+    const logoutUrl = `${server.publicUrl}/oauth2/sessions/logout`;
+    const inQuery = await new Browser().follow(`${logoutUrl}?state=a&state=b`);
+    expectErrorPage(inQuery.url);
+    expect(new URL(inQuery.url).searchParams.get('error_description')).toContain('"state" may not repeat');
+    const across = await fetch(`${logoutUrl}?state=a`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'state=b',
+      redirect: 'manual',
+    });
+    expect(across.status).toBe(302);
+    const location = across.headers.get('location') as string;
+    expectErrorPage(location);
+    expect(new URL(location).searchParams.get('error_description')).toContain('"state" may not repeat');
+  });
+
   describe('conformance: nothing unverified is redirected to', () => {
     let browser: Browser;
     let hint: string;
