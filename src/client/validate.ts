@@ -5,7 +5,7 @@ import { InvalidClientMetadataError, InvalidRedirectUriError } from '../http/err
 import { audienceMatcher } from '../oauth2/audience.js';
 import { scopeMatcher } from '../oauth2/scope.js';
 import { sectorIdentifier } from '../oauth2/subject.js';
-import { spaceSeparated } from '../util/space-separated.js';
+import { spaceSeparated, whitespaceSeparated } from '../util/space-separated.js';
 import {
   type ClientInput,
   effectiveGrantTypes,
@@ -107,7 +107,7 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
     }
   }
 
-  const scope = (input.scope ?? '').trim().split(/\s+/).filter(Boolean);
+  const scope = whitespaceSeparated(input.scope);
   const bad = scope.find((token) => !SCOPE_TOKEN.test(token));
   if (bad !== undefined) throw invalid(`Scope "${bad}" contains characters not allowed in a scope.`);
 
@@ -304,7 +304,7 @@ function checkBounds(input: ClientInput, config: Config): void {
     if ((input[field]?.length ?? 0) > limits.max_string_length) throw tooLong(field, limits.max_string_length);
   }
   if ((input.client_name?.length ?? 0) > limits.max_client_name_length) throw tooLong('client_name', limits.max_client_name_length);
-  const scopes = (input.scope ?? '').split(/\s+/).filter(Boolean);
+  const scopes = whitespaceSeparated(input.scope);
   if (scopes.length > limits.max_scopes) {
     throw new InvalidClientMetadataError(`Field scope holds more than ${limits.max_scopes} scopes (clients.limits.max_scopes).`);
   }

@@ -7,3 +7,9 @@ export function spaceSeparated(value: string | undefined | null): string[] {
   if (!value) return [];
   return value.split(' ').filter((item) => item !== '');
 }
+
+/** The items of a list where any run of whitespace separates (a client's registered `scope`). */
+export function whitespaceSeparated(value: string | undefined | null): string[] {
+  if (!value) return [];
+  return value.split(/\s+/).filter((item) => item !== '');
+}
