@@ -44,11 +44,17 @@ interface IdParams {
   id: string;
 }
 
-/** The client each management request authenticated as, set by its `onRequest` hook. */
-const authenticated = new WeakMap<FastifyRequest, StoredClient>();
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client an RFC 7592 management request authenticated as, set by its `onRequest` hook. */
+    registrationClient: StoredClient | null;
+  }
+}
 
 export const registrationRoutes: RouteModule = (app, registry) => {
   const { clients } = registry;
+  // Per-request state lives on the request (a Fastify decorator), not in module-level maps.
+  if (!app.hasRequestDecorator('registrationClient')) app.decorateRequest('registrationClient', null);
 
   const requireEnabled = async () => {
     if (!registry.config.oidc.dynamic_client_registration.enabled) throw new NotFoundError(NOT_ENABLED);
@@ -76,7 +82,7 @@ export const registrationRoutes: RouteModule = (app, registry) => {
         token === undefined ? 'Bearer' : 'Bearer error="invalid_token"',
       );
     }
-    authenticated.set(request, stored);
+    request.registrationClient = stored;
   };
 
   /** RFC 7591 §3.1: client metadata comes as a JSON object, never as a form (or no body at all). */
@@ -88,7 +94,7 @@ export const registrationRoutes: RouteModule = (app, registry) => {
   };
 
   const current = (request: FastifyRequest): StoredClient => {
-    const stored = authenticated.get(request);
+    const stored = request.registrationClient;
     if (!stored) throw new UnauthorizedError(BAD_CREDENTIALS);
     return stored;
   };
