@@ -305,26 +305,25 @@ async function verifyAssertion(
       );
     }
     const ownKeys = (client.jwks as { keys?: unknown }).keys;
-    if (Array.isArray(ownKeys) && ownKeys.length > 0) return await verifyWithKeys(assertion, header, ownKeys as JWK[], options);
+    if (Array.isArray(ownKeys) && ownKeys.length > 0) {
+      return await verifyWithCandidates(assertion, header, candidateKeys(ownKeys as JWK[], header), options);
+    }
     if (!client.jwks_uri) throw new AssertionKeysError('The client has neither jwks nor jwks_uri to verify its client_assertion.');
     const remote = registry.clientAuth.jwks;
     const policy = outboundPolicy(registry.config, stored);
     const cached = await remote.get(registry.config, client.jwks_uri, policy, false);
-    if (candidateKeys(cached, header).length > 0) return await verifyWithKeys(assertion, header, cached, options);
+    const fitting = candidateKeys(cached, header);
+    if (fitting.length > 0) return await verifyWithCandidates(assertion, header, fitting, options);
     // No key fits: the client may have rotated; look once more.
-    return await verifyWithKeys(assertion, header, await remote.get(registry.config, client.jwks_uri, policy, true), options);
+    const refetched = await remote.get(registry.config, client.jwks_uri, policy, true);
+    return await verifyWithCandidates(assertion, header, candidateKeys(refetched, header), options);
   } catch (error) {
     throw assertionFailure(error);
   }
 }
 
-/**
- * Verifies with the keys of a set that could have signed this assertion (its `kid` if it names one,
- * its `alg`, the key's `kty`, `crv`, `alg`, `use` and `key_ops`), trying at most
- * MAX_ASSERTION_KEY_CANDIDATES of them in the set's order.
- */
-async function verifyWithKeys(assertion: string, header: ProtectedHeaderParameters, keys: readonly JWK[], options: VerifyOptions) {
-  const candidates = candidateKeys(keys, header);
+/** Verifies with the candidate keys `candidateKeys` chose, in order; none verifying is one refusal. */
+async function verifyWithCandidates(assertion: string, header: ProtectedHeaderParameters, candidates: JWK[], options: VerifyOptions) {
   if (candidates.length === 0) throw new AssertionKeysError('No key of the client fits the client_assertion’s header.');
   for (const jwk of candidates) {
     let key: Awaited<ReturnType<typeof importJWK>>;
@@ -342,7 +341,11 @@ async function verifyWithKeys(assertion: string, header: ProtectedHeaderParamete
   throw new AssertionKeysError(`The signature of the client_assertion does not verify with the ${candidates.length} key(s) tried.`);
 }
 
-/** The first keys of a set that could verify an assertion with this header (see verifyWithKeys). */
+/**
+ * The keys of a set that could have signed an assertion with this header (its `kid` if it names one,
+ * its `alg`, the key's `kty`, `crv`, `alg`, `use` and `key_ops`): at most MAX_ASSERTION_KEY_CANDIDATES,
+ * in the set's order.
+ */
 function candidateKeys(keys: readonly JWK[], header: ProtectedHeaderParameters): JWK[] {
   const found: JWK[] = [];
   for (const jwk of keys) {
