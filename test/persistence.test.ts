@@ -5,27 +5,11 @@ import { SqlKeyRepository, type StoredKey } from '../src/jwk/repository.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
 import { MIGRATIONS } from '../src/persistence/migrations/index.js';
 import { migrateDown, migrateUp, migrationStatus, pendingMigrations } from '../src/persistence/migrator.js';
+import { storedClient, storedKey } from './support/fixtures.js';
 import { STORES } from './support/stores.js';
 
-const client = (id: string, extra: Partial<OAuth2Client> = {}): StoredClient => ({
-  client: {
-    client_id: id,
-    client_name: '',
-    owner: '',
-    created_at: '2026-01-01T00:00:00Z',
-    updated_at: '2026-01-01T00:00:00Z',
-    ...extra,
-  } as OAuth2Client,
-  secretHash: 'hash',
-  registrationTokenHash: null,
-});
-const key = (setId: string, kid: string): StoredKey => ({
-  setId,
-  kid,
-  publicJwk: JSON.stringify({ kty: 'EC', kid }),
-  sealedPrivateJwk: null,
-  createdAt: Date.now(),
-});
+const client = (id: string, extra: Partial<OAuth2Client> = {}): StoredClient => storedClient(id, extra);
+const key = (setId: string, kid: string): StoredKey => storedKey(setId, kid, { sealedPrivateJwk: null, createdAt: Date.now() });
 
 describe.each(STORES)('persistence ($name)', (store) => {
   let database: Database;

@@ -1,16 +1,16 @@
 import { InsertQueryNode, type Kysely, type KyselyPlugin, ValuesNode } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OAuth2Client } from '../src/client/model.js';
-import { SqlClientRepository, type StoredClient } from '../src/client/repository.js';
+import { SqlClientRepository } from '../src/client/repository.js';
 import { type ConsentSession, type LoginSession, SessionStore } from '../src/flow/session-store.js';
 import { SqlUserStore, UserConflictError } from '../src/identity/user-store.js';
-import { SqlKeyRepository, type StoredKey } from '../src/jwk/repository.js';
+import { SqlKeyRepository } from '../src/jwk/repository.js';
 import { UsedJtiStore } from '../src/oauth2/jti-store.js';
 import { SqlTokenStore, type StoredToken } from '../src/oauth2/token-store.js';
 import type { Logger } from '../src/observability/logger.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
 import { migrateUp } from '../src/persistence/migrator.js';
 import type { Tables } from '../src/persistence/tables.js';
+import { storedClient, storedKey } from './support/fixtures.js';
 import { STORES } from './support/stores.js';
 
 /**
@@ -18,27 +18,6 @@ import { STORES } from './support/stores.js';
  * migrated as the registry does it. One describe block per interface; each names its store's rows
  * with a prefix of its own, so the blocks share one database without seeing each other's rows.
  */
-
-const storedClient = (id: string, extra: Partial<OAuth2Client> = {}, registrationTokenHash: string | null = null): StoredClient => ({
-  client: {
-    client_id: id,
-    client_name: '',
-    owner: '',
-    created_at: '2026-01-01T00:00:00Z',
-    updated_at: '2026-01-01T00:00:00Z',
-    ...extra,
-  } as OAuth2Client,
-  secretHash: 'hash',
-  registrationTokenHash,
-});
-
-const storedKey = (setId: string, kid: string): StoredKey => ({
-  setId,
-  kid,
-  publicJwk: JSON.stringify({ kty: 'EC', kid }),
-  sealedPrivateJwk: `sealed-${kid}`,
-  createdAt: 1_700_000_000_000,
-});
 
 const token = (signature: string, clientId: string, extra: Partial<StoredToken> = {}): StoredToken => ({
   signature,
