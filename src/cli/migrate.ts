@@ -1,4 +1,4 @@
-import { Argument, Command } from 'commander';
+import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { type FormatFlag, printTable, write } from './output.js';
 
@@ -9,18 +9,41 @@ interface MigrateFlags extends FormatFlag {
   yes?: boolean;
 }
 
-/** `portcullis migrate sql up|down|status [dsn]`. */
+const ACTIONS = ['up', 'down', 'status'] as const;
+type Action = (typeof ACTIONS)[number];
+
+const isAction = (word: string): word is Action => (ACTIONS as readonly string[]).includes(word);
+/** `memory` or `scheme:…`: what Hydra's deprecated `migrate sql <database_url>` takes in the place of the action. */
+const isDsn = (word: string) => word === 'memory' || word.includes(':');
+
+/**
+ * `portcullis migrate [-c file] sql up|down|status [dsn]`, and Hydra's deprecated `migrate sql [dsn]`
+ * (no action: up). `-c` is read before or after `sql`, as Hydra's compose file writes
+ * `migrate -c hydra.yml sql up -e --yes`.
+ */
 export function migrateCommand(): Command {
   const sqlCommand = new Command('sql')
-    .description('Apply, revert or list the SQL migrations')
-    .addArgument(new Argument('<action>', 'up, down or status').choices(['up', 'down', 'status']))
+    .description('Apply, revert or list the SQL migrations (without an action, as Hydra’s deprecated form: up)')
+    .argument('[action]', 'up, down or status (default: up, deprecated)')
     .argument('[dsn]', 'data source (default: dsn from -c, or the DSN environment variable)')
-    .option('-c, --config <file>', 'configuration file to read the dsn from')
-    .option('-e, --read-from-env', 'read the dsn from the DSN environment variable (the default when none is given)')
+    .option('-e, --read-from-env', 'read the dsn from the DSN environment variable or -c (the default when none is given)')
     .option('--steps <n>', 'with down: how many migrations to revert', '1')
     .option('-y, --yes', 'do not ask for confirmation (migrations never ask)')
     .option('--format <format>', 'table or json', 'table')
-    .action(async (action: 'up' | 'down' | 'status', dsnArgument: string | undefined, flags: MigrateFlags) => {
+    .action(async (first: string | undefined, second: string | undefined, _flags: MigrateFlags, command: Command) => {
+      const flags = command.optsWithGlobals<MigrateFlags>();
+      let action: Action = 'up';
+      let dsnArgument = second;
+      if (first !== undefined && isAction(first)) action = first;
+      else if (first !== undefined && second === undefined && isDsn(first)) dsnArgument = first;
+      else if (first !== undefined) {
+        command.error(
+          `error: command-argument value '${first}' is invalid for argument 'action'. Allowed choices are ${ACTIONS.join(', ')}.`,
+        );
+      }
+      if (first === undefined || dsnArgument === first) {
+        process.stderr.write('`migrate sql` without an action is deprecated: use `migrate sql up`\n');
+      }
       // Loaded on use: the database drivers are slow to import and only this action needs them.
       const [{ openDatabase }, { migrateDown, migrateUp, migrationStatus }] = await Promise.all([
         import('../persistence/database.js'),
@@ -52,5 +75,8 @@ export function migrateCommand(): Command {
         await database.close();
       }
     });
-  return new Command('migrate').description('Database migrations').addCommand(sqlCommand);
+  return new Command('migrate')
+    .description('Database migrations')
+    .option('-c, --config <file>', 'configuration file to read the dsn from (before or after `sql`)')
+    .addCommand(sqlCommand);
 }

@@ -34,8 +34,9 @@ async function quickstart(flags: QuickstartFlags): Promise<void> {
     import('../identity/index.js'),
     import('../demo/index.js'),
   ]);
-  const config = configFromFlags({ ...(flags.config ? { config: flags.config } : {}), dev: true });
+  const { config, warnings } = configFromFlags({ ...(flags.config ? { config: flags.config } : {}), dev: true });
   const logger = createLogger(config.log);
+  for (const warning of warnings) logger.warn(warning);
   const warning = ensureSystemSecret(config);
   if (warning) logger.warn(`\n\n    ${warning}\n`);
   const demoPort = Number(flags.demoPort);

@@ -9,13 +9,22 @@ export interface ConfigFlags {
   dev?: boolean;
 }
 
+export interface LoadedConfig {
+  config: Config;
+  /** Lines to log as warnings once the logger exists: Hydra keys without effect, look-alike variables. */
+  warnings: string[];
+}
+
 /** Configuration as every server-side command reads it: file (`-c`), environment, then flags. */
-export function configFromFlags(flags: ConfigFlags): Config {
-  return loadConfig({
+export function configFromFlags(flags: ConfigFlags): LoadedConfig {
+  const warnings: string[] = [];
+  const config = loadConfig({
     ...(flags.config ? { file: flags.config } : {}),
     env: process.env,
     overrides: flags.dev ? { dev: true } : {},
+    onWarning: (warning) => warnings.push(warning),
   });
+  return { config, warnings };
 }
 
 export function serveCommand(): Command {
@@ -37,8 +46,9 @@ async function serve(which: Which, flags: ConfigFlags): Promise<void> {
     import('../observability/logger.js'),
     import('../registry.js'),
   ]);
-  const config = configFromFlags(flags);
+  const { config, warnings } = configFromFlags(flags);
   const logger = createLogger(config.log);
+  for (const warning of warnings) logger.warn(warning);
   const warning = ensureSystemSecret(config);
   if (warning) logger.warn(`\n\n    ${warning}\n`);
   if (config.dev) logger.warn('running in development mode: do not use in production');

@@ -21,8 +21,9 @@ async function runUi(flags: ConfigFlags): Promise<void> {
     import('../persistence/database.js'),
     import('../persistence/migrator.js'),
   ]);
-  const config = configFromFlags(flags);
+  const { config, warnings } = configFromFlags(flags);
   const logger = createLogger(config.log);
+  for (const warning of warnings) logger.warn(warning);
   // Development mode shares the secret `serve --dev` generates; otherwise startIdentityUi refuses to start without one.
   if (config.ui.secrets.length === 0 && config.dev) {
     const warning = ensureSystemSecret(config);

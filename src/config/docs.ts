@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { formatDuration } from './duration.js';
+import { type Fate, HYDRA_KEYS, type KeyFate } from './hydra-keys.js';
 import { ConfigError, loadConfig } from './load.js';
 import { envName, type Leaf, leaves } from './schema.js';
 import { DEV_SECRET_FILE } from './secrets.js';
@@ -61,6 +62,13 @@ function renderKey(key: string, leaf: Leaf): string {
     `- Environment variable: ${code(envName(key))}`,
     `- Type: ${typeOf(leaf)}`,
     ...(leaf.kind === 'enum' ? [`- Allowed values: ${leaf.values.map(code).join(', ')}`] : []),
+    ...(leaf.kind === 'enum' && leaf.aliases
+      ? [
+          `- Also accepted: ${Object.entries(leaf.aliases)
+            .map(([alias, value]) => `${code(alias)} (read as ${code(value)})`)
+            .join(', ')}`,
+        ]
+      : []),
     `- Default: ${defaultOf(leaf)}`,
     '',
     leaf.description,
@@ -100,8 +108,8 @@ Each key takes the value of the strongest source that sets it, from weakest to s
        port: 4444
    \`\`\`
 
-   A key the schema does not know is an error, not ignored.
-3. **Environment variables**, named by the upper-cased key path with \`.\` replaced by \`_\`: \`serve.public.port\` is \`SERVE_PUBLIC_PORT\`, \`dsn\` is \`DSN\`. Lists are comma-separated (\`SECRETS_SYSTEM=new-secret-0123456789,old-secret-0123456789\`). Empty variables are ignored.
+   A key the schema does not know is an error, not ignored. Ory Hydra's keys are all known: those Portcullis does not implement are accepted with a warning or refused, as [Hydra's configuration keys](#hydras-configuration-keys) lists.
+3. **Environment variables**, named by the upper-cased key path with \`.\` replaced by \`_\`: \`serve.public.port\` is \`SERVE_PUBLIC_PORT\`, \`dsn\` is \`DSN\`. Lists are comma-separated (\`SECRETS_SYSTEM=new-secret-0123456789,old-secret-0123456789\`). Empty variables are ignored. A variable that names no key but looks like one (upper case, starting with the first segment of a key, such as \`SERVE_\` or \`OAUTH2_\`) is logged as a warning at start-up.
 4. **Command-line flags**, such as \`--dev\` (which sets \`dev\`).
 
 ## Invalid values
@@ -123,10 +131,45 @@ Values of secret keys are never repeated in such messages, and their defaults ar
 - When \`secrets.system\` is not set, a random secret is generated and kept in \`${DEV_SECRET_FILE}\` (relative to the working directory) so restarts can still decrypt what was stored, and a loud warning is logged. Outside development mode a missing \`secrets.system\` stops start-up.
 - SQLite databases are migrated automatically at start-up. Outside development mode run \`portcullis migrate sql up\` first; until then \`/health/ready\` answers 503. (\`memory\` is always migrated, since it starts empty.)
 
+${hydraKeys()}
+
 ## Reference
 
 Every key, grouped by top-level section, in the order of the schema:
 `;
+}
+
+const FATE_TEXT: Record<Fate, string> = {
+  implemented: 'implemented',
+  ignored: 'accepted, no effect (a warning at start-up)',
+  pending: 'not implemented yet, ignored (a warning at start-up)',
+  refused: 'refused (start-up stops)',
+};
+
+function fateOf(fate: KeyFate): string {
+  const harmless = fate.harmless ? `. Accepted with a warning when ${fate.harmless.when}: ${fate.harmless.why}` : '';
+  return `${FATE_TEXT[fate.fate]}${fate.why ? `: ${fate.why}` : ''}${harmless}`;
+}
+
+/** The table of Hydra's keys and what Portcullis does with each, from hydra-keys.ts. */
+function hydraKeys(): string {
+  const rows = Object.entries(HYDRA_KEYS).map(
+    ([key, fate]) => `| ${code(key)} | ${code(envName(key))} | ${fateOf(fate).replaceAll('|', '\\|')} |`,
+  );
+  return `## Hydra's configuration keys
+
+Every key of Ory Hydra's configuration, from a file or the environment alike, has one of these fates:
+
+- **implemented**: a key of Portcullis, described under [Reference](#reference);
+- **accepted, no effect**: it means nothing here; start-up logs one warning naming it;
+- **not implemented yet, ignored**: ignoring it changes neither security nor what clients see; start-up logs one warning naming it;
+- **refused**: ignoring it would be unsafe or would change what clients see, so start-up stops with an error naming it. Some are harmless at one value (Hydra's "off" state), which is only warned about.
+
+A key neither Portcullis nor Hydra knows stops start-up.
+
+| Hydra key | environment variable | in Portcullis |
+| --- | --- | --- |
+${rows.join('\n')}`;
 }
 
 /** docs/configuration.md, rendered from the schema. */

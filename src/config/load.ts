@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
+import { HYDRA_KEYS, hydraOnlyKeys, type KeyFate } from './hydra-keys.js';
 import { type Config, envName, isLeaf, type Leaf, leaves, SCHEMA, type SchemaTree } from './schema.js';
 
 /** A configuration problem; its message is one line naming the key and what is wrong. */
@@ -16,6 +17,11 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** Values from command-line flags, by dotted key; they win over everything else. */
   overrides?: Record<string, unknown>;
+  /**
+   * Receives, once the configuration is valid, one line per Hydra key that is accepted without effect
+   * and per environment variable that looks like a key but is none (see hydra-keys.ts).
+   */
+  onWarning?: (message: string) => void;
 }
 
 interface RawValue {
@@ -23,29 +29,94 @@ interface RawValue {
   source: string;
 }
 
+/** What a file and the environment set: keys of the schema, and Hydra's keys the schema lacks. */
+interface Collected {
+  schema: Map<string, RawValue>;
+  hydra: Map<string, RawValue>;
+  warnings: string[];
+}
+
+const HYDRA_ONLY: ReadonlyMap<string, KeyFate> = new Map(hydraOnlyKeys());
+/** The dotted paths that hold Hydra-only keys (`urls.device`, `oauth2.token_hook`), so a file can be walked into them. */
+const HYDRA_PARENTS: ReadonlySet<string> = new Set(
+  [...HYDRA_ONLY.keys()].flatMap((key) => key.split('.').map((_, i, parts) => parts.slice(0, i).join('.'))).filter(Boolean),
+);
+const SCHEMA_BY_ENV: ReadonlyMap<string, string> = new Map(leaves().map(([key]) => [envName(key), key]));
+const HYDRA_ONLY_BY_ENV: ReadonlyMap<string, string> = new Map([...HYDRA_ONLY.keys()].map((key) => [envName(key), key]));
+/** `SERVE_`, `OAUTH2_`, `TTL_`…: the first segments of nested keys, ours and Hydra's. */
+const KEY_ENV_PREFIXES: readonly string[] = [
+  ...new Set(
+    [...leaves().map(([key]) => key), ...Object.keys(HYDRA_KEYS)]
+      .filter((key) => key.includes('.'))
+      .map((key) => `${envName(key.split('.')[0] as string)}_`),
+  ),
+];
+/** Variables that Hydra's client commands (`perform …`, `revoke token`) read: not configuration, and not a typo of it. */
+const CLI_ENV: ReadonlySet<string> = new Set(['OAUTH2_CLIENT_ID', 'OAUTH2_CLIENT_SECRET']);
+
 /** Defaults, then the file, then the environment, then flags; every value checked against the schema. */
 export function loadConfig(options: LoadOptions = {}): Config {
-  const raw = new Map<string, RawValue>();
-  if (options.file) collectFile(options.file, raw);
-  const env = options.env ?? {};
-  for (const [key] of leaves()) {
-    const value = env[envName(key)];
-    if (value !== undefined && value !== '') raw.set(key, { value, source: `environment variable ${envName(key)}` });
-  }
+  const collected: Collected = { schema: new Map(), hydra: new Map(), warnings: [] };
+  if (options.file) collectFile(options.file, collected);
+  collectEnv(options.env ?? {}, collected);
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
-    if (value !== undefined) raw.set(key, { value, source: 'command line' });
+    if (value !== undefined) collected.schema.set(key, { value, source: 'command line' });
   }
+  applyHydraFates(collected);
 
   const config = {} as Record<string, unknown>;
   for (const [key, leaf] of leaves()) {
-    const given = raw.get(key);
+    const given = collected.schema.get(key);
     const value = given ? coerce(leaf, given.value, key, given.source) : structuredClone(leaf.default);
     setPath(config, key, value);
   }
-  return finish(config as unknown as Config);
+  const finished = finish(config as unknown as Config);
+  for (const warning of collected.warnings) options.onWarning?.(warning);
+  return finished;
 }
 
-function collectFile(file: string, raw: Map<string, RawValue>): void {
+function collectEnv(env: Record<string, string | undefined>, collected: Collected): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value === '') continue;
+    const source = `environment variable ${name}`;
+    const key = SCHEMA_BY_ENV.get(name);
+    const hydraKey = HYDRA_ONLY_BY_ENV.get(name);
+    if (key !== undefined) collected.schema.set(key, { value, source });
+    else if (hydraKey !== undefined) collected.hydra.set(hydraKey, { value, source });
+    else if (looksLikeKey(name)) {
+      collected.warnings.push(`${source} matches no configuration key of Portcullis or Hydra and is ignored`);
+    }
+  }
+}
+
+/** Upper case and under a known first segment: a misspelt key, where `PATH` or `HOME` is not. */
+function looksLikeKey(name: string): boolean {
+  return /^[A-Z][A-Z0-9_]*$/.test(name) && !CLI_ENV.has(name) && KEY_ENV_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
+
+/** Each Hydra-only key given: a warning, or (where ignoring it would be unsafe) the end of start-up. */
+function applyHydraFates({ hydra, warnings }: Collected): void {
+  for (const [key, { value, source }] of hydra) {
+    const fate = HYDRA_ONLY.get(key) as KeyFate;
+    const given = `${key} (from ${source})`;
+    switch (fate.fate) {
+      case 'refused':
+        if (!fate.harmless?.test(value)) throw new ConfigError(`${given}: ${fate.why}`);
+        warnings.push(`${given} is ignored: ${fate.harmless.why}`);
+        break;
+      case 'ignored':
+        warnings.push(`${given} has no effect in Portcullis and is ignored: ${fate.why}`);
+        break;
+      case 'pending':
+        warnings.push(`${given} is not implemented yet in Portcullis and is ignored: ${fate.why}`);
+        break;
+      case 'implemented':
+        break;
+    }
+  }
+}
+
+function collectFile(file: string, collected: Collected): void {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -59,26 +130,39 @@ function collectFile(file: string, raw: Map<string, RawValue>): void {
     throw new ConfigError(`configuration file ${file} is not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}`);
   }
   if (document === null || document === undefined) return;
-  if (typeof document !== 'object' || Array.isArray(document)) {
-    throw new ConfigError(`configuration file ${file} must hold an object of keys`);
-  }
-  walkFile(document as Record<string, unknown>, SCHEMA, '', file, raw);
+  if (!isObject(document)) throw new ConfigError(`configuration file ${file} must hold an object of keys`);
+  walkFile(document, SCHEMA, '', file, collected);
 }
 
-function walkFile(node: Record<string, unknown>, schema: SchemaTree, prefix: string, file: string, raw: Map<string, RawValue>): void {
+function walkFile(node: Record<string, unknown>, schema: SchemaTree, prefix: string, file: string, collected: Collected): void {
   for (const [name, value] of Object.entries(node)) {
     const key = prefix ? `${prefix}.${name}` : name;
     // Own keys only: `constructor` or `toString` in a file must not match Object.prototype.
     const def = Object.hasOwn(schema, name) ? schema[name] : undefined;
-    if (!def) throw new ConfigError(`${key} (from ${file}): unknown configuration key`);
-    if (isLeaf(def)) {
-      raw.set(key, { value, source: file });
-    } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      walkFile(value as Record<string, unknown>, def, key, file, raw);
+    if (def && isLeaf(def)) {
+      collected.schema.set(key, { value, source: file });
+    } else if (isObject(value) && (def || walksInto(key, value))) {
+      walkFile(value, def ?? {}, key, file, collected);
+    } else if (HYDRA_ONLY.has(key)) {
+      collected.hydra.set(key, { value, source: file });
+    } else if (!def && !HYDRA_PARENTS.has(key)) {
+      throw new ConfigError(`${key} (from ${file}): unknown configuration key`);
     } else if (value !== null) {
       throw new ConfigError(`${key} (from ${file}): expected an object of keys`);
     }
   }
+}
+
+/**
+ * Whether an object under a Hydra-only path is walked for the keys inside it. A key that is itself a
+ * Hydra key and an object of them (`oauth2.token_hook`, a URL or `{url, auth}`) given as `{}` counts as set.
+ */
+function walksInto(key: string, value: Record<string, unknown>): boolean {
+  return HYDRA_PARENTS.has(key) && !(HYDRA_ONLY.has(key) && Object.keys(value).length === 0);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknown {
@@ -111,7 +195,8 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
     }
     case 'duration': {
       const text = typeof value === 'string' ? value.trim() : undefined;
-      if (leaf.allowNegative && (text === '-1' || text === '-1s')) return -1;
+      // Hydra's schema takes `-1` as a string or, from YAML and JSON, as a number.
+      if (leaf.allowNegative && (text === '-1' || text === '-1s' || value === -1)) return -1;
       const ms = text === undefined ? undefined : parseDuration(text);
       if (ms === undefined || ms < 0 || (leaf.positive && ms === 0)) {
         const range = leaf.positive ? ' longer than 0' : '';
@@ -136,7 +221,12 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
       return clean;
     }
     case 'enum': {
-      if (typeof value !== 'string' || !leaf.values.includes(value)) return fail(`expected one of ${leaf.values.join(', ')}`);
+      const alias = typeof value === 'string' && leaf.aliases && Object.hasOwn(leaf.aliases, value) ? leaf.aliases[value] : undefined;
+      if (alias !== undefined) return alias;
+      if (typeof value !== 'string' || !leaf.values.includes(value)) {
+        const aliases = Object.keys(leaf.aliases ?? {});
+        return fail(`expected one of ${leaf.values.join(', ')}${aliases.length > 0 ? ` (or ${aliases.join(', ')})` : ''}`);
+      }
       return value;
     }
   }

@@ -42,6 +42,8 @@ export interface ListLeaf extends LeafBase<readonly string[]> {
 export interface EnumLeaf<T extends string> extends LeafBase<T> {
   readonly kind: 'enum';
   readonly values: readonly T[];
+  /** Other spellings accepted (Hydra's), each read as one of `values`. */
+  readonly aliases?: Readonly<Record<string, T>>;
 }
 export type Leaf = StringLeaf | IntegerLeaf | BooleanLeaf | DurationLeaf | ListLeaf | EnumLeaf<string>;
 
@@ -90,11 +92,17 @@ const list = (def: readonly string[], description: string, extra: Partial<ListLe
   description,
   ...extra,
 });
-const oneOf = <T extends string>(values: readonly T[], def: T, description: string): EnumLeaf<T> => ({
+const oneOf = <T extends string>(
+  values: readonly T[],
+  def: T,
+  description: string,
+  aliases?: Readonly<Record<string, NoInfer<T>>>,
+): EnumLeaf<T> => ({
   kind: 'enum',
   values,
   default: def,
   description,
+  ...(aliases ? { aliases } : {}),
 });
 
 const cors = (listener: string) => ({
@@ -376,9 +384,20 @@ export const SCHEMA = {
     keep_if_younger: duration(0, 'The scheduled janitor leaves rows that expired, were revoked or used less than this long ago.'),
   },
   log: {
-    level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info', 'Least severe level logged.'),
-    format: oneOf(['json', 'text'] as const, 'json', 'Log line format.'),
+    level: oneOf(
+      ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const,
+      'info',
+      'Least severe level logged.',
+      // Go's logger has a level above fatal; pino's highest is fatal.
+      { panic: 'fatal' },
+    ),
+    format: oneOf(
+      ['json', 'json_pretty', 'text'] as const,
+      'json',
+      'Log line format: one JSON object per line, the same indented over several lines, or readable text.',
+    ),
     leak_sensitive_values: bool(false, 'Log query strings and headers that may carry secrets (never in production).'),
+    redaction_text: str('[redacted]', 'What logs show in place of a secret value (authorization headers, cookies, tokens, passwords).'),
   },
   ui: {
     port: int(3000, 0, 65_535, 'TCP port of the identity UI (`portcullis ui`): the bundled sign-in, consent and logout pages.'),

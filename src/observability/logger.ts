@@ -21,10 +21,27 @@ export function createLogger(settings: Config['log'], destination: NodeJS.Writab
   const options = {
     level: settings.level,
     base: { service: 'portcullis' },
-    redact: { paths: REDACTED, censor: '[redacted]' },
+    redact: { paths: REDACTED, censor: settings.redaction_text },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return settings.format === 'text' ? pino(options, textStream(destination)) : pino(options, destination);
+  switch (settings.format) {
+    case 'text':
+      return pino(options, textStream(destination));
+    case 'json_pretty':
+      return pino(options, prettyJsonStream(destination));
+    case 'json':
+      return pino(options, destination);
+  }
+}
+
+/** Each record as indented JSON (Hydra's `json_pretty`), for reading by eye. */
+function prettyJsonStream(destination: NodeJS.WritableStream): Writable {
+  return new Writable({
+    write(chunk, _encoding, done) {
+      destination.write(`${JSON.stringify(JSON.parse(String(chunk)), null, 2)}\n`);
+      done();
+    },
+  });
 }
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
