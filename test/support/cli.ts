@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { HYDRA_KEYS } from '../../src/config/hydra-keys.js';
 import { envName, leaves } from '../../src/config/schema.js';
 import { freePort } from './server.js';
 
@@ -13,6 +14,7 @@ export const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.
 export const BASE_ENV: Record<string, string> = (() => {
   const configVars = new Set([
     ...leaves().map(([key]) => envName(key)),
+    ...Object.keys(HYDRA_KEYS).map(envName),
     'ORY_SDK_URL',
     'PORTCULLIS_ADMIN_URL',
     'PORTCULLIS_PUBLIC_URL',

@@ -97,6 +97,8 @@ export class CodeFlow {
   constructor(
     readonly client: Client,
     readonly scope = 'openid offline_access',
+    /** Where the server sends the browser to log in and consent (its `urls.login` and `urls.consent`). */
+    readonly apps: { login: string; consent: string } = { login: LOGIN_URL, consent: CONSENT_URL },
   ) {}
 
   /** Runs the next step: the authorization request, an app's answer through the admin API, the browser's return, or the token exchange. */
@@ -194,8 +196,8 @@ export class CodeFlow {
     }
     const target = new URL(location as string, url);
     this.next = target.toString();
-    if (this.next.startsWith(LOGIN_URL)) this.stage = 'login';
-    else if (this.next.startsWith(CONSENT_URL)) this.stage = 'consent';
+    if (this.next.startsWith(this.apps.login)) this.stage = 'login';
+    else if (this.next.startsWith(this.apps.consent)) this.stage = 'consent';
     else if (this.next.startsWith(REDIRECT_URI)) {
       const error = target.searchParams.get('error');
       if (error) {
