@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { renderConfigDocs } from '../src/config/docs.js';
 import { formatDuration } from '../src/config/duration.js';
+import { HYDRA_KEYS } from '../src/config/hydra-keys.js';
 import { envName, leaves } from '../src/config/schema.js';
 
 const committed = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
@@ -78,5 +79,21 @@ describe('generated configuration docs', () => {
     );
     expect(docs).toContain('## Development mode (`--dev`)');
     expect(docs).toContain('data/system-secret');
+  });
+
+  it('lists every Hydra key once, with its environment variable and what Portcullis does with it', () => {
+    const docs = renderConfigDocs();
+    const section = docs.slice(docs.indexOf("## Hydra's configuration keys"), docs.indexOf('## Reference'));
+    expect(section.length).toBeGreaterThan(1000);
+    const fateText = { implemented: 'implemented', ignored: 'no effect', pending: 'not implemented yet', refused: 'refused' };
+    for (const [key, fate] of Object.entries(HYDRA_KEYS)) {
+      const rows = section.split('\n').filter((line) => line.startsWith(`| \`${key}\` |`));
+      expect(rows, key).toHaveLength(1);
+      const row = rows[0] as string;
+      expect(row).toContain(`\`${envName(key)}\``);
+      expect(row).toContain(fateText[fate.fate]);
+      expect(row).toContain(fate.why);
+      if (fate.harmless) expect(row).toContain(fate.harmless.why);
+    }
   });
 });
