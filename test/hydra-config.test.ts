@@ -344,6 +344,27 @@ describe('Hydra’s value forms', () => {
     );
   });
 
+  it('reads booleans as Go does, and lists in the environment as JSON arrays too', () => {
+    for (const [text, value] of [
+      ['TRUE', true],
+      ['True', true],
+      ['t', true],
+      ['FALSE', false],
+      ['f', false],
+    ] as const) {
+      expect(load({ env: { OAUTH2_PKCE_ENFORCED: text } }).config?.oauth2.pkce.enforced, text).toBe(value);
+    }
+    expect(load({ env: { OAUTH2_PKCE_ENFORCED: 'yes' } }).error).toContain('expected true or false');
+    expect(load({ env: { SECRETS_SYSTEM: '["first-secret-0123456789", "second,secret-0123456789"]' } }).config?.secrets.system).toEqual([
+      'first-secret-0123456789',
+      'second,secret-0123456789',
+    ]);
+    expect(
+      load({ env: { SERVE_PUBLIC_CORS_ALLOWED_ORIGINS: 'https://a.example,https://b.example' } }).config?.serve.public.cors.allowed_origins,
+    ).toEqual(['https://a.example', 'https://b.example']);
+    expect(load({ env: { SERVE_PUBLIC_CORS_ALLOWED_ORIGINS: '[1, 2]' } }).error).toContain('expected a list of strings');
+  });
+
   it('reads Go durations such as 1h30m', () => {
     expect(load({ env: { TTL_ID_TOKEN: '1h30m' } }).config?.ttl.id_token).toBe(5_400_000);
   });

@@ -109,7 +109,7 @@ Each key takes the value of the strongest source that sets it, from weakest to s
    \`\`\`
 
    A key the schema does not know is an error, not ignored. Ory Hydra's keys are all known: those Portcullis does not implement are accepted with a warning or refused, as [Hydra's configuration keys](#hydras-configuration-keys) lists.
-3. **Environment variables**, named by the upper-cased key path with \`.\` replaced by \`_\`: \`serve.public.port\` is \`SERVE_PUBLIC_PORT\`, \`dsn\` is \`DSN\`. Lists are comma-separated (\`SECRETS_SYSTEM=new-secret-0123456789,old-secret-0123456789\`). Empty variables are ignored. A variable that names no key but looks like one (upper case, starting with the first segment of a key, such as \`SERVE_\` or \`OAUTH2_\`) is logged as a warning at start-up.
+3. **Environment variables**, named by the upper-cased key path with \`.\` replaced by \`_\`: \`serve.public.port\` is \`SERVE_PUBLIC_PORT\`, \`dsn\` is \`DSN\`. Lists are comma-separated (\`SECRETS_SYSTEM=new-secret-0123456789,old-secret-0123456789\`) or, as Hydra also reads them, a JSON array (\`SECRETS_SYSTEM='["new-secret-0123456789","old-secret-0123456789"]'\`); booleans may be spelt as Go spells them (\`TRUE\`, \`t\`, \`1\`, \`False\`, …). Empty variables are ignored. A variable that names no key but looks like one (upper case, starting with the first segment of a key, such as \`SERVE_\` or \`OAUTH2_\`) is logged as a warning at start-up.
 4. **Command-line flags**, such as \`--dev\` (which sets \`dev\`).
 
 ## Invalid values

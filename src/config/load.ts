@@ -189,8 +189,7 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
     }
     case 'boolean': {
       if (typeof value === 'boolean') return value;
-      if (value === 'true' || value === '1') return true;
-      if (value === 'false' || value === '0') return false;
+      if (typeof value === 'string' && Object.hasOwn(GO_BOOLEANS, value)) return GO_BOOLEANS[value];
       return fail('expected true or false');
     }
     case 'duration': {
@@ -205,7 +204,7 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
       return ms;
     }
     case 'list': {
-      const items = typeof value === 'string' ? value.split(',') : value;
+      const items = typeof value === 'string' ? listFromText(value) : value;
       if (!Array.isArray(items) || items.some((item) => typeof item !== 'string')) {
         return fail('expected a list of strings (comma-separated in the environment)');
       }
@@ -230,6 +229,35 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
       return value;
     }
   }
+}
+
+/** The spellings of Go's `strconv.ParseBool`, which Hydra reads its environment with. */
+const GO_BOOLEANS: Readonly<Record<string, boolean>> = {
+  true: true,
+  True: true,
+  TRUE: true,
+  t: true,
+  T: true,
+  '1': true,
+  false: false,
+  False: false,
+  FALSE: false,
+  f: false,
+  F: false,
+  '0': false,
+};
+
+/** A list in the environment: comma-separated, or (as Hydra also reads it) a JSON array. */
+function listFromText(text: string): unknown {
+  if (text.trimStart().startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (Array.isArray(parsed)) return parsed;
+    } catch {
+      // Not JSON: a comma-separated list whose first entry starts with `[`.
+    }
+  }
+  return text.split(',');
 }
 
 /** Derived defaults and rules that span keys. */
