@@ -6,7 +6,7 @@ import { Keyring } from './crypto/keyring.js';
 import { SessionStore } from './flow/session-store.js';
 import { KeyManager } from './jwk/manager.js';
 import { SqlKeyRepository } from './jwk/repository.js';
-import { ClientAuthState } from './oauth2/client-auth.js';
+import { ClientAuthState } from './oauth2/client-auth-state.js';
 import { UsedJtiStore } from './oauth2/jti-store.js';
 import { SqlTokenStore, type TokenStore } from './oauth2/token-store.js';
 import { TokenService } from './oauth2/tokens.js';

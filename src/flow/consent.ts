@@ -2,7 +2,7 @@ import type { FastifyReply } from 'fastify';
 import { rfc3339 } from '../client/validate.js';
 import { timeOrderedUuid } from '../crypto/random.js';
 import { AccessDeniedError, ConsentRequiredError, NotFoundError } from '../http/errors.js';
-import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
+import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
 import { signIdToken } from '../oauth2/id-token.js';
 import { lifespan } from '../oauth2/lifespans.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';

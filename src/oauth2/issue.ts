@@ -1,10 +1,10 @@
 import type { OAuth2Client } from '../client/model.js';
 import { grantsCredentials, mintVcNonce } from '../oidc/vc-nonce.js';
 import type { Registry } from '../registry.js';
+import type { TokenResponse } from './grant.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';
 import { wantsIdToken, wantsRefreshToken } from './scope-grants.js';
-import type { TokenResponse } from './token-endpoint.js';
 import type { StoredToken, TokenSession } from './token-store.js';
 import type { Grant } from './tokens.js';
 

@@ -7,7 +7,8 @@ import { HttpError } from '../../http/errors.js';
 import type { Registry } from '../../registry.js';
 import { singleValues } from '../token-params.js';
 import { deliver, deliverError, redirectToErrorPage } from './deliver.js';
-import { AuthorizeError, type AuthorizeRequest, parseAuthorizeRequest } from './request.js';
+import type { AuthorizeRequest } from './model.js';
+import { AuthorizeError, parseAuthorizeRequest } from './request.js';
 
 /**
  * `GET|POST /oauth2/auth`. The same URL serves every leg of the flow: the first request goes to the

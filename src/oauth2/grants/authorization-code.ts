@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { safeEqual } from '../../crypto/keyring.js';
 import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import type { Registry } from '../../registry.js';
+import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
-import type { GrantHandler } from '../token-endpoint.js';
 import { type FormBody, single } from '../token-params.js';
 import type { StoredToken } from '../token-store.js';
 

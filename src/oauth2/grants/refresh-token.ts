@@ -2,9 +2,9 @@ import type { OAuth2Client } from '../../client/model.js';
 import type { Config } from '../../config/schema.js';
 import { InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../../http/errors.js';
 import { disallowedAudiences } from '../audience.js';
+import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
 import { disallowedScopes, parseScope } from '../scope.js';
-import type { GrantHandler } from '../token-endpoint.js';
 import { single } from '../token-params.js';
 import type { StoredToken } from '../token-store.js';
 
