@@ -44,8 +44,9 @@ export class VerifiedSecrets {
 
   constructor(private readonly enabled: boolean) {}
 
-  async verify(hasher: SecretHasher, clientId: string, secret: string, hash: string): Promise<boolean> {
-    if (!this.enabled) return hasher.verify(secret, hash);
+  /** `registry` is the registry's slice this needs (its hasher). */
+  async verify(registry: { readonly hasher: SecretHasher }, clientId: string, secret: string, hash: string): Promise<boolean> {
+    if (!this.enabled) return registry.hasher.verify(secret, hash);
     // SHA-256 over a per-process random key and the data: keyed, and a fraction of an HMAC's cost
     // (this runs on every authenticated request). Only a lookup key, never shown to anyone.
     const key = sha256Base64(this.key + JSON.stringify([clientId, secret, hash]));
@@ -56,7 +57,7 @@ export class VerifiedSecrets {
     }
     let verdict = this.pending.get(key);
     if (!verdict) {
-      verdict = hasher.verify(secret, hash).then((ok) => {
+      verdict = registry.hasher.verify(secret, hash).then((ok) => {
         if (ok) this.add(key);
         return ok;
       });

@@ -127,7 +127,7 @@ async function checkSecret(registry: Registry, stored: StoredClient | undefined,
     await registry.clientAuth.spendSecretCheck(registry.hasher, secret);
     return false;
   }
-  return registry.clientAuth.secrets.verify(registry.hasher, stored.client.client_id, secret, stored.secretHash);
+  return registry.clientAuth.secrets.verify(registry, stored.client.client_id, secret, stored.secretHash);
 }
 
 function methodMismatch(registered: string, used: string): string {

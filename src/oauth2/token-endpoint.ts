@@ -1,9 +1,7 @@
-import type { FastifyRequest } from 'fastify';
-import { effectiveGrantTypes, type OAuth2Client } from '../client/model.js';
+import { effectiveGrantTypes } from '../client/model.js';
 import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../http/errors.js';
-import type { Registry } from '../registry.js';
 import { authenticateClient } from './client-auth.js';
 import type { GrantHandler } from './grant.js';
 import { authorizationCodeGrant } from './grants/authorization-code.js';

@@ -48,10 +48,10 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
     grant: 'refresh_token',
     includeNonce: false,
   });
-  const issued = await tokenStore.transaction(async (store) => {
-    if (!(await store.markUsed(row.signature, now, !row.active))) return false;
-    await store.revokeAccessTokens(row.requestId);
-    await store.insert(minted.rows);
+  const issued = await registry.persister.transaction(async ({ tokens }) => {
+    if (!(await tokens.markUsed(row.signature, now, !row.active))) return false;
+    await tokens.revokeAccessTokens(row.requestId);
+    await tokens.insert(minted.rows);
     return true;
   });
   if (issued) return minted.response;
