@@ -665,6 +665,16 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       expect(await persister.tokens.find('tok-persister-kept')).toBeDefined();
       expect(await persister.sessions.findConsent('consent-persister')).toBeDefined();
     });
+    it('a replayed id within a unit of work answers false and leaves the transaction usable', async () => {
+      const persister = new SqlPersister(database.db);
+      const expiresAt = Date.now() + 3_600_000;
+      expect(await persister.jtis.use('persister', 'jti-replayed', expiresAt)).toBe(true);
+      await persister.transaction(async (stores) => {
+        expect(await stores.jtis.use('persister', 'jti-replayed', expiresAt)).toBe(false);
+        await stores.sessions.saveLoginSession(loginSession('login-after-replay', 'persister-subject'));
+      });
+      expect(await persister.sessions.findLoginSession('login-after-replay')).toBeDefined();
+    });
   });
 
   describe('UserStore', () => {

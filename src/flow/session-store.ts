@@ -73,7 +73,6 @@ export class SqlSessionStore implements SessionStore {
     return row ? loginFromRow(row) : undefined;
   }
 
-  /** Writes a new session, or refreshes an existing one (extend_session_lifespan). */
   async saveLoginSession(session: LoginSession): Promise<void> {
     const row: LoginSessionRow = {
       id: session.id,
@@ -107,7 +106,6 @@ export class SqlSessionStore implements SessionStore {
     return Number(result.numDeletedRows);
   }
 
-  /** Records a completed consent; false when this flow's consent was already recorded (a replayed verifier). */
   async insertConsent(consent: ConsentSession): Promise<boolean> {
     const result = await this.db
       .insertInto('consent_sessions')
@@ -125,7 +123,6 @@ export class SqlSessionStore implements SessionStore {
     return row ? consentFromRow(row) : undefined;
   }
 
-  /** The newest remembered consents of a subject for a client that have not expired. */
   async rememberedConsents(subject: string, clientId: string, now: number): Promise<ConsentSession[]> {
     const rows = await this.db
       .selectFrom('consent_sessions')
@@ -145,7 +142,6 @@ export class SqlSessionStore implements SessionStore {
     return (await query.orderBy('handled_at', 'desc').execute()).map(consentFromRow);
   }
 
-  /** The clients that completed a consent within a login session (those to notify when it ends). */
   async clientIdsOfLoginSession(loginSessionId: string): Promise<string[]> {
     if (!loginSessionId) return [];
     const rows = await this.db
@@ -157,14 +153,12 @@ export class SqlSessionStore implements SessionStore {
     return rows.map((row) => row.client_id).sort();
   }
 
-  /** Deletes consents (and, by cascade, every token issued under them). */
   async deleteConsents(subject: string, clientId?: string): Promise<number> {
     let query = this.db.deleteFrom('consent_sessions').where('subject', '=', subject);
     if (clientId !== undefined) query = query.where('client_id', '=', clientId);
     return Number((await query.executeTakeFirst()).numDeletedRows);
   }
 
-  /** Deletes one consent by its consent request id (and, by cascade, its tokens); false when there was none. */
   async deleteConsentById(id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('consent_sessions').where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;

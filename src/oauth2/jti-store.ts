@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import { sha256Hex } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
-import { isUniqueViolation } from '../persistence/errors.js';
 import type { Tables } from '../persistence/tables.js';
 
 /** Expired rows are swept at most this often (the janitor removes the rest in bulk). */
@@ -29,13 +28,13 @@ export class UsedJtiStore {
     this.sweep(now);
     // An id whose earlier use has expired may be used again.
     await this.db.deleteFrom('used_jtis').where('jti_hash', '=', hash).where('expires_at', '<=', now).execute();
-    try {
-      await this.db.insertInto('used_jtis').values({ jti_hash: hash, expires_at: expiresAt }).execute();
-      return true;
-    } catch (error) {
-      if (isUniqueViolation(error)) return false;
-      throw error;
-    }
+    // A taken id is no error (which would abort an enclosing PostgreSQL transaction): nothing is inserted.
+    const result = await this.db
+      .insertInto('used_jtis')
+      .values({ jti_hash: hash, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('jti_hash').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
   /** Deletes expired rows in the background, at most every SWEEP_INTERVAL_MS. */
