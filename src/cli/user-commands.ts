@@ -66,7 +66,7 @@ async function readStdin(): Promise<string> {
     .replace(/\r?\n$/, '');
 }
 
-/** Opens the configured database, runs `work` with a user store (and the session store) over it, and closes it. */
+/** Opens the configured database, runs `work` with a user store and the persister over it, and closes it. */
 async function withUsers<T>(flags: UserFlags, work: (users: UserStore, persister: Persister) => Promise<T>): Promise<T> {
   // Loaded on use: the database drivers are slow to import and only these actions need them.
   const [{ openDatabase }, { SqlUserStore }, { SqlPersister }] = await Promise.all([
