@@ -1,19 +1,19 @@
-import { SqlClientRepository } from './client/repository.js';
 import { ClientService } from './client/service.js';
 import type { Config } from './config/schema.js';
 import { createHasher, type SecretHasher } from './crypto/hasher.js';
 import { Keyring } from './crypto/keyring.js';
-import { SessionStore } from './flow/session-store.js';
+import type { SessionStore } from './flow/session-store.js';
 import { KeyManager } from './jwk/manager.js';
 import { SqlKeyRepository } from './jwk/repository.js';
-import { ClientAuthState } from './oauth2/client-auth.js';
-import { UsedJtiStore } from './oauth2/jti-store.js';
-import { SqlTokenStore, type TokenStore } from './oauth2/token-store.js';
+import { ClientAuthState } from './oauth2/client-auth-state.js';
+import type { UsedJtiStore } from './oauth2/jti-store.js';
+import type { TokenStore } from './oauth2/token-store.js';
 import { TokenService } from './oauth2/tokens.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { type Database, openDatabase } from './persistence/database.js';
 import { migrateUp, pendingMigrations } from './persistence/migrator.js';
+import { type Persister, SqlPersister } from './persistence/persister.js';
 
 /** Process-wide state every handler may read; flipped when shutdown begins. */
 export interface Lifecycle {
@@ -34,12 +34,16 @@ export interface Registry {
   readonly hasher: SecretHasher;
   readonly clients: ClientService;
   readonly keys: KeyManager;
+  /** Every store, and the unit of work across them (`persister.transaction`). */
+  readonly persister: Persister;
+  /** The persister's token store (outside a transaction: group commit). */
   readonly tokenStore: TokenStore;
+  /** The persister's login and consent session store. */
   readonly sessions: SessionStore;
   readonly tokens: TokenService;
   /** Client authentication's caches (verified secrets, jwks_uri answers) and its dummy hash. */
   readonly clientAuth: ClientAuthState;
-  /** Single-use ids: client-assertion `jti`s and verifiable-credential nonces. */
+  /** The persister's single-use ids: client-assertion `jti`s and verifiable-credential nonces. */
   readonly usedJtis: UsedJtiStore;
   readonly lifecycle: Lifecycle;
   /** Prometheus metrics of this process (`GET /admin/metrics/prometheus`). */
@@ -65,9 +69,10 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       pbkdf2Iterations: config.oauth2.hashers.pbkdf2.iterations,
       bcryptCost: config.oauth2.hashers.bcrypt.cost,
     });
+    const persister = new SqlPersister(database.db, { logger, clientReading: { maxDepth: config.serve.max_json_depth, logger } });
     const clients = new ClientService({
       config,
-      repository: new SqlClientRepository(database.db, { maxDepth: config.serve.max_json_depth, logger }),
+      repository: persister.clients,
       hasher,
       keyring,
     });
@@ -77,8 +82,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       rsaBits: config.keys.rsa_key_size,
       cacheTtlMs: config.cache.ttl,
     });
-    const tokenStore = new SqlTokenStore(database.db);
-    const tokens = new TokenService({ config, keyring, keys, store: tokenStore });
+    const tokens = new TokenService({ config, keyring, keys, store: persister.tokens });
     if ((await pendingMigrations(database)).length === 0) {
       await keys.ensureBuiltinSets();
     } else {
@@ -93,11 +97,12 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       hasher,
       clients,
       keys,
-      tokenStore,
-      sessions: new SessionStore(database.db),
+      persister,
+      tokenStore: persister.tokens,
+      sessions: persister.sessions,
       tokens,
       clientAuth: new ClientAuthState(config),
-      usedJtis: new UsedJtiStore(database.db, logger),
+      usedJtis: persister.jtis,
       lifecycle: { shuttingDown: false },
       metrics: new Metrics(),
       close: () => database.close(),

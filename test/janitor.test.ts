@@ -132,7 +132,7 @@ describe.each(STORES)('janitor on $name', (store) => {
       .execute();
 
     // Keep what ended less than a day ago.
-    const first = await runJanitor(db, { ...ALL, limit: 10_000, batchSize: 100, keepIfYounger: DAY, now });
+    const first = await runJanitor(server.registry.persister, { ...ALL, limit: 10_000, batchSize: 100, keepIfYounger: DAY, now });
     expect(first).toMatchObject({ tokens: 3, loginSessions: 1, consentSessions: 3, usedJtis: 1 });
     expect(await signatures(client.id)).toEqual([...before, 'active-future', 'active-forever', 'expired-recent', 'used-recent'].sort());
     const consents = (await db.selectFrom('consent_sessions').select('id').where('client_id', '=', client.id).execute())
@@ -147,7 +147,7 @@ describe.each(STORES)('janitor on $name', (store) => {
     expect(jtis.sort()).toEqual(['jti-current', 'jti-recent']);
 
     // Only tokens: sessions stay even without a keep window.
-    const tokensOnly = await runJanitor(db, {
+    const tokensOnly = await runJanitor(server.registry.persister, {
       tokens: true,
       requests: false,
       grants: false,
@@ -159,7 +159,7 @@ describe.each(STORES)('janitor on $name', (store) => {
     expect(await signatures(client.id)).toEqual([...before, 'active-future', 'active-forever'].sort());
 
     // Everything else, with no keep window.
-    const rest = await runJanitor(db, { ...ALL, limit: 10_000, batchSize: 100, keepIfYounger: 0 });
+    const rest = await runJanitor(server.registry.persister, { ...ALL, limit: 10_000, batchSize: 100, keepIfYounger: 0 });
     expect(rest).toMatchObject({ tokens: 0, loginSessions: 1, consentSessions: 1, usedJtis: 1 });
     expect(await signatures(client.id)).toEqual([...before, 'active-future', 'active-forever'].sort());
 
@@ -181,16 +181,30 @@ describe.each(STORES)('janitor on $name', (store) => {
       .insertInto('oauth2_tokens')
       .values(Array.from({ length: 3 }, (_, i) => tokenRow(`keep-${client.id}-${i}`, client.id, {})))
       .execute();
-    const limited = await runJanitor(db, { tokens: true, requests: false, grants: false, limit: 12, batchSize: 5, keepIfYounger: 0 });
+    const limited = await runJanitor(server.registry.persister, {
+      tokens: true,
+      requests: false,
+      grants: false,
+      limit: 12,
+      batchSize: 5,
+      keepIfYounger: 0,
+    });
     expect(limited.tokens).toBe(12);
     expect(limited.statements).toBe(3); // 5 + 5 + 2
     expect(await signatures(client.id)).toHaveLength(16);
-    const rest = await runJanitor(db, { tokens: true, requests: false, grants: false, limit: 1000, batchSize: 4, keepIfYounger: 0 });
+    const rest = await runJanitor(server.registry.persister, {
+      tokens: true,
+      requests: false,
+      grants: false,
+      limit: 1000,
+      batchSize: 4,
+      keepIfYounger: 0,
+    });
     expect(rest.tokens).toBe(13);
     expect(rest.statements).toBe(4); // 4 + 4 + 4 + 1 (short: done)
     expect(await signatures(client.id)).toEqual(Array.from({ length: 3 }, (_, i) => `keep-${client.id}-${i}`).sort());
-    await expect(runJanitor(db, { ...ALL, limit: 0, batchSize: 5, keepIfYounger: 0 })).rejects.toThrow(/limit/);
-    await expect(runJanitor(db, { ...ALL, limit: 5, batchSize: 0, keepIfYounger: 0 })).rejects.toThrow(/batch size/);
+    await expect(runJanitor(server.registry.persister, { ...ALL, limit: 0, batchSize: 5, keepIfYounger: 0 })).rejects.toThrow(/limit/);
+    await expect(runJanitor(server.registry.persister, { ...ALL, limit: 5, batchSize: 0, keepIfYounger: 0 })).rejects.toThrow(/batch size/);
   });
 });
 

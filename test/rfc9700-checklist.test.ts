@@ -839,7 +839,7 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
         secrets: ['got', 'want', 'expected', 'secret', 'hash'],
       },
       // The cache of verified secrets calls the hasher for anything it has not seen succeed.
-      { path: 'oauth2/client-auth.ts', fn: 'verify', uses: /registry\.hasher\.verify\(secret, hash\)/, secrets: ['secret', 'hash'] },
+      { path: 'oauth2/client-auth-state.ts', fn: 'verify', uses: /registry\.hasher\.verify\(secret, hash\)/, secrets: ['secret', 'hash'] },
       // HMACs: opaque token signatures, session cookies, identity UI CSRF tokens, VC nonces all go through Keyring.verify.
       {
         path: 'crypto/keyring.ts',

@@ -1,7 +1,7 @@
 import { InsertQueryNode, type Kysely, type KyselyPlugin, ValuesNode } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlClientRepository } from '../src/client/repository.js';
-import { type ConsentSession, type LoginSession, SessionStore } from '../src/flow/session-store.js';
+import { type ConsentSession, type LoginSession, SqlSessionStore } from '../src/flow/session-store.js';
 import { SqlUserStore, UserConflictError } from '../src/identity/user-store.js';
 import { SqlKeyRepository } from '../src/jwk/repository.js';
 import { UsedJtiStore } from '../src/oauth2/jti-store.js';
@@ -9,6 +9,7 @@ import { SqlTokenStore, type StoredToken } from '../src/oauth2/token-store.js';
 import type { Logger } from '../src/observability/logger.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
 import { migrateUp } from '../src/persistence/migrator.js';
+import { SqlPersister } from '../src/persistence/persister.js';
 import type { Tables } from '../src/persistence/tables.js';
 import { storedClient, storedKey } from './support/fixtures.js';
 import { STORES } from './support/stores.js';
@@ -376,7 +377,10 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     it('of racing consumers in transactions, exactly one wins', async () => {
       const tokens = new SqlTokenStore(database.db);
       await tokens.insert([token('tok-race-tx', clientId, { kind: 'refresh_token' })]);
-      const results = await Promise.all(Array.from({ length: 4 }, () => tokens.transaction((tx) => tx.markUsed('tok-race-tx', 1000))));
+      const persister = new SqlPersister(database.db);
+      const results = await Promise.all(
+        Array.from({ length: 4 }, () => persister.transaction(({ tokens: tx }) => tx.markUsed('tok-race-tx', 1000))),
+      );
       expect(results.filter(Boolean)).toHaveLength(1);
     });
 
@@ -415,15 +419,17 @@ describe.each(STORES)('store contracts ($name)', (store) => {
 
     it('runs changes atomically: a failing transaction leaves none of its inserts or marks', async () => {
       const tokens = new SqlTokenStore(database.db);
+      const persister = new SqlPersister(database.db);
       await tokens.insert([token('tok-tx-old', clientId, { kind: 'refresh_token' })]);
       await expect(
-        tokens.transaction(async (tx) => {
+        persister.transaction(async (stores) => {
+          const tx = stores.tokens;
           expect(await tx.markUsed('tok-tx-old', 1000)).toBe(true);
           await tx.insert([token('tok-tx-new', clientId)]);
           // Inside the transaction its own writes are visible.
           expect(await tx.find('tok-tx-new')).toBeDefined();
           // Nested transactions join the outer one.
-          await tx.transaction((inner) => inner.insert([token('tok-tx-nested', clientId)]));
+          await stores.transaction(({ tokens: inner }) => inner.insert([token('tok-tx-nested', clientId)]));
           throw new Error('abort');
         }),
       ).rejects.toThrow('abort');
@@ -431,7 +437,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       expect(await tokens.find('tok-tx-new')).toBeUndefined();
       expect(await tokens.find('tok-tx-nested')).toBeUndefined();
 
-      const value = await tokens.transaction(async (tx) => {
+      const value = await persister.transaction(async ({ tokens: tx }) => {
         await tx.insert([token('tok-tx-kept', clientId)]);
         return 'done';
       });
@@ -448,7 +454,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('saves, finds, refreshes and deletes login sessions; missing ones are not found', async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       await sessions.saveLoginSession(loginSession('login-1', 'sess-alice'));
       expect(await sessions.findLoginSession('login-1')).toEqual(loginSession('login-1', 'sess-alice'));
       expect(await sessions.findLoginSession('login-missing')).toBeUndefined();
@@ -467,7 +473,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it("lists and deletes a subject's login sessions only", async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       await sessions.saveLoginSession(loginSession('login-s1', 'sess-bob'));
       await sessions.saveLoginSession(loginSession('login-s2', 'sess-bob'));
       await sessions.saveLoginSession(loginSession('login-s3', 'sess-carol'));
@@ -479,7 +485,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('records a consent once: a replay is false and keeps the first', async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       const first = consent('consent-once', 'sessions-client-a', 'sess-dave', { grantScope: ['openid', 'email'], grantAudience: ['aud'] });
       expect(await sessions.insertConsent(first)).toBe(true);
       expect(await sessions.insertConsent({ ...first, grantScope: ['everything'] })).toBe(false);
@@ -488,7 +494,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('of racing recordings of one consent, exactly one wins', async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       const results = await Promise.all(
         Array.from({ length: 4 }, (_, i) =>
           sessions.insertConsent(consent('consent-race', 'sessions-client-a', 'sess-erin', { rememberFor: i })),
@@ -498,7 +504,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('remembers consents newest first, without unremembered or expired ones', async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       const now = 1_700_001_000_000;
       const subject = 'sess-frank';
       const client = 'sessions-client-a';
@@ -514,7 +520,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('lists consents newest first, optionally of one login session, and the clients of a login session', async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       const subject = 'sess-grace';
       await sessions.insertConsent(consent('list-1', 'sessions-client-b', subject, { handledAt: 1, loginSessionId: 'ls-1' }));
       await sessions.insertConsent(consent('list-2', 'sessions-client-a', subject, { handledAt: 3, loginSessionId: 'ls-1' }));
@@ -531,7 +537,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('deletes consents by subject, by subject and client, or by id, and their tokens with them', async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       const tokens = new SqlTokenStore(database.db);
       const subject = 'sess-heidi';
       await sessions.insertConsent(consent('del-a', 'sessions-client-a', subject));
@@ -553,7 +559,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('sets, replaces and reads forced subjects per subject and client', async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       expect(await sessions.forcedSubject('sess-ivan', 'sessions-client-a')).toBeUndefined();
       await sessions.setForcedSubject('sess-ivan', 'sessions-client-a', 'forced-1');
       await sessions.setForcedSubject('sess-ivan', 'sessions-client-b', 'forced-b');
@@ -563,13 +569,14 @@ describe.each(STORES)('store contracts ($name)', (store) => {
     });
 
     it('runs several changes in one transaction: a failure keeps none of them', async () => {
-      const sessions = new SessionStore(database.db);
+      const sessions = new SqlSessionStore(database.db);
       await expect(
-        sessions.transaction(async (tx) => {
+        new SqlPersister(database.db).transaction(async (stores) => {
+          const tx = stores.sessions;
           await tx.saveLoginSession(loginSession('login-tx', 'sess-judy'));
           await tx.insertConsent(consent('consent-tx', 'sessions-client-a', 'sess-judy'));
           // Nested transactions join the outer one.
-          await tx.transaction((inner) => inner.setForcedSubject('sess-judy', 'sessions-client-a', 'forced'));
+          await stores.transaction(({ sessions: inner }) => inner.setForcedSubject('sess-judy', 'sessions-client-a', 'forced'));
           throw new Error('abort');
         }),
       ).rejects.toThrow('abort');
@@ -622,6 +629,51 @@ describe.each(STORES)('store contracts ($name)', (store) => {
         .poll(async () => database.db.selectFrom('used_jtis').select('jti_hash').where('jti_hash', '=', 'swept-by-the-store').execute())
         .toEqual([]);
       expect(warnings).toEqual([]);
+    });
+  });
+
+  describe('Persister', () => {
+    it('runs a unit of work across every store on one transaction: a failure keeps none of it', async () => {
+      const persister = new SqlPersister(database.db);
+      await expect(
+        persister.transaction(async (stores) => {
+          await stores.clients.insert(storedClient('persister-client'));
+          await stores.tokens.insert([token('tok-persister', 'persister-client')]);
+          await stores.sessions.saveLoginSession(loginSession('login-persister', 'persister-subject'));
+          expect(await stores.jtis.use('persister', 'jti-persister', Date.now() + 3_600_000)).toBe(true);
+          // Each store sees the others' writes: they share the transaction.
+          expect(await stores.tokens.find('tok-persister')).toBeDefined();
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      expect(await persister.clients.find('persister-client')).toBeUndefined();
+      expect(await persister.tokens.find('tok-persister')).toBeUndefined();
+      expect(await persister.sessions.findLoginSession('login-persister')).toBeUndefined();
+      expect(await persister.jtis.use('persister', 'jti-persister', Date.now() + 3_600_000)).toBe(true);
+    });
+
+    it("commits every store's writes together and returns the work's value", async () => {
+      const persister = new SqlPersister(database.db);
+      const value = await persister.transaction(async (stores) => {
+        await stores.clients.insert(storedClient('persister-kept'));
+        await stores.tokens.insert([token('tok-persister-kept', 'persister-kept')]);
+        await stores.sessions.insertConsent(consent('consent-persister', 'persister-kept', 'persister-subject'));
+        return 'done';
+      });
+      expect(value).toBe('done');
+      expect(await persister.clients.find('persister-kept')).toBeDefined();
+      expect(await persister.tokens.find('tok-persister-kept')).toBeDefined();
+      expect(await persister.sessions.findConsent('consent-persister')).toBeDefined();
+    });
+    it('a replayed id within a unit of work answers false and leaves the transaction usable', async () => {
+      const persister = new SqlPersister(database.db);
+      const expiresAt = Date.now() + 3_600_000;
+      expect(await persister.jtis.use('persister', 'jti-replayed', expiresAt)).toBe(true);
+      await persister.transaction(async (stores) => {
+        expect(await stores.jtis.use('persister', 'jti-replayed', expiresAt)).toBe(false);
+        await stores.sessions.saveLoginSession(loginSession('login-after-replay', 'persister-subject'));
+      });
+      expect(await persister.sessions.findLoginSession('login-after-replay')).toBeDefined();
     });
   });
 

@@ -43,14 +43,15 @@ export function janitorCommand(): Command {
       const keepIfYounger = flags.keepIfYounger === '0' ? 0 : parseDuration(flags.keepIfYounger ?? '0s');
       if (keepIfYounger === undefined) throw new CliError('--keep-if-younger must be a duration such as 1h30m');
       // Loaded on use: the database drivers are slow to import.
-      const [{ openDatabase }, { runJanitor, withDefaultTargets }] = await Promise.all([
+      const [{ openDatabase }, { SqlPersister }, { runJanitor, withDefaultTargets }] = await Promise.all([
         import('../persistence/database.js'),
+        import('../persistence/persister.js'),
         import('../janitor/janitor.js'),
       ]);
       const dsn = dsnArgument ?? loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: process.env }).dsn;
       const database = openDatabase(dsn);
       try {
-        const result = await runJanitor(database.db, { ...withDefaultTargets(flags), limit, batchSize, keepIfYounger });
+        const result = await runJanitor(new SqlPersister(database.db), { ...withDefaultTargets(flags), limit, batchSize, keepIfYounger });
         if (flags.format === 'json') write(result);
         else
           printTable(

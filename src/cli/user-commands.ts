@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
-import type { SessionStore } from '../flow/session-store.js';
 import type { NewUser, User, UserClaims, UserStore } from '../identity/user-store.js';
+import type { Persister } from '../persistence/persister.js';
 import { type FormatFlag, printRecords, write } from './output.js';
 
 /**
@@ -66,18 +66,18 @@ async function readStdin(): Promise<string> {
     .replace(/\r?\n$/, '');
 }
 
-/** Opens the configured database, runs `work` with a user store (and the session store) over it, and closes it. */
-async function withUsers<T>(flags: UserFlags, work: (users: UserStore, sessions: SessionStore) => Promise<T>): Promise<T> {
+/** Opens the configured database, runs `work` with a user store and the persister over it, and closes it. */
+async function withUsers<T>(flags: UserFlags, work: (users: UserStore, persister: Persister) => Promise<T>): Promise<T> {
   // Loaded on use: the database drivers are slow to import and only these actions need them.
-  const [{ openDatabase }, { SqlUserStore }, { SessionStore }] = await Promise.all([
+  const [{ openDatabase }, { SqlUserStore }, { SqlPersister }] = await Promise.all([
     import('../persistence/database.js'),
     import('../identity/user-store.js'),
-    import('../flow/session-store.js'),
+    import('../persistence/persister.js'),
   ]);
   const dsn = loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: process.env }).dsn;
   const database = openDatabase(dsn);
   try {
-    return await work(new SqlUserStore(database.db), new SessionStore(database.db));
+    return await work(new SqlUserStore(database.db), new SqlPersister(database.db));
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
     if (code === '42P01' || /no such table/i.test(message ?? '')) {
@@ -150,7 +150,7 @@ export function userCommands(): Command {
   )
     .option('--format <format>', 'table or json', 'table')
     .action(async (names: string[], flags: UserFlags) => {
-      const deleted = await withUsers(flags, async (users, sessions) => {
+      const deleted = await withUsers(flags, async (users, persister) => {
         const found: User[] = [];
         // Every name is resolved before anything is deleted: a typo deletes nobody.
         for (const name of names) {
@@ -162,9 +162,9 @@ export function userCommands(): Command {
           // What Hydra's DELETE /admin/oauth2/auth/sessions/login?subject= and …/consent?subject=&all=true
           // do (deleting a consent deletes its tokens), so nothing issued to the person outlives them.
           // Back-channel logout is not sent: this command talks to the database, not to a running server.
-          await sessions.transaction(async (tx) => {
-            await tx.deleteLoginSessionsOfSubject(user.id);
-            await tx.deleteConsents(user.id);
+          await persister.transaction(async ({ sessions }) => {
+            await sessions.deleteLoginSessionsOfSubject(user.id);
+            await sessions.deleteConsents(user.id);
           });
           await users.delete(user.id);
         }

@@ -3,7 +3,7 @@ import type { OAuth2Client } from '../client/model.js';
 import type { Config } from '../config/schema.js';
 import { publicUrl } from '../config/urls.js';
 import { HttpError, InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
-import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
+import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
 import type { Registry } from '../registry.js';
 import { spaceSeparated } from '../util/space-separated.js';
 import { type CsrfKind, csrfCookieName, csrfMatches, setCookie } from './cookies.js';

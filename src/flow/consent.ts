@@ -1,18 +1,14 @@
 import type { FastifyReply } from 'fastify';
 import { rfc3339 } from '../client/validate.js';
-import { timeOrderedUuid } from '../crypto/random.js';
 import { AccessDeniedError, ConsentRequiredError, NotFoundError } from '../http/errors.js';
-import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
-import { signIdToken } from '../oauth2/id-token.js';
-import { lifespan } from '../oauth2/lifespans.js';
+import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
-import { SqlTokenStore, type StoredToken, type TokenSession } from '../oauth2/token-store.js';
-import type { Grant } from '../oauth2/tokens.js';
 import type { Registry } from '../registry.js';
 import { spaceSeparated } from '../util/space-separated.js';
 import { fallbackUrl, oidcContext, openChallenge, publicClient, requestUrl, withQuery } from './common.js';
 import { csrfCookieName, setCookie } from './cookies.js';
-import type { ConsentSession } from './session-store.js';
+import type { ConsentDecision } from './decision.js';
+import type { ConsentSession, LoginSession, SessionStore } from './session-store.js';
 import { bindingOf, type FlowState, flowIdOf, sealFlow } from './state.js';
 
 /** Login fields a consent challenge and verifier carry forward from the login verifier. */
@@ -134,81 +130,28 @@ export async function acceptConsent(registry: Registry, challenge: string, body:
   return requestUrl(registry.config, state.params, { consent_verifier: verifier });
 }
 
-/**
- * Step 4: the flow's only writes, in one transaction: the consent (its id is the flow id, so a
- * replayed verifier fails), the login session, a forced subject, and the code or tokens.
- * Returns the authorization response parameters.
- */
-export async function completeConsent(registry: Registry, authz: AuthorizeRequest, state: FlowState): Promise<Record<string, string>> {
-  const { config, tokens } = registry;
+/** Step 4: the decision of a completed flow (nothing is written yet; see `recordConsent`). */
+export async function decideConsent(registry: Registry, authz: AuthorizeRequest, state: FlowState): Promise<ConsentDecision> {
+  const { config } = registry;
   const { client } = authz;
-  const now = Date.now();
   const flowId = flowIdOf(state);
   const shownSubject = obfuscatedSubject(config, client, state.subject, state.forceSubjectIdentifier);
   const forced = state.forceSubjectIdentifier || (await registry.sessions.forcedSubject(state.subject, client.client_id));
-  const subjectForClient = forced || shownSubject;
-  const session: TokenSession = {
-    grantType: authz.responseTypes.has('code') ? 'authorization_code' : 'implicit',
-    ext: state.accessTokenClaims,
-    idTokenClaims: state.idTokenClaims,
-    ...(subjectForClient ? { obfuscatedSubject: subjectForClient } : {}),
-    authTime: state.authTime,
-    requestedAt: state.requestedAt,
-    ...(state.acr ? { acr: state.acr } : {}),
-    ...(state.amr.length > 0 ? { amr: state.amr } : {}),
-    sid: state.sid,
-    ...(authz.nonce ? { nonce: authz.nonce } : {}),
-  };
-  const grant: Grant = {
-    requestId: timeOrderedUuid(),
-    client,
-    subject: state.subject,
-    scope: state.grantScope,
-    audience: state.grantAudience,
-    session,
-    consentId: flowId,
-    requestedAt: state.requestedAt * 1000,
-  };
-
-  const response: Record<string, string> = {};
-  const rows: StoredToken[] = [];
-  if (authz.responseTypes.has('code')) {
-    const code = tokens.mintAuthorizationCode(
-      {
-        ...grant,
-        session: {
-          ...session,
-          ...(authz.redirectUriSent ? { redirectUri: authz.redirectUri } : {}),
-          ...(authz.codeChallenge ? { codeChallenge: authz.codeChallenge } : {}),
-        },
-      },
-      config.ttl.auth_code,
-    );
-    response.code = code.token;
-    rows.push(code.row);
+  let loginSession: LoginSession | undefined;
+  if (state.newSession || state.extendSessionLifespan) {
+    const lifetime =
+      state.remember && state.rememberFor > 0
+        ? Math.min(state.rememberFor * 1000, config.ttl.authentication_session)
+        : config.ttl.authentication_session;
+    loginSession = {
+      id: state.sid,
+      subject: state.subject,
+      authenticatedAt: state.authTime * 1000,
+      remember: state.remember,
+      expiresAt: Date.now() + lifetime,
+      identityProviderSessionId: state.identityProviderSessionId,
+    };
   }
-  if (authz.responseTypes.has('token')) {
-    const access = await tokens.mintAccessToken(grant, lifespan(config, client, 'implicit', 'access_token'));
-    Object.assign(response, {
-      access_token: access.token,
-      token_type: 'bearer',
-      expires_in: String(access.expiresIn),
-      scope: grant.scope.join(' '),
-    });
-    rows.push(access.row);
-  }
-  if (authz.responseTypes.has('id_token')) {
-    response.id_token = await signIdToken(registry, {
-      client,
-      subject: subjectForClient ?? state.subject,
-      session,
-      lifespanMs: lifespan(config, client, 'implicit', 'id_token'),
-      ...(response.access_token ? { accessToken: response.access_token } : {}),
-      ...(response.code ? { code: response.code } : {}),
-    });
-  }
-  if (!response.code && !response.access_token && !response.id_token) response.scope = grant.scope.join(' ');
-
   const consent: ConsentSession = {
     id: flowId,
     clientId: client.client_id,
@@ -231,24 +174,31 @@ export async function completeConsent(registry: Registry, authz: AuthorizeReques
       consent_request: await consentRequestOf(registry, { ...state, params: authz.params }, flowId),
     },
   };
-  await registry.sessions.transaction(async (sessions, tx) => {
-    if (!(await sessions.insertConsent(consent))) throw new AccessDeniedError('The consent verifier has already been used.');
-    if (state.newSession || state.extendSessionLifespan) {
-      const lifetime =
-        state.remember && state.rememberFor > 0
-          ? Math.min(state.rememberFor * 1000, config.ttl.authentication_session)
-          : config.ttl.authentication_session;
-      await sessions.saveLoginSession({
-        id: state.sid,
-        subject: state.subject,
-        authenticatedAt: state.authTime * 1000,
-        remember: state.remember,
-        expiresAt: now + lifetime,
-        identityProviderSessionId: state.identityProviderSessionId,
-      });
-    }
-    if (state.forceSubjectIdentifier) await sessions.setForcedSubject(state.subject, client.client_id, state.forceSubjectIdentifier);
-    await new SqlTokenStore(tx).insert(rows);
-  });
-  return response;
+  return {
+    subject: state.subject,
+    subjectForClient: forced || shownSubject,
+    scope: state.grantScope,
+    audience: state.grantAudience,
+    consentId: flowId,
+    requestedAt: state.requestedAt,
+    authTime: state.authTime,
+    acr: state.acr,
+    amr: state.amr,
+    sid: state.sid,
+    accessTokenClaims: state.accessTokenClaims,
+    idTokenClaims: state.idTokenClaims,
+    consent,
+    loginSession,
+    forcedSubject: state.forceSubjectIdentifier || undefined,
+  };
+}
+
+/**
+ * The flow's only writes, for the caller's unit of work (beside the code or tokens): the consent,
+ * the login session and a forced subject. A replayed verifier finds its consent recorded already.
+ */
+export async function recordConsent(sessions: SessionStore, decision: ConsentDecision): Promise<void> {
+  if (!(await sessions.insertConsent(decision.consent))) throw new AccessDeniedError('The consent verifier has already been used.');
+  if (decision.loginSession) await sessions.saveLoginSession(decision.loginSession);
+  if (decision.forcedSubject) await sessions.setForcedSubject(decision.subject, decision.consent.clientId, decision.forcedSubject);
 }

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JWTPayload } from 'jose';
 import { InvalidRequestError, LoginRequiredError, NotFoundError } from '../http/errors.js';
-import type { AuthorizeRequest } from '../oauth2/authorize/request.js';
+import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import type { Registry } from '../registry.js';
 import { spaceSeparated } from '../util/space-separated.js';

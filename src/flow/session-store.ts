@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { reusableQuery } from '../persistence/reusable-query.js';
 import type { ConsentSessionRow, LoginSessionRow, Tables } from '../persistence/tables.js';
 
@@ -27,17 +27,45 @@ export interface ConsentSession {
   document: Record<string, unknown>;
 }
 
-/** Login sessions, completed consents and forced subjects; every multi-row change in one transaction. */
-export class SessionStore {
-  constructor(private readonly db: Kysely<Tables> | Transaction<Tables>) {
+/**
+ * Login sessions, completed consents and forced subjects. Changes that must land together run in
+ * one unit of work (`Persister.transaction`), which hands a store bound to its transaction.
+ */
+export interface SessionStore {
+  findLoginSession(id: string): Promise<LoginSession | undefined>;
+  /** Writes a new session, or refreshes an existing one (extend_session_lifespan). */
+  saveLoginSession(session: LoginSession): Promise<void>;
+  deleteLoginSession(id: string): Promise<boolean>;
+  loginSessionsOfSubject(subject: string): Promise<LoginSession[]>;
+  deleteLoginSessionsOfSubject(subject: string): Promise<number>;
+  /** Records a completed consent; false when this flow's consent was already recorded (a replayed verifier). */
+  insertConsent(consent: ConsentSession): Promise<boolean>;
+  findConsent(id: string): Promise<ConsentSession | undefined>;
+  /** The newest remembered consents of a subject for a client that have not expired. */
+  rememberedConsents(subject: string, clientId: string, now: number): Promise<ConsentSession[]>;
+  listConsents(subject: string, loginSessionId?: string): Promise<ConsentSession[]>;
+  /** The clients that completed a consent within a login session (those to notify when it ends). */
+  clientIdsOfLoginSession(loginSessionId: string): Promise<string[]>;
+  /** Deletes consents (and, by cascade, every token issued under them). */
+  deleteConsents(subject: string, clientId?: string): Promise<number>;
+  /** Deletes one consent by its consent request id (and, by cascade, its tokens); false when there was none. */
+  deleteConsentById(id: string): Promise<boolean>;
+  forcedSubject(subject: string, clientId: string): Promise<string | undefined>;
+  setForcedSubject(subject: string, clientId: string, forced: string): Promise<void>;
+  /** The janitor: deletes at most `limit` login sessions that ended before `cutoff` (epoch ms); how many it deleted. */
+  deleteEndedLoginSessions(cutoff: number, limit: number): Promise<number>;
+  /**
+   * The janitor: deletes at most `limit` consents handled before `cutoff` that are no longer
+   * remembered and that no token belongs to (deleting one would cascade to its tokens).
+   */
+  deleteStaleConsents(cutoff: number, limit: number): Promise<number>;
+}
+
+export class SqlSessionStore implements SessionStore {
+  constructor(private readonly db: Kysely<Tables>) {
     this.consentById = reusableQuery<ConsentSessionRow>(db, (executor) =>
       executor.selectFrom('consent_sessions').selectAll().where('id', '=', ''),
     );
-  }
-
-  transaction<T>(work: (store: SessionStore, tx: Transaction<Tables>) => Promise<T>): Promise<T> {
-    if (this.db.isTransaction) return work(this, this.db as Transaction<Tables>);
-    return (this.db as Kysely<Tables>).transaction().execute((tx) => work(new SessionStore(tx), tx));
   }
 
   async findLoginSession(id: string): Promise<LoginSession | undefined> {
@@ -45,7 +73,6 @@ export class SessionStore {
     return row ? loginFromRow(row) : undefined;
   }
 
-  /** Writes a new session, or refreshes an existing one (extend_session_lifespan). */
   async saveLoginSession(session: LoginSession): Promise<void> {
     const row: LoginSessionRow = {
       id: session.id,
@@ -79,7 +106,6 @@ export class SessionStore {
     return Number(result.numDeletedRows);
   }
 
-  /** Records a completed consent; false when this flow's consent was already recorded (a replayed verifier). */
   async insertConsent(consent: ConsentSession): Promise<boolean> {
     const result = await this.db
       .insertInto('consent_sessions')
@@ -97,7 +123,6 @@ export class SessionStore {
     return row ? consentFromRow(row) : undefined;
   }
 
-  /** The newest remembered consents of a subject for a client that have not expired. */
   async rememberedConsents(subject: string, clientId: string, now: number): Promise<ConsentSession[]> {
     const rows = await this.db
       .selectFrom('consent_sessions')
@@ -117,7 +142,6 @@ export class SessionStore {
     return (await query.orderBy('handled_at', 'desc').execute()).map(consentFromRow);
   }
 
-  /** The clients that completed a consent within a login session (those to notify when it ends). */
   async clientIdsOfLoginSession(loginSessionId: string): Promise<string[]> {
     if (!loginSessionId) return [];
     const rows = await this.db
@@ -129,14 +153,12 @@ export class SessionStore {
     return rows.map((row) => row.client_id).sort();
   }
 
-  /** Deletes consents (and, by cascade, every token issued under them). */
   async deleteConsents(subject: string, clientId?: string): Promise<number> {
     let query = this.db.deleteFrom('consent_sessions').where('subject', '=', subject);
     if (clientId !== undefined) query = query.where('client_id', '=', clientId);
     return Number((await query.executeTakeFirst()).numDeletedRows);
   }
 
-  /** Deletes one consent by its consent request id (and, by cascade, its tokens); false when there was none. */
   async deleteConsentById(id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('consent_sessions').where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
@@ -158,6 +180,37 @@ export class SessionStore {
       .values({ subject, client_id: clientId, forced_subject: forced })
       .onConflict((oc) => oc.columns(['subject', 'client_id']).doUpdateSet({ forced_subject: forced }))
       .execute();
+  }
+  async deleteEndedLoginSessions(cutoff: number, limit: number): Promise<number> {
+    const outcome = await this.db
+      .deleteFrom('login_sessions')
+      .where('id', 'in', (eb) => eb.selectFrom('login_sessions').select('id').where('expires_at', '<', cutoff).limit(limit))
+      .executeTakeFirst();
+    return Number(outcome.numDeletedRows);
+  }
+
+  async deleteStaleConsents(cutoff: number, limit: number): Promise<number> {
+    const outcome = await this.db
+      .deleteFrom('consent_sessions')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('consent_sessions as c')
+          .select('c.id')
+          .where('c.handled_at', '<', cutoff)
+          .where((w) =>
+            w.or([
+              w('c.remember', '=', 0),
+              // Remembered for a while, and that while is over (remember_for is in seconds; 0 = forever).
+              w.and([w('c.remember_for', '>', 0), w(sql<number>`c.handled_at + c.remember_for * 1000`, '<', cutoff)]),
+            ]),
+          )
+          .where((w) =>
+            w.not(w.exists(w.selectFrom('oauth2_tokens as t').select(sql<number>`1`.as('one')).whereRef('t.consent_id', '=', 'c.id'))),
+          )
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    return Number(outcome.numDeletedRows);
   }
 }
 

@@ -28,6 +28,7 @@ import {
   TemporarilyUnavailableError,
   UnsupportedMediaTypeError,
 } from './errors.js';
+import { FORM_TYPE, isFormRequest } from './form-request.js';
 import { jsonTextExceedsDepth } from './json-depth.js';
 import { rateLimitHook } from './rate-limit.js';
 
@@ -259,8 +260,6 @@ function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, options:
   return new LazyChildLogger(logger as Logger, bindings, options) as unknown as FastifyBaseLogger;
 }
 
-const FORM_TYPE = 'application/x-www-form-urlencoded';
-
 /** The `serve.*` bounds every listener of ours applies, the identity UI's included. */
 export type HttpLimits = Pick<Config['serve'], 'max_form_fields' | 'request_timeout' | 'max_connections'>;
 
@@ -301,12 +300,6 @@ function unwantedForm(request: FastifyRequest): HttpError | undefined {
 /** A malformed request: `invalid_request` on the OAuth endpoints, the admin API's generic 400 elsewhere. */
 function malformed(request: FastifyRequest, hint: string): HttpError {
   return request.routeOptions.config?.oauth === true ? new InvalidRequestError(hint) : new BadRequestError(hint);
-}
-
-/** True when the request says its body is `application/x-www-form-urlencoded` (any case, any parameters). */
-export function isFormRequest(request: FastifyRequest): boolean {
-  const type = request.headers['content-type'];
-  return type !== undefined && type.length >= FORM_TYPE.length && type.slice(0, FORM_TYPE.length).toLowerCase() === FORM_TYPE;
 }
 
 /** The first parameter whose name or value is longer than `max`, in a parsed query, path or form. */

@@ -1,5 +1,4 @@
-import { type Kysely, sql } from 'kysely';
-import type { Tables } from '../persistence/tables.js';
+import type { Stores } from '../persistence/persister.js';
 
 /** What to clean up and how hard; `portcullis janitor` and the scheduled run inside `serve` share it. */
 export interface JanitorOptions {
@@ -32,13 +31,16 @@ export type JanitorTable = keyof Omit<JanitorResult, 'statements'>;
 
 export const JANITOR_TABLES: readonly JanitorTable[] = ['tokens', 'loginSessions', 'consentSessions', 'usedJtis'];
 
+/** The stores the janitor cleans; each owns the DELETE for its tables. */
+export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis'>;
+
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
  * keys with a subquery, so no row is ever loaded into memory and no lock is held for long. Never deletes
  * an active, unexpired token, and never a consent session a token still belongs to (deleting one
  * cascades to its tokens).
  */
-export async function runJanitor(db: Kysely<Tables>, options: JanitorOptions): Promise<JanitorResult> {
+export async function runJanitor(stores: JanitorStores, options: JanitorOptions): Promise<JanitorResult> {
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new Error('janitor: batch size must be a positive integer');
   if (!Number.isInteger(options.limit) || options.limit < 1) throw new Error('janitor: limit must be a positive integer');
   if (!Number.isFinite(options.keepIfYounger) || options.keepIfYounger < 0)
@@ -58,70 +60,12 @@ export async function runJanitor(db: Kysely<Tables>, options: JanitorOptions): P
     return total;
   };
 
-  if (options.tokens) {
-    result.tokens = await inBatches(async (size) => {
-      const outcome = await db
-        .deleteFrom('oauth2_tokens')
-        .where('signature', 'in', (eb) =>
-          eb
-            .selectFrom('oauth2_tokens')
-            .select('signature')
-            .where((w) =>
-              w.or([
-                w.and([w('expires_at', '!=', 0), w('expires_at', '<', cutoff)]),
-                // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
-                w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
-              ]),
-            )
-            .limit(size),
-        )
-        .executeTakeFirst();
-      return Number(outcome.numDeletedRows);
-    });
-  }
-
+  if (options.tokens) result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size));
   if (options.requests) {
-    result.loginSessions = await inBatches(async (size) => {
-      const outcome = await db
-        .deleteFrom('login_sessions')
-        .where('id', 'in', (eb) => eb.selectFrom('login_sessions').select('id').where('expires_at', '<', cutoff).limit(size))
-        .executeTakeFirst();
-      return Number(outcome.numDeletedRows);
-    });
-    result.consentSessions = await inBatches(async (size) => {
-      const outcome = await db
-        .deleteFrom('consent_sessions')
-        .where('id', 'in', (eb) =>
-          eb
-            .selectFrom('consent_sessions as c')
-            .select('c.id')
-            .where('c.handled_at', '<', cutoff)
-            .where((w) =>
-              w.or([
-                w('c.remember', '=', 0),
-                // Remembered for a while, and that while is over (remember_for is in seconds; 0 = forever).
-                w.and([w('c.remember_for', '>', 0), w(sql<number>`c.handled_at + c.remember_for * 1000`, '<', cutoff)]),
-              ]),
-            )
-            .where((w) =>
-              w.not(w.exists(w.selectFrom('oauth2_tokens as t').select(sql<number>`1`.as('one')).whereRef('t.consent_id', '=', 'c.id'))),
-            )
-            .limit(size),
-        )
-        .executeTakeFirst();
-      return Number(outcome.numDeletedRows);
-    });
+    result.loginSessions = await inBatches((size) => stores.sessions.deleteEndedLoginSessions(cutoff, size));
+    result.consentSessions = await inBatches((size) => stores.sessions.deleteStaleConsents(cutoff, size));
   }
-
-  if (options.grants) {
-    result.usedJtis = await inBatches(async (size) => {
-      const outcome = await db
-        .deleteFrom('used_jtis')
-        .where('jti_hash', 'in', (eb) => eb.selectFrom('used_jtis').select('jti_hash').where('expires_at', '<', cutoff).limit(size))
-        .executeTakeFirst();
-      return Number(outcome.numDeletedRows);
-    });
-  }
+  if (options.grants) result.usedJtis = await inBatches((size) => stores.jtis.deleteExpired(cutoff, size));
   return result;
 }
 

@@ -27,7 +27,7 @@ export function scheduleJanitor(registry: Registry, logger: Logger = registry.lo
   const run = async () => {
     const started = Date.now();
     try {
-      const result = await runJanitor(registry.database.db, {
+      const result = await runJanitor(registry.persister, {
         tokens: true,
         requests: true,
         grants: true,

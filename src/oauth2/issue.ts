@@ -1,10 +1,13 @@
 import type { OAuth2Client } from '../client/model.js';
+import { timeOrderedUuid } from '../crypto/random.js';
+import type { ConsentDecision } from '../flow/decision.js';
 import { grantsCredentials, mintVcNonce } from '../oidc/vc-nonce.js';
 import type { Registry } from '../registry.js';
+import type { AuthorizeRequest } from './authorize/model.js';
+import type { TokenResponse } from './grant.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';
 import { wantsIdToken, wantsRefreshToken } from './scope-grants.js';
-import type { TokenResponse } from './token-endpoint.js';
 import type { StoredToken, TokenSession } from './token-store.js';
 import type { Grant } from './tokens.js';
 
@@ -68,5 +71,81 @@ export async function mintTokenResponse(registry: Registry, input: IssueInput): 
       includeNonce: input.includeNonce,
     });
   }
+  return { response, rows };
+}
+
+/**
+ * The authorization endpoint's answer to a completed flow: the code, the implicit access token and
+ * the ID token its response type asks for, and the response parameters carrying them. As above, the
+ * rows are returned unsaved, for the unit of work that also records the consent.
+ */
+export async function mintAuthorizationResponse(
+  registry: Registry,
+  authz: AuthorizeRequest,
+  decision: ConsentDecision,
+): Promise<{ response: Record<string, string>; rows: StoredToken[] }> {
+  const { config, tokens } = registry;
+  const { client } = authz;
+  const session: TokenSession = {
+    grantType: authz.responseTypes.has('code') ? 'authorization_code' : 'implicit',
+    ext: decision.accessTokenClaims,
+    idTokenClaims: decision.idTokenClaims,
+    ...(decision.subjectForClient ? { obfuscatedSubject: decision.subjectForClient } : {}),
+    authTime: decision.authTime,
+    requestedAt: decision.requestedAt,
+    ...(decision.acr ? { acr: decision.acr } : {}),
+    ...(decision.amr.length > 0 ? { amr: decision.amr } : {}),
+    sid: decision.sid,
+    ...(authz.nonce ? { nonce: authz.nonce } : {}),
+  };
+  const grant: Grant = {
+    requestId: timeOrderedUuid(),
+    client,
+    subject: decision.subject,
+    scope: decision.scope,
+    audience: decision.audience,
+    session,
+    consentId: decision.consentId,
+    requestedAt: decision.requestedAt * 1000,
+  };
+
+  const response: Record<string, string> = {};
+  const rows: StoredToken[] = [];
+  if (authz.responseTypes.has('code')) {
+    const code = tokens.mintAuthorizationCode(
+      {
+        ...grant,
+        session: {
+          ...session,
+          ...(authz.redirectUriSent ? { redirectUri: authz.redirectUri } : {}),
+          ...(authz.codeChallenge ? { codeChallenge: authz.codeChallenge } : {}),
+        },
+      },
+      config.ttl.auth_code,
+    );
+    response.code = code.token;
+    rows.push(code.row);
+  }
+  if (authz.responseTypes.has('token')) {
+    const access = await tokens.mintAccessToken(grant, lifespan(config, client, 'implicit', 'access_token'));
+    Object.assign(response, {
+      access_token: access.token,
+      token_type: 'bearer',
+      expires_in: String(access.expiresIn),
+      scope: grant.scope.join(' '),
+    });
+    rows.push(access.row);
+  }
+  if (authz.responseTypes.has('id_token')) {
+    response.id_token = await signIdToken(registry, {
+      client,
+      subject: decision.subjectForClient ?? decision.subject,
+      session,
+      lifespanMs: lifespan(config, client, 'implicit', 'id_token'),
+      ...(response.access_token ? { accessToken: response.access_token } : {}),
+      ...(response.code ? { code: response.code } : {}),
+    });
+  }
+  if (!response.code && !response.access_token && !response.id_token) response.scope = grant.scope.join(' ');
   return { response, rows };
 }

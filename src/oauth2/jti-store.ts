@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import { sha256Hex } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
-import { isUniqueViolation } from '../persistence/errors.js';
 import type { Tables } from '../persistence/tables.js';
 
 /** Expired rows are swept at most this often (the janitor removes the rest in bulk). */
@@ -16,9 +15,10 @@ const SWEEP_INTERVAL_MS = 60_000;
 export class UsedJtiStore {
   private lastSweep = 0;
 
+  /** `logger` reports failed background sweeps; without one (the CLI, which records no ids) they go unreported. */
   constructor(
     private readonly db: Kysely<Tables>,
-    private readonly logger: Logger,
+    private readonly logger?: Logger,
   ) {}
 
   /** Records `id` in `namespace` as used until `expiresAt` (ms); false when it is already recorded: a replay. */
@@ -28,23 +28,33 @@ export class UsedJtiStore {
     this.sweep(now);
     // An id whose earlier use has expired may be used again.
     await this.db.deleteFrom('used_jtis').where('jti_hash', '=', hash).where('expires_at', '<=', now).execute();
-    try {
-      await this.db.insertInto('used_jtis').values({ jti_hash: hash, expires_at: expiresAt }).execute();
-      return true;
-    } catch (error) {
-      if (isUniqueViolation(error)) return false;
-      throw error;
-    }
+    // A taken id is no error (which would abort an enclosing PostgreSQL transaction): nothing is inserted.
+    const result = await this.db
+      .insertInto('used_jtis')
+      .values({ jti_hash: hash, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('jti_hash').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
   /** Deletes expired rows in the background, at most every SWEEP_INTERVAL_MS. */
   private sweep(now: number): void {
-    if (now - this.lastSweep <= SWEEP_INTERVAL_MS) return;
+    // Not within a unit of work: the sweep outlives the request, and so would outlive its transaction.
+    if (this.db.isTransaction || now - this.lastSweep <= SWEEP_INTERVAL_MS) return;
     this.lastSweep = now;
     this.db
       .deleteFrom('used_jtis')
       .where('expires_at', '<=', now)
       .execute()
-      .catch((error: unknown) => this.logger.warn({ err: error }, 'could not sweep expired single-use ids'));
+      .catch((error: unknown) => this.logger?.warn({ err: error }, 'could not sweep expired single-use ids'));
+  }
+
+  /** The janitor: deletes at most `limit` ids that expired before `cutoff` (epoch ms); how many it deleted. */
+  async deleteExpired(cutoff: number, limit: number): Promise<number> {
+    const outcome = await this.db
+      .deleteFrom('used_jtis')
+      .where('jti_hash', 'in', (eb) => eb.selectFrom('used_jtis').select('jti_hash').where('expires_at', '<', cutoff).limit(limit))
+      .executeTakeFirst();
+    return Number(outcome.numDeletedRows);
   }
 }

@@ -1,36 +1,13 @@
-import type { FastifyRequest } from 'fastify';
-import { effectiveGrantTypes, type OAuth2Client } from '../client/model.js';
+import { effectiveGrantTypes } from '../client/model.js';
 import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../http/errors.js';
-import type { Registry } from '../registry.js';
 import { authenticateClient } from './client-auth.js';
+import type { GrantHandler } from './grant.js';
 import { authorizationCodeGrant } from './grants/authorization-code.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
 import { type FormBody, single } from './token-params.js';
-
-/** The token response (RFC 6749 §5.1) as Hydra shapes it. */
-export interface TokenResponse {
-  access_token: string;
-  token_type: 'bearer';
-  expires_in: number;
-  scope: string;
-  refresh_token?: string;
-  id_token?: string;
-  /** Verifiable credentials (draft 00): a nonce for the credential request's proof. */
-  c_nonce_draft_00?: string;
-  c_nonce_expires_in_draft_00?: number;
-}
-
-export interface GrantContext {
-  registry: Registry;
-  client: OAuth2Client;
-  body: FormBody;
-  request: FastifyRequest;
-}
-
-export type GrantHandler = (context: GrantContext) => Promise<TokenResponse>;
 
 /** Grant types this server exchanges at the token endpoint. */
 export const GRANT_HANDLERS: Record<string, GrantHandler> = {

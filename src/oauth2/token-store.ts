@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import { reusableQuery } from '../persistence/reusable-query.js';
 import type { Tables, TokenRow } from '../persistence/tables.js';
 
@@ -45,7 +45,10 @@ export interface StoredToken {
   usedCount: number;
 }
 
-/** Token storage behind a narrow interface. Every change that spans rows runs in one transaction. */
+/**
+ * Token storage behind a narrow interface. Changes that must land together run in one unit of work
+ * (`Persister.transaction`), which hands a store bound to its transaction.
+ */
 export interface TokenStore {
   insert(tokens: StoredToken[]): Promise<void>;
   find(signature: string): Promise<StoredToken | undefined>;
@@ -61,8 +64,11 @@ export interface TokenStore {
   revokeAccessTokens(requestId: string): Promise<void>;
   /** Deletes every access token of a client (`DELETE /admin/oauth2/tokens`). */
   deleteAccessTokensOfClient(clientId: string): Promise<void>;
-  /** Runs several changes atomically (the callback receives a store bound to the transaction). */
-  transaction<T>(work: (store: TokenStore) => Promise<T>): Promise<T>;
+  /**
+   * The janitor: deletes at most `limit` tokens that expired before `cutoff` (epoch ms), or were
+   * revoked or used before it; how many it deleted.
+   */
+  deleteExpired(cutoff: number, limit: number): Promise<number>;
 }
 
 /** At most this many rows go into one INSERT of a group commit (well within both stores' parameter limits). */
@@ -81,7 +87,7 @@ export class SqlTokenStore implements TokenStore {
   private pending: PendingInsert[] | undefined;
   private committing = 0;
 
-  constructor(private readonly db: Kysely<Tables> | Transaction<Tables>) {
+  constructor(private readonly db: Kysely<Tables>) {
     this.findBySignature = reusableQuery<TokenRow>(db, (executor) =>
       executor.selectFrom('oauth2_tokens').selectAll().where('signature', '=', ''),
     );
@@ -179,9 +185,24 @@ export class SqlTokenStore implements TokenStore {
     await this.db.deleteFrom('oauth2_tokens').where('client_id', '=', clientId).where('kind', '=', 'access_token').execute();
   }
 
-  async transaction<T>(work: (store: TokenStore) => Promise<T>): Promise<T> {
-    if (this.db.isTransaction) return work(this);
-    return (this.db as Kysely<Tables>).transaction().execute((tx) => work(new SqlTokenStore(tx)));
+  async deleteExpired(cutoff: number, limit: number): Promise<number> {
+    const outcome = await this.db
+      .deleteFrom('oauth2_tokens')
+      .where('signature', 'in', (eb) =>
+        eb
+          .selectFrom('oauth2_tokens')
+          .select('signature')
+          .where((w) =>
+            w.or([
+              w.and([w('expires_at', '!=', 0), w('expires_at', '<', cutoff)]),
+              // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
+              w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
+            ]),
+          )
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    return Number(outcome.numDeletedRows);
   }
 }
 

@@ -3,7 +3,7 @@ import type { Config } from '../../config/schema.js';
 import { publicUrl } from '../../config/urls.js';
 import type { HttpError } from '../../http/errors.js';
 import { escapeHtml, sendHtml } from '../../http/html.js';
-import type { ResponseMode } from './request.js';
+import type { ResponseMode } from './model.js';
 
 export interface Destination {
   redirectUri: string;

@@ -1,13 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { openVerifier } from '../../flow/common.js';
-import { completeConsent, startConsent } from '../../flow/consent.js';
+import { decideConsent, recordConsent, startConsent } from '../../flow/consent.js';
 import { startLogin, verifyLogin } from '../../flow/login.js';
 import type { RouteModule } from '../../http/app.js';
 import { HttpError } from '../../http/errors.js';
 import type { Registry } from '../../registry.js';
+import { mintAuthorizationResponse } from '../issue.js';
 import { singleValues } from '../token-params.js';
 import { deliver, deliverError, redirectToErrorPage } from './deliver.js';
-import { AuthorizeError, type AuthorizeRequest, parseAuthorizeRequest } from './request.js';
+import type { AuthorizeRequest } from './model.js';
+import { AuthorizeError, parseAuthorizeRequest } from './request.js';
 
 /**
  * `GET|POST /oauth2/auth`. The same URL serves every leg of the flow: the first request goes to the
@@ -49,9 +51,16 @@ async function proceed(
   if (consentVerifier) {
     const state = openVerifier(registry, request, reply, authz, 'consent', consentVerifier);
     if (state.rejected) return deliverRejection(registry, reply, authz, state.rejected);
-    const answer = await completeConsent(registry, authz, state);
+    // Decided and minted before the unit of work: both read the database (the client, a forced
+    // subject, signing keys), and SQLite's one connection is the transaction's while it is open.
+    const decision = await decideConsent(registry, authz, state);
+    const { response, rows } = await mintAuthorizationResponse(registry, authz, decision);
+    await registry.persister.transaction(async ({ sessions, tokens }) => {
+      await recordConsent(sessions, decision);
+      await tokens.insert(rows);
+    });
     registry.metrics.flowsCompleted.inc({ flow: 'authorization' });
-    return deliver(reply, registry.config, authz, answer);
+    return deliver(reply, registry.config, authz, response);
   }
   if (loginVerifier) {
     const state = verifyLogin(registry, request, reply, authz, loginVerifier);

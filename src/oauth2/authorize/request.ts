@@ -15,28 +15,7 @@ import { spaceSeparated } from '../../util/space-separated.js';
 import { disallowedAudiences } from '../audience.js';
 import { verifyOwnIdToken } from '../id-token.js';
 import { disallowedScopes, parseScope } from '../scope.js';
-
-export type ResponseMode = 'query' | 'fragment' | 'form_post';
-
-/** A validated authorization request (RFC 6749 §4, OIDC Core §3). */
-export interface AuthorizeRequest {
-  /** Every parameter as received (without verifiers), as it goes into the flow state. */
-  params: Record<string, string>;
-  client: OAuth2Client;
-  redirectUri: string;
-  /** Whether `redirect_uri` was sent (the token request must then repeat it). */
-  redirectUriSent: boolean;
-  responseTypes: Set<string>;
-  responseMode: ResponseMode;
-  state: string;
-  nonce: string;
-  scope: string[];
-  audience: string[];
-  prompt: Set<string>;
-  maxAge: number | undefined;
-  idTokenHintClaims: JWTPayload | undefined;
-  codeChallenge: string;
-}
+import type { AuthorizeRequest, ResponseMode } from './model.js';
 
 /** An error to deliver: to the client's redirect URI when `redirect` is set, else on the error page. */
 export class AuthorizeError extends Error {

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { safeEqual } from '../../crypto/keyring.js';
 import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import type { Registry } from '../../registry.js';
+import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
-import type { GrantHandler } from '../token-endpoint.js';
 import { type FormBody, single } from '../token-params.js';
 import type { StoredToken } from '../token-store.js';
 
@@ -39,9 +39,9 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
   });
   // The code is spent and the tokens stored in one transaction, as fosite does: a crash in between must not
   // leave a used code without its tokens. Minted before it, as signing may read keys (SQLite has one connection).
-  const issued = await registry.tokenStore.transaction(async (store) => {
-    if (!(await store.markUsed(row.signature, now))) return false;
-    await store.insert(rows);
+  const issued = await registry.persister.transaction(async ({ tokens }) => {
+    if (!(await tokens.markUsed(row.signature, now))) return false;
+    await tokens.insert(rows);
     return true;
   });
   if (!issued) await replayed(registry, row.requestId);

@@ -1,9 +1,9 @@
 import { timeOrderedUuid } from '../../crypto/random.js';
 import { InvalidRequestError, InvalidScopeError, UnauthorizedClientError } from '../../http/errors.js';
 import { disallowedAudiences } from '../audience.js';
+import type { GrantHandler } from '../grant.js';
 import { lifespan } from '../lifespans.js';
 import { disallowedScopes, parseScope } from '../scope.js';
-import type { GrantHandler } from '../token-endpoint.js';
 import { list, single } from '../token-params.js';
 import type { Grant } from '../tokens.js';
 

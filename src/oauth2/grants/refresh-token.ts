@@ -2,9 +2,9 @@ import type { OAuth2Client } from '../../client/model.js';
 import type { Config } from '../../config/schema.js';
 import { InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../../http/errors.js';
 import { disallowedAudiences } from '../audience.js';
+import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
 import { disallowedScopes, parseScope } from '../scope.js';
-import type { GrantHandler } from '../token-endpoint.js';
 import { single } from '../token-params.js';
 import type { StoredToken } from '../token-store.js';
 
@@ -48,10 +48,10 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
     grant: 'refresh_token',
     includeNonce: false,
   });
-  const issued = await tokenStore.transaction(async (store) => {
-    if (!(await store.markUsed(row.signature, now, !row.active))) return false;
-    await store.revokeAccessTokens(row.requestId);
-    await store.insert(minted.rows);
+  const issued = await registry.persister.transaction(async ({ tokens }) => {
+    if (!(await tokens.markUsed(row.signature, now, !row.active))) return false;
+    await tokens.revokeAccessTokens(row.requestId);
+    await tokens.insert(minted.rows);
     return true;
   });
   if (issued) return minted.response;

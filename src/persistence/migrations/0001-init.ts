@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Dialect } from '../database.js';
-import type { VersionedMigration } from './index.js';
+import type { VersionedMigration } from './migration.js';
 
 const autoIncrementKey = (dialect: Dialect) => (dialect === 'postgres' ? 'bigserial' : 'integer');
 

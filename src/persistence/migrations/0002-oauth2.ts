@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { VersionedMigration } from './index.js';
+import type { VersionedMigration } from './migration.js';
 
 /** Tokens, login sessions, completed consents, used assertion ids and forced subjects. */
 export const m0002OAuth2: VersionedMigration = {

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { VersionedMigration } from './index.js';
+import type { VersionedMigration } from './migration.js';
 
 /** The identity UI's users: credentials and standard OpenID Connect claims. */
 export const m0003Users: VersionedMigration = {

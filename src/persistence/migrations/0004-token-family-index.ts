@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { VersionedMigration } from './index.js';
+import type { VersionedMigration } from './migration.js';
 
 /**
  * Revoking a token family (refresh rotation revokes the family's access tokens; reuse and consent

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { VersionedMigration } from './index.js';
+import type { VersionedMigration } from './migration.js';
 
 /**
  * Tokens issued without a consent (client credentials) have no `consent_id`, and no lookup ever asks

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { VersionedMigration } from './index.js';
+import type { VersionedMigration } from './migration.js';
 
 /**
  * Whether a client was created (or last rewritten) through dynamic registration: the server's own

@@ -1,0 +1,28 @@
+import type { FastifyRequest } from 'fastify';
+import type { OAuth2Client } from '../client/model.js';
+import type { Registry } from '../registry.js';
+import type { FormBody } from './token-params.js';
+
+// What the token endpoint and its grant handlers share, apart from both so neither imports the other.
+
+/** The token response (RFC 6749 §5.1) as Hydra shapes it. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'bearer';
+  expires_in: number;
+  scope: string;
+  refresh_token?: string;
+  id_token?: string;
+  /** Verifiable credentials (draft 00): a nonce for the credential request's proof. */
+  c_nonce_draft_00?: string;
+  c_nonce_expires_in_draft_00?: number;
+}
+
+export interface GrantContext {
+  registry: Registry;
+  client: OAuth2Client;
+  body: FormBody;
+  request: FastifyRequest;
+}
+
+export type GrantHandler = (context: GrantContext) => Promise<TokenResponse>;
