@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { isFormRequest } from '../http/app.js';
 import type { ClientOrigins } from '../http/cors.js';
+import { isFormRequest } from '../http/plugins/parsers.js';
 import { claimedClientId } from '../http/rate-limit.js';
 import type { Registry } from '../registry.js';
 

@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import { isFormRequest, type RouteModule } from '../http/app.js';
+import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
+import { isFormRequest } from '../http/plugins/parsers.js';
 import type { Registry } from '../registry.js';
 import { disallowedScopes, parseScope } from './scope.js';
 import type { FormBody } from './token-params.js';

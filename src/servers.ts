@@ -1,28 +1,33 @@
 import type { FastifyInstance } from 'fastify';
-import { clientAdminRoutes } from '../client/admin-routes.js';
-import { flowAdminRoutes } from '../flow/admin-routes.js';
-import { fallbackRoutes } from '../flow/fallback-pages.js';
-import { logoutAdminRoutes } from '../flow/logout-admin-routes.js';
-import { sessionAdminRoutes } from '../flow/session-routes.js';
-import { healthRoutes } from '../health/routes.js';
-import { scheduleJanitor } from '../janitor/schedule.js';
-import { jwksPublicRoutes, keyAdminRoutes } from '../jwk/routes.js';
-import { authorizeRoutes } from '../oauth2/authorize/endpoint.js';
-import { introspectionRoutes } from '../oauth2/introspection.js';
-import { revocationRoutes } from '../oauth2/revocation.js';
-import { tokenAdminRoutes } from '../oauth2/token-admin-routes.js';
-import { tokenRoutes } from '../oauth2/token-endpoint.js';
-import { metricsAdminRoutes } from '../observability/metrics-routes.js';
-import { credentialRoutes } from '../oidc/credentials.js';
-import { discoveryRoutes } from '../oidc/discovery.js';
-import { logoutRoutes } from '../oidc/logout.js';
-import { registrationRoutes } from '../oidc/registration.js';
-import { userinfoRoutes } from '../oidc/userinfo.js';
-import type { Registry } from '../registry.js';
-import { createApp, type Listener, type RouteModule } from './app.js';
-import { closeWithin, listen } from './listen.js';
+import { clientAdminRoutes } from './client/admin-routes.js';
+import { flowAdminRoutes } from './flow/admin-routes.js';
+import { fallbackRoutes } from './flow/fallback-pages.js';
+import { logoutAdminRoutes } from './flow/logout-admin-routes.js';
+import { sessionAdminRoutes } from './flow/session-routes.js';
+import { healthRoutes } from './health/routes.js';
+import { createApp, type Listener, type RouteModule } from './http/app.js';
+import { closeWithin, listen } from './http/listen.js';
+import { scheduleJanitor } from './janitor/schedule.js';
+import { jwksPublicRoutes, keyAdminRoutes } from './jwk/routes.js';
+import { authorizeRoutes } from './oauth2/authorize/endpoint.js';
+import { clientOrigins } from './oauth2/client-cors.js';
+import { introspectionRoutes } from './oauth2/introspection.js';
+import { revocationRoutes } from './oauth2/revocation.js';
+import { tokenAdminRoutes } from './oauth2/token-admin-routes.js';
+import { tokenRoutes } from './oauth2/token-endpoint.js';
+import { metricsAdminRoutes } from './observability/metrics-routes.js';
+import { credentialRoutes } from './oidc/credentials.js';
+import { discoveryRoutes } from './oidc/discovery.js';
+import { logoutRoutes } from './oidc/logout.js';
+import { registrationRoutes } from './oidc/registration.js';
+import { userinfoRoutes } from './oidc/userinfo.js';
+import type { Registry } from './registry.js';
 
-/** What each listener serves. Later features add their route modules here. */
+/**
+ * The composition root of the listeners: what each one serves (the route index, which
+ * docs/architecture.md's endpoint table is generated from), and starting and stopping them with
+ * the janitor's scheduled run. Later features add their route modules here.
+ */
 export const ROUTES: Record<Listener, RouteModule[]> = {
   public: [
     healthRoutes,
@@ -66,7 +71,9 @@ export async function startServers(registry: Registry, which: Which): Promise<Ru
   const urls: Partial<Record<Listener, string>> = {};
   try {
     for (const listener of listeners) {
-      const app = createApp(registry, listener, ROUTES[listener]);
+      // The public listener also allows each client's own `allowed_cors_origins` (Hydra's per-client CORS).
+      const options = listener === 'public' ? { clientOrigins: clientOrigins(registry) } : {};
+      const app = createApp(registry, listener, ROUTES[listener], options);
       apps[listener] = app;
       const { port, host } = registry.config.serve[listener];
       await listen(app, port, host);
