@@ -1,5 +1,5 @@
 import type { OAuth2Client } from '../client/model.js';
-import { grantsCredentials, mintVcNonce } from '../oidc/vc-nonce.js';
+import { grantsCredentials, mintVcNonce } from './credential-nonce.js';
 import type { Registry } from '../registry.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';

@@ -10,7 +10,7 @@ import type { Registry } from '../registry.js';
 import { activeAccessToken } from './bearer.js';
 import { CREDENTIALS_SUPPORTED } from './discovery.js';
 import { userinfoClaims } from './userinfo.js';
-import { grantsCredentials, mintVcNonce, verifyVcNonce } from './vc-nonce.js';
+import { grantsCredentials, mintVcNonce, verifyVcNonce } from '../oauth2/credential-nonce.js';
 
 const CREDENTIAL_LIFETIME_S = 3600;
 const PROOF_ALGS = CREDENTIALS_SUPPORTED[0]?.cryptographic_suites_supported ?? [];
