@@ -1,26 +1,27 @@
 import type { FastifyInstance } from 'fastify';
-import { clientAdminRoutes } from './client/admin-routes.js';
+import { clientAdminRoutes } from './client/client-admin-routes.js';
 import { flowAdminRoutes } from './flow/admin-routes.js';
 import { fallbackRoutes } from './flow/fallback-pages.js';
 import { logoutAdminRoutes } from './flow/logout-admin-routes.js';
 import { sessionAdminRoutes } from './flow/session-routes.js';
-import { healthRoutes } from './health/routes.js';
+import { healthEndpoint } from './health/health-endpoint.js';
 import { createApp, type Listener, type RouteModule } from './http/app.js';
 import { closeWithin, listen } from './http/listen.js';
 import { scheduleJanitor } from './janitor/schedule.js';
-import { jwksPublicRoutes, keyAdminRoutes } from './jwk/routes.js';
+import { jwksEndpoint } from './jwk/jwks-endpoint.js';
+import { keyAdminRoutes } from './jwk/key-admin-routes.js';
 import { authorizeRoutes } from './oauth2/authorize/endpoint.js';
 import { clientOrigins } from './oauth2/client-cors.js';
-import { introspectionRoutes } from './oauth2/introspection.js';
-import { revocationRoutes } from './oauth2/revocation.js';
+import { introspectionAdminRoutes } from './oauth2/introspection-admin-routes.js';
+import { revocationEndpoint } from './oauth2/revocation-endpoint.js';
 import { tokenAdminRoutes } from './oauth2/token-admin-routes.js';
-import { tokenRoutes } from './oauth2/token-endpoint.js';
-import { metricsAdminRoutes } from './observability/metrics-routes.js';
-import { credentialRoutes } from './oidc/credentials.js';
-import { discoveryRoutes } from './oidc/discovery.js';
-import { logoutRoutes } from './oidc/logout.js';
-import { registrationRoutes } from './oidc/registration.js';
-import { userinfoRoutes } from './oidc/userinfo.js';
+import { tokenEndpoint } from './oauth2/token-endpoint.js';
+import { metricsAdminRoutes } from './observability/metrics-admin-routes.js';
+import { credentialsEndpoint } from './oidc/credentials-endpoint.js';
+import { discoveryEndpoint } from './oidc/discovery-endpoint.js';
+import { logoutEndpoint } from './oidc/logout-endpoint.js';
+import { registrationEndpoint } from './oidc/registration-endpoint.js';
+import { userinfoEndpoint } from './oidc/userinfo-endpoint.js';
 import type { Registry } from './registry.js';
 
 /**
@@ -30,26 +31,26 @@ import type { Registry } from './registry.js';
  */
 export const ROUTES: Record<Listener, RouteModule[]> = {
   public: [
-    healthRoutes,
-    jwksPublicRoutes,
-    discoveryRoutes,
+    healthEndpoint,
+    jwksEndpoint,
+    discoveryEndpoint,
     authorizeRoutes,
-    tokenRoutes,
-    revocationRoutes,
-    userinfoRoutes,
-    credentialRoutes,
-    registrationRoutes,
-    logoutRoutes,
+    tokenEndpoint,
+    revocationEndpoint,
+    userinfoEndpoint,
+    credentialsEndpoint,
+    registrationEndpoint,
+    logoutEndpoint,
     fallbackRoutes,
   ],
   admin: [
-    healthRoutes,
+    healthEndpoint,
     clientAdminRoutes,
     keyAdminRoutes,
     flowAdminRoutes,
     logoutAdminRoutes,
     sessionAdminRoutes,
-    introspectionRoutes,
+    introspectionAdminRoutes,
     tokenAdminRoutes,
     metricsAdminRoutes,
   ],

@@ -873,7 +873,7 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
         secrets: ['signature', 'registrationTokenHash', 'token'],
       },
       {
-        path: 'oidc/registration.ts',
+        path: 'oidc/registration-endpoint.ts',
         fn: 'requireInitialAccessToken',
         uses: /safeEqual\(sha256Hex\(presented\), sha256Hex\(expected\)\)/,
         secrets: ['presented', 'expected'],

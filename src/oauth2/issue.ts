@@ -1,6 +1,6 @@
 import type { OAuth2Client } from '../client/model.js';
-import { grantsCredentials, mintVcNonce } from './credential-nonce.js';
 import type { Registry } from '../registry.js';
+import { grantsCredentials, mintVcNonce } from './credential-nonce.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';
 import { wantsIdToken, wantsRefreshToken } from './scope-grants.js';

@@ -31,7 +31,7 @@ export function userinfoClaims(registry: Registry, row: StoredToken): Record<str
 }
 
 /** `GET|POST /userinfo` (OIDC Core §5.3), JSON or, for clients that ask, a signed JWT. */
-export const userinfoRoutes: RouteModule = (app, registry) => {
+export const userinfoEndpoint: RouteModule = (app, registry) => {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     noStore(reply);
     const { row } = await activeAccessToken(registry, request);

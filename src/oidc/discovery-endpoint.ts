@@ -62,7 +62,7 @@ export async function providerMetadata(registry: Registry): Promise<Record<strin
 }
 
 /** `GET /.well-known/openid-configuration`, and the same document at the RFC 8414 address. */
-export const discoveryRoutes: RouteModule = (app, registry) => {
+export const discoveryEndpoint: RouteModule = (app, registry) => {
   for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
     app.get(path, async (_request, reply) => reply.header('cache-control', 'public, max-age=60').send(await providerMetadata(registry)));
   }
