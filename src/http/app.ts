@@ -6,7 +6,7 @@ import { clientErrorHandler, errorHandling, frameworkErrors } from './plugins/er
 import { hardening, hardeningOptions } from './plugins/hardening.js';
 import { loggingOptions, observability } from './plugins/observability.js';
 import { bodyParsers } from './plugins/parsers.js';
-import type { AppRegistry, Listener } from './plugins/shared.js';
+import type { Listener } from './plugins/shared.js';
 
 export type { Listener } from './plugins/shared.js';
 
@@ -51,8 +51,7 @@ export function createApp(registry: Registry, listener: Listener, routes: RouteM
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   // Registered in this order: hooks of one kind run in the order they were added.
-  const shared: AppRegistry = registry;
-  for (const plugin of [hardening, bodyParsers, observability, errorHandling]) void app.register(plugin, { registry: shared, listener });
+  for (const plugin of [hardening, bodyParsers, observability, errorHandling]) void app.register(plugin, { registry, listener });
   registerCors(app, config.serve[listener].cors, options.clientOrigins);
   // Admin route modules declare `/clients`; they are served at `/admin/clients` (and, by the rewrite, at `/clients`).
   void app.register(
