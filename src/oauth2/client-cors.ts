@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { ClientOrigins } from '../http/cors.js';
-import { isFormRequest } from '../http/plugins/parsers.js';
+import { isFormRequest } from '../http/form-request.js';
 import { claimedClientId } from '../http/rate-limit.js';
 import type { Registry } from '../registry.js';
 

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { InvalidRequestError } from '../http/errors.js';
-import { isFormRequest } from '../http/plugins/parsers.js';
+import { isFormRequest } from '../http/form-request.js';
 import type { Registry } from '../registry.js';
 import type { FormBody } from './token-params.js';
 import type { StoredToken } from './token-store.js';

@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/schema.js';
 import { adminApiKeyCheck } from '../admin-auth.js';
 import { BadRequestError, type HttpError, InvalidRequestError } from '../errors.js';
+import { isFormRequest } from '../form-request.js';
 import { rateLimitHook } from '../rate-limit.js';
-import { isFormRequest } from './parsers.js';
 import { listenerWide } from './shared.js';
 
 /** The `serve.*` bounds every listener of ours applies, the identity UI's included. */

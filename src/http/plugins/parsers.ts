@@ -1,10 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import { BadRequestError, type HttpError } from '../errors.js';
+import { FORM_TYPE, isFormRequest } from '../form-request.js';
 import { jsonTextExceedsDepth } from '../json-depth.js';
 import { malformed } from './errors.js';
 import { listenerWide } from './shared.js';
-
-const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 /**
  * The bodies a listener reads: forms (linear parsing, at most `serve.max_form_fields` fields, on the
@@ -47,12 +46,6 @@ function unwantedForm(request: FastifyRequest): HttpError | undefined {
   const length = request.headers['content-length'];
   const empty = length === '0' || (length === undefined && request.headers['transfer-encoding'] === undefined);
   return empty ? undefined : new BadRequestError('This route takes JSON bodies; forms are accepted by the OAuth 2.0 endpoints only.');
-}
-
-/** True when the request says its body is `application/x-www-form-urlencoded` (any case, any parameters). */
-export function isFormRequest(request: FastifyRequest): boolean {
-  const type = request.headers['content-type'];
-  return type !== undefined && type.length >= FORM_TYPE.length && type.slice(0, FORM_TYPE.length).toLowerCase() === FORM_TYPE;
 }
 
 /**
