@@ -1,4 +1,4 @@
-/** A JSON Web Key as the key API and `/.well-known/jwks.json` answer it (private members included; the public set drops them). */
+/** A JSON Web Key as the key API and `/.well-known/jwks.json` answer it (private members included; the public set drops `PRIVATE_MEMBERS`). */
 export const jwkSchema = {
   type: 'object',
   properties: {
@@ -25,6 +25,3 @@ export const jwkSchema = {
   },
   required: ['kty'],
 } as const;
-
-/** The members only a private or symmetric key has. */
-export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { RouteModule } from '../http/app.js';
-import { jwkSchema, PRIVATE_JWK_MEMBERS } from './jwk-schema.js';
+import { PRIVATE_MEMBERS } from './generate.js';
+import { jwkSchema } from './jwk-schema.js';
 
 const publicJwkSchema = {
   type: 'object',
-  properties: Object.fromEntries(Object.entries(jwkSchema.properties).filter(([name]) => !PRIVATE_JWK_MEMBERS.includes(name))),
+  properties: Object.fromEntries(
+    Object.entries(jwkSchema.properties).filter(([name]) => !(PRIVATE_MEMBERS as readonly string[]).includes(name)),
+  ),
 } as const;
 
 /** `GET /.well-known/jwks.json`: public keys of the built-in sets, cacheable and revalidatable. */

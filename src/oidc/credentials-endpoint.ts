@@ -9,8 +9,8 @@ import { ID_TOKEN_SET } from '../jwk/manager.js';
 import { grantsCredentials, mintVcNonce, verifyVcNonce } from '../oauth2/credential-nonce.js';
 import type { Registry } from '../registry.js';
 import { activeAccessToken } from './bearer.js';
-import { CREDENTIALS_SUPPORTED } from './discovery-endpoint.js';
-import { userinfoClaims } from './userinfo-endpoint.js';
+import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
+import { userinfoClaims } from './userinfo-claims.js';
 
 const CREDENTIAL_LIFETIME_S = 3600;
 const PROOF_ALGS = CREDENTIALS_SUPPORTED[0]?.cryptographic_suites_supported ?? [];
