@@ -1,6 +1,6 @@
 /**
  * Hostile input (issue 7): property-based requests (fast-check) against every route of both
- * listeners. The routes come from `ROUTES` in src/http/servers.ts, so a new route without a
+ * listeners. The routes come from `ROUTES` in src/servers.ts, so a new route without a
  * generator below fails the suite. Every answer must be what its route's kind allows (see KINDS),
  * never a 5xx, never a stack trace, within 5 s; afterwards /health/ready is 200 and every table
  * of the store holds exactly what it held before.
@@ -19,9 +19,9 @@ import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import type { Listener } from '../src/http/app.js';
-import { ROUTES } from '../src/http/servers.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createRegistry } from '../src/registry.js';
+import { ROUTES } from '../src/servers.js';
 import { Browser, CONSENT_URL, LOGIN_URL } from './support/browser.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';

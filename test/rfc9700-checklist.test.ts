@@ -861,7 +861,7 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
         secrets: ['mac', 'value'],
       },
       { path: 'identity/csrf.ts', fn: 'check', uses: /keyring\.verify\('identity-ui-csrf'/, secrets: ['token', 'value'] },
-      { path: 'oidc/vc-nonce.ts', fn: 'verifyVcNonce', uses: /keyring\.verify\(PURPOSE,/, secrets: ['mac', 'nonce'] },
+      { path: 'oauth2/credential-nonce.ts', fn: 'verifyVcNonce', uses: /keyring\.verify\(PURPOSE,/, secrets: ['mac', 'nonce'] },
       // CSRF cookies of the login, consent and logout flows.
       { path: 'flow/cookies.ts', fn: 'csrfMatches', uses: /safeEqual\(presented, expected\)/, secrets: ['presented', 'expected'] },
       { path: 'flow/logout.ts', fn: 'openLogoutVerifier', uses: /safeEqual\(presented, state\.csrf\)/, secrets: ['presented', 'csrf'] },
@@ -873,7 +873,7 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
         secrets: ['signature', 'registrationTokenHash', 'token'],
       },
       {
-        path: 'oidc/registration.ts',
+        path: 'oidc/registration-endpoint.ts',
         fn: 'requireInitialAccessToken',
         uses: /safeEqual\(sha256Hex\(presented\), sha256Hex\(expected\)\)/,
         secrets: ['presented', 'expected'],

@@ -28,7 +28,7 @@ export function quickstartCommand(): Command {
 
 async function quickstart(flags: QuickstartFlags): Promise<void> {
   const [{ startServers }, { createLogger }, { createRegistry }, { startIdentityUi, SqlUserStore }, { startDemo }] = await Promise.all([
-    import('../http/servers.js'),
+    import('../servers.js'),
     import('../observability/logger.js'),
     import('../registry.js'),
     import('../identity/index.js'),

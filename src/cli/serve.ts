@@ -2,7 +2,7 @@ import { Argument, Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ensureSystemSecret } from '../config/secrets.js';
-import type { Which } from '../http/servers.js';
+import type { Which } from '../servers.js';
 
 export interface ConfigFlags {
   config?: string;
@@ -42,7 +42,7 @@ async function serve(which: Which, flags: ConfigFlags): Promise<void> {
   // Loaded here, not at the top: the server stack (Fastify, database drivers) takes most of a second to
   // import, which every admin-API command and `--help` would otherwise pay.
   const [{ startServers }, { createLogger }, { createRegistry }] = await Promise.all([
-    import('../http/servers.js'),
+    import('../servers.js'),
     import('../observability/logger.js'),
     import('../registry.js'),
   ]);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { NewUser, User, UserClaims, UserStore } from '../identity/user-store.js';
+import { databaseErrorKind } from '../persistence/errors.js';
 import type { Persister } from '../persistence/persister.js';
 import { type FormatFlag, printRecords, write } from './output.js';
 
@@ -79,8 +80,7 @@ async function withUsers<T>(flags: UserFlags, work: (users: UserStore, persister
   try {
     return await work(new SqlUserStore(database.db), new SqlPersister(database.db));
   } catch (error) {
-    const { code, message } = error as { code?: string; message?: string };
-    if (code === '42P01' || /no such table/i.test(message ?? '')) {
+    if (databaseErrorKind(error) === 'missing-table') {
       throw new Error(`the users table does not exist in ${database.location}: run \`portcullis migrate sql up\` first`);
     }
     throw error;

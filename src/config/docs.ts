@@ -3,9 +3,8 @@
  * from what the server accepts. `npm run docs:config` writes it; a test fails when the committed
  * file differs from what this renders.
  */
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+
+import { isMainModule } from '../util/main-module.js';
 import { formatDuration } from './duration.js';
 import { type Fate, HYDRA_KEYS, type KeyFate } from './hydra-keys.js';
 import { ConfigError, loadConfig } from './load.js';
@@ -187,14 +186,4 @@ export function renderConfigDocs(): string {
   return `${parts.join('\n').trimEnd()}\n`;
 }
 
-function isMain(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(resolve(script))).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) process.stdout.write(renderConfigDocs());
+if (isMainModule(import.meta.url)) process.stdout.write(renderConfigDocs());

@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { safeEqual } from '../crypto/keyring.js';
-import { parseForm } from '../http/app.js';
+import { parseForm } from '../http/plugins/parsers.js';
 import { html, sendPage } from '../identity/html.js';
 
 /**

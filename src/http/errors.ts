@@ -38,92 +38,140 @@ export class HttpError extends Error {
 
 type HintedError = new (hint?: string, debug?: string) => HttpError;
 
-function kind(error: string, status: number, description: string): HintedError {
-  return class extends HttpError {
+/**
+ * A class per error code. `name` is given explicitly: a class expression returned from a factory is
+ * anonymous, and logs and stack traces would otherwise show an empty name.
+ */
+function kind(name: string, error: string, status: number, description: string): HintedError {
+  const made = class extends HttpError {
     constructor(hint = '', debug = '') {
       super(error, status, description, hint, debug);
     }
   };
+  Object.defineProperty(made, 'name', { value: name });
+  return made;
 }
 
 // RFC 6749, OpenID Connect and RFC 7591 error codes.
 export const InvalidRequestError = kind(
+  'InvalidRequestError',
   'invalid_request',
   400,
   'The request is missing a required parameter, has an invalid parameter value, repeats a parameter, or is otherwise malformed.',
 );
 export const InvalidClientError = kind(
+  'InvalidClientError',
   'invalid_client',
   401,
   'Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).',
 );
 export const InvalidGrantError = kind(
+  'InvalidGrantError',
   'invalid_grant',
   400,
   'The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.',
 );
 export const UnauthorizedClientError = kind(
+  'UnauthorizedClientError',
   'unauthorized_client',
   400,
   'The client is not authorized to request a token using this method.',
 );
 export const UnsupportedGrantTypeError = kind(
+  'UnsupportedGrantTypeError',
   'unsupported_grant_type',
   400,
   'The authorization grant type is not supported by the authorization server.',
 );
 export const UnsupportedResponseTypeError = kind(
+  'UnsupportedResponseTypeError',
   'unsupported_response_type',
   400,
   'The authorization server does not support obtaining a token using this method.',
 );
-export const InvalidScopeError = kind('invalid_scope', 400, 'The requested scope is invalid, unknown, or malformed.');
-export const AccessDeniedError = kind('access_denied', 403, 'The resource owner or authorization server denied the request.');
+export const InvalidScopeError = kind('InvalidScopeError', 'invalid_scope', 400, 'The requested scope is invalid, unknown, or malformed.');
+export const AccessDeniedError = kind(
+  'AccessDeniedError',
+  'access_denied',
+  403,
+  'The resource owner or authorization server denied the request.',
+);
 export const ServerError = kind(
+  'ServerError',
   'server_error',
   500,
   'The authorization server encountered an unexpected condition that prevented it from fulfilling the request.',
 );
 export const TemporarilyUnavailableError = kind(
+  'TemporarilyUnavailableError',
   'temporarily_unavailable',
   503,
   'The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server.',
 );
 export const InvalidStateError = kind(
+  'InvalidStateError',
   'invalid_state',
   400,
   'The state is missing or does not have enough characters and is therefore considered too weak.',
 );
-export const LoginRequiredError = kind('login_required', 400, 'The Authorization Server requires End-User authentication.');
-export const ConsentRequiredError = kind('consent_required', 400, 'The Authorization Server requires End-User consent.');
+export const LoginRequiredError = kind(
+  'LoginRequiredError',
+  'login_required',
+  400,
+  'The Authorization Server requires End-User authentication.',
+);
+export const ConsentRequiredError = kind(
+  'ConsentRequiredError',
+  'consent_required',
+  400,
+  'The Authorization Server requires End-User consent.',
+);
 export const InteractionRequiredError = kind(
+  'InteractionRequiredError',
   'interaction_required',
   400,
   'The Authorization Server requires End-User interaction of some form to proceed.',
 );
 export const InvalidTokenError = kind(
+  'InvalidTokenError',
   'invalid_token',
   401,
   'The access token provided is expired, revoked, malformed, or invalid for other reasons.',
 );
-export const RequestUnauthorizedError = kind('request_unauthorized', 401, 'The request could not be authorized.');
-export const RequestForbiddenError = kind('request_forbidden', 403, 'The request is not allowed.');
+export const RequestUnauthorizedError = kind(
+  'RequestUnauthorizedError',
+  'request_unauthorized',
+  401,
+  'The request could not be authorized.',
+);
+export const RequestForbiddenError = kind('RequestForbiddenError', 'request_forbidden', 403, 'The request is not allowed.');
 export const InvalidClientMetadataError = kind(
+  'InvalidClientMetadataError',
   'invalid_client_metadata',
   400,
   'The value of one of the Client Metadata fields is invalid and the server has rejected this request.',
 );
-export const InvalidRedirectUriError = kind('invalid_redirect_uri', 400, 'The value of one or more redirect_uris is invalid.');
+export const InvalidRedirectUriError = kind(
+  'InvalidRedirectUriError',
+  'invalid_redirect_uri',
+  400,
+  'The value of one or more redirect_uris is invalid.',
+);
 
 // Generic (non-OAuth) errors of the admin API; `error` carries Hydra's wording for them.
-export const BadRequestError = kind('The request was malformed or contained invalid parameters', 400, '');
-export const NotFoundError = kind('Unable to locate the resource', 404, '');
-export const ConflictError = kind('Unable to insert or update resource because a resource with that value exists already', 409, '');
-export const UnauthorizedError = kind('The request could not be authorized', 401, '');
-export const ForbiddenError = kind('The requested action was forbidden', 403, '');
-export const PayloadTooLargeError = kind('The request body is too large', 413, '');
-export const RequestHeaderFieldsTooLargeError = kind('The request headers are too large', 431, '');
-export const RequestTimeoutError = kind('The request took too long to arrive', 408, '');
-export const UnsupportedMediaTypeError = kind('The request content type is not supported', 415, '');
-export const MethodNotAllowedError = kind('The request method is not allowed on this resource', 405, '');
-export const InternalError = kind('An internal server error occurred, please contact the system administrator', 500, '');
+export const BadRequestError = kind('BadRequestError', 'The request was malformed or contained invalid parameters', 400, '');
+export const NotFoundError = kind('NotFoundError', 'Unable to locate the resource', 404, '');
+export const ConflictError = kind(
+  'ConflictError',
+  'Unable to insert or update resource because a resource with that value exists already',
+  409,
+  '',
+);
+export const UnauthorizedError = kind('UnauthorizedError', 'The request could not be authorized', 401, '');
+export const ForbiddenError = kind('ForbiddenError', 'The requested action was forbidden', 403, '');
+export const PayloadTooLargeError = kind('PayloadTooLargeError', 'The request body is too large', 413, '');
+export const RequestHeaderFieldsTooLargeError = kind('RequestHeaderFieldsTooLargeError', 'The request headers are too large', 431, '');
+export const RequestTimeoutError = kind('RequestTimeoutError', 'The request took too long to arrive', 408, '');
+export const UnsupportedMediaTypeError = kind('UnsupportedMediaTypeError', 'The request content type is not supported', 415, '');
+export const MethodNotAllowedError = kind('MethodNotAllowedError', 'The request method is not allowed on this resource', 405, '');
+export const InternalError = kind('InternalError', 'An internal server error occurred, please contact the system administrator', 500, '');

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
-import { arrivalOptions, limitConnections, parseForm } from '../http/app.js';
+import { arrivalOptions, limitConnections } from '../http/plugins/hardening.js';
+import { parseForm } from '../http/plugins/parsers.js';
 import { adminFailure } from './admin-api.js';
 import { consentRoutes } from './consent.js';
 import { redirect, show, type UiContext } from './context.js';

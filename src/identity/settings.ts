@@ -1,6 +1,6 @@
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { HttpLimits } from '../http/app.js';
+import type { HttpLimits } from '../http/plugins/hardening.js';
 import type { SignInThrottleSettings } from './throttle.js';
 
 /** The identity UI's configuration (`ui.*`), with defaults filled in from the rest of the config. */

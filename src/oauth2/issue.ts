@@ -1,9 +1,9 @@
 import type { OAuth2Client } from '../client/model.js';
 import { timeOrderedUuid } from '../crypto/random.js';
 import type { ConsentDecision } from '../flow/decision.js';
-import { grantsCredentials, mintVcNonce } from '../oidc/vc-nonce.js';
 import type { Registry } from '../registry.js';
 import type { AuthorizeRequest } from './authorize/model.js';
+import { grantsCredentials, mintVcNonce } from './credential-nonce.js';
 import type { TokenResponse } from './grant.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';

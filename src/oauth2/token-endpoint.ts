@@ -32,7 +32,7 @@ const tokenResponseSchema = {
 } as const;
 
 /** `POST /oauth2/token`: authenticate the client, check it may use the grant, run the grant. */
-export const tokenRoutes: RouteModule = (app, registry) => {
+export const tokenEndpoint: RouteModule = (app, registry) => {
   app.post<{ Body: FormBody }>(
     '/oauth2/token',
     {

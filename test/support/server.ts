@@ -3,10 +3,10 @@ import { Writable } from 'node:stream';
 import { Configuration, JwkApi, MetadataApi, OAuth2Api, WellknownApi } from '@ory/hydra-client';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { startServers } from '../../src/http/servers.js';
 import { type RunningIdentityUi, startIdentityUi } from '../../src/identity/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createRegistry, type Registry } from '../../src/registry.js';
+import { startServers } from '../../src/servers.js';
 import type { TestStore } from './stores.js';
 
 export interface TestServer {

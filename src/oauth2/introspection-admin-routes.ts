@@ -1,11 +1,10 @@
-import type { FastifyRequest } from 'fastify';
 import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { isFormRequest } from '../http/form-request.js';
 import type { Registry } from '../registry.js';
+import { formBody, resolvePresentedToken } from './presented-token.js';
 import { disallowedScopes, parseScope } from './scope.js';
-import type { FormBody } from './token-params.js';
 import { single } from './token-params.js';
 import type { StoredToken } from './token-store.js';
 
@@ -48,27 +47,12 @@ const introspectionResponseSchema = {
 
 const INACTIVE: IntrospectedToken = { active: false };
 
-/** The form body of a request that must be `application/x-www-form-urlencoded` and not empty. */
-export function formBody(request: FastifyRequest): FormBody {
-  const body = request.body;
-  if (!isFormRequest(request) || typeof body !== 'object' || body === null) {
-    throw new InvalidRequestError('The request body must be a non-empty application/x-www-form-urlencoded form.');
-  }
-  return body as FormBody;
-}
-
-/** The access or refresh token a presented string stands for; authorization codes are never found here. */
-export async function resolvePresentedToken(registry: Registry, token: string): Promise<StoredToken | undefined> {
-  const row = await registry.tokens.resolve(token);
-  return row?.kind === 'authorization_code' ? undefined : row;
-}
-
 /**
  * `POST /admin/oauth2/introspect` (RFC 7662) as Hydra answers it: access and refresh tokens only;
  * anything unknown, expired, revoked or lacking one of the `scope` values asked about is
  * `{"active": false}`. `token_type_hint` is ignored: the token's own prefix or shape says what it is.
  */
-export const introspectionRoutes: RouteModule = (app, registry) => {
+export const introspectionAdminRoutes: RouteModule = (app, registry) => {
   app.post(
     '/oauth2/introspect',
     { config: { oauth: true, forms: true }, schema: { response: { 200: introspectionResponseSchema } } },

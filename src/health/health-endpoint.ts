@@ -10,7 +10,7 @@ const notReadySchema = {
 } as const;
 
 /** `/health/alive`, `/health/ready` and `/version`, served on both listeners. */
-export const healthRoutes: RouteModule = (app, registry) => {
+export const healthEndpoint: RouteModule = (app, registry) => {
   let migrated = false;
 
   app.get('/health/alive', { schema: { response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));

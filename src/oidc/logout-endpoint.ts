@@ -23,7 +23,7 @@ const FRONTCHANNEL_WAIT_MS = 5000;
  * frame each, and the browser goes on to the post-logout redirect. Every error goes to the error
  * page: a redirect that was not verified is never followed.
  */
-export const logoutRoutes: RouteModule = (app, registry) => {
+export const logoutEndpoint: RouteModule = (app, registry) => {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       const params = requestParams(request);

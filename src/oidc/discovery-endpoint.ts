@@ -3,16 +3,7 @@ import { issuerUrl, publicUrl } from '../config/urls.js';
 import type { RouteModule } from '../http/app.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import type { Registry } from '../registry.js';
-
-/** The one verifiable-credential type offered (OpenID Connect UserInfo VC draft 00, as Hydra). */
-export const CREDENTIALS_SUPPORTED = [
-  {
-    format: 'jwt_vc_json',
-    types: ['VerifiableCredential', 'UserInfoCredential'],
-    cryptographic_binding_methods_supported: ['jwk'],
-    cryptographic_suites_supported: ['PS256', 'RS256', 'ES256', 'PS384', 'RS384', 'ES384', 'PS512', 'RS512', 'ES512', 'EdDSA'],
-  },
-];
+import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
 
 const STANDARD_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'rat', 'nonce', 'acr', 'amr', 'sid', 'at_hash', 'c_hash'];
 
@@ -62,7 +53,7 @@ export async function providerMetadata(registry: Registry): Promise<Record<strin
 }
 
 /** `GET /.well-known/openid-configuration`, and the same document at the RFC 8414 address. */
-export const discoveryRoutes: RouteModule = (app, registry) => {
+export const discoveryEndpoint: RouteModule = (app, registry) => {
   for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
     app.get(path, async (_request, reply) => reply.header('cache-control', 'public, max-age=60').send(await providerMetadata(registry)));
   }

@@ -2,7 +2,7 @@ import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { authenticateClient } from './client-auth.js';
-import { formBody, resolvePresentedToken } from './introspection.js';
+import { formBody, resolvePresentedToken } from './presented-token.js';
 import { single } from './token-params.js';
 
 /**
@@ -11,7 +11,7 @@ import { single } from './token-params.js';
  * there too). Revoking an access or refresh token revokes every token of its grant, as Hydra does.
  * Authorization codes are not revocable here. `token_type_hint` is ignored.
  */
-export const revocationRoutes: RouteModule = (app, registry) => {
+export const revocationEndpoint: RouteModule = (app, registry) => {
   app.post(
     '/oauth2/revoke',
     // Error answers get `Cache-Control: no-store` and `Pragma: no-cache` from the shared error handler.

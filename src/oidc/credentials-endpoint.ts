@@ -6,11 +6,11 @@ import { noStore } from '../http/cache.js';
 import { HttpError, InvalidRequestError, InvalidScopeError } from '../http/errors.js';
 import { PRIVATE_MEMBERS } from '../jwk/generate.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
+import { grantsCredentials, mintVcNonce, verifyVcNonce } from '../oauth2/credential-nonce.js';
 import type { Registry } from '../registry.js';
 import { activeAccessToken } from './bearer.js';
-import { CREDENTIALS_SUPPORTED } from './discovery.js';
-import { userinfoClaims } from './userinfo.js';
-import { grantsCredentials, mintVcNonce, verifyVcNonce } from './vc-nonce.js';
+import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
+import { userinfoClaims } from './userinfo-claims.js';
 
 const CREDENTIAL_LIFETIME_S = 3600;
 const PROOF_ALGS = CREDENTIALS_SUPPORTED[0]?.cryptographic_suites_supported ?? [];
@@ -47,7 +47,7 @@ class MissingProofError extends HttpError {
  * key by signing the nonce it was given for this access token; it gets a credential, signed with
  * the ID-token key, that binds the user's claims to `did:jwk` of that key.
  */
-export const credentialRoutes: RouteModule = (app, registry) => {
+export const credentialsEndpoint: RouteModule = (app, registry) => {
   app.post<{ Body: CredentialRequest }>(
     '/credentials',
     {

@@ -1,35 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { RouteModule } from '../http/app.js';
 import { NotFoundError } from '../http/errors.js';
 import { GENERATABLE_ALGS, type KeyRequest } from './generate.js';
+import { jwkSchema } from './jwk-schema.js';
 
-const jwkSchema = {
-  type: 'object',
-  properties: {
-    kty: { type: 'string' },
-    kid: { type: 'string' },
-    alg: { type: 'string' },
-    use: { type: 'string' },
-    crv: { type: 'string' },
-    x: { type: 'string' },
-    y: { type: 'string' },
-    n: { type: 'string' },
-    e: { type: 'string' },
-    d: { type: 'string' },
-    p: { type: 'string' },
-    q: { type: 'string' },
-    dp: { type: 'string' },
-    dq: { type: 'string' },
-    qi: { type: 'string' },
-    k: { type: 'string' },
-    x5c: { type: 'array', items: { type: 'string' } },
-    x5t: { type: 'string' },
-    'x5t#S256': { type: 'string' },
-    x5u: { type: 'string' },
-  },
-  required: ['kty'],
-} as const;
 const jwkSetSchema = { type: 'object', properties: { keys: { type: 'array', items: jwkSchema } }, required: ['keys'] } as const;
 const setParams = { type: 'object', properties: { set: { type: 'string', minLength: 1 } }, required: ['set'] } as const;
 const keyParams = {
@@ -94,38 +68,3 @@ export const keyAdminRoutes: RouteModule = (app, { keys }) => {
     return reply.status(204).send();
   });
 };
-
-const publicJwkSchema = {
-  type: 'object',
-  properties: Object.fromEntries(
-    Object.entries(jwkSchema.properties).filter(([name]) => !['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].includes(name)),
-  ),
-} as const;
-
-/** `GET /.well-known/jwks.json`: public keys of the built-in sets, cacheable and revalidatable. */
-export const jwksPublicRoutes: RouteModule = (app, { keys, config }) => {
-  const maxAge = Math.floor(config.cache.ttl / 1000);
-  app.get(
-    '/.well-known/jwks.json',
-    {
-      schema: {
-        response: { 200: { type: 'object', properties: { keys: { type: 'array', items: publicJwkSchema } } }, 304: { type: 'null' } },
-      },
-    },
-    async (request, reply) => {
-      const body = { keys: await keys.publicKeys() };
-      const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`;
-      reply.header('cache-control', `public, max-age=${maxAge}, must-revalidate`).header('etag', etag);
-      if (matchesEtag(request.headers['if-none-match'], etag)) return reply.status(304).send();
-      return body;
-    },
-  );
-};
-
-/** If-None-Match as RFC 9110 13.1.2 compares: `*`, or any listed tag equal under weak comparison (`W/` ignored). */
-function matchesEtag(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  if (header.trim() === '*') return true;
-  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
-  return header.split(',').some((candidate) => opaque(candidate) === opaque(etag));
-}

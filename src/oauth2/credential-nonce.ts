@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { type Keyring, sha256Hex } from '../crypto/keyring.js';
 
+/**
+ * Verifiable-credential nonces (`c_nonce`), part of token issuing: a token response that grants
+ * credentials carries one (`issue.ts`), and the credential endpoint (oidc/) checks the proof against it.
+ */
+
 /** The scope that, with `openid`, lets a token request verifiable credentials. */
 export const VC_SCOPE = 'userinfo_credential_draft_00';
 

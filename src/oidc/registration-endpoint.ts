@@ -51,7 +51,7 @@ declare module 'fastify' {
   }
 }
 
-export const registrationRoutes: RouteModule = (app, registry) => {
+export const registrationEndpoint: RouteModule = (app, registry) => {
   const { clients } = registry;
   // Per-request state lives on the request (a Fastify decorator), not in module-level maps.
   if (!app.hasRequestDecorator('registrationClient')) app.decorateRequest('registrationClient', null);

@@ -1,0 +1,99 @@
+import type { FastifyInstance } from 'fastify';
+import { clientAdminRoutes } from './client/client-admin-routes.js';
+import { flowAdminRoutes } from './flow/admin-routes.js';
+import { fallbackRoutes } from './flow/fallback-pages.js';
+import { logoutAdminRoutes } from './flow/logout-admin-routes.js';
+import { sessionAdminRoutes } from './flow/session-routes.js';
+import { healthEndpoint } from './health/health-endpoint.js';
+import { createApp, type Listener, type RouteModule } from './http/app.js';
+import { closeWithin, listen } from './http/listen.js';
+import { scheduleJanitor } from './janitor/schedule.js';
+import { jwksEndpoint } from './jwk/jwks-endpoint.js';
+import { keyAdminRoutes } from './jwk/key-admin-routes.js';
+import { authorizeRoutes } from './oauth2/authorize/endpoint.js';
+import { clientOrigins } from './oauth2/client-cors.js';
+import { introspectionAdminRoutes } from './oauth2/introspection-admin-routes.js';
+import { revocationEndpoint } from './oauth2/revocation-endpoint.js';
+import { tokenAdminRoutes } from './oauth2/token-admin-routes.js';
+import { tokenEndpoint } from './oauth2/token-endpoint.js';
+import { metricsAdminRoutes } from './observability/metrics-admin-routes.js';
+import { credentialsEndpoint } from './oidc/credentials-endpoint.js';
+import { discoveryEndpoint } from './oidc/discovery-endpoint.js';
+import { logoutEndpoint } from './oidc/logout-endpoint.js';
+import { registrationEndpoint } from './oidc/registration-endpoint.js';
+import { userinfoEndpoint } from './oidc/userinfo-endpoint.js';
+import type { Registry } from './registry.js';
+
+/**
+ * The composition root of the listeners: what each one serves (the route index, which
+ * docs/architecture.md's endpoint table is generated from), and starting and stopping them with
+ * the janitor's scheduled run. Later features add their route modules here.
+ */
+export const ROUTES: Record<Listener, RouteModule[]> = {
+  public: [
+    healthEndpoint,
+    jwksEndpoint,
+    discoveryEndpoint,
+    authorizeRoutes,
+    tokenEndpoint,
+    revocationEndpoint,
+    userinfoEndpoint,
+    credentialsEndpoint,
+    registrationEndpoint,
+    logoutEndpoint,
+    fallbackRoutes,
+  ],
+  admin: [
+    healthEndpoint,
+    clientAdminRoutes,
+    keyAdminRoutes,
+    flowAdminRoutes,
+    logoutAdminRoutes,
+    sessionAdminRoutes,
+    introspectionAdminRoutes,
+    tokenAdminRoutes,
+    metricsAdminRoutes,
+  ],
+};
+
+export type Which = 'all' | Listener;
+
+export interface RunningServers {
+  /** Base URL of each started listener, e.g. `{ public: 'http://127.0.0.1:4444' }`. */
+  urls: Partial<Record<Listener, string>>;
+  apps: Partial<Record<Listener, FastifyInstance>>;
+  /** Stops accepting, lets requests in flight finish (up to `serve.shutdown_timeout`), then returns. */
+  close(): Promise<void>;
+}
+
+export async function startServers(registry: Registry, which: Which): Promise<RunningServers> {
+  const listeners: Listener[] = which === 'all' ? ['public', 'admin'] : [which];
+  const apps: Partial<Record<Listener, FastifyInstance>> = {};
+  const urls: Partial<Record<Listener, string>> = {};
+  try {
+    for (const listener of listeners) {
+      // The public listener also allows each client's own `allowed_cors_origins` (Hydra's per-client CORS).
+      const options = listener === 'public' ? { clientOrigins: clientOrigins(registry) } : {};
+      const app = createApp(registry, listener, ROUTES[listener], options);
+      apps[listener] = app;
+      const { port, host } = registry.config.serve[listener];
+      await listen(app, port, host);
+      const address = app.server.address();
+      const boundPort = typeof address === 'object' && address ? address.port : port;
+      urls[listener] = `http://${host && host !== '::' && host !== '0.0.0.0' ? host : '127.0.0.1'}:${boundPort}`;
+    }
+  } catch (error) {
+    await Promise.all(Object.values(apps).map((app) => app.close()));
+    throw error;
+  }
+  const janitor = scheduleJanitor(registry);
+  return {
+    urls,
+    apps,
+    close: async () => {
+      registry.lifecycle.shuttingDown = true;
+      await janitor?.stop();
+      await closeWithin(Object.values(apps), registry.config.serve.shutdown_timeout);
+    },
+  };
+}
