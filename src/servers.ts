@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { clientAdminRoutes } from './client/client-admin-routes.js';
-import { flowAdminRoutes } from './flow/admin-routes.js';
-import { fallbackRoutes } from './flow/fallback-pages.js';
+import { fallbackPagesEndpoint } from './flow/fallback-pages-endpoint.js';
+import { loginConsentAdminRoutes } from './flow/login-consent-admin-routes.js';
 import { logoutAdminRoutes } from './flow/logout-admin-routes.js';
-import { sessionAdminRoutes } from './flow/session-routes.js';
+import { sessionAdminRoutes } from './flow/session-admin-routes.js';
 import { healthEndpoint } from './health/health-endpoint.js';
 import { createApp, type Listener, type RouteModule } from './http/app.js';
 import { closeWithin, listen } from './http/listen.js';
 import { scheduleJanitor } from './janitor/schedule.js';
 import { jwksEndpoint } from './jwk/jwks-endpoint.js';
 import { keyAdminRoutes } from './jwk/key-admin-routes.js';
-import { authorizeRoutes } from './oauth2/authorize/endpoint.js';
+import { authorizeEndpoint } from './oauth2/authorize/authorize-endpoint.js';
 import { clientOrigins } from './oauth2/client-cors.js';
 import { introspectionAdminRoutes } from './oauth2/introspection-admin-routes.js';
 import { revocationEndpoint } from './oauth2/revocation-endpoint.js';
@@ -34,20 +34,20 @@ export const ROUTES: Record<Listener, RouteModule[]> = {
     healthEndpoint,
     jwksEndpoint,
     discoveryEndpoint,
-    authorizeRoutes,
+    authorizeEndpoint,
     tokenEndpoint,
     revocationEndpoint,
     userinfoEndpoint,
     credentialsEndpoint,
     registrationEndpoint,
     logoutEndpoint,
-    fallbackRoutes,
+    fallbackPagesEndpoint,
   ],
   admin: [
     healthEndpoint,
     clientAdminRoutes,
     keyAdminRoutes,
-    flowAdminRoutes,
+    loginConsentAdminRoutes,
     logoutAdminRoutes,
     sessionAdminRoutes,
     introspectionAdminRoutes,

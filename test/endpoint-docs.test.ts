@@ -9,12 +9,6 @@ import { ROUTES } from '../src/servers.js';
 
 const committed = readFileSync(new URL('../docs/architecture.md', import.meta.url), 'utf8');
 
-/**
- * Route modules under src/flow/ and src/oauth2/authorize/ not yet renamed to the pattern (their
- * rename waits for the rewrite of those folders); delete an entry once its module follows it.
- */
-const NOT_YET_RENAMED = new Set(['authorizeRoutes', 'fallbackRoutes', 'flowAdminRoutes', 'sessionAdminRoutes']);
-
 let endpoints: Endpoint[];
 beforeAll(async () => {
   endpoints = await collectEndpoints();
@@ -43,7 +37,6 @@ describe('endpoint table of docs/architecture.md', () => {
     const table = renderEndpointTable(endpoints);
     const kebab = (name: string) => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
     for (const module of new Set([...ROUTES.public, ...ROUTES.admin].map((route) => route.name))) {
-      if (NOT_YET_RENAMED.has(module)) continue;
       expect(module, module).toMatch(/^[a-z][a-zA-Z]*(Endpoint|AdminRoutes)$/);
       expect(table, module).toMatch(new RegExp(`\`src/([a-z0-9-]+/)+${kebab(module)}\\.ts\` \\(\`${module}\`\\)`));
     }

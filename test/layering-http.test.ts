@@ -28,17 +28,9 @@ function runtimeSpecifiers(text: string): string[] {
   );
 }
 
-/**
- * Route modules: `<name>-endpoint.ts` and `<name>-admin-routes.ts`, and those under src/flow/ and
- * src/oauth2/authorize/ that still wait for their rename to the pattern.
- */
+/** Route modules: `<name>-endpoint.ts` and `<name>-admin-routes.ts`. */
 function isRouteModule(path: string): boolean {
-  return (
-    /-(endpoint|admin-routes)\.(ts|js)$/.test(path) ||
-    ['flow/admin-routes', 'flow/session-routes', 'flow/fallback-pages', 'oauth2/authorize/endpoint'].some(
-      (pending) => path === `${pending}.ts` || path === `${pending}.js`,
-    )
-  );
+  return /-(endpoint|admin-routes)\.(ts|js)$/.test(path);
 }
 
 /** The `src/`-relative module a specifier of `file` names; undefined for a package. */
@@ -110,7 +102,8 @@ describe('route modules', () => {
   it('the check tells route modules from their helpers, and type-only imports from loads', () => {
     expect(isRouteModule('oauth2/token-endpoint.js')).toBe(true);
     expect(isRouteModule('client/client-admin-routes.js')).toBe(true);
-    expect(isRouteModule('flow/session-routes.js')).toBe(true);
+    expect(isRouteModule('flow/session-admin-routes.js')).toBe(true);
+    expect(isRouteModule('flow/session-routes.js')).toBe(false);
     expect(isRouteModule('oauth2/presented-token.js')).toBe(false);
     expect(isRouteModule('oidc/userinfo-claims.js')).toBe(false);
     const text = [

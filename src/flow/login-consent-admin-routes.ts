@@ -83,7 +83,7 @@ function rejection(body: RejectBody | undefined, fallbackDescription: string): R
 }
 
 /** Hydra's headless login and consent API (`/admin/oauth2/auth/requests/{login,consent}`). */
-export const flowAdminRoutes: RouteModule = (app, registry: Registry) => {
+export const loginConsentAdminRoutes: RouteModule = (app, registry: Registry) => {
   app.get('/oauth2/auth/requests/login', { schema: { querystring: challengeQuery('login_challenge') } }, async (request) =>
     describeLoginRequest(registry, challengeOf(request, 'login_challenge')),
   );

@@ -20,7 +20,7 @@ const PAGES: Record<string, { title: string; key: string; what: string }> = {
 };
 
 /** The placeholder pages used while `urls.*` are not configured (as Hydra's `/oauth2/fallbacks/*`). */
-export const fallbackRoutes: RouteModule = (app) => {
+export const fallbackPagesEndpoint: RouteModule = (app) => {
   for (const [page, { title, key, what }] of Object.entries(PAGES)) {
     app.get(`/oauth2/fallbacks/${page}`, async (_request, reply) =>
       sendHtml(

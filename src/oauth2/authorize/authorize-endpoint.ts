@@ -16,7 +16,7 @@ import { AuthorizeError, parseAuthorizeRequest } from './request.js';
  * login app; it comes back with `login_verifier` and goes on to the consent app; it comes back with
  * `consent_verifier` and gets its code or tokens.
  */
-export const authorizeRoutes: RouteModule = (app, registry) => {
+export const authorizeEndpoint: RouteModule = (app, registry) => {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const { params, repeated } = singleValues(request.method === 'GET' ? request.query : request.body);
     const { login_verifier: loginVerifier, consent_verifier: consentVerifier, ...original } = params;
