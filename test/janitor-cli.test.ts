@@ -58,6 +58,7 @@ describe('portcullis janitor', () => {
         owner: '',
         secret_hash: null,
         registration_token_hash: null,
+        self_registered: 0,
         document: '{}',
         created_at: now,
         updated_at: now,

@@ -14,6 +14,7 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectErrorJson } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -50,17 +51,6 @@ async function call(base: string, method: string, path: string, body?: unknown, 
     json = undefined;
   }
   return { status: response.status, headers: response.headers, text, json };
-}
-
-/** The error JSON every failure carries: exactly `{error, error_description}`, both strings. */
-function expectErrorJson(answer: Answer, status: number): void {
-  expect(answer.status, answer.text.slice(0, 200)).toBe(status);
-  expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = answer.json as Record<string, unknown>;
-  expect(Object.keys(body).sort()).toEqual(['error', 'error_description']);
-  expect(typeof body.error).toBe('string');
-  expect(body.error).not.toBe('');
-  expect(typeof body.error_description).toBe('string');
 }
 
 /** The failed response of an SDK (axios) call. */
