@@ -14,6 +14,7 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { type Database, openDatabase } from './persistence/database.js';
 import { migrateUp, pendingMigrations } from './persistence/migrator.js';
+import { type Clock, systemClock } from './util/clock.js';
 
 /** Process-wide state every handler may read; flipped when shutdown begins. */
 export interface Lifecycle {
@@ -44,16 +45,21 @@ export interface Registry {
   readonly lifecycle: Lifecycle;
   /** Prometheus metrics of this process (`GET /admin/metrics/prometheus`). */
   readonly metrics: Metrics;
+  /** The time expiry checks read (a test may pass its own, to move time forward). */
+  readonly clock: Clock;
   close(): Promise<void>;
 }
 
 export interface RegistryOptions {
   /** Apply pending migrations before serving (memory and SQLite in development mode). */
   migrate?: boolean;
+  /** The time source; the system clock by default. */
+  clock?: Clock;
 }
 
 export async function createRegistry(config: Config, logger: Logger, options: RegistryOptions = {}): Promise<Registry> {
   const database = openDatabase(config.dsn);
+  const clock = options.clock ?? systemClock;
   try {
     if (options.migrate) {
       const applied = await migrateUp(database);
@@ -78,7 +84,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       cacheTtlMs: config.cache.ttl,
     });
     const tokenStore = new SqlTokenStore(database.db);
-    const tokens = new TokenService({ config, keyring, keys, store: tokenStore });
+    const tokens = new TokenService({ config, keyring, keys, store: tokenStore, clock });
     if ((await pendingMigrations(database)).length === 0) {
       await keys.ensureBuiltinSets();
     } else {
@@ -96,10 +102,11 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       tokenStore,
       sessions: new SessionStore(database.db),
       tokens,
-      clientAuth: new ClientAuthState(config),
+      clientAuth: new ClientAuthState(config, clock),
       usedJtis: new UsedJtiStore(database.db, logger),
       lifecycle: { shuttingDown: false },
       metrics: new Metrics(),
+      clock,
       close: () => database.close(),
     };
   } catch (error) {

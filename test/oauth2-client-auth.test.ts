@@ -10,6 +10,7 @@ import type { OAuth2Client } from '@ory/hydra-client';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClock } from './support/clock.js';
 import { expectOAuthError, sdkJwks, tokenRequest } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
@@ -55,6 +56,7 @@ async function assertion(key: KeyPair, clientId: string, audience: string, optio
 }
 
 describe.each(STORES)('private_key_jwt client authentication ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
   let tokenUrl: string;
   let key: KeyPair;
@@ -71,7 +73,7 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
     tokenRequest(server, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: signed, ...extra });
 
   beforeAll(async () => {
-    server = await startTestServer(store);
+    server = await startTestServer(store, { clock });
     tokenUrl = `${server.config.urls.self.public.replace(/\/+$/, '')}/oauth2/token`;
     key = await keyPair('RS256', 'key-1');
     client = await createClient({ jwks: sdkJwks(key.publicJwk) });
@@ -216,7 +218,7 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
       // The client rotates: the new kid is unknown to the cached set, so the set is fetched again.
       const second = await keyPair('RS256', 'remote-2');
       served = [first.publicJwk, second.publicJwk];
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      clock.advance(1100);
       expect((await withAssertion(await assertion(second, remoteClient.client_id, tokenUrl))).status).toBe(200);
       expect(fetches).toBe(2);
 

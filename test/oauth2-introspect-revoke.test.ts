@@ -8,6 +8,7 @@ import type { OAuth2Client } from '@ory/hydra-client';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Grant } from '../src/oauth2/tokens.js';
+import { TestClock } from './support/clock.js';
 import { basicAuth, postForm } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
@@ -17,6 +18,7 @@ const insecure = { [oauth.allowInsecureRequests]: true } as const;
 type Client = OAuth2Client & { client_id: string; client_secret: string };
 
 describe.each(STORES)('introspection, revocation and token deletion ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
   let client: Client;
   let other: Client;
@@ -66,7 +68,7 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
   };
 
   beforeAll(async () => {
-    server = await startTestServer(store);
+    server = await startTestServer(store, { clock });
     client = await createClient();
     other = await createClient();
   });
@@ -149,7 +151,7 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
       });
       const token = await issue(shortLived);
       expect((await introspect(token)).active).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 1200));
+      clock.advance(1200);
       expect(await introspect(token)).toEqual({ active: false });
     });
 

@@ -2,16 +2,18 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, FLOW_ENV, relyingParty, runFlow } from './support/browser.js';
+import { TestClock } from './support/clock.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
 const REDIRECT = 'https://rp.example/cb';
 
 describe.each(STORES)('tokens from the authorization code flow ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer(store, { env: { ...FLOW_ENV, OAUTH2_GRANT_REFRESH_TOKEN_ROTATION_GRACE_PERIOD: '2s' } });
+    server = await startTestServer(store, { clock, env: { ...FLOW_ENV, OAUTH2_GRANT_REFRESH_TOKEN_ROTATION_GRACE_PERIOD: '2s' } });
   });
   afterAll(async () => {
     await server?.close();
@@ -86,7 +88,7 @@ describe.each(STORES)('tokens from the authorization code flow ($name)', (store)
     const first = await oidc.refreshTokenGrant(rp, tokens.refresh_token as string);
     const graced = await oidc.refreshTokenGrant(rp, tokens.refresh_token as string);
     expect(graced.access_token).not.toBe(first.access_token);
-    await new Promise((resolve) => setTimeout(resolve, 2200));
+    clock.advance(2200);
     await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await server.admin.oauth2.introspectOAuth2Token({ token: graced.access_token })).data.active).toBe(false);
   });
@@ -142,9 +144,10 @@ describe.each(STORES)('tokens from the authorization code flow ($name)', (store)
 });
 
 describe.each(STORES)('expired flows ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(store, { env: { ...FLOW_ENV, TTL_LOGIN_CONSENT_REQUEST: '1s' } });
+    server = await startTestServer(store, { clock, env: { ...FLOW_ENV, TTL_LOGIN_CONSENT_REQUEST: '1s' } });
   });
   afterAll(async () => {
     await server?.close();
@@ -157,7 +160,7 @@ describe.each(STORES)('expired flows ($name)', (store) => {
       oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid', state: 'expiring-state' }).toString(),
     );
     const challenge = new URL(url).searchParams.get('login_challenge') as string;
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    clock.advance(2100);
     const response = await fetch(`${server.adminUrl}/admin/oauth2/auth/requests/login?login_challenge=${challenge}`);
     expect(response.status).toBe(401);
     expect(((await response.json()) as { error: string }).error).toBe('request_unauthorized');

@@ -22,6 +22,7 @@ import { parseBasicCredentials } from '../http/basic-credentials.js';
 import { InvalidClientError, InvalidRequestError } from '../http/errors.js';
 import { fetchJson, type OutboundPolicy } from '../http/outbound.js';
 import type { Registry } from '../registry.js';
+import type { Clock } from '../util/clock.js';
 import { LruMap } from '../util/lru.js';
 import { type FormBody, single } from './token-params.js';
 
@@ -398,9 +399,11 @@ function claimProblem(error: InstanceType<typeof joseErrors.JWTClaimValidationFa
 class JwksUriCache {
   private readonly entries = new LruMap<string, { keys: Promise<JWK[]>; fetchedAt: number }>(MAX_JWKS_URIS);
 
+  constructor(private readonly clock: Clock) {}
+
   /** The keys at a URI; `refresh` refetches unless the cached set is younger than the cooldown. */
   get(config: Config, uri: string, policy: OutboundPolicy, refresh: boolean): Promise<JWK[]> {
-    const now = Date.now();
+    const now = this.clock.now();
     const cacheKey = `${policy.disallowPrivateIpRanges}\n${uri}`;
     // A hit does not count as a use: the set fetched longest ago goes first.
     const hit = this.entries.peek(cacheKey);
@@ -440,11 +443,12 @@ async function fetchKeySet(uri: string, policy: OutboundPolicy, maxKeys: number)
  */
 export class ClientAuthState {
   readonly secrets: VerifiedSecrets;
-  readonly jwks = new JwksUriCache();
+  readonly jwks: JwksUriCache;
   private dummyHash: Promise<string> | undefined;
 
-  constructor(config: Config) {
+  constructor(config: Config, clock: Clock) {
     this.secrets = new VerifiedSecrets(config.cache.ttl > 0);
+    this.jwks = new JwksUriCache(clock);
   }
 
   /** Checks `secret` against a hash of a random secret, with the configured hasher's cost; never matches. */
