@@ -23,7 +23,7 @@ import { ROUTES } from '../src/http/servers.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createRegistry } from '../src/registry.js';
 import { Browser, CONSENT_URL, LOGIN_URL } from './support/browser.js';
-import { expectErrorJson, sdkJwks } from './support/http.js';
+import { basicAuth, expectErrorJson, sdkJwks } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -393,7 +393,7 @@ const clientAuth = (f: Fixtures): fc.Arbitrary<ClientAuth> =>
     fc.constant<ClientAuth>({ pairs: [], headers: {} }),
     fc.constant<ClientAuth>({
       pairs: [],
-      headers: { authorization: `Basic ${Buffer.from(`${f.clientId}:${f.clientSecret}`).toString('base64')}` },
+      headers: { authorization: basicAuth(f.clientId, f.clientSecret) },
     }),
     fc.tuple(fc.constantFrom(f.clientId, 'nobody', ''), nasty).map(([id, secret]) => ({
       pairs: [],
@@ -422,7 +422,7 @@ const clientAuth = (f: Fixtures): fc.Arbitrary<ClientAuth> =>
     // Two methods at once.
     fc.constant<ClientAuth>({
       pairs: [['client_secret', f.clientSecret]],
-      headers: { authorization: `Basic ${Buffer.from(`${f.clientId}:${f.clientSecret}`).toString('base64')}` },
+      headers: { authorization: basicAuth(f.clientId, f.clientSecret) },
     }),
   );
 
@@ -1294,7 +1294,7 @@ async function setUp(server: TestServer): Promise<Fixtures> {
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`victim:${victim.client_secret}`).toString('base64')}`,
+      authorization: basicAuth('victim', victim.client_secret as string),
     },
     body: new URLSearchParams({ grant_type: 'authorization_code', code: used.code, redirect_uri: REDIRECT }),
   });

@@ -11,7 +11,7 @@ import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'j
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClock } from './support/clock.js';
-import { expectOAuthError, sdkJwks, tokenRequest } from './support/http.js';
+import { basicAuth, expectOAuthError, sdkJwks, tokenRequest } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -159,7 +159,7 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
     expectOAuthError(refused, 401, 'invalid_client');
     expect(refused.body.error_description).toBe(GENERIC_INVALID_CLIENT);
 
-    const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:whatever`).toString('base64')}`;
+    const basic = basicAuth(client.client_id, 'whatever');
     const viaBasic = await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basic });
     expectOAuthError(viaBasic, 401, 'invalid_client');
     expect(viaBasic.body.error_description).toBe(GENERIC_INVALID_CLIENT);

@@ -3,6 +3,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, FLOW_ENV, relyingParty, runFlow } from './support/browser.js';
 import { TestClock } from './support/clock.js';
+import { basicAuth } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -135,7 +136,7 @@ describe.each(STORES)('authorization flows ($name)', (store) => {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${hybrid.id}:${hybrid.secret}`).toString('base64')}`,
+        authorization: basicAuth(hybrid.id, hybrid.secret),
       },
       body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT }),
     });
