@@ -14,6 +14,7 @@ import { Metrics } from './observability/metrics.js';
 import { type Database, openDatabase } from './persistence/database.js';
 import { migrateUp, pendingMigrations } from './persistence/migrator.js';
 import { type Persister, SqlPersister } from './persistence/persister.js';
+import { type Clock, systemClock } from './util/clock.js';
 
 /** Process-wide state every handler may read; flipped when shutdown begins. */
 export interface Lifecycle {
@@ -48,16 +49,21 @@ export interface Registry {
   readonly lifecycle: Lifecycle;
   /** Prometheus metrics of this process (`GET /admin/metrics/prometheus`). */
   readonly metrics: Metrics;
+  /** The time expiry checks read (a test may pass its own, to move time forward). */
+  readonly clock: Clock;
   close(): Promise<void>;
 }
 
 export interface RegistryOptions {
   /** Apply pending migrations before serving (memory and SQLite in development mode). */
   migrate?: boolean;
+  /** The time source; the system clock by default. */
+  clock?: Clock;
 }
 
 export async function createRegistry(config: Config, logger: Logger, options: RegistryOptions = {}): Promise<Registry> {
   const database = openDatabase(config.dsn);
+  const clock = options.clock ?? systemClock;
   try {
     if (options.migrate) {
       const applied = await migrateUp(database);
@@ -82,7 +88,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       rsaBits: config.keys.rsa_key_size,
       cacheTtlMs: config.cache.ttl,
     });
-    const tokens = new TokenService({ config, keyring, keys, store: persister.tokens });
+    const tokens = new TokenService({ config, keyring, keys, store: persister.tokens, clock });
     if ((await pendingMigrations(database)).length === 0) {
       await keys.ensureBuiltinSets();
     } else {
@@ -101,10 +107,11 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       tokenStore: persister.tokens,
       sessions: persister.sessions,
       tokens,
-      clientAuth: new ClientAuthState(config),
+      clientAuth: new ClientAuthState(config, clock),
       usedJtis: persister.jtis,
       lifecycle: { shuttingDown: false },
       metrics: new Metrics(),
+      clock,
       close: () => database.close(),
     };
   } catch (error) {

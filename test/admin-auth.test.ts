@@ -2,16 +2,15 @@
  * Bearer API keys on the admin listener (`serve.admin.auth.api_keys`), through Ory's SDK and fetch,
  * on both stores.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Configuration, OAuth2Api } from '@ory/hydra-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from './support/browser.js';
+import { runCli } from './support/cli.js';
+import { rejection } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
-const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const HASHED_KEY = 'first-admin-key-0123456789abcdef';
 const PLAIN_KEY = 'second-admin-key-fedcba9876543210';
 
@@ -19,41 +18,6 @@ function sdk(server: TestServer, key?: string): OAuth2Api {
   return new OAuth2Api(
     new Configuration({ basePath: server.adminUrl, ...(key ? { baseOptions: { headers: { Authorization: `Bearer ${key}` } } } : {}) }),
   );
-}
-
-interface Failure {
-  response?: { status: number; headers: Record<string, unknown>; data: unknown };
-}
-
-/** The SDK's (axios') error for a refused request. */
-async function failure(promise: Promise<unknown>): Promise<Failure> {
-  try {
-    await promise;
-  } catch (error) {
-    if ((error as Failure).response) return error as Failure;
-    throw error;
-  }
-  throw new Error('the request succeeded');
-}
-
-/** Runs the built CLI (`npm test` builds first) to completion. */
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += String(chunk);
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += String(chunk);
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 describe.each(STORES)('admin API keys on $name', (store) => {
@@ -76,11 +40,11 @@ describe.each(STORES)('admin API keys on $name', (store) => {
 
   it('refuses admin requests without a valid key with 401, an error JSON and WWW-Authenticate: Bearer', async () => {
     for (const key of [undefined, 'wrong-key-0123456789abcdef', `sha256:${createHash('sha256').update(HASHED_KEY).digest('hex')}`]) {
-      const error = await failure(sdk(server, key).listOAuth2Clients());
-      expect(error.response?.status).toBe(401);
-      expect(String(error.response?.headers['www-authenticate'])).toMatch(/^Bearer /);
-      expect(Object.keys(error.response?.data as object).sort()).toEqual(['error', 'error_description']);
-      expect((error.response?.data as { error?: string } | undefined)?.error).toBe('The request could not be authorized');
+      const refused = await rejection(sdk(server, key).listOAuth2Clients());
+      expect(refused.status).toBe(401);
+      expect(String(refused.headers['www-authenticate'])).toMatch(/^Bearer /);
+      expect(Object.keys(refused.body).sort()).toEqual(['error', 'error_description']);
+      expect(refused.body.error).toBe('The request could not be authorized');
     }
     for (const path of ['/clients', '/admin/clients', '/admin/metrics/prometheus', '/admin/keys/hydra.openid.id-token', '/admin/nowhere']) {
       const response = await fetch(`${server.adminUrl}${path}`, { headers: { authorization: 'Basic Zm9vOmJhcg==' } });
@@ -124,10 +88,10 @@ describe.each(STORES)('admin API keys on $name', (store) => {
     expect(discovery.status).toBe(200);
   });
   it('lets the CLI (PORTCULLIS_ADMIN_API_KEY) and the identity UI (ui.admin_api_key) in', async () => {
-    const refused = await cli(['list', 'clients', '--endpoint', server.adminUrl, '--format', 'json'], {});
+    const refused = await runCli(['list', 'clients', '--endpoint', server.adminUrl, '--format', 'json'], {});
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/401/);
-    const listed = await cli(['list', 'clients', '--endpoint', server.adminUrl, '--format', 'json'], {
+    const listed = await runCli(['list', 'clients', '--endpoint', server.adminUrl, '--format', 'json'], {
       PORTCULLIS_ADMIN_API_KEY: HASHED_KEY,
     });
     expect(listed.stderr).toBe('');

@@ -2,22 +2,16 @@
  * `portcullis users …` and `portcullis ui` as an operator runs them: each case spawns the built
  * `dist/cli/main.js` (`npm test` builds first) against a temporary SQLite file.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlUserStore } from '../src/identity/user-store.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
 import { migrateUp } from '../src/persistence/migrator.js';
-import { CliProcess, type CliResult, killAll, runCli } from './support/cli.js';
+import { CliProcess, type CliResult, killAll, tempDir as makeTempDir, removeTempDirs, runCli } from './support/cli.js';
 import { freePort } from './support/server.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-users-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = () => makeTempDir('portcullis-users-');
 
 /** Runs a command to completion, writing `stdin` (if any) to it. */
 function run(args: string[], env: Record<string, string>, options: { stdin?: string; cwd?: string } = {}): Promise<CliResult> {
@@ -26,7 +20,7 @@ function run(args: string[], env: Record<string, string>, options: { stdin?: str
 
 afterAll(() => {
   killAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  removeTempDirs();
 });
 
 describe('portcullis users', () => {

@@ -3,26 +3,29 @@
  * (`npm test` builds first). One development-mode server is shared by the admin-API commands.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProcess, type CliResult, killAll, loopbackServeEnv, runCli, sleep } from './support/cli.js';
+import {
+  CliProcess,
+  type CliResult,
+  killAll,
+  loopbackServeEnv,
+  tempDir as makeTempDir,
+  removeTempDirs,
+  runCli,
+  sleep,
+} from './support/cli.js';
 import { freePort } from './support/server.js';
 import { POSTGRES_URL } from './support/stores.js';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const SECRET = 'cli-test-secret-0123456789';
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'));
-  tempDirs.push(dir);
-  return dir;
-}
+const tempDir = () => makeTempDir('portcullis-cli-');
 
 interface RunOptions {
   env?: Record<string, string>;
@@ -110,7 +113,7 @@ async function serve(options: ServeOptions = {}): Promise<Server> {
 
 afterAll(() => {
   killAll();
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  removeTempDirs();
 });
 
 describe('help', () => {

@@ -1,19 +1,8 @@
 import type { OAuth2Client } from '@ory/hydra-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rejection, sdkJwks } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
-
-/** The status and error body of a rejected SDK call. */
-async function rejection(call: Promise<unknown>): Promise<{ status: number; body: { error: string; error_description: string } }> {
-  try {
-    await call;
-  } catch (error) {
-    const response = (error as { response?: { status: number; data: { error: string; error_description: string } } }).response;
-    if (response) return { status: response.status, body: response.data };
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe.each(STORES)('admin client API ($name)', (store) => {
   let server: TestServer;
@@ -136,7 +125,7 @@ describe.each(STORES)('admin client API ($name)', (store) => {
       y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
       kid: 'k1',
     };
-    const withKeys = await create({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } });
+    const withKeys = await create({ token_endpoint_auth_method: 'private_key_jwt', jwks: sdkJwks(jwk) });
     expect(withKeys.jwks?.keys?.[0]?.kid).toBe('k1');
     expect(withKeys.client_secret).toBe(withKeys.client_secret); // generated like Hydra; never used for private_key_jwt
     const withUri = await create({ token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://keys.example/jwks.json' });
@@ -146,13 +135,11 @@ describe.each(STORES)('admin client API ($name)', (store) => {
     expect(neither.status).toBe(400);
     expect(neither.body.error).toBe('invalid_client_metadata');
     const both = await rejection(
-      create({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] }, jwks_uri: 'https://keys.example/jwks.json' }),
+      create({ token_endpoint_auth_method: 'private_key_jwt', jwks: sdkJwks(jwk), jwks_uri: 'https://keys.example/jwks.json' }),
     );
     expect(both.body.error).toBe('invalid_client_metadata');
     expect(both.body.error_description).toContain('mutually exclusive');
-    const privateKey = await rejection(
-      create({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...jwk, d: 'secret' }] } }),
-    );
+    const privateKey = await rejection(create({ token_endpoint_auth_method: 'private_key_jwt', jwks: sdkJwks({ ...jwk, d: 'secret' }) }));
     expect(privateKey.body.error).toBe('invalid_client_metadata');
   });
 

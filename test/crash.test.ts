@@ -8,7 +8,7 @@ import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_ENV } from './support/browser.js';
-import { type CliNode, killAll, migrateUp, startNode } from './support/cli.js';
+import { type CliNode, killAll, migrateUp, sleep, startNode } from './support/cli.js';
 import { admin, type Client, CodeFlow, introspect, token } from './support/http-flow.js';
 import { freePort } from './support/server.js';
 import { POSTGRES_URL, STORES } from './support/stores.js';
@@ -17,8 +17,6 @@ import { POSTGRES_URL, STORES } from './support/stores.js';
 const LOOPS = 8;
 /** Authorization-code flows running to completion in a loop while the node dies. */
 const FLOW_LOOPS = 2;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs SQL on the store directly, whichever it is. */
 interface Sql {

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, FLOW_ENV } from './support/browser.js';
+import { basicAuth } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -73,9 +74,6 @@ async function read(response: Response): Promise<Answer> {
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
-const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-
 describe.each(STORES)('golden bodies ($name)', (store) => {
   let server: TestServer;
   let client: { client_id: string; client_secret: string };
@@ -98,7 +96,7 @@ describe.each(STORES)('golden bodies ($name)', (store) => {
     read(
       await fetch(`${server.publicUrl}/oauth2/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.client_id, secret) },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(client.client_id, secret) },
         body: new URLSearchParams(form).toString(),
       }),
     );

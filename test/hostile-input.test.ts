@@ -23,6 +23,7 @@ import { createLogger } from '../src/observability/logger.js';
 import { createRegistry } from '../src/registry.js';
 import { ROUTES } from '../src/servers.js';
 import { Browser, CONSENT_URL, LOGIN_URL } from './support/browser.js';
+import { basicAuth, expectErrorJson, sdkJwks } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -380,11 +381,20 @@ function pathOf(route: Route, ids: fc.Arbitrary<string> = oddId): fc.Arbitrary<s
   });
 }
 
+/** Form pairs and headers that authenticate (or fail to authenticate) a client. */
+interface ClientAuth {
+  pairs: Array<[string, string]>;
+  headers: Record<string, string>;
+}
+
 /** Client authentications that fail, or succeed for a client whose grant then fails. */
-const clientAuth = (f: Fixtures): fc.Arbitrary<{ pairs: Array<[string, string]>; headers: Record<string, string> }> =>
+const clientAuth = (f: Fixtures): fc.Arbitrary<ClientAuth> =>
   fc.oneof(
-    fc.constant({ pairs: [], headers: {} }),
-    fc.constant({ pairs: [], headers: { authorization: `Basic ${Buffer.from(`${f.clientId}:${f.clientSecret}`).toString('base64')}` } }),
+    fc.constant<ClientAuth>({ pairs: [], headers: {} }),
+    fc.constant<ClientAuth>({
+      pairs: [],
+      headers: { authorization: basicAuth(f.clientId, f.clientSecret) },
+    }),
     fc.tuple(fc.constantFrom(f.clientId, 'nobody', ''), nasty).map(([id, secret]) => ({
       pairs: [],
       headers: { authorization: `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}` },
@@ -410,9 +420,9 @@ const clientAuth = (f: Fixtures): fc.Arbitrary<{ pairs: Array<[string, string]>;
         headers: {},
       })),
     // Two methods at once.
-    fc.constant({
-      pairs: [['client_secret', f.clientSecret]] as Array<[string, string]>,
-      headers: { authorization: `Basic ${Buffer.from(`${f.clientId}:${f.clientSecret}`).toString('base64')}` },
+    fc.constant<ClientAuth>({
+      pairs: [['client_secret', f.clientSecret]],
+      headers: { authorization: basicAuth(f.clientId, f.clientSecret) },
     }),
   );
 
@@ -501,7 +511,7 @@ const authorizeParams = (f: Fixtures): fc.Arbitrary<Array<[string, string]>> => 
     fc.constantFrom('bogus', 'none login', '%ZZ').map((prompt) => ({ prompt })),
     fc.constantFrom('-1', 'abc', '1e999').map((max_age) => ({ max_age })),
     fc.constantFrom('S1', 'plain-ish', '').map((code_challenge_method) => ({ code_challenge_method, code_challenge: 'short' })),
-    fc.constant({ client_id: [f.clientId, f.clientId] }),
+    fc.constant<Record<string, string[]>>({ client_id: [f.clientId, f.clientId] }),
     fc.constant({ state: 'x'.repeat(MAX_PARAMETER + 1) }),
     fc.constant({ response_mode: 'form_post', response_type: 'token' }),
   );
@@ -527,22 +537,26 @@ const logoutParams = (f: Fixtures): fc.Arbitrary<Array<[string, string]>> =>
   fc.oneof(
     fc
       .tuple(fc.oneof(fc.constantFrom(...f.jwts), mutated(f.idToken), nasty), fc.option(nasty, { nil: undefined }))
-      .map(([hint, uri]) => [
-        ['id_token_hint', hint],
-        ...(uri === undefined ? [] : [['post_logout_redirect_uri', uri] as [string, string]]),
-      ]),
-    fc.tuple(nasty, nasty).map(([uri, state]) => [
-      ['post_logout_redirect_uri', uri],
-      ['state', state],
-    ]),
+      .map(
+        ([hint, uri]): Array<[string, string]> => [
+          ['id_token_hint', hint],
+          ...(uri === undefined ? [] : [['post_logout_redirect_uri', uri] as [string, string]]),
+        ],
+      ),
+    fc.tuple(nasty, nasty).map(
+      ([uri, state]): Array<[string, string]> => [
+        ['post_logout_redirect_uri', uri],
+        ['state', state],
+      ],
+    ),
     fc
       .oneof(mutated(f.loginVerifier), mutated(f.logoutChallenge), nasty, fc.constant(f.logoutChallenge))
-      .map((verifier) => [['logout_verifier', verifier]]),
-    fc.constant([
+      .map((verifier): Array<[string, string]> => [['logout_verifier', verifier]]),
+    fc.constant<Array<[string, string]>>([
       ['id_token_hint', f.idToken],
       ['post_logout_redirect_uri', 'https://evil.example/'],
     ]),
-    fc.constant([
+    fc.constant<Array<[string, string]>>([
       ['state', 'a'],
       ['state', 'b'],
     ]),
@@ -554,8 +568,8 @@ const badChallenge = (own: string, others: string[]): fc.Arbitrary<string[]> =>
     mutated(own).map((c) => [c]),
     fc.constantFrom(...others).map((c) => [c]),
     nasty.map((c) => [c]),
-    fc.constant([own, own]),
-    fc.constant([] as string[]),
+    fc.constant<string[]>([own, own]),
+    fc.constant<string[]>([]),
   );
 
 const challengeQuery = (name: string, values: string[]) =>
@@ -1084,22 +1098,11 @@ function header(answer: Answer, name: string): string {
   return Array.isArray(value) ? value.join(', ') : (value ?? '');
 }
 
-function expectErrorJson(answer: Answer): void {
-  expect(answer.status).toBeGreaterThanOrEqual(400);
-  expect(answer.status).toBeLessThan(500);
-  expect(header(answer, 'content-type')).toMatch(/^application\/json/);
-  const body = JSON.parse(answer.text) as Record<string, unknown>;
-  expect(typeof body.error).toBe('string');
-  expect((body.error as string).length).toBeGreaterThan(0);
-  expect(typeof body.error_description).toBe('string');
-  expect(Object.keys(body).sort()).toEqual(['error', 'error_description']);
-}
-
 function check(spec: RouteSpec, route: Route, answer: Answer, publicUrl: string): void {
   expect(answer.status, 'never a 5xx').toBeLessThan(500);
   expect(answer.text).not.toMatch(STACK_TRACE);
   if (answer.status >= 400) {
-    expectErrorJson(answer);
+    expectErrorJson(answer, 'client error');
   } else if (spec.kind === 'api') {
     expect(spec.success, `${answer.status} ${answer.text.slice(0, 200)}`).toBeDefined();
     spec.success?.(answer);
@@ -1240,7 +1243,7 @@ async function setUp(server: TestServer): Promise<Fixtures> {
       grant_types: ['client_credentials'],
       token_endpoint_auth_method: 'private_key_jwt',
       token_endpoint_auth_signing_alg: 'ES256',
-      jwks: { keys: [jwtPublic] },
+      jwks: sdkJwks(jwtPublic),
       scope: 'read',
     },
   });
@@ -1251,7 +1254,10 @@ async function setUp(server: TestServer): Promise<Fixtures> {
     body: JSON.stringify({ client_name: 'registered', redirect_uris: ['https://registered.example/cb'] }),
   });
   expect(registered.status).toBe(201);
-  const { client_id: registeredId, registration_access_token: registrationToken } = (await registered.json()) as Record<string, string>;
+  const { client_id: registeredId, registration_access_token: registrationToken } = (await registered.json()) as {
+    client_id: string;
+    registration_access_token: string;
+  };
 
   // One flow to its tokens (remembered, so a login session exists for logout), a second left at its code.
   const browser = new Browser();
@@ -1288,7 +1294,7 @@ async function setUp(server: TestServer): Promise<Fixtures> {
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`victim:${victim.client_secret}`).toString('base64')}`,
+      authorization: basicAuth('victim', victim.client_secret as string),
     },
     body: new URLSearchParams({ grant_type: 'authorization_code', code: used.code, redirect_uri: REDIRECT }),
   });

@@ -1,21 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectErrorJson } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
-interface ErrorJson {
-  error: string;
-  error_description: string;
-}
-
-async function expectErrorJson(response: Response, status: number): Promise<ErrorJson> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await response.json()) as ErrorJson;
-  expect(typeof body.error).toBe('string');
-  expect(body.error.length).toBeGreaterThan(0);
-  expect(typeof body.error_description).toBe('string');
-  expect(JSON.stringify(body)).not.toMatch(/\bat .+\.(js|ts):\d+/); // no stack trace
-  return body;
+/** The shared error-JSON check, on a fetch Response. */
+async function expectErrorResponse(response: Response, status: number) {
+  return expectErrorJson({ status: response.status, headers: response.headers, text: await response.text() }, status);
 }
 
 describe.each(STORES)('bad input never corrupts or crashes ($name)', (store) => {
@@ -42,49 +32,49 @@ describe.each(STORES)('bad input never corrupts or crashes ($name)', (store) => 
   };
 
   it('malformed JSON → 400', async () => {
-    await expectErrorJson(await json('POST', '/admin/clients', '{"client_name": '), 400);
-    await expectErrorJson(await json('PUT', '/admin/clients/keeper', '{{{'), 400);
-    await expectErrorJson(await json('PATCH', '/admin/clients/keeper', '[{"op":'), 400);
-    await expectErrorJson(await json('POST', '/admin/keys/some-set', 'nope'), 400);
+    await expectErrorResponse(await json('POST', '/admin/clients', '{"client_name": '), 400);
+    await expectErrorResponse(await json('PUT', '/admin/clients/keeper', '{{{'), 400);
+    await expectErrorResponse(await json('PATCH', '/admin/clients/keeper', '[{"op":'), 400);
+    await expectErrorResponse(await json('POST', '/admin/keys/some-set', 'nope'), 400);
     await keeperUnchanged();
   });
 
   it('wrong types → 400 naming the field', async () => {
-    const body = await expectErrorJson(await json('POST', '/admin/clients', JSON.stringify({ client_name: 42 })), 400);
+    const body = await expectErrorResponse(await json('POST', '/admin/clients', JSON.stringify({ client_name: 42 })), 400);
     expect(body.error_description).toContain('client_name');
-    await expectErrorJson(await json('POST', '/admin/clients', JSON.stringify({ redirect_uris: 'https://a.example/cb' })), 400);
-    await expectErrorJson(await json('POST', '/admin/clients', JSON.stringify({ skip_consent: 'yes' })), 400);
-    await expectErrorJson(await json('POST', '/admin/clients', JSON.stringify({ redirect_uris: [1, 2] })), 400);
-    await expectErrorJson(await json('POST', '/admin/clients', JSON.stringify(['not', 'an', 'object'])), 400);
-    await expectErrorJson(await json('POST', '/admin/clients', 'null'), 400);
-    await expectErrorJson(await json('PUT', '/admin/clients/keeper', JSON.stringify({ client_name: { nested: true } })), 400);
-    await expectErrorJson(await json('PATCH', '/admin/clients/keeper', JSON.stringify({ op: 'replace' })), 400);
-    await expectErrorJson(await json('PATCH', '/admin/clients/keeper', JSON.stringify([{ op: 'explode', path: '/client_name' }])), 400);
-    await expectErrorJson(
+    await expectErrorResponse(await json('POST', '/admin/clients', JSON.stringify({ redirect_uris: 'https://a.example/cb' })), 400);
+    await expectErrorResponse(await json('POST', '/admin/clients', JSON.stringify({ skip_consent: 'yes' })), 400);
+    await expectErrorResponse(await json('POST', '/admin/clients', JSON.stringify({ redirect_uris: [1, 2] })), 400);
+    await expectErrorResponse(await json('POST', '/admin/clients', JSON.stringify(['not', 'an', 'object'])), 400);
+    await expectErrorResponse(await json('POST', '/admin/clients', 'null'), 400);
+    await expectErrorResponse(await json('PUT', '/admin/clients/keeper', JSON.stringify({ client_name: { nested: true } })), 400);
+    await expectErrorResponse(await json('PATCH', '/admin/clients/keeper', JSON.stringify({ op: 'replace' })), 400);
+    await expectErrorResponse(await json('PATCH', '/admin/clients/keeper', JSON.stringify([{ op: 'explode', path: '/client_name' }])), 400);
+    await expectErrorResponse(
       await json('PUT', '/admin/clients/keeper/lifespans', JSON.stringify({ implicit_grant_id_token_lifespan: 5 })),
       400,
     );
-    await expectErrorJson(await json('POST', '/admin/keys/set-x', JSON.stringify({ alg: 'RS1', use: 'sig' })), 400);
+    await expectErrorResponse(await json('POST', '/admin/keys/set-x', JSON.stringify({ alg: 'RS1', use: 'sig' })), 400);
     await keeperUnchanged();
   });
 
   it('oversized bodies → 413', async () => {
     const huge = JSON.stringify({ client_name: 'x'.repeat(70_000) });
-    await expectErrorJson(await json('POST', '/admin/clients', huge), 413);
-    await expectErrorJson(await json('PUT', '/admin/clients/keeper', huge), 413);
+    await expectErrorResponse(await json('POST', '/admin/clients', huge), 413);
+    await expectErrorResponse(await json('PUT', '/admin/clients/keeper', huge), 413);
     await keeperUnchanged();
   });
 
   it('unsupported content types → 415, empty JSON bodies → 400', async () => {
-    await expectErrorJson(await json('POST', '/admin/clients', '<client/>', 'application/xml'), 415);
-    await expectErrorJson(await json('POST', '/admin/clients', '', 'application/json'), 400);
+    await expectErrorResponse(await json('POST', '/admin/clients', '<client/>', 'application/xml'), 415);
+    await expectErrorResponse(await json('POST', '/admin/clients', '', 'application/json'), 400);
     await keeperUnchanged();
   });
 
   it('unknown routes → 404 error JSON on both listeners', async () => {
-    await expectErrorJson(await fetch(`${server.adminUrl}/admin/nothing-here`), 404);
-    await expectErrorJson(await fetch(`${server.publicUrl}/nothing-here`), 404);
-    await expectErrorJson(await fetch(`${server.publicUrl}/admin/clients`), 404); // the admin API is not on the public listener
+    await expectErrorResponse(await fetch(`${server.adminUrl}/admin/nothing-here`), 404);
+    await expectErrorResponse(await fetch(`${server.publicUrl}/nothing-here`), 404);
+    await expectErrorResponse(await fetch(`${server.publicUrl}/admin/clients`), 404); // the admin API is not on the public listener
   });
 
   it('hostile ids and paths never reach a 500', async () => {
@@ -139,8 +129,8 @@ describe.each(STORES)('bad input never corrupts or crashes ($name)', (store) => 
   });
 
   it('NUL bytes and other unstorable text → 400, not 500', async () => {
-    await expectErrorJson(await json('POST', '/admin/clients', JSON.stringify({ client_name: 'nul\u0000byte' })), 400);
-    await expectErrorJson(await fetch(`${server.adminUrl}/admin/clients?client_name=%00`), 400);
+    await expectErrorResponse(await json('POST', '/admin/clients', JSON.stringify({ client_name: 'nul\u0000byte' })), 400);
+    await expectErrorResponse(await fetch(`${server.adminUrl}/admin/clients?client_name=%00`), 400);
     await keeperUnchanged();
   });
 

@@ -2,42 +2,15 @@
  * `portcullis janitor` as an operator runs it: spawns the built `dist/cli/main.js` (`npm test` builds
  * first) against a temporary, migrated SQLite file.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envName, leaves } from '../src/config/schema.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
 import { migrateUp } from '../src/persistence/migrator.js';
+import { runCli } from './support/cli.js';
 
-const MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const HOUR = 3_600_000;
-
-/** The runner's environment without anything that would configure Portcullis behind the test's back. */
-const BASE_ENV: Record<string, string> = (() => {
-  const configVars = new Set(leaves().map(([key]) => envName(key)));
-  return Object.fromEntries(
-    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined && !configVars.has(entry[0])),
-  );
-})();
-
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...BASE_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += String(chunk);
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += String(chunk);
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('portcullis janitor', () => {
   let dir: string;
@@ -58,6 +31,7 @@ describe('portcullis janitor', () => {
         owner: '',
         secret_hash: null,
         registration_token_hash: null,
+        self_registered: 0,
         document: '{}',
         created_at: now,
         updated_at: now,
@@ -102,7 +76,7 @@ describe('portcullis janitor', () => {
     (await database.db.selectFrom('oauth2_tokens').select('signature').execute()).map((row) => row.signature).sort();
 
   it('honours --tokens, --limit, --batch-size and --keep-if-younger, and prints what it deleted', async () => {
-    const limited = await run([
+    const limited = await runCli([
       'janitor',
       dsn,
       '--tokens',
@@ -120,24 +94,24 @@ describe('portcullis janitor', () => {
     expect(JSON.parse(limited.stdout)).toEqual({ tokens: 5, loginSessions: 0, consentSessions: 0, usedJtis: 0, statements: 3 });
     expect(await remaining()).toHaveLength(4);
 
-    const rest = await run(['janitor', dsn, '--tokens', '--keep-if-younger', '1h']);
+    const rest = await runCli(['janitor', dsn, '--tokens', '--keep-if-younger', '1h']);
     expect(rest.code).toBe(0);
     expect(rest.stdout).toMatch(/oauth2_tokens\s+2/);
     expect(await remaining()).toEqual(['live', 'recent']);
     expect(await database.db.selectFrom('used_jtis').select('jti_hash').execute()).toHaveLength(1);
 
     // No target chosen: everything, here with the DSN from the environment.
-    const all = await run(['janitor', '-e', '--format', 'json'], { DSN: dsn });
+    const all = await runCli(['janitor', '-e', '--format', 'json'], { DSN: dsn });
     expect(all.code).toBe(0);
     expect(JSON.parse(all.stdout)).toMatchObject({ tokens: 1, usedJtis: 1 });
     expect(await remaining()).toEqual(['live']);
   });
 
   it('refuses bad flags', async () => {
-    const bad = await run(['janitor', dsn, '--batch-size', '0']);
+    const bad = await runCli(['janitor', dsn, '--batch-size', '0']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--batch-size must be a positive integer/);
-    const badDuration = await run(['janitor', dsn, '--keep-if-younger', 'soon']);
+    const badDuration = await runCli(['janitor', dsn, '--keep-if-younger', 'soon']);
     expect(badDuration.code).toBe(1);
     expect(badDuration.stderr).toMatch(/--keep-if-younger/);
     expect(await remaining()).toEqual(['live']);

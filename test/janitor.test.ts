@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJanitor } from '../src/janitor/janitor.js';
 import type { TokenRow } from '../src/persistence/tables.js';
+import { basicAuth } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -44,7 +45,7 @@ async function clientCredentialsToken(server: TestServer, client: { id: string; 
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`,
+      authorization: basicAuth(client.id, client.secret),
     },
     body: 'grant_type=client_credentials',
   });

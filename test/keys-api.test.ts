@@ -14,6 +14,7 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectErrorJson, rejection } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -50,29 +51,6 @@ async function call(base: string, method: string, path: string, body?: unknown, 
     json = undefined;
   }
   return { status: response.status, headers: response.headers, text, json };
-}
-
-/** The error JSON every failure carries: exactly `{error, error_description}`, both strings. */
-function expectErrorJson(answer: Answer, status: number): void {
-  expect(answer.status, answer.text.slice(0, 200)).toBe(status);
-  expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = answer.json as Record<string, unknown>;
-  expect(Object.keys(body).sort()).toEqual(['error', 'error_description']);
-  expect(typeof body.error).toBe('string');
-  expect(body.error).not.toBe('');
-  expect(typeof body.error_description).toBe('string');
-}
-
-/** The failed response of an SDK (axios) call. */
-async function sdkFailure(promise: Promise<unknown>): Promise<{ status: number; data: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    const response = (error as { response?: { status: number; data: Record<string, unknown> } }).response;
-    if (response) return response;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 function publicOf(jwk: JWK): JWK {
@@ -262,15 +240,15 @@ describe.each(STORES)('JSON Web Key admin API ($name)', (store) => {
 
   it('answers 404 with error JSON for an unknown set or key', async () => {
     for (const failure of [
-      await sdkFailure(server.admin.jwk.getJsonWebKeySet({ set: 'no-such-set' })),
-      await sdkFailure(server.admin.jwk.getJsonWebKey({ set: 'no-such-set', kid: 'x' })),
-      await sdkFailure(server.admin.jwk.getJsonWebKey({ set: 'ordered', kid: 'no-such-kid' })),
-      await sdkFailure(server.admin.jwk.deleteJsonWebKeySet({ set: 'no-such-set' })),
-      await sdkFailure(server.admin.jwk.deleteJsonWebKey({ set: 'ordered', kid: 'no-such-kid' })),
+      await rejection(server.admin.jwk.getJsonWebKeySet({ set: 'no-such-set' })),
+      await rejection(server.admin.jwk.getJsonWebKey({ set: 'no-such-set', kid: 'x' })),
+      await rejection(server.admin.jwk.getJsonWebKey({ set: 'ordered', kid: 'no-such-kid' })),
+      await rejection(server.admin.jwk.deleteJsonWebKeySet({ set: 'no-such-set' })),
+      await rejection(server.admin.jwk.deleteJsonWebKey({ set: 'ordered', kid: 'no-such-kid' })),
     ]) {
       expect(failure.status).toBe(404);
-      expect(Object.keys(failure.data).sort()).toEqual(['error', 'error_description']);
-      expect(failure.data.error).toBe('Unable to locate the resource');
+      expect(Object.keys(failure.body).sort()).toEqual(['error', 'error_description']);
+      expect(failure.body.error).toBe('Unable to locate the resource');
     }
   });
 
@@ -345,13 +323,13 @@ describe.each(STORES)('JSON Web Key admin API ($name)', (store) => {
     await server.admin.jwk.createJsonWebKeySet({ set: 'doomed', createJsonWebKeySet: { alg: 'ES256', use: 'sig', kid: 'a' } });
     await server.admin.jwk.createJsonWebKeySet({ set: 'doomed', createJsonWebKeySet: { alg: 'ES256', use: 'sig', kid: 'b' } });
     expect((await server.admin.jwk.deleteJsonWebKey({ set: 'doomed', kid: 'b' })).status).toBe(204);
-    expect((await sdkFailure(server.admin.jwk.getJsonWebKey({ set: 'doomed', kid: 'b' }))).status).toBe(404);
+    expect((await rejection(server.admin.jwk.getJsonWebKey({ set: 'doomed', kid: 'b' }))).status).toBe(404);
     expect((await server.admin.jwk.getJsonWebKeySet({ set: 'doomed' })).data.keys!.map((key) => key.kid)).toEqual(['a']);
-    expect((await sdkFailure(server.admin.jwk.deleteJsonWebKey({ set: 'doomed', kid: 'b' }))).status).toBe(404);
+    expect((await rejection(server.admin.jwk.deleteJsonWebKey({ set: 'doomed', kid: 'b' }))).status).toBe(404);
 
     expect((await server.admin.jwk.deleteJsonWebKeySet({ set: 'doomed' })).status).toBe(204);
-    expect((await sdkFailure(server.admin.jwk.getJsonWebKeySet({ set: 'doomed' }))).status).toBe(404);
-    expect((await sdkFailure(server.admin.jwk.deleteJsonWebKeySet({ set: 'doomed' }))).status).toBe(404);
+    expect((await rejection(server.admin.jwk.getJsonWebKeySet({ set: 'doomed' }))).status).toBe(404);
+    expect((await rejection(server.admin.jwk.deleteJsonWebKeySet({ set: 'doomed' }))).status).toBe(404);
     expect((await rows()).filter((row) => row.set_id === 'doomed')).toEqual([]);
   });
 
@@ -365,7 +343,7 @@ describe.each(STORES)('JSON Web Key admin API ($name)', (store) => {
     await server.admin.jwk.setJsonWebKey({ set, kid, jsonWebKey: asSdk({ ...ecOther, kid, alg: 'ES256', use: 'sig' }) });
     expect((await server.admin.jwk.getJsonWebKeySet({ set })).data.keys!.map((key) => key.d)).toEqual([ecOther.d]);
     expect((await server.admin.jwk.deleteJsonWebKey({ set, kid })).status).toBe(204);
-    expect((await sdkFailure(server.admin.jwk.getJsonWebKeySet({ set }))).status).toBe(404);
+    expect((await rejection(server.admin.jwk.getJsonWebKeySet({ set }))).status).toBe(404);
   });
 
   it('serves every key route on the admin listener without the /admin prefix too', async () => {

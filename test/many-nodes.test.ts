@@ -17,7 +17,7 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_ENV } from './support/browser.js';
-import { type CliNode, killAll, migrateUp, startNode } from './support/cli.js';
+import { type CliNode, killAll, migrateUp, sleep, startNode } from './support/cli.js';
 import { admin, type Client, CodeFlow, introspect, type NodeUrls, REDIRECT_URI, token } from './support/http-flow.js';
 import { freePort } from './support/server.js';
 import { POSTGRES_URL, STORES } from './support/stores.js';
@@ -29,8 +29,6 @@ const LOGOUT_URL = 'http://logout.test/logout';
 const ID_TOKEN_SET = 'hydra.openid.id-token';
 const POSTGRES = STORES.find((store) => store.name === 'postgres');
 if (!POSTGRES) throw new Error('no postgres store');
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it holds, returning how long that took; fails after `timeoutMs`. */
 async function within(timeoutMs: number, check: () => Promise<boolean>): Promise<number> {

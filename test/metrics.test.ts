@@ -5,6 +5,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, FLOW_ENV, relyingParty, runFlow } from './support/browser.js';
+import { basicAuth } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -46,7 +47,7 @@ describe.each(STORES)('metrics on $name', (store) => {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
-          authorization: `Basic ${Buffer.from(`${machine.client_id}:${machine.client_secret}`).toString('base64')}`,
+          authorization: basicAuth(machine.client_id as string, machine.client_secret as string),
         },
         body: 'grant_type=client_credentials',
       });

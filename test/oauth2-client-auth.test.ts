@@ -10,6 +10,8 @@ import type { OAuth2Client } from '@ory/hydra-client';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClock } from './support/clock.js';
+import { basicAuth, expectOAuthError, sdkJwks, tokenRequest } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -18,28 +20,6 @@ const insecure = { [oauth.allowInsecureRequests]: true } as const;
 /** fosite's description, alone: what every refusal says before the caller proved it is the client. */
 const GENERIC_INVALID_CLIENT =
   'Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).';
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function tokenRequest(server: TestServer, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Answer> {
-  const response = await fetch(`${server.publicUrl}/oauth2/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: new URLSearchParams(form),
-  });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
-}
-
-function expectError(answer: Answer, status: number, error: string): void {
-  expect(answer.status).toBe(status);
-  expect(Object.keys(answer.body).sort()).toEqual(['error', 'error_description']);
-  expect(answer.body.error).toBe(error);
-  expect(answer.headers.get('cache-control')).toBe('no-store');
-}
 
 interface KeyPair {
   privateKey: CryptoKey;
@@ -76,6 +56,7 @@ async function assertion(key: KeyPair, clientId: string, audience: string, optio
 }
 
 describe.each(STORES)('private_key_jwt client authentication ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
   let tokenUrl: string;
   let key: KeyPair;
@@ -92,10 +73,10 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
     tokenRequest(server, { grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: signed, ...extra });
 
   beforeAll(async () => {
-    server = await startTestServer(store);
+    server = await startTestServer(store, { clock });
     tokenUrl = `${server.config.urls.self.public.replace(/\/+$/, '')}/oauth2/token`;
     key = await keyPair('RS256', 'key-1');
-    client = await createClient({ jwks: { keys: [key.publicJwk] } });
+    client = await createClient({ jwks: sdkJwks(key.publicJwk) });
   });
   afterAll(async () => {
     await server?.close();
@@ -128,44 +109,44 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
     const signed = await assertion(key, client.client_id, tokenUrl);
     expect((await withAssertion(signed)).status).toBe(200);
     const replay = await withAssertion(signed);
-    expectError(replay, 401, 'invalid_client');
+    expectOAuthError(replay, 401, 'invalid_client');
     expect(replay.body.error_description).toContain('jti');
     // The same jti in a freshly signed assertion is a replay too.
     const jti = randomUUID();
     expect((await withAssertion(await assertion(key, client.client_id, tokenUrl, { jti }))).status).toBe(200);
-    expectError(await withAssertion(await assertion(key, client.client_id, tokenUrl, { jti })), 401, 'invalid_client');
+    expectOAuthError(await withAssertion(await assertion(key, client.client_id, tokenUrl, { jti })), 401, 'invalid_client');
     const rows = await server.registry.database.db.selectFrom('used_jtis').selectAll().execute();
     expect(rows.length).toBeGreaterThanOrEqual(2);
     expect(JSON.stringify(rows)).not.toContain(jti);
   });
 
   it('refuses a wrong audience, an expired assertion, a missing jti, and iss ≠ sub', async () => {
-    expectError(
+    expectOAuthError(
       await withAssertion(await assertion(key, client.client_id, 'https://elsewhere.example/oauth2/token')),
       401,
       'invalid_client',
     );
     const past = Math.floor(Date.now() / 1000) - 10;
     const expired = await withAssertion(await assertion(key, client.client_id, tokenUrl, { exp: past }));
-    expectError(expired, 401, 'invalid_client');
+    expectOAuthError(expired, 401, 'invalid_client');
     expect(expired.body.error_description).toContain('expired');
-    expectError(await withAssertion(await assertion(key, client.client_id, tokenUrl, { jti: null })), 401, 'invalid_client');
-    expectError(await withAssertion(await assertion(key, client.client_id, tokenUrl, { iss: 'someone-else' })), 401, 'invalid_client');
+    expectOAuthError(await withAssertion(await assertion(key, client.client_id, tokenUrl, { jti: null })), 401, 'invalid_client');
+    expectOAuthError(await withAssertion(await assertion(key, client.client_id, tokenUrl, { iss: 'someone-else' })), 401, 'invalid_client');
   });
 
   it('refuses an assertion signed by another key, even under the registered kid', async () => {
     const stranger = await keyPair('RS256', 'key-1');
     const answer = await withAssertion(await assertion(stranger, client.client_id, tokenUrl));
-    expectError(answer, 401, 'invalid_client');
+    expectOAuthError(answer, 401, 'invalid_client');
     const unknownKid = await withAssertion(await assertion(stranger, client.client_id, tokenUrl, { kid: 'key-2' }));
-    expectError(unknownKid, 401, 'invalid_client');
+    expectOAuthError(unknownKid, 401, 'invalid_client');
   });
 
   it('refuses a client_id that differs from the assertion subject, and mixed methods', async () => {
     const signed = await assertion(key, client.client_id, tokenUrl);
-    expectError(await withAssertion(signed, { client_id: 'another-client' }), 401, 'invalid_client');
-    expectError(await withAssertion(await assertion(key, client.client_id, tokenUrl), { client_secret: 'x' }), 400, 'invalid_request');
-    expectError(
+    expectOAuthError(await withAssertion(signed, { client_id: 'another-client' }), 401, 'invalid_client');
+    expectOAuthError(await withAssertion(await assertion(key, client.client_id, tokenUrl), { client_secret: 'x' }), 400, 'invalid_request');
+    expectOAuthError(
       await tokenRequest(server, { grant_type: 'client_credentials', client_assertion_type: 'urn:unknown', client_assertion: signed }),
       400,
       'invalid_request',
@@ -173,14 +154,14 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
   });
 
   it('only lets a client use its registered method, without saying which to a caller that proved nothing (issue 12 #19)', async () => {
-    const secretClient = await createClient({ token_endpoint_auth_method: 'client_secret_basic', jwks: { keys: [key.publicJwk] } });
+    const secretClient = await createClient({ token_endpoint_auth_method: 'client_secret_basic', jwks: sdkJwks(key.publicJwk) });
     const refused = await withAssertion(await assertion(key, secretClient.client_id, tokenUrl));
-    expectError(refused, 401, 'invalid_client');
+    expectOAuthError(refused, 401, 'invalid_client');
     expect(refused.body.error_description).toBe(GENERIC_INVALID_CLIENT);
 
-    const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:whatever`).toString('base64')}`;
+    const basic = basicAuth(client.client_id, 'whatever');
     const viaBasic = await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basic });
-    expectError(viaBasic, 401, 'invalid_client');
+    expectOAuthError(viaBasic, 401, 'invalid_client');
     expect(viaBasic.body.error_description).toBe(GENERIC_INVALID_CLIENT);
   });
 
@@ -191,17 +172,17 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
       privateKey: pair.privateKey as unknown as CryptoKey,
       publicJwk: { ...(pair.publicKey.export({ format: 'jwk' }) as JWK), kid: 'no-alg', use: 'sig' },
     };
-    const defaultClient = await createClient({ jwks: { keys: [rsa.publicJwk] } });
+    const defaultClient = await createClient({ jwks: sdkJwks(rsa.publicJwk) });
     expect((await withAssertion(await assertion(rsa, defaultClient.client_id, tokenUrl, { alg: 'RS384' }))).status).toBe(200);
-    expectError(await withAssertion(await assertion(rsa, defaultClient.client_id, tokenUrl, { alg: 'PS256' })), 401, 'invalid_client');
+    expectOAuthError(await withAssertion(await assertion(rsa, defaultClient.client_id, tokenUrl, { alg: 'PS256' })), 401, 'invalid_client');
 
     const ec = await keyPair('ES256', 'ec-1');
-    const ecClient = await createClient({ jwks: { keys: [ec.publicJwk] }, token_endpoint_auth_signing_alg: 'ES256' });
+    const ecClient = await createClient({ jwks: sdkJwks(ec.publicJwk), token_endpoint_auth_signing_alg: 'ES256' });
     expect((await withAssertion(await assertion(ec, ecClient.client_id, tokenUrl, { alg: 'ES256' }))).status).toBe(200);
 
-    const psClient = await createClient({ jwks: { keys: [rsa.publicJwk] }, token_endpoint_auth_signing_alg: 'PS256' });
+    const psClient = await createClient({ jwks: sdkJwks(rsa.publicJwk), token_endpoint_auth_signing_alg: 'PS256' });
     expect((await withAssertion(await assertion(rsa, psClient.client_id, tokenUrl, { alg: 'PS256' }))).status).toBe(200);
-    expectError(await withAssertion(await assertion(rsa, psClient.client_id, tokenUrl, { alg: 'RS256' })), 401, 'invalid_client');
+    expectOAuthError(await withAssertion(await assertion(rsa, psClient.client_id, tokenUrl, { alg: 'RS256' })), 401, 'invalid_client');
   });
 
   describe('keys from a jwks_uri', () => {
@@ -237,19 +218,19 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
       // The client rotates: the new kid is unknown to the cached set, so the set is fetched again.
       const second = await keyPair('RS256', 'remote-2');
       served = [first.publicJwk, second.publicJwk];
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      clock.advance(1100);
       expect((await withAssertion(await assertion(second, remoteClient.client_id, tokenUrl))).status).toBe(200);
       expect(fetches).toBe(2);
 
       // A key the client never published is refused, and does not refetch again within the cooldown.
-      expectError(await withAssertion(strangerAssertion), 401, 'invalid_client');
+      expectOAuthError(await withAssertion(strangerAssertion), 401, 'invalid_client');
       expect(fetches).toBe(2);
     });
 
     it('refuses when the jwks_uri cannot be fetched', async () => {
       const broken = await createClient({ jwks_uri: 'http://127.0.0.1:1/jwks.json' });
       const answer = await withAssertion(await assertion(key, broken.client_id, tokenUrl));
-      expectError(answer, 401, 'invalid_client');
+      expectOAuthError(answer, 401, 'invalid_client');
       // As any other key failure (issue 12 #10: what the jwks_uri answered is not told).
       expect(answer.body.error_description).toBe(GENERIC_INVALID_CLIENT);
     });
@@ -299,9 +280,9 @@ describe.each(STORES)('private_key_jwt client authentication ($name)', (store) =
         });
       };
       const literal = await attempt(`http://127.0.0.1:${port}/jwks.json`);
-      expectError(literal, 401, 'invalid_client');
+      expectOAuthError(literal, 401, 'invalid_client');
       expect(literal.body.error_description).toBe(GENERIC_INVALID_CLIENT);
-      expectError(await attempt(`http://localhost:${port}/jwks.json`), 401, 'invalid_client');
+      expectOAuthError(await attempt(`http://localhost:${port}/jwks.json`), 401, 'invalid_client');
       expect((await attempt(`http://127.0.0.1:${port}/allowed.json`)).status).toBe(200);
       // Registering such a client with the guard on is refused up front.
       await expect(

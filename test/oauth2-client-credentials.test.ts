@@ -9,46 +9,11 @@ import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audienceMatches, disallowedAudiences } from '../src/oauth2/audience.js';
 import { disallowedScopes, parseScope, scopeAllowed, wildcardMatch } from '../src/oauth2/scope.js';
+import { basicAuth, expectOAuthError, tokenRequest } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
-
-/** Basic credentials as RFC 6749 §2.3.1 wants them: each part form-encoded, then base64. */
-function basic(id: string, secret: string): string {
-  const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
-  return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64')}`;
-}
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function tokenRequest(
-  server: TestServer,
-  form: Record<string, string | string[]>,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  const body = new URLSearchParams();
-  for (const [key, value] of Object.entries(form)) for (const one of Array.isArray(value) ? value : [value]) body.append(key, one);
-  const response = await fetch(`${server.publicUrl}/oauth2/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body,
-  });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
-}
-
-/** Asserts Hydra's error JSON: exactly `error` and `error_description`, never cached. */
-function expectError(answer: Answer, status: number, error: string): void {
-  expect(answer.status).toBe(status);
-  expect(Object.keys(answer.body).sort()).toEqual(['error', 'error_description']);
-  expect(answer.body.error).toBe(error);
-  expect(typeof answer.body.error_description).toBe('string');
-  expect(answer.headers.get('cache-control')).toBe('no-store');
-}
 
 function serverOf(server: TestServer): oauth.AuthorizationServer {
   return { issuer: server.config.urls.self.issuer, token_endpoint: `${server.publicUrl}/oauth2/token` };
@@ -179,18 +144,18 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
       insecure,
     );
     expect(viaLibrary.status).toBe(200);
-    const handMade = await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basic(id, secret) });
+    const handMade = await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basicAuth(id, secret) });
     expect(handMade.status).toBe(200);
     // Unencoded, the same credentials do not authenticate: `:` splits early, and the `%/` left in the
     // secret is a bad escape, which fosite answers with invalid_request (issue 13 #6).
     const raw = (pair: string) => `Basic ${Buffer.from(pair).toString('base64')}`;
-    expectError(
+    expectOAuthError(
       await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: raw(`${id}:${secret}`) }),
       400,
       'invalid_request',
     );
     // Without a `%`, the early split and `+` as a space name another client, which fails to authenticate.
-    expectError(
+    expectOAuthError(
       await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: raw('svc:a+b:p') }),
       401,
       'invalid_client',
@@ -206,7 +171,7 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
     const answer = await tokenRequest(
       server,
       { grant_type: 'client_credentials' },
-      { authorization: basic(client.client_id, client.client_secret) },
+      { authorization: basicAuth(client.client_id, client.client_secret) },
     );
     expect(answer.status).toBe(200);
     expect(answer.body.scope).toBe('');
@@ -218,7 +183,7 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
     const answer = await tokenRequest(
       server,
       { grant_type: 'client_credentials', audience: ['https://a.example/x https://b.example/api/y', 'urn:c'] },
-      { authorization: basic(client.client_id, client.client_secret) },
+      { authorization: basicAuth(client.client_id, client.client_secret) },
     );
     expect(answer.status).toBe(200);
     const { data } = await server.admin.oauth2.introspectOAuth2Token({ token: answer.body.access_token as string });
@@ -232,11 +197,15 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
       secretClient = await createClient(server, { scope: 'read orders.*', audience: ['https://api.example/v1'] });
       postClient = await createClient(server, { token_endpoint_auth_method: 'client_secret_post' });
     });
-    const auth = () => ({ authorization: basic(secretClient.client_id, secretClient.client_secret) });
+    const auth = () => ({ authorization: basicAuth(secretClient.client_id, secretClient.client_secret) });
 
     it('unknown client: 401 invalid_client with a Basic challenge', async () => {
-      const answer = await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basic('no-such-client', 'secret') });
-      expectError(answer, 401, 'invalid_client');
+      const answer = await tokenRequest(
+        server,
+        { grant_type: 'client_credentials' },
+        { authorization: basicAuth('no-such-client', 'secret') },
+      );
+      expectOAuthError(answer, 401, 'invalid_client');
       expect(answer.headers.get('www-authenticate')).toMatch(/^Basic realm="[^"]+"/);
     });
 
@@ -244,16 +213,16 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
       const viaBasic = await tokenRequest(
         server,
         { grant_type: 'client_credentials' },
-        { authorization: basic(secretClient.client_id, 'wrong') },
+        { authorization: basicAuth(secretClient.client_id, 'wrong') },
       );
-      expectError(viaBasic, 401, 'invalid_client');
+      expectOAuthError(viaBasic, 401, 'invalid_client');
       expect(viaBasic.headers.get('www-authenticate')).toMatch(/^Basic /);
       const viaPost = await tokenRequest(server, {
         grant_type: 'client_credentials',
         client_id: postClient.client_id,
         client_secret: 'wrong',
       });
-      expectError(viaPost, 401, 'invalid_client');
+      expectOAuthError(viaPost, 401, 'invalid_client');
       expect(viaPost.headers.get('www-authenticate')).toBeNull();
     });
 
@@ -263,20 +232,20 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
         client_id: secretClient.client_id,
         client_secret: secretClient.client_secret,
       });
-      expectError(postForBasic, 401, 'invalid_client');
+      expectOAuthError(postForBasic, 401, 'invalid_client');
       expect(postForBasic.body.error_description).toContain('client_secret_basic');
       expect(postForBasic.body.error_description).toContain('client_secret_post');
 
       const basicForPost = await tokenRequest(
         server,
         { grant_type: 'client_credentials' },
-        { authorization: basic(postClient.client_id, postClient.client_secret) },
+        { authorization: basicAuth(postClient.client_id, postClient.client_secret) },
       );
-      expectError(basicForPost, 401, 'invalid_client');
+      expectOAuthError(basicForPost, 401, 'invalid_client');
       expect(basicForPost.body.error_description).toContain('"client_secret_post"');
 
       const noneForBasic = await tokenRequest(server, { grant_type: 'client_credentials', client_id: secretClient.client_id });
-      expectError(noneForBasic, 401, 'invalid_client');
+      expectOAuthError(noneForBasic, 401, 'invalid_client');
       // No secret, nothing proven: the registered method stays unsaid (issue 12 #19).
       expect(noneForBasic.body.error_description).not.toContain('client_secret_basic');
     });
@@ -288,27 +257,31 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
         [`${secretClient.client_id}:%E0%A4%A`, 'client secret'],
       ] as const) {
         const answer = await tokenRequest(server, { grant_type: 'client_credentials' }, raw(pair));
-        expectError(answer, 400, 'invalid_request');
+        expectOAuthError(answer, 400, 'invalid_request');
         expect(answer.body.error_description).toContain(`The ${part} in the HTTP authorization header could not be decoded`);
       }
       // Other malformed Basic credentials stay a failed authentication.
-      expectError(await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: 'Basic !!!' }), 401, 'invalid_client');
+      expectOAuthError(
+        await tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: 'Basic !!!' }),
+        401,
+        'invalid_client',
+      );
     });
 
     it('no credentials at all: invalid_client', async () => {
-      expectError(await tokenRequest(server, { grant_type: 'client_credentials' }), 401, 'invalid_client');
+      expectOAuthError(await tokenRequest(server, { grant_type: 'client_credentials' }), 401, 'invalid_client');
     });
 
     it('Basic and body credentials at once: invalid_request', async () => {
       const answer = await tokenRequest(server, { grant_type: 'client_credentials', client_secret: secretClient.client_secret }, auth());
-      expectError(answer, 400, 'invalid_request');
+      expectOAuthError(answer, 400, 'invalid_request');
       const otherId = await tokenRequest(server, { grant_type: 'client_credentials', client_id: postClient.client_id }, auth());
-      expectError(otherId, 400, 'invalid_request');
+      expectOAuthError(otherId, 400, 'invalid_request');
     });
 
     it('missing grant_type: invalid_request; unknown grant type: unsupported_grant_type', async () => {
-      expectError(await tokenRequest(server, { scope: 'read' }, auth()), 400, 'invalid_request');
-      expectError(
+      expectOAuthError(await tokenRequest(server, { scope: 'read' }, auth()), 400, 'invalid_request');
+      expectOAuthError(
         await tokenRequest(server, { grant_type: 'password', username: 'u', password: 'p' }, auth()),
         400,
         'unsupported_grant_type',
@@ -320,27 +293,27 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
       const answer = await tokenRequest(
         server,
         { grant_type: 'client_credentials' },
-        { authorization: basic(client.client_id, client.client_secret) },
+        { authorization: basicAuth(client.client_id, client.client_secret) },
       );
-      expectError(answer, 400, 'unauthorized_client');
+      expectOAuthError(answer, 400, 'unauthorized_client');
     });
 
     it('a public client: unauthorized_client (confidential clients only, RFC 6749 §4.4)', async () => {
       const client = await createClient(server, { token_endpoint_auth_method: 'none' });
       const answer = await tokenRequest(server, { grant_type: 'client_credentials', client_id: client.client_id });
-      expectError(answer, 400, 'unauthorized_client');
+      expectOAuthError(answer, 400, 'unauthorized_client');
     });
 
     it('a scope the client may not have: invalid_scope naming it', async () => {
       const answer = await tokenRequest(server, { grant_type: 'client_credentials', scope: 'read admin' }, auth());
-      expectError(answer, 400, 'invalid_scope');
+      expectOAuthError(answer, 400, 'invalid_scope');
       expect(answer.body.error_description).toContain('"admin"');
-      expectError(await tokenRequest(server, { grant_type: 'client_credentials', scope: 'orders' }, auth()), 400, 'invalid_scope');
+      expectOAuthError(await tokenRequest(server, { grant_type: 'client_credentials', scope: 'orders' }, auth()), 400, 'invalid_scope');
     });
 
     it('an audience the client may not have: invalid_request naming it', async () => {
       const answer = await tokenRequest(server, { grant_type: 'client_credentials', audience: 'https://api.example/v2' }, auth());
-      expectError(answer, 400, 'invalid_request');
+      expectOAuthError(answer, 400, 'invalid_request');
       expect(answer.body.error_description).toContain('https://api.example/v2');
     });
 
@@ -350,7 +323,7 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
         headers: { 'content-type': 'application/json', ...auth() },
         body: JSON.stringify({ grant_type: 'client_credentials' }),
       });
-      expectError(
+      expectOAuthError(
         { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> },
         400,
         'invalid_request',
@@ -358,7 +331,7 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
     });
 
     it('a repeated scope parameter: invalid_request', async () => {
-      expectError(
+      expectOAuthError(
         await tokenRequest(server, { grant_type: 'client_credentials', scope: ['read', 'read'] }, auth()),
         400,
         'invalid_request',
@@ -377,7 +350,7 @@ describe.each(STORES)('client credentials grant ($name)', (store) => {
     };
     try {
       const ask = (secret: string) =>
-        tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basic(client.client_id, secret) });
+        tokenRequest(server, { grant_type: 'client_credentials' }, { authorization: basicAuth(client.client_id, secret) });
       expect((await ask(client.client_secret)).status).toBe(200);
       expect(verifications).toBe(1);
       expect((await ask(client.client_secret)).status).toBe(200);
@@ -446,11 +419,11 @@ describe.each(STORES)('client credentials with JWT access tokens, exact scopes a
 
   it('grants every client scope when none is asked for, and matches scopes exactly', async () => {
     const client = await createClient(server, { scope: 'read orders.*' });
-    const auth = { authorization: basic(client.client_id, client.client_secret) };
+    const auth = { authorization: basicAuth(client.client_id, client.client_secret) };
     const all = await tokenRequest(server, { grant_type: 'client_credentials' }, auth);
     expect(all.status).toBe(200);
     expect(all.body.scope).toBe('read orders.*');
-    expectError(await tokenRequest(server, { grant_type: 'client_credentials', scope: 'orders.read' }, auth), 400, 'invalid_scope');
+    expectOAuthError(await tokenRequest(server, { grant_type: 'client_credentials', scope: 'orders.read' }, auth), 400, 'invalid_scope');
     expect((await tokenRequest(server, { grant_type: 'client_credentials', scope: 'orders.*' }, auth)).status).toBe(200);
   });
 });

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, FLOW_ENV, relyingParty, runFlow } from './support/browser.js';
+import { TestClock } from './support/clock.js';
+import { basicAuth } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -9,6 +11,7 @@ const REDIRECT = 'https://rp.example/cb';
 
 /** OpenID conformance cases for an OP, re-expressed in our words, over both stores. */
 describe.each(STORES)('authorization flows ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
   let basic: { id: string; secret: string; rp: oidc.Configuration };
   let hybrid: { id: string; secret: string; rp: oidc.Configuration };
@@ -16,6 +19,7 @@ describe.each(STORES)('authorization flows ($name)', (store) => {
 
   beforeAll(async () => {
     server = await startTestServer(store, {
+      clock,
       env: {
         ...FLOW_ENV,
         OIDC_SUBJECT_IDENTIFIERS_SUPPORTED_TYPES: 'public,pairwise',
@@ -132,7 +136,7 @@ describe.each(STORES)('authorization flows ($name)', (store) => {
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${hybrid.id}:${hybrid.secret}`).toString('base64')}`,
+        authorization: basicAuth(hybrid.id, hybrid.secret),
       },
       body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT }),
     });
@@ -193,7 +197,7 @@ describe.each(STORES)('authorization flows ($name)', (store) => {
     await runFlow(server, browser, base(basic.rp).toString(), { login: { remember: true }, consent: { remember: true } });
     const long = await runFlow(server, browser, base(basic.rp, { max_age: '10000' }).toString());
     expect(long.loginSkipped).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    clock.advance(2100);
     const short = await runFlow(server, browser, base(basic.rp, { max_age: '1' }).toString());
     expect(short.loginSkipped).toBe(false);
     const none = await new Browser().follow(base(basic.rp, { max_age: '1', prompt: 'none' }).toString());

@@ -8,6 +8,8 @@ import type { OAuth2Client } from '@ory/hydra-client';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Grant } from '../src/oauth2/tokens.js';
+import { TestClock } from './support/clock.js';
+import { basicAuth, postForm } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -15,27 +17,8 @@ const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 type Client = OAuth2Client & { client_id: string; client_secret: string };
 
-function basic(id: string, secret: string): string {
-  const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
-  return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64')}`;
-}
-
-async function post(url: string, form: Record<string, string> | string, headers: Record<string, string> = {}) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: typeof form === 'string' ? form : new URLSearchParams(form),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    text,
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
-  };
-}
-
 describe.each(STORES)('introspection, revocation and token deletion ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
   let client: Client;
   let other: Client;
@@ -48,10 +31,10 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
     ).data as Client;
 
   const issue = async (owner: Client, form: Record<string, string> = {}) => {
-    const answer = await post(
+    const answer = await postForm(
       `${server.publicUrl}/oauth2/token`,
       { grant_type: 'client_credentials', ...form },
-      { authorization: basic(owner.client_id, owner.client_secret) },
+      { authorization: basicAuth(owner.client_id, owner.client_secret) },
     );
     expect(answer.status).toBe(200);
     return answer.body?.access_token as string;
@@ -61,7 +44,7 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
     (await server.admin.oauth2.introspectOAuth2Token({ token, ...(scope === undefined ? {} : { scope }) })).data;
 
   const revoke = (owner: Client, form: Record<string, string>) =>
-    post(`${server.publicUrl}/oauth2/revoke`, form, { authorization: basic(owner.client_id, owner.client_secret) });
+    postForm(`${server.publicUrl}/oauth2/revoke`, form, { authorization: basicAuth(owner.client_id, owner.client_secret) });
 
   /** A refresh token and an authorization code in the grant of an issued access token. */
   const siblings = async (accessToken: string) => {
@@ -85,7 +68,7 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
   };
 
   beforeAll(async () => {
-    server = await startTestServer(store);
+    server = await startTestServer(store, { clock });
     client = await createClient();
     other = await createClient();
   });
@@ -152,7 +135,7 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
       const [key, signature] = token.slice('ory_at_'.length).split('.') as [string, string];
       const forged = `ory_at_${key}.${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BB' : 'AA'}`;
       for (const candidate of ['ory_at_nothing.here', forged, 'not-a-token', 'a.b.c', `ory_rt_${key}.${signature}`]) {
-        const response = await post(`${server.adminUrl}/admin/oauth2/introspect`, { token: candidate });
+        const response = await postForm(`${server.adminUrl}/admin/oauth2/introspect`, { token: candidate });
         expect(response.status, candidate).toBe(200);
         expect(response.body, candidate).toEqual({ active: false });
       }
@@ -168,13 +151,14 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
       });
       const token = await issue(shortLived);
       expect((await introspect(token)).active).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 1200));
+      clock.advance(1200);
       expect(await introspect(token)).toEqual({ active: false });
     });
 
     it('refuses a request without a token, or without a form body: 400 invalid_request', async () => {
-      for (const form of [{}, { scope: 'read' }, '']) {
-        const response = await post(`${server.adminUrl}/admin/oauth2/introspect`, form);
+      const forms: Array<Record<string, string> | string> = [{}, { scope: 'read' }, ''];
+      for (const form of forms) {
+        const response = await postForm(`${server.adminUrl}/admin/oauth2/introspect`, form);
         expect(response.status).toBe(400);
         expect(response.body?.error).toBe('invalid_request');
       }
@@ -190,7 +174,7 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
     });
 
     it('is served without the /admin prefix too, and never cached', async () => {
-      const response = await post(`${server.adminUrl}/oauth2/introspect`, { token: await issue(client) });
+      const response = await postForm(`${server.adminUrl}/oauth2/introspect`, { token: await issue(client) });
       expect(response.status).toBe(200);
       expect(response.body?.active).toBe(true);
       expect(response.headers.get('cache-control')).toBe('no-store');
@@ -241,10 +225,14 @@ describe.each(STORES)('introspection, revocation and token deletion ($name)', (s
 
     it('requires client authentication and a token', async () => {
       const token = await issue(client);
-      const anonymous = await post(`${server.publicUrl}/oauth2/revoke`, { token });
+      const anonymous = await postForm(`${server.publicUrl}/oauth2/revoke`, { token });
       expect(anonymous.status).toBe(401);
       expect(anonymous.body?.error).toBe('invalid_client');
-      const wrong = await post(`${server.publicUrl}/oauth2/revoke`, { token }, { authorization: basic(client.client_id, 'wrong-secret') });
+      const wrong = await postForm(
+        `${server.publicUrl}/oauth2/revoke`,
+        { token },
+        { authorization: basicAuth(client.client_id, 'wrong-secret') },
+      );
       expect(wrong.status).toBe(401);
       expect(wrong.headers.get('www-authenticate')).toMatch(/^Basic /);
       expect(wrong.headers.get('cache-control')).toBe('no-store');
@@ -321,7 +309,7 @@ describe.each(STORES)('per-client CORS on the public listener ($name)', (store) 
   });
 
   it('allows the client’s own origins on the actual request, identified by Basic, client_id or Bearer', async () => {
-    const credentials = basic(client.client_id, client.client_secret);
+    const credentials = basicAuth(client.client_id, client.client_secret);
     const own = await revokeFrom('https://app.example', credentials);
     expect(own.status).toBe(200);
     expect(own.headers.get('access-control-allow-origin')).toBe('https://app.example');
@@ -340,7 +328,7 @@ describe.each(STORES)('per-client CORS on the public listener ($name)', (store) 
     });
     expect(byQuery.headers.get('access-control-allow-origin')).toBe('https://app.example');
 
-    const token = (await post(`${server.publicUrl}/oauth2/token`, { grant_type: 'client_credentials' }, { authorization: credentials }))
+    const token = (await postForm(`${server.publicUrl}/oauth2/token`, { grant_type: 'client_credentials' }, { authorization: credentials }))
       .body?.access_token as string;
     const byBearer = await fetch(`${server.publicUrl}/.well-known/jwks.json`, {
       headers: { origin: 'https://app.example', authorization: `Bearer ${token}` },
@@ -362,7 +350,7 @@ describe.each(STORES)('per-client CORS on the public listener ($name)', (store) 
         method: 'POST',
         headers: {
           origin: 'https://app.example',
-          authorization: basic(created.client_id, created.client_secret),
+          authorization: basicAuth(created.client_id, created.client_secret),
           'content-type': 'application/x-www-form-urlencoded',
         },
         body: new URLSearchParams({ token: 'x' }),

@@ -2,16 +2,18 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, FLOW_ENV, relyingParty, runFlow } from './support/browser.js';
+import { TestClock } from './support/clock.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
 const REDIRECT = 'https://rp.example/cb';
 
 describe.each(STORES)('tokens from the authorization code flow ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer(store, { env: { ...FLOW_ENV, OAUTH2_GRANT_REFRESH_TOKEN_ROTATION_GRACE_PERIOD: '2s' } });
+    server = await startTestServer(store, { clock, env: { ...FLOW_ENV, OAUTH2_GRANT_REFRESH_TOKEN_ROTATION_GRACE_PERIOD: '2s' } });
   });
   afterAll(async () => {
     await server?.close();
@@ -86,13 +88,15 @@ describe.each(STORES)('tokens from the authorization code flow ($name)', (store)
     const first = await oidc.refreshTokenGrant(rp, tokens.refresh_token as string);
     const graced = await oidc.refreshTokenGrant(rp, tokens.refresh_token as string);
     expect(graced.access_token).not.toBe(first.access_token);
-    await new Promise((resolve) => setTimeout(resolve, 2200));
+    clock.advance(2200);
     await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await server.admin.oauth2.introspectOAuth2Token({ token: graced.access_token })).data.active).toBe(false);
   });
 
-  it('leaves exactly one winner when the same refresh token is used concurrently', async () => {
+  it('leaves exactly one winner when the same refresh token is used concurrently; the others get invalid_request and revoke nothing', async () => {
     const noGrace = await startTestServer(store, { env: FLOW_ENV });
+    const { tokens: service } = noGrace.registry;
+    const resolve = service.resolve;
     try {
       const { data } = await noGrace.admin.oauth2.createOAuth2Client({
         oAuth2Client: { grant_types: ['authorization_code', 'refresh_token'], redirect_uris: [REDIRECT], scope: 'openid offline_access' },
@@ -101,34 +105,49 @@ describe.each(STORES)('tokens from the authorization code flow ($name)', (store)
       const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid offline_access', state: 'race-state' });
       const { callback } = await runFlow(noGrace, new Browser(), url.toString());
       const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), { expectedState: 'race-state' });
-      const results = await Promise.allSettled(Array.from({ length: 4 }, () => oidc.refreshTokenGrant(rp, tokens.refresh_token as string)));
+
+      // A real race, every time: no request goes on from reading the refresh token until all have
+      // read it while it was still active (without this, a request that arrived after the winner had
+      // finished would be a plain reuse, which revokes the grant).
+      const racers = 4;
+      let read = 0;
+      let allRead: () => void = () => {};
+      const everyoneRead = new Promise<void>((release) => {
+        allRead = release;
+      });
+      service.resolve = async (token, kind) => {
+        const row = await resolve.call(service, token, kind);
+        if (kind === 'refresh_token') {
+          if (++read === racers) allRead();
+          await everyoneRead;
+        }
+        return row;
+      };
+      const results = await Promise.allSettled(
+        Array.from({ length: racers }, () => oidc.refreshTokenGrant(rp, tokens.refresh_token as string)),
+      );
+      service.resolve = resolve;
+
       const winners = results.filter((r) => r.status === 'fulfilled');
       expect(winners).toHaveLength(1);
       const winner = (winners[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof oidc.refreshTokenGrant>>>).value;
-      for (const loser of results.filter((r) => r.status === 'rejected')) {
-        expect(['invalid_request', 'invalid_grant']).toContain((loser as PromiseRejectedResult).reason.error);
-      }
-      // The family is consistent: requests that raced the winner revoke nothing, so its token works,
-      // unless a request arrived after the winner had finished (a plain reuse), which revokes all of it.
-      const raced = results
-        .filter((r) => r.status === 'rejected')
-        .every((r) => (r as PromiseRejectedResult).reason.error === 'invalid_request');
-      if (raced) {
-        expect((await oidc.refreshTokenGrant(rp, winner.refresh_token as string)).access_token).toBeTruthy();
-      } else {
-        expect((await noGrace.admin.oauth2.introspectOAuth2Token({ token: winner.access_token })).data.active).toBe(false);
-        await expect(oidc.refreshTokenGrant(rp, winner.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
-      }
+      const losers = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.error);
+      expect(losers).toEqual(Array(racers - 1).fill('invalid_request'));
+      // The losers revoked nothing: the winner's tokens still work.
+      expect((await noGrace.admin.oauth2.introspectOAuth2Token({ token: winner.access_token })).data.active).toBe(true);
+      expect((await oidc.refreshTokenGrant(rp, winner.refresh_token as string)).access_token).toBeTruthy();
     } finally {
+      service.resolve = resolve;
       await noGrace.close();
     }
   });
 });
 
 describe.each(STORES)('expired flows ($name)', (store) => {
+  const clock = new TestClock();
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(store, { env: { ...FLOW_ENV, TTL_LOGIN_CONSENT_REQUEST: '1s' } });
+    server = await startTestServer(store, { clock, env: { ...FLOW_ENV, TTL_LOGIN_CONSENT_REQUEST: '1s' } });
   });
   afterAll(async () => {
     await server?.close();
@@ -141,7 +160,7 @@ describe.each(STORES)('expired flows ($name)', (store) => {
       oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid', state: 'expiring-state' }).toString(),
     );
     const challenge = new URL(url).searchParams.get('login_challenge') as string;
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    clock.advance(2100);
     const response = await fetch(`${server.adminUrl}/admin/oauth2/auth/requests/login?login_challenge=${challenge}`);
     expect(response.status).toBe(401);
     expect(((await response.json()) as { error: string }).error).toBe('request_unauthorized');

@@ -78,7 +78,7 @@ describe.each(STORES)('discovery, userinfo and verifiable credentials ($name)', 
       set: 'hydra.openid.id-token',
       createJsonWebKeySet: { alg: 'ES256', use: 'sig', kid: `es-${store.name}` },
     });
-    expect(data.keys[0]?.kid).toBe(`es-${store.name}`);
+    expect(data.keys?.[0]?.kid).toBe(`es-${store.name}`);
     try {
       const metadata = (await oidcApi().discoverOidcConfiguration()).data;
       expect(metadata.id_token_signing_alg_values_supported).toEqual(['ES256']);

@@ -118,8 +118,9 @@ describe.each(STORES)('OpenID Connect logout ($name)', (store) => {
       });
       const base = relyingParty(server, data.client_id as string, data.client_secret as string);
       // relyingParty's metadata has no end_session_endpoint; openid-client needs it for buildEndSessionUrl.
+      const metadata: oidc.ServerMetadata = base.serverMetadata();
       const rp = new oidc.Configuration(
-        { ...base.serverMetadata(), end_session_endpoint: `${server.publicUrl}/oauth2/sessions/logout` },
+        { ...metadata, end_session_endpoint: `${server.publicUrl}/oauth2/sessions/logout` },
         data.client_id as string,
         {},
         oidc.ClientSecretBasic(data.client_secret as string),

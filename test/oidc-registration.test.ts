@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRemoteMetadata } from '../src/client/remote-checks.js';
 import { normalizeClient } from '../src/client/validate.js';
 import { sha256Hex } from '../src/crypto/keyring.js';
+import { basicAuth, rejection } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -29,32 +30,9 @@ const BAD_CREDENTIALS = 'The requested OAuth 2.0 client does not exist or you pr
 
 type Registered = OAuth2Client & { client_id: string; registration_access_token: string };
 
-interface Failure {
-  status: number;
-  headers: Record<string, string>;
-  body: { error: string; error_description: string };
-}
-
-/** The status, headers and error body of a rejected SDK call. */
-async function rejection(call: Promise<unknown>): Promise<Failure> {
-  try {
-    await call;
-  } catch (error) {
-    const response = (error as { response?: Failure & { data: Failure['body'] } }).response;
-    if (response) return { status: response.status, headers: response.headers, body: response.data };
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
-
 /** Ory's SDK for the public listener, presenting a registration access token when given one. */
 function oidcApi(server: TestServer, token?: string): OidcApi {
   return new OidcApi(new Configuration({ basePath: server.publicUrl, ...(token === undefined ? {} : { accessToken: token }) }));
-}
-
-function basic(id: string, secret: string): string {
-  const encode = (value: string) => new URLSearchParams({ v: value }).toString().slice(2);
-  return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64')}`;
 }
 
 async function clientCredentials(
@@ -64,7 +42,7 @@ async function clientCredentials(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${server.publicUrl}/oauth2/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(id, secret) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(id, secret) },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'read' }),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };

@@ -5,6 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenBuckets } from '../src/http/rate-limit.js';
+import { basicAuth } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -46,7 +47,7 @@ function tokenRequest(server: TestServer, from: string, client?: { id: string; s
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      ...(client ? { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` } : {}),
+      ...(client ? { authorization: basicAuth(client.id, client.secret) } : {}),
     },
     body: 'grant_type=client_credentials',
   });
@@ -120,7 +121,7 @@ describe.each(STORES)('rate limiting on $name', (store) => {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
-          ...(client ? { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` } : {}),
+          ...(client ? { authorization: basicAuth(client.id, client.secret) } : {}),
         },
         body: 'token=whatever',
       });

@@ -123,6 +123,7 @@ describe.each(STORES)('issue 12, HTTP layer ($name)', (store) => {
       owner: '',
       secret_hash: null,
       registration_token_hash: null,
+      self_registered: 0,
       document,
       created_at: now,
       updated_at: now,

@@ -533,7 +533,8 @@ describe.each(STORES)('issue 12: outbound fetches and client authentication ($na
 
     it('issue 12 #19: an unknown client, a wrong secret and the wrong method answer the same invalid_client body at the token and revocation endpoints', async () => {
       for (const endpoint of ['/oauth2/token', '/oauth2/revoke']) {
-        const form = endpoint === '/oauth2/token' ? { grant_type: 'client_credentials' } : { token: 'ory_at_whatever' };
+        const form: Record<string, string> =
+          endpoint === '/oauth2/token' ? { grant_type: 'client_credentials' } : { token: 'ory_at_whatever' };
         const answers = [
           await postForm(`${slow.publicUrl}${endpoint}`, form, { authorization: basicAuth('no-such-client', 'some-secret') }),
           await postForm(`${slow.publicUrl}${endpoint}`, form, { authorization: basicAuth(known.id, 'wrong-secret') }),

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OAuth2Client } from '../src/client/model.js';
 import { SqlClientRepository } from '../src/client/repository.js';
 import { Browser, FLOW_ENV, runFlow } from './support/browser.js';
+import { basicAuth } from './support/http.js';
 import { type Answer, admin, type Client, introspect, REDIRECT_URI, token } from './support/http-flow.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
@@ -181,7 +182,7 @@ describe.each(STORES)('issue 12: client metadata and registration policy ($name)
       method: 'POST',
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}`,
+        authorization: basicAuth(client.id, client.secret),
       },
       body,
     });

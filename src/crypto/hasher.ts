@@ -32,9 +32,15 @@ export function createHasher(options: HasherOptions): SecretHasher {
       const match = PBKDF2_FORMAT.exec(hash);
       if (match) {
         const [, digest, iterations, length, salt, expected] = match as unknown as string[];
-        const want = Buffer.from(expected as string, 'base64');
-        const got = await pbkdf2Async(secret, Buffer.from(salt as string, 'base64'), Number(iterations), Number(length), digest as string);
-        return got.length === want.length && timingSafeEqual(got, want);
+        const storedKey = Buffer.from(expected as string, 'base64');
+        const derivedKey = await pbkdf2Async(
+          secret,
+          Buffer.from(salt as string, 'base64'),
+          Number(iterations),
+          Number(length),
+          digest as string,
+        );
+        return derivedKey.length === storedKey.length && timingSafeEqual(derivedKey, storedKey);
       }
       if (/^\$2[aby]\$\d\d\$/.test(hash)) return bcrypt.compare(secret, hash);
       return false;

@@ -61,7 +61,9 @@ export class ChallengeUsedError extends HttpError {
 export async function openChallenge(registry: Registry, stage: CsrfKind, challenge: string): Promise<FlowState> {
   const state = openFlow(registry.keyring, `${stage}-challenge`, challenge);
   if (!state) throw new NotFoundError(`The ${stage} challenge is not valid.`);
-  if (isExpired(registry.config, state)) throw new RequestUnauthorizedError(`The ${stage} request has expired. Please try again.`);
+  if (isExpired(registry.config, state, registry.clock.now())) {
+    throw new RequestUnauthorizedError(`The ${stage} request has expired. Please try again.`);
+  }
   if (await registry.sessions.findConsent(flowIdOf(state))) throw new ChallengeUsedError(requestUrl(registry.config, state.params));
   return state;
 }

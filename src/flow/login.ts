@@ -18,7 +18,7 @@ export async function startLogin(
   authz: AuthorizeRequest,
 ): Promise<FastifyReply> {
   const { config } = registry;
-  const now = Date.now();
+  const now = registry.clock.now();
   let session: LoginSession | undefined;
   if (!authz.prompt.has('login') && !authz.prompt.has('select_account')) session = await rememberedSession(registry, request, now);
   if (session && authz.maxAge !== undefined && session.authenticatedAt + authz.maxAge * 1000 < now) {

@@ -5,6 +5,7 @@ import type { SecretHasher } from '../crypto/hasher.js';
 import { sha256Base64 } from '../crypto/keyring.js';
 import { randomString } from '../crypto/random.js';
 import { fetchJson, type OutboundPolicy } from '../http/outbound.js';
+import type { Clock } from '../util/clock.js';
 import { LruMap } from '../util/lru.js';
 
 // Client authentication's per-registry state, apart from client-auth.ts so that the registry can
@@ -88,9 +89,11 @@ export class AssertionKeysError extends Error {}
 class JwksUriCache {
   private readonly entries = new LruMap<string, { keys: Promise<JWK[]>; fetchedAt: number }>(MAX_JWKS_URIS);
 
+  constructor(private readonly clock: Clock) {}
+
   /** The keys at a URI; `refresh` refetches unless the cached set is younger than the cooldown. */
   get(config: Config, uri: string, policy: OutboundPolicy, refresh: boolean): Promise<JWK[]> {
-    const now = Date.now();
+    const now = this.clock.now();
     const cacheKey = `${policy.disallowPrivateIpRanges}\n${uri}`;
     // A hit does not count as a use: the set fetched longest ago goes first.
     const hit = this.entries.peek(cacheKey);
@@ -130,11 +133,12 @@ async function fetchKeySet(uri: string, policy: OutboundPolicy, maxKeys: number)
  */
 export class ClientAuthState {
   readonly secrets: VerifiedSecrets;
-  readonly jwks = new JwksUriCache();
+  readonly jwks: JwksUriCache;
   private dummyHash: Promise<string> | undefined;
 
-  constructor(config: Config) {
+  constructor(config: Config, clock: Clock) {
     this.secrets = new VerifiedSecrets(config.cache.ttl > 0);
+    this.jwks = new JwksUriCache(clock);
   }
 
   /** Checks `secret` against a hash of a random secret, with the configured hasher's cost; never matches. */

@@ -5,6 +5,7 @@ import type { Config } from '../config/schema.js';
 import { type Keyring, sha256Base64, sha256Hex } from '../crypto/keyring.js';
 import { mintOpaqueToken, type TokenKind as OpaqueKind, TOKEN_PREFIX, verifyOpaqueToken } from '../crypto/opaque-token.js';
 import { ACCESS_TOKEN_SET, type KeyManager } from '../jwk/manager.js';
+import type { Clock } from '../util/clock.js';
 import { LruMap } from '../util/lru.js';
 import type { StoredToken, TokenKind, TokenSession, TokenStore } from './token-store.js';
 
@@ -53,7 +54,7 @@ export class TokenService {
    */
   private readonly verified = new LruMap<string, PresentedToken>(MAX_VERIFIED_TOKENS);
 
-  constructor(private readonly deps: { config: Config; keyring: Keyring; keys: KeyManager; store: TokenStore }) {}
+  constructor(private readonly deps: { config: Config; keyring: Keyring; keys: KeyManager; store: TokenStore; clock: Clock }) {}
 
   /** Which access-token format a client gets: its own `access_token_strategy`, else `strategies.access_token`. */
   strategyFor(client: OAuth2Client): 'opaque' | 'jwt' {
@@ -86,7 +87,7 @@ export class TokenService {
     return row;
   }
 
-  isActive(row: StoredToken, now = Date.now()): boolean {
+  isActive(row: StoredToken, now = this.deps.clock.now()): boolean {
     return row.active && (row.expiresAt === 0 || row.expiresAt > now);
   }
 

@@ -3,6 +3,9 @@
  * `portcullis serve` nodes that a test can start, wait for, stop gracefully or kill outright.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HYDRA_KEYS } from '../../src/config/hydra-keys.js';
 import { envName, leaves } from '../../src/config/schema.js';
@@ -17,6 +20,7 @@ export const BASE_ENV: Record<string, string> = (() => {
     ...Object.keys(HYDRA_KEYS).map(envName),
     'ORY_SDK_URL',
     'PORTCULLIS_ADMIN_URL',
+    'PORTCULLIS_ADMIN_API_KEY',
     'PORTCULLIS_PUBLIC_URL',
     'PORTCULLIS_INITIAL_ACCESS_TOKEN',
     'PORTCULLIS_REGISTRATION_ACCESS_TOKEN',
@@ -45,6 +49,20 @@ export function launch(args: string[], env: Record<string, string>, cwd?: string
 
 export function killAll(): void {
   for (const child of children) child.kill('SIGKILL');
+}
+
+/** Temporary directories made here, so that `removeTempDirs` (in `afterAll`) deletes them all. */
+const tempDirs: string[] = [];
+
+/** A fresh temporary directory named `<prefix>…`. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 export interface CliResult {

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Browser, CONSENT_URL, LOGIN_URL } from './browser.js';
+import { basicAuth } from './http.js';
 
 /** The listeners of one node. */
 export interface NodeUrls {
@@ -48,15 +49,12 @@ export interface Client {
   secret: string;
 }
 
-export const basic = (client: Client) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString('base64')}`;
-
 /** `POST /oauth2/token` with client_secret_basic. */
 export async function token(node: NodeUrls, client: Client, params: Record<string, string>): Promise<Answer> {
   return answer(
     await fetch(`${node.publicUrl}/oauth2/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(client.id, client.secret) },
       body: new URLSearchParams(params).toString(),
     }),
   );

@@ -7,6 +7,7 @@ import { type RunningIdentityUi, startIdentityUi } from '../../src/identity/inde
 import { createLogger } from '../../src/observability/logger.js';
 import { createRegistry, type Registry } from '../../src/registry.js';
 import { startServers } from '../../src/servers.js';
+import type { Clock } from '../../src/util/clock.js';
 import type { TestStore } from './stores.js';
 
 export interface TestServer {
@@ -41,6 +42,8 @@ export interface StartOptions {
    * `adminUrl` makes it call the admin API somewhere else than the admin listener (e.g. a recording proxy).
    */
   identityUi?: boolean | { adminUrl?: string };
+  /** The registry's clock (e.g. a TestClock, to expire things without sleeping); the system clock by default. */
+  clock?: Clock;
 }
 
 /** Starts both listeners on ephemeral loopback ports over a fresh store of the given kind. */
@@ -84,7 +87,7 @@ export async function startTestServer(store: TestStore, options: StartOptions = 
     },
   });
   const logger = createLogger(config.log, sink);
-  const registry = await createRegistry(config, logger, { migrate: options.migrate ?? true });
+  const registry = await createRegistry(config, logger, { migrate: options.migrate ?? true, clock: options.clock });
   const servers = await startServers(registry, 'all');
   const ui = options.identityUi
     ? await startIdentityUi(config, logger, { database: registry.database }).catch(async (error: unknown) => {

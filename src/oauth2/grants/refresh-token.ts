@@ -18,7 +18,7 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
   const presented = single(body, 'refresh_token');
   if (!presented) throw new InvalidRequestError('The "refresh_token" parameter is missing.');
   const { tokenStore, config } = registry;
-  const now = Date.now();
+  const now = registry.clock.now();
   const row = await registry.tokens.resolve(presented, 'refresh_token');
   if (!row) throw new InvalidGrantError('The refresh token is malformed, unknown, or was not issued by this server.');
   if (row.clientId !== client.client_id) throw new InvalidGrantError('The refresh token was issued to another client.');
