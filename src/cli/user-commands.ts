@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { SessionStore } from '../flow/session-store.js';
 import type { NewUser, User, UserClaims, UserStore } from '../identity/user-store.js';
+import { MYSQL_NO_SUCH_TABLE } from '../persistence/errors.js';
 import { type FormatFlag, printRecords, write } from './output.js';
 
 /**
@@ -80,7 +81,7 @@ async function withUsers<T>(flags: UserFlags, work: (users: UserStore, sessions:
     return await work(new SqlUserStore(database.db), new SessionStore(database.db));
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
-    if (code === '42P01' || /no such table/i.test(message ?? '')) {
+    if (code === '42P01' || code === MYSQL_NO_SUCH_TABLE || /no such table/i.test(message ?? '')) {
       throw new Error(`the users table does not exist in ${database.location}: run \`portcullis migrate sql up\` first`);
     }
     throw error;

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { reusableQuery } from '../persistence/reusable-query.js';
 import type { ConsentSessionRow, LoginSessionRow, Tables } from '../persistence/tables.js';
+import { insertIfAbsent, upsert } from '../persistence/upsert.js';
 
 export interface LoginSession {
   id: string;
@@ -55,13 +56,11 @@ export class SessionStore {
       expires_at: session.expiresAt,
       identity_provider_session_id: session.identityProviderSessionId,
     };
-    await this.db
-      .insertInto('login_sessions')
-      .values(row)
-      .onConflict((oc) =>
-        oc.column('id').doUpdateSet({ expires_at: row.expires_at, remember: row.remember, authenticated_at: row.authenticated_at }),
-      )
-      .execute();
+    await upsert(this.db, this.db.insertInto('login_sessions').values(row), ['id'], {
+      expires_at: row.expires_at,
+      remember: row.remember,
+      authenticated_at: row.authenticated_at,
+    }).execute();
   }
 
   async deleteLoginSession(id: string): Promise<boolean> {
@@ -81,12 +80,7 @@ export class SessionStore {
 
   /** Records a completed consent; false when this flow's consent was already recorded (a replayed verifier). */
   async insertConsent(consent: ConsentSession): Promise<boolean> {
-    const result = await this.db
-      .insertInto('consent_sessions')
-      .values(toConsentRow(consent))
-      .onConflict((oc) => oc.column('id').doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+    return insertIfAbsent(this.db, this.db.insertInto('consent_sessions').values(toConsentRow(consent)), 'id');
   }
 
   /** Every step of a flow asks whether its consent was already stored (a used challenge). */
@@ -153,11 +147,8 @@ export class SessionStore {
   }
 
   async setForcedSubject(subject: string, clientId: string, forced: string): Promise<void> {
-    await this.db
-      .insertInto('forced_subjects')
-      .values({ subject, client_id: clientId, forced_subject: forced })
-      .onConflict((oc) => oc.columns(['subject', 'client_id']).doUpdateSet({ forced_subject: forced }))
-      .execute();
+    const insert = this.db.insertInto('forced_subjects').values({ subject, client_id: clientId, forced_subject: forced });
+    await upsert(this.db, insert, ['subject', 'client_id'], { forced_subject: forced }).execute();
   }
 }
 

@@ -12,6 +12,7 @@ import Fastify, {
 import type { Bindings, ChildLoggerOptions, LogFn, Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { clientOrigins } from '../oauth2/client-cors.js';
+import { MYSQL_DATA_CODES, MYSQL_FOREIGN_KEY_CODES, MYSQL_NO_SUCH_TABLE } from '../persistence/errors.js';
 import type { Registry } from '../registry.js';
 import { adminApiKeyCheck } from './admin-auth.js';
 import { registerCors } from './cors.js';
@@ -367,17 +368,18 @@ function toHttpError(error: FastifyError, request: FastifyRequest): HttpError {
       return new UnsupportedMediaTypeError(`Content type "${request.headers['content-type'] ?? ''}" is not supported here.`);
   }
   // A store that was never migrated: the request can succeed once `migrate sql up` has run.
-  if (error.code === '42P01' || /no such table/i.test(error.message ?? '')) {
+  if (error.code === '42P01' || error.code === MYSQL_NO_SUCH_TABLE || /no such table/i.test(error.message ?? '')) {
     return new TemporarilyUnavailableError('The database is not migrated yet: run `portcullis migrate sql up`.');
   }
   // A row the request refers to (a client, a consent) was deleted meanwhile, e.g. by another node
   // while this one still had the client cached (`cache.ttl`): the request cannot be served, and
   // retrying it will get the proper answer (such as invalid_client) once the cache has caught up.
-  if (error.code === '23503' || error.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+  if (error.code === '23503' || error.code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || MYSQL_FOREIGN_KEY_CODES.has(error.code)) {
     return malformed(request, 'The client or grant this request refers to was removed while the request was handled.');
   }
   // PostgreSQL data exceptions (class 22: NUL bytes, bad encodings, out-of-range values) come from input.
-  if (typeof error.code === 'string' && /^22[0-9A-Z]{3}$/.test(error.code)) {
+  // MySQL's strict mode refuses such values with its own codes.
+  if (typeof error.code === 'string' && (/^22[0-9A-Z]{3}$/.test(error.code) || MYSQL_DATA_CODES.has(error.code))) {
     return malformed(request, 'The request contains a value that cannot be stored.');
   }
   const status = error.statusCode ?? 500;

@@ -34,7 +34,9 @@ export const JANITOR_TABLES: readonly JanitorTable[] = ['tokens', 'loginSessions
 
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
- * keys with a subquery, so no row is ever loaded into memory and no lock is held for long. Never deletes
+ * keys with a subquery, so no row is ever loaded into memory and no lock is held for long. The keys
+ * are selected from a derived table (`batch`) because MySQL refuses both LIMIT in an IN subquery and
+ * a subquery reading the table being deleted from; a derived table it materializes first. Never deletes
  * an active, unexpired token, and never a consent session a token still belongs to (deleting one
  * cascades to its tokens).
  */
@@ -64,16 +66,21 @@ export async function runJanitor(db: Kysely<Tables>, options: JanitorOptions): P
         .deleteFrom('oauth2_tokens')
         .where('signature', 'in', (eb) =>
           eb
-            .selectFrom('oauth2_tokens')
-            .select('signature')
-            .where((w) =>
-              w.or([
-                w.and([w('expires_at', '!=', 0), w('expires_at', '<', cutoff)]),
-                // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
-                w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
-              ]),
+            .selectFrom(
+              eb
+                .selectFrom('oauth2_tokens')
+                .select('signature')
+                .where((w) =>
+                  w.or([
+                    w.and([w('expires_at', '!=', 0), w('expires_at', '<', cutoff)]),
+                    // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
+                    w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
+                  ]),
+                )
+                .limit(size)
+                .as('batch'),
             )
-            .limit(size),
+            .select('batch.signature'),
         )
         .executeTakeFirst();
       return Number(outcome.numDeletedRows);
@@ -84,7 +91,11 @@ export async function runJanitor(db: Kysely<Tables>, options: JanitorOptions): P
     result.loginSessions = await inBatches(async (size) => {
       const outcome = await db
         .deleteFrom('login_sessions')
-        .where('id', 'in', (eb) => eb.selectFrom('login_sessions').select('id').where('expires_at', '<', cutoff).limit(size))
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom(eb.selectFrom('login_sessions').select('id').where('expires_at', '<', cutoff).limit(size).as('batch'))
+            .select('batch.id'),
+        )
         .executeTakeFirst();
       return Number(outcome.numDeletedRows);
     });
@@ -93,20 +104,27 @@ export async function runJanitor(db: Kysely<Tables>, options: JanitorOptions): P
         .deleteFrom('consent_sessions')
         .where('id', 'in', (eb) =>
           eb
-            .selectFrom('consent_sessions as c')
-            .select('c.id')
-            .where('c.handled_at', '<', cutoff)
-            .where((w) =>
-              w.or([
-                w('c.remember', '=', 0),
-                // Remembered for a while, and that while is over (remember_for is in seconds; 0 = forever).
-                w.and([w('c.remember_for', '>', 0), w(sql<number>`c.handled_at + c.remember_for * 1000`, '<', cutoff)]),
-              ]),
+            .selectFrom((inner) =>
+              inner
+                .selectFrom('consent_sessions as c')
+                .select('c.id')
+                .where('c.handled_at', '<', cutoff)
+                .where((w) =>
+                  w.or([
+                    w('c.remember', '=', 0),
+                    // Remembered for a while, and that while is over (remember_for is in seconds; 0 = forever).
+                    w.and([w('c.remember_for', '>', 0), w(sql<number>`c.handled_at + c.remember_for * 1000`, '<', cutoff)]),
+                  ]),
+                )
+                .where((w) =>
+                  w.not(
+                    w.exists(w.selectFrom('oauth2_tokens as t').select(sql<number>`1`.as('one')).whereRef('t.consent_id', '=', 'c.id')),
+                  ),
+                )
+                .limit(size)
+                .as('batch'),
             )
-            .where((w) =>
-              w.not(w.exists(w.selectFrom('oauth2_tokens as t').select(sql<number>`1`.as('one')).whereRef('t.consent_id', '=', 'c.id'))),
-            )
-            .limit(size),
+            .select('batch.id'),
         )
         .executeTakeFirst();
       return Number(outcome.numDeletedRows);
@@ -117,7 +135,11 @@ export async function runJanitor(db: Kysely<Tables>, options: JanitorOptions): P
     result.usedJtis = await inBatches(async (size) => {
       const outcome = await db
         .deleteFrom('used_jtis')
-        .where('jti_hash', 'in', (eb) => eb.selectFrom('used_jtis').select('jti_hash').where('expires_at', '<', cutoff).limit(size))
+        .where('jti_hash', 'in', (eb) =>
+          eb
+            .selectFrom(eb.selectFrom('used_jtis').select('jti_hash').where('expires_at', '<', cutoff).limit(size).as('batch'))
+            .select('batch.jti_hash'),
+        )
         .executeTakeFirst();
       return Number(outcome.numDeletedRows);
     });

@@ -1,5 +1,27 @@
-/** True when a write failed on a primary-key or unique constraint, in either dialect. */
+/** True when a write failed on a primary-key or unique constraint, in any dialect. */
 export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    // MySQL/MariaDB (mysql2): 1062.
+    code === 'ER_DUP_ENTRY'
+  );
 }
+
+// MySQL/MariaDB (mysql2) error codes, for the classification of store errors.
+/** A foreign key refused a write (1452: the referenced row is gone; 1451: a row still refers to it). */
+export const MYSQL_FOREIGN_KEY_CODES: ReadonlySet<string> = new Set(['ER_NO_REFERENCED_ROW_2', 'ER_ROW_IS_REFERENCED_2']);
+/** The table does not exist (1146): the store was never migrated. */
+export const MYSQL_NO_SUCH_TABLE = 'ER_NO_SUCH_TABLE';
+/**
+ * A value the column cannot hold (too long 1406, bad string 1366, out of range 1264, bad value 1292),
+ * refused by strict mode: it came from the request, as PostgreSQL's data exceptions (class 22) do.
+ */
+export const MYSQL_DATA_CODES: ReadonlySet<string> = new Set([
+  'ER_DATA_TOO_LONG',
+  'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD',
+  'ER_WARN_DATA_OUT_OF_RANGE',
+  'ER_TRUNCATED_WRONG_VALUE',
+]);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createConnection } from 'mysql2/promise';
 import pg from 'pg';
 
 /**
@@ -9,9 +10,31 @@ import pg from 'pg';
  * (default: this machine's server); each store gets its own schema so runs never collide.
  */
 export const POSTGRES_URL = process.env.PORTCULLIS_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** MySQL or MariaDB (PORTCULLIS_TEST_MYSQL, default: this machine's MariaDB); each store gets its own database. */
+export const MYSQL_URL = process.env.PORTCULLIS_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306/test';
+
+/** Runs statements on the MySQL server of MYSQL_URL, on a connection of their own. */
+export async function onMysql(...statements: string[]): Promise<void> {
+  const url = new URL(MYSQL_URL);
+  const connection = await createConnection({
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: decodeURIComponent(url.pathname.slice(1)),
+  });
+  try {
+    for (const statement of statements) await connection.query(statement);
+  } finally {
+    await connection.end();
+  }
+}
+
+/** A name for a schema or database no other run uses. */
+const uniqueName = () => `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
 
 export interface TestStore {
-  name: 'sqlite' | 'postgres';
+  name: 'sqlite' | 'postgres' | 'mysql';
   /** A fresh, empty data source. */
   create(): Promise<{ dsn: string; drop(): Promise<void> }>;
 }
@@ -27,7 +50,7 @@ export const STORES: TestStore[] = [
   {
     name: 'postgres',
     async create() {
-      const schema = `t_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+      const schema = uniqueName();
       const admin = new pg.Client({ connectionString: POSTGRES_URL });
       await admin.connect();
       try {
@@ -50,6 +73,17 @@ export const STORES: TestStore[] = [
           }
         },
       };
+    },
+  },
+  {
+    name: 'mysql',
+    async create() {
+      const database = uniqueName();
+      await onMysql(`create database ${database}`);
+      const url = new URL(MYSQL_URL);
+      url.pathname = `/${database}`;
+      url.searchParams.set('max_conns', '4');
+      return { dsn: url.toString(), drop: () => onMysql(`drop database if exists ${database}`) };
     },
   },
 ];
