@@ -76,7 +76,8 @@ export function parseMysqlDsn(dsn: string): MysqlTarget {
   const queryAt = rest.indexOf('?');
   const main = queryAt < 0 ? rest : rest.slice(0, queryAt);
   const query = new URLSearchParams(queryAt < 0 ? '' : rest.slice(queryAt + 1));
-  const endpoint = /(?:^|@)(tcp|unix)\(([^)]*)\)\/[^/]*$/.test(main) ? parseGoForm(main) : parseUrlForm(dsn);
+  // Go's form names a protocol: `tcp(…)`, `unix(…)` (others, such as Windows' `pipe`, are refused there).
+  const endpoint = /(?:^|@)[a-z]+\(/.test(main) ? parseGoForm(main) : parseUrlForm(dsn);
   return { ...endpoint, ...parseParameters(query), location: locationOf(endpoint) };
 }
 
@@ -90,7 +91,7 @@ function parseGoForm(main: string): Endpoint {
   const at = left.lastIndexOf('@');
   const credentials = at < 0 ? '' : left.slice(0, at);
   const match = /^(tcp|unix)\(([^)]*)\)$/.exec(left.slice(at + 1));
-  if (!match) throw new Error('dsn: a MySQL DSN needs tcp(host:port) or unix(/path/to/socket) before the database name');
+  if (!match) throw new Error('dsn: not a MySQL DSN: it needs tcp(host:port) or unix(/path/to/socket) before the database name');
   const colon = credentials.indexOf(':');
   const user = colon < 0 ? credentials : credentials.slice(0, colon);
   const password = colon < 0 ? undefined : credentials.slice(colon + 1);
