@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection } from 'mysql2/promise';
+import SQLite from 'better-sqlite3';
+import { type Connection, createConnection } from 'mysql2/promise';
 import pg from 'pg';
 
 /**
@@ -13,21 +14,56 @@ export const POSTGRES_URL = process.env.PORTCULLIS_TEST_POSTGRES ?? 'postgres://
 /** MySQL or MariaDB (PORTCULLIS_TEST_MYSQL, default: this machine's MariaDB); each store gets its own database. */
 export const MYSQL_URL = process.env.PORTCULLIS_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306/test';
 
-/** Runs statements on the MySQL server of MYSQL_URL, on a connection of their own. */
-export async function onMysql(...statements: string[]): Promise<void> {
-  const url = new URL(MYSQL_URL);
-  const connection = await createConnection({
+/** A connection of its own to the MySQL server and database of a URL-form DSN (default: MYSQL_URL). */
+export function connectMysql(dsn = MYSQL_URL): Promise<Connection> {
+  const url = new URL(dsn);
+  return createConnection({
     host: url.hostname,
     port: Number(url.port || 3306),
     user: decodeURIComponent(url.username),
     password: decodeURIComponent(url.password),
     database: decodeURIComponent(url.pathname.slice(1)),
   });
+}
+
+/** Runs statements on the MySQL server of MYSQL_URL, on a connection of their own. */
+async function onMysql(...statements: string[]): Promise<void> {
+  const connection = await connectMysql();
   try {
     for (const statement of statements) await connection.query(statement);
   } finally {
     await connection.end();
   }
+}
+
+/** SQL run on a test store directly, whichever it is; parameters are written `$1`, `$2`, … */
+export interface DirectSql {
+  all(query: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+/** Opens a store's data source (a DSN from `TestStore.create`) for direct SQL, read-only for SQLite. */
+export async function openSql(dsn: string): Promise<DirectSql> {
+  if (dsn.startsWith('sqlite://')) {
+    const db = new SQLite(dsn.slice('sqlite://'.length), { readonly: true });
+    return {
+      all: async (query, params = []) => db.prepare(query.replace(/\$\d+/g, '?')).all(...params) as Record<string, unknown>[],
+      close: async () => {
+        db.close();
+      },
+    };
+  }
+  if (dsn.startsWith('mysql://')) {
+    const connection = await connectMysql(dsn);
+    return {
+      all: async (query, params = []) => (await connection.query(query.replace(/\$\d+/g, '?'), params))[0] as Record<string, unknown>[],
+      close: () => connection.end(),
+    };
+  }
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  await client.query(`set search_path to ${new URL(dsn).searchParams.get('search_path')}`);
+  return { all: async (query, params = []) => (await client.query(query, params)).rows, close: () => client.end() };
 }
 
 /** A name for a schema or database no other run uses. */
