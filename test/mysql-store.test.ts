@@ -4,9 +4,11 @@ import { SqlClientRepository } from '../src/client/repository.js';
 import { SessionStore } from '../src/flow/session-store.js';
 import { SqlTokenStore } from '../src/oauth2/token-store.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
+import { KEY_CHARS } from '../src/persistence/migrations/columns.js';
 import { migrateUp } from '../src/persistence/migrator.js';
 import { parseMysqlDsn } from '../src/persistence/mysql-dsn.js';
 import { storedClient } from './support/fixtures.js';
+import { startTestServer, type TestServer } from './support/server.js';
 import { MYSQL_URL, STORES } from './support/stores.js';
 
 describe('MySQL DSNs as Hydra writes them', () => {
@@ -183,5 +185,35 @@ describe.each(STORES)('ids, tokens and secrets compare exactly ($name)', (store)
     expect((await sessions.findConsent('consent-2'))?.id).toBe('consent-2');
     // A consent for a client that does not exist is refused, not silently dropped.
     await expect(sessions.insertConsent({ ...consent, id: 'consent-3', clientId: 'missing' })).rejects.toThrow();
+  });
+});
+
+describe('MySQL: a value longer than its key column', () => {
+  const mysql = STORES.find((store) => store.name === 'mysql') as (typeof STORES)[number];
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(mysql);
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('is refused with a 400, never a 500, and nothing is stored', async () => {
+    const set = 's'.repeat(KEY_CHARS.id + 1);
+    const created = await fetch(`${server.adminUrl}/admin/keys/${set}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ alg: 'ES256', use: 'sig' }),
+    });
+    expect(created.status).toBe(400);
+    expect(((await created.json()) as { error: string }).error).toMatch(/malformed/);
+    expect((await fetch(`${server.adminUrl}/admin/keys/${set}`)).status).toBe(404);
+    // At the limit it fits.
+    const fits = await fetch(`${server.adminUrl}/admin/keys/${set.slice(1)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ alg: 'ES256', use: 'sig' }),
+    });
+    expect(fits.status).toBe(201);
   });
 });
