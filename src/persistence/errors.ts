@@ -10,6 +10,17 @@ export function isUniqueViolation(error: unknown): boolean {
   );
 }
 
+/**
+ * True when the database ended a transaction to break a deadlock (MySQL/MariaDB 1213, PostgreSQL
+ * 40P01): nothing of it was written, and running it again is safe. InnoDB takes next-key locks for
+ * a delete and an insert's duplicate check, so two delete-then-insert transactions on one key can
+ * deadlock where PostgreSQL makes the second wait.
+ */
+export function isDeadlock(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ER_LOCK_DEADLOCK' || code === '40P01';
+}
+
 // MySQL/MariaDB (mysql2) error codes, for the classification of store errors.
 /** A foreign key refused a write (1452: the referenced row is gone; 1451: a row still refers to it). */
 export const MYSQL_FOREIGN_KEY_CODES: ReadonlySet<string> = new Set(['ER_NO_REFERENCED_ROW_2', 'ER_ROW_IS_REFERENCED_2']);
