@@ -35,7 +35,11 @@ describe('MySQL DSNs as Hydra writes them', () => {
     expect(socket).toMatchObject({ socketPath: '/run/mysqld/mysqld.sock', user: 'root', database: 'db' });
     expect(socket.host).toBeUndefined();
     expect(socket.password).toBeUndefined();
-    expect(parseMysqlDsn('mysql://u@tcp([::1]:3306)/db')).toMatchObject({ host: '::1', port: 3306 });
+    expect(parseMysqlDsn('mysql://u@tcp([::1]:3306)/db')).toMatchObject({
+      host: '::1',
+      port: 3306,
+      location: 'mysql://u@tcp([::1]:3306)/db',
+    });
   });
 
   it('reads the URL form, percent-decoding user and password', () => {

@@ -183,6 +183,7 @@ function duration(name: string, value: string): number {
 
 function locationOf(endpoint: Endpoint): string {
   const user = endpoint.user === undefined ? '' : `${endpoint.user}${endpoint.password === undefined ? '' : ':***'}@`;
-  const address = endpoint.socketPath === undefined ? `tcp(${endpoint.host}:${endpoint.port})` : `unix(${endpoint.socketPath})`;
+  const host = endpoint.host?.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+  const address = endpoint.socketPath === undefined ? `tcp(${host}:${endpoint.port})` : `unix(${endpoint.socketPath})`;
   return `mysql://${user}${address}/${endpoint.database}`;
 }
