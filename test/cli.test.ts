@@ -20,7 +20,7 @@ import {
   sleep,
 } from './support/cli.js';
 import { freePort } from './support/server.js';
-import { POSTGRES_URL } from './support/stores.js';
+import { openSql, POSTGRES_URL, STORES } from './support/stores.js';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 const SECRET = 'cli-test-secret-0123456789';
@@ -561,6 +561,27 @@ describe.concurrent('migrate sql', () => {
     } finally {
       await client.query(`drop schema if exists ${schema} cascade`);
       await client.end();
+    }
+  });
+});
+
+describe('migrate sql on MySQL', () => {
+  it("reports, applies and reverts migrations, from Hydra's DSN form", async () => {
+    const mysql = STORES.find((store) => store.name === 'mysql') as (typeof STORES)[number];
+    const { dsn, drop } = await mysql.create();
+    const url = new URL(dsn);
+    const credentials = `${decodeURIComponent(url.username)}${url.password ? `:${decodeURIComponent(url.password)}` : ''}`;
+    const hydraDsn = `mysql://${credentials}@tcp(${url.hostname}:${url.port || 3306})${url.pathname}?parseTime=true&max_conns=2`;
+    const direct = await openSql(dsn);
+    try {
+      await exerciseMigrations(hydraDsn, async () =>
+        (await direct.all('select table_name as name from information_schema.tables where table_schema = database()')).map(
+          (row) => row.name as string,
+        ),
+      );
+    } finally {
+      await direct.close();
+      await drop();
     }
   });
 });

@@ -4,41 +4,17 @@
  * client fully read must still be active, no grant may be half written, and every interrupted flow
  * either finishes or fails with an OAuth error, never a server error.
  */
-import SQLite from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_ENV } from './support/browser.js';
 import { type CliNode, killAll, migrateUp, sleep, startNode } from './support/cli.js';
 import { admin, type Client, CodeFlow, introspect, token } from './support/http-flow.js';
 import { freePort } from './support/server.js';
-import { POSTGRES_URL, STORES } from './support/stores.js';
+import { openSql, STORES } from './support/stores.js';
 
 /** Concurrent client_credentials loops. */
 const LOOPS = 8;
 /** Authorization-code flows running to completion in a loop while the node dies. */
 const FLOW_LOOPS = 2;
-
-/** Runs SQL on the store directly, whichever it is. */
-interface Sql {
-  all(query: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
-  close(): Promise<void>;
-}
-
-async function openSql(dsn: string): Promise<Sql> {
-  if (dsn.startsWith('sqlite://')) {
-    const db = new SQLite(dsn.slice('sqlite://'.length), { readonly: true });
-    return {
-      all: async (query, params = []) => db.prepare(query.replace(/\$\d+/g, '?')).all(...params) as Record<string, unknown>[],
-      close: async () => {
-        db.close();
-      },
-    };
-  }
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  await client.query(`set search_path to ${new URL(dsn).searchParams.get('search_path')}`);
-  return { all: async (query, params = []) => (await client.query(query, params)).rows, close: () => client.end() };
-}
 
 /**
  * What a consistent store looks like (see src/oauth2/token-store.ts and the migrations): every token

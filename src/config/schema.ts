@@ -127,7 +127,7 @@ const listener = (name: string, port: number) => ({
 export const SCHEMA = {
   dsn: str(
     'sqlite://./data/portcullis.sqlite',
-    'Where data lives: `memory` (in-process SQLite, lost on exit), `sqlite://path/to/file.sqlite`, or `postgres://user:pass@host:port/db` (also `postgresql://`, `cockroach://`). Query parameters `max_conns` and `search_path` tune PostgreSQL.',
+    'Where data lives: `memory` (in-process SQLite, lost on exit), `sqlite://path/to/file.sqlite`, `postgres://user:pass@host:port/db` (also `postgresql://`, `cockroach://`), or MySQL/MariaDB as Hydra writes it: `mysql://user:pass@tcp(host:3306)/db?parseTime=true` (or `mysql://user:pass@host:3306/db`). Query parameters `max_conns` and `search_path` tune PostgreSQL; docs/storage.md lists those of MySQL.',
   ),
   dev: bool(
     false,

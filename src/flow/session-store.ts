@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { reusableQuery } from '../persistence/reusable-query.js';
 import type { ConsentSessionRow, LoginSessionRow, Tables } from '../persistence/tables.js';
+import { insertIfAbsent, upsert } from '../persistence/upsert.js';
 
 export interface LoginSession {
   id: string;
@@ -82,13 +83,11 @@ export class SqlSessionStore implements SessionStore {
       expires_at: session.expiresAt,
       identity_provider_session_id: session.identityProviderSessionId,
     };
-    await this.db
-      .insertInto('login_sessions')
-      .values(row)
-      .onConflict((oc) =>
-        oc.column('id').doUpdateSet({ expires_at: row.expires_at, remember: row.remember, authenticated_at: row.authenticated_at }),
-      )
-      .execute();
+    await upsert(this.db, this.db.insertInto('login_sessions').values(row), ['id'], {
+      expires_at: row.expires_at,
+      remember: row.remember,
+      authenticated_at: row.authenticated_at,
+    }).execute();
   }
 
   async deleteLoginSession(id: string): Promise<boolean> {
@@ -107,12 +106,7 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async insertConsent(consent: ConsentSession): Promise<boolean> {
-    const result = await this.db
-      .insertInto('consent_sessions')
-      .values(toConsentRow(consent))
-      .onConflict((oc) => oc.column('id').doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+    return insertIfAbsent(this.db, this.db.insertInto('consent_sessions').values(toConsentRow(consent)), 'id');
   }
 
   /** Every step of a flow asks whether its consent was already stored (a used challenge). */
@@ -175,16 +169,19 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async setForcedSubject(subject: string, clientId: string, forced: string): Promise<void> {
-    await this.db
-      .insertInto('forced_subjects')
-      .values({ subject, client_id: clientId, forced_subject: forced })
-      .onConflict((oc) => oc.columns(['subject', 'client_id']).doUpdateSet({ forced_subject: forced }))
-      .execute();
+    const insert = this.db.insertInto('forced_subjects').values({ subject, client_id: clientId, forced_subject: forced });
+    await upsert(this.db, insert, ['subject', 'client_id'], { forced_subject: forced }).execute();
   }
   async deleteEndedLoginSessions(cutoff: number, limit: number): Promise<number> {
     const outcome = await this.db
       .deleteFrom('login_sessions')
-      .where('id', 'in', (eb) => eb.selectFrom('login_sessions').select('id').where('expires_at', '<', cutoff).limit(limit))
+      .where('id', 'in', (eb) =>
+        // The batch's keys come from a derived table: MySQL refuses LIMIT in an IN subquery, and a
+        // subquery reading the table being deleted from; a derived table it materializes first.
+        eb
+          .selectFrom(eb.selectFrom('login_sessions').select('id').where('expires_at', '<', cutoff).limit(limit).as('batch'))
+          .select('batch.id'),
+      )
       .executeTakeFirst();
     return Number(outcome.numDeletedRows);
   }
@@ -194,20 +191,25 @@ export class SqlSessionStore implements SessionStore {
       .deleteFrom('consent_sessions')
       .where('id', 'in', (eb) =>
         eb
-          .selectFrom('consent_sessions as c')
-          .select('c.id')
-          .where('c.handled_at', '<', cutoff)
-          .where((w) =>
-            w.or([
-              w('c.remember', '=', 0),
-              // Remembered for a while, and that while is over (remember_for is in seconds; 0 = forever).
-              w.and([w('c.remember_for', '>', 0), w(sql<number>`c.handled_at + c.remember_for * 1000`, '<', cutoff)]),
-            ]),
+          .selectFrom((inner) =>
+            inner
+              .selectFrom('consent_sessions as c')
+              .select('c.id')
+              .where('c.handled_at', '<', cutoff)
+              .where((w) =>
+                w.or([
+                  w('c.remember', '=', 0),
+                  // Remembered for a while, and that while is over (remember_for is in seconds; 0 = forever).
+                  w.and([w('c.remember_for', '>', 0), w(sql<number>`c.handled_at + c.remember_for * 1000`, '<', cutoff)]),
+                ]),
+              )
+              .where((w) =>
+                w.not(w.exists(w.selectFrom('oauth2_tokens as t').select(sql<number>`1`.as('one')).whereRef('t.consent_id', '=', 'c.id'))),
+              )
+              .limit(limit)
+              .as('batch'),
           )
-          .where((w) =>
-            w.not(w.exists(w.selectFrom('oauth2_tokens as t').select(sql<number>`1`.as('one')).whereRef('t.consent_id', '=', 'c.id'))),
-          )
-          .limit(limit),
+          .select('batch.id'),
       )
       .executeTakeFirst();
     return Number(outcome.numDeletedRows);

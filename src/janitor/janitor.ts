@@ -36,7 +36,8 @@ export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis'>;
 
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
- * keys with a subquery, so no row is ever loaded into memory and no lock is held for long. Never deletes
+ * keys with a subquery (see `deleteBatch` in persistence/), so no row is ever loaded into memory and no
+ * lock is held for long. Never deletes
  * an active, unexpired token, and never a consent session a token still belongs to (deleting one
  * cascades to its tokens).
  */

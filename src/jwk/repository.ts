@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { ConflictError } from '../http/errors.js';
-import { isUniqueViolation } from '../persistence/errors.js';
+import { isDeadlock, isUniqueViolation } from '../persistence/errors.js';
 import type { Tables } from '../persistence/tables.js';
 
 const REPLACE_ATTEMPTS = 10;
@@ -70,7 +70,8 @@ export class SqlKeyRepository implements KeyRepository {
   /**
    * Runs a delete-then-insert transaction. Two of them racing on one kid both find nothing to delete under
    * PostgreSQL's read committed, and the second insert hits the unique key; running it again then deletes
-   * the winner's row, so the last writer wins as it would one at a time.
+   * the winner's row, so the last writer wins as it would one at a time. Under MySQL the two may
+   * deadlock instead: the one the database chose as the victim wrote nothing, and runs again too.
    */
   private async replacing(work: (tx: Transaction<Tables>) => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -78,7 +79,7 @@ export class SqlKeyRepository implements KeyRepository {
         await this.db.transaction().execute(work);
         return;
       } catch (error) {
-        if (!isUniqueViolation(error)) throw error;
+        if (!isUniqueViolation(error) && !isDeadlock(error)) throw error;
         if (attempt >= REPLACE_ATTEMPTS) throw new ConflictError('The key set was changed concurrently; try again.');
       }
     }

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { sha256Hex } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
 import type { Tables } from '../persistence/tables.js';
+import { insertIfAbsent } from '../persistence/upsert.js';
 
 /** Expired rows are swept at most this often (the janitor removes the rest in bulk). */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -29,12 +30,7 @@ export class UsedJtiStore {
     // An id whose earlier use has expired may be used again.
     await this.db.deleteFrom('used_jtis').where('jti_hash', '=', hash).where('expires_at', '<=', now).execute();
     // A taken id is no error (which would abort an enclosing PostgreSQL transaction): nothing is inserted.
-    const result = await this.db
-      .insertInto('used_jtis')
-      .values({ jti_hash: hash, expires_at: expiresAt })
-      .onConflict((oc) => oc.column('jti_hash').doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+    return insertIfAbsent(this.db, this.db.insertInto('used_jtis').values({ jti_hash: hash, expires_at: expiresAt }), 'jti_hash');
   }
 
   /** Deletes expired rows in the background, at most every SWEEP_INTERVAL_MS. */
@@ -53,7 +49,12 @@ export class UsedJtiStore {
   async deleteExpired(cutoff: number, limit: number): Promise<number> {
     const outcome = await this.db
       .deleteFrom('used_jtis')
-      .where('jti_hash', 'in', (eb) => eb.selectFrom('used_jtis').select('jti_hash').where('expires_at', '<', cutoff).limit(limit))
+      // A derived table for the batch's keys, as MySQL requires (see SqlTokenStore.deleteExpired).
+      .where('jti_hash', 'in', (eb) =>
+        eb
+          .selectFrom(eb.selectFrom('used_jtis').select('jti_hash').where('expires_at', '<', cutoff).limit(limit).as('batch'))
+          .select('batch.jti_hash'),
+      )
       .executeTakeFirst();
     return Number(outcome.numDeletedRows);
   }

@@ -189,17 +189,24 @@ export class SqlTokenStore implements TokenStore {
     const outcome = await this.db
       .deleteFrom('oauth2_tokens')
       .where('signature', 'in', (eb) =>
+        // The batch's keys come from a derived table: MySQL refuses LIMIT in an IN subquery, and a
+        // subquery reading the table being deleted from; a derived table it materializes first.
         eb
-          .selectFrom('oauth2_tokens')
-          .select('signature')
-          .where((w) =>
-            w.or([
-              w.and([w('expires_at', '!=', 0), w('expires_at', '<', cutoff)]),
-              // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
-              w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
-            ]),
+          .selectFrom(
+            eb
+              .selectFrom('oauth2_tokens')
+              .select('signature')
+              .where((w) =>
+                w.or([
+                  w.and([w('expires_at', '!=', 0), w('expires_at', '<', cutoff)]),
+                  // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
+                  w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
+                ]),
+              )
+              .limit(limit)
+              .as('batch'),
           )
-          .limit(limit),
+          .select('batch.signature'),
       )
       .executeTakeFirst();
     return Number(outcome.numDeletedRows);

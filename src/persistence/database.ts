@@ -4,8 +4,10 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import {
+  CompiledQuery,
   type DatabaseIntrospector,
   Kysely,
+  MysqlDialect,
   PostgresDialect,
   type SchemaMetadata,
   type SqliteDatabase,
@@ -13,10 +15,12 @@ import {
   sql,
   type TableMetadata,
 } from 'kysely';
+import { createPool } from 'mysql2';
 import pg from 'pg';
+import { parseMysqlDsn } from './mysql-dsn.js';
 import type { Tables } from './tables.js';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type Dialect = 'sqlite' | 'postgres' | 'mysql';
 
 export interface Database {
   readonly db: Kysely<Tables>;
@@ -31,13 +35,15 @@ export interface Database {
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 /**
- * Opens the store named by a DSN: `memory`, `sqlite://path`, or `postgres://…` (`postgresql://`,
- * `cockroach://`). PostgreSQL DSNs may carry `max_conns` and `search_path` query parameters.
+ * Opens the store named by a DSN: `memory`, `sqlite://path`, `postgres://…` (`postgresql://`,
+ * `cockroach://`) or `mysql://…`. PostgreSQL DSNs may carry `max_conns` and `search_path` query
+ * parameters; MySQL DSNs are read as Hydra reads them (`parseMysqlDsn`).
  */
 export function openDatabase(dsn: string): Database {
   if (dsn === 'memory' || dsn.startsWith('sqlite://') || dsn.startsWith('sqlite:')) return openSqlite(dsn);
   if (/^(postgres|postgresql|cockroach):\/\//.test(dsn)) return openPostgres(dsn);
-  throw new Error(`dsn: unsupported data source "${redact(dsn)}" (use memory, sqlite://file or postgres://…)`);
+  if (dsn.startsWith('mysql://')) return openMysql(dsn);
+  throw new Error(`dsn: unsupported data source "${redact(dsn)}" (use memory, sqlite://file, postgres://… or mysql://…)`);
 }
 
 function openSqlite(dsn: string): Database {
@@ -244,6 +250,59 @@ function openPostgres(dsn: string): Database {
     db,
     dialect: 'postgres',
     location: redact(dsn),
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    close: () => db.destroy(),
+  };
+}
+
+/**
+ * What every MySQL connection is set to before its first query. Read committed, as PostgreSQL's
+ * default: a transaction sees what others committed before each statement, and InnoDB takes no gap
+ * locks, which under its default (repeatable read) make concurrent inserts and deletes of
+ * neighbouring keys deadlock. Strict mode, so that a value that does not fit is refused rather
+ * than cut short. Then the DSN's own session variables, which may override both.
+ */
+function mysqlSessionSetup(variables: ReadonlyArray<[string, string]>): string[] {
+  return [
+    'set session transaction isolation level read committed',
+    "set session sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+    ...variables.map(([name, value]) => `set session ${name} = ${value}`),
+  ];
+}
+
+function openMysql(dsn: string): Database {
+  const target = parseMysqlDsn(dsn);
+  const pool = createPool({
+    ...(target.socketPath === undefined ? { host: target.host, port: target.port } : { socketPath: target.socketPath }),
+    ...(target.user === undefined ? {} : { user: target.user }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    database: target.database,
+    connectionLimit: target.connectionLimit,
+    ...(target.maxIdle === undefined ? {} : { maxIdle: target.maxIdle }),
+    ...(target.idleTimeout === undefined ? {} : { idleTimeout: target.idleTimeout }),
+    ...(target.connectTimeout === undefined ? {} : { connectTimeout: target.connectTimeout }),
+    ...(target.ssl === undefined ? {} : { ssl: target.ssl }),
+    charset: 'utf8mb4',
+    // Epoch-millisecond bigints fit a double exactly; they come back as numbers, as from the other stores.
+    supportBigNumbers: false,
+  });
+  // An idle connection losing its server must not crash the process; the pool opens another.
+  pool.on('connection', (connection) => connection.on('error', () => {}));
+  const setup = mysqlSessionSetup(target.sessionVariables);
+  const db = new Kysely<Tables>({
+    dialect: new MysqlDialect({
+      pool,
+      onCreateConnection: async (connection) => {
+        for (const statement of setup) await connection.executeQuery(CompiledQuery.raw(statement));
+      },
+    }),
+  });
+  return {
+    db,
+    dialect: 'mysql',
+    location: target.location,
     ping: async () => {
       await sql`select 1`.execute(db);
     },

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import type { Dialect } from '../database.js';
+import { dropIndex } from './columns.js';
 import type { VersionedMigration } from './migration.js';
 
 /**
@@ -9,12 +11,12 @@ import type { VersionedMigration } from './migration.js';
  */
 export const m0004TokenFamilyIndex: VersionedMigration = {
   name: '0004-token-family-index',
-  async up(db: Kysely<unknown>) {
+  async up(db: Kysely<unknown>, dialect: Dialect) {
     await db.schema.createIndex('oauth2_tokens_family_idx').on('oauth2_tokens').columns(['request_id', 'kind', 'active']).execute();
-    await db.schema.dropIndex('oauth2_tokens_request_idx').execute();
+    await dropIndex(db, dialect, 'oauth2_tokens_request_idx', 'oauth2_tokens');
   },
-  async down(db: Kysely<unknown>) {
+  async down(db: Kysely<unknown>, dialect: Dialect) {
     await db.schema.createIndex('oauth2_tokens_request_idx').on('oauth2_tokens').column('request_id').execute();
-    await db.schema.dropIndex('oauth2_tokens_family_idx').execute();
+    await dropIndex(db, dialect, 'oauth2_tokens_family_idx', 'oauth2_tokens');
   },
 };
