@@ -75,12 +75,16 @@ function exchange(url: URL, init: RequestInit, headers: Array<[string, string]>,
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return Promise.reject(new CliError(`not an http(s) URL: ${url}`));
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const outgoing = request(url, { method: init.method, headers: Object.fromEntries(headers), rejectUnauthorized: !insecure }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.once('error', reject);
-      response.once('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const outgoing = request(
+      url,
+      { method: init.method, headers: Object.fromEntries(headers), rejectUnauthorized: !insecure },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('error', reject);
+        response.once('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     outgoing.once('error', reject);
     outgoing.end(init.body);
   });

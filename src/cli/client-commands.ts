@@ -151,7 +151,8 @@ async function importClients(files: string[], flags: Flags): Promise<void> {
       }
     }
   }
-  if (imported.length > 0 || failed.length === 0) printRecords(imported.length === 1 ? (imported[0] as ClientResponse) : imported, flags, CLIENT_COLUMNS);
+  if (imported.length > 0 || failed.length === 0)
+    printRecords(imported.length === 1 ? (imported[0] as ClientResponse) : imported, flags, CLIENT_COLUMNS);
   if (failed.length > 0) throw new CliError(failed.join('\n'));
 }
 
@@ -164,7 +165,7 @@ export function clientCommands(): Record<ClientCommand, Command> {
       new Command('client')
         .alias('oauth2-client')
         .description(
-          'Create an OAuth 2.0 client; flags not given get the defaults of Hydra\'s CLI (grant type authorization_code, response type code, client_secret_basic, subject type public, request object algorithm RS256)',
+          "Create an OAuth 2.0 client; flags not given get the defaults of Hydra's CLI (grant type authorization_code, response type code, client_secret_basic, subject type public, request object algorithm RS256)",
         ),
     ).action(async (flags: Flags) => {
       const fromFile = await clientFromFile(flags);

@@ -36,7 +36,11 @@ function shown(keys: JWK[], onlyPublic: boolean | undefined): JWK[] {
 function printKeys(keysBySet: Array<[string, JWK[]]>, flags: Flags): void {
   const keys: SetKey[] = keysBySet.flatMap(([set, list]) => shown(list, flags.public).map((key) => ({ ...key, set })));
   const single = keysBySet.length === 1 ? keysBySet[0]?.[0] : undefined;
-  output({ ...(single === undefined ? {} : { set: single }), keys }, flags, tableOf(keys, single === undefined ? COLUMNS_WITH_SET : COLUMNS));
+  output(
+    { ...(single === undefined ? {} : { set: single }), keys },
+    flags,
+    tableOf(keys, single === undefined ? COLUMNS_WITH_SET : COLUMNS),
+  );
 }
 
 /** A key file as Hydra's `import jwk` takes it: a JWK (or a JWK Set) as JSON, or a PEM/DER private or public key. */

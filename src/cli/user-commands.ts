@@ -134,10 +134,12 @@ export function userCommands(): Command {
     output(record(user), flags, tableOf([user], COLUMNS));
   });
 
-  const list = withOutputFlags(common(new Command('list').description('List the people who can sign in'))).action(async (flags: UserFlags) => {
+  const list = withOutputFlags(common(new Command('list').description('List the people who can sign in'))).action(
+    async (flags: UserFlags) => {
       const users = await withUsers(flags, (store) => store.list());
       output(users.map(record), flags, tableOf(users, COLUMNS));
-    });
+    },
+  );
 
   const remove = withOutputFlags(
     common(
@@ -146,29 +148,29 @@ export function userCommands(): Command {
         .argument('<user...>', 'usernames, emails or ids'),
     ),
   ).action(async (names: string[], flags: UserFlags) => {
-      const deleted = await withUsers(flags, async (users, persister) => {
-        const found: User[] = [];
-        // Every name is resolved before anything is deleted: a typo deletes nobody.
-        for (const name of names) {
-          const user = (await users.findById(name)) ?? (await users.findByLogin(name));
-          if (!user) throw new Error(`no user "${name}"`);
-          found.push(user);
-        }
-        for (const user of found) {
-          // What Hydra's DELETE /admin/oauth2/auth/sessions/login?subject= and …/consent?subject=&all=true
-          // do (deleting a consent deletes its tokens), so nothing issued to the person outlives them.
-          // Back-channel logout is not sent: this command talks to the database, not to a running server.
-          await persister.transaction(async ({ sessions }) => {
-            await sessions.deleteLoginSessionsOfSubject(user.id);
-            await sessions.deleteConsents(user.id);
-          });
-          await users.delete(user.id);
-        }
-        return found;
-      });
-      const ids = deleted.map((u) => u.id);
-      output(ids, flags, { rows: flags.quiet ? ids.map((id) => [id]) : deleted.map((u) => [`deleted ${u.username} (${u.id})`]) });
+    const deleted = await withUsers(flags, async (users, persister) => {
+      const found: User[] = [];
+      // Every name is resolved before anything is deleted: a typo deletes nobody.
+      for (const name of names) {
+        const user = (await users.findById(name)) ?? (await users.findByLogin(name));
+        if (!user) throw new Error(`no user "${name}"`);
+        found.push(user);
+      }
+      for (const user of found) {
+        // What Hydra's DELETE /admin/oauth2/auth/sessions/login?subject= and …/consent?subject=&all=true
+        // do (deleting a consent deletes its tokens), so nothing issued to the person outlives them.
+        // Back-channel logout is not sent: this command talks to the database, not to a running server.
+        await persister.transaction(async ({ sessions }) => {
+          await sessions.deleteLoginSessionsOfSubject(user.id);
+          await sessions.deleteConsents(user.id);
+        });
+        await users.delete(user.id);
+      }
+      return found;
     });
+    const ids = deleted.map((u) => u.id);
+    output(ids, flags, { rows: flags.quiet ? ids.map((id) => [id]) : deleted.map((u) => [`deleted ${u.username} (${u.id})`]) });
+  });
 
   return new Command('users')
     .description('Manage the identity UI’s users in the database')
