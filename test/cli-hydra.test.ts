@@ -405,6 +405,77 @@ describe('perform authorization-code', () => {
     expect(forced.stderr).toContain('error: authorization failed: access_denied: no');
   });
 
+  it('serves an example login and consent app, and with --skip accepts what the server marks skip', async () => {
+    const port = await freePort();
+    const app = `http://127.0.0.1:${port}`;
+    const flows = await startTestServer(STORES[0] as (typeof STORES)[number], {
+      env: { URLS_LOGIN: `${app}/login`, URLS_CONSENT: `${app}/consent` },
+    });
+    try {
+      const { data } = await flows.admin.oauth2.createOAuth2Client({
+        oAuth2Client: {
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          redirect_uris: [`${app}/callback`],
+          scope: 'openid offline_access',
+          token_endpoint_auth_method: 'none',
+        },
+      });
+      const args = ['perform', 'authorization-code', '--client-id', data.client_id as string, '-p', String(port), '--no-open'];
+      const endpoints = ['--endpoint', flows.publicUrl, '--admin-endpoint', flows.adminUrl, '--format', 'json'];
+      const browser = new Browser();
+      /** Submits the page's form as a person would, accepting with every box ticked; returns where it leads. */
+      const submit = async (pageUrl: string, body: string) => {
+        const fields = new URLSearchParams();
+        for (const [, name, value] of body.matchAll(/<input type="(?:hidden|checkbox)" name="(\w+)" value="([^"]*)"/g)) {
+          fields.append(
+            name as string,
+            (value as string).replace(/&#(\d+);/g, (_m, code: string) => String.fromCharCode(Number(code))),
+          );
+        }
+        for (const [, name] of body.matchAll(/<input type="checkbox" name="(remember)" checked>/g)) fields.append(name as string, 'on');
+        fields.set('username', 'demo-user');
+        fields.set('action', 'accept');
+        const response = await browser.get(new URL(pageUrl).origin + new URL(pageUrl).pathname, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: fields.toString(),
+        });
+        expect(response.status, await response.clone().text()).toBe(302);
+        return browser.follow(response.headers.get('location') as string);
+      };
+
+      const first = new CliProcess([...args, ...endpoints], {});
+      const login = await browser.follow(await nextUrl(first));
+      expect(login.url.startsWith(`${app}/login?login_challenge=`)).toBe(true);
+      const loginPage = await login.response.text();
+      expect(loginPage).toContain('Not signed in.');
+      const consent = await submit(login.url, loginPage);
+      expect(consent.url.startsWith(`${app}/consent?consent_challenge=`)).toBe(true);
+      const consentPage = await consent.response.text();
+      expect(consentPage).toContain('demo-user');
+      const done = await submit(consent.url, consentPage);
+      expect(done.url.startsWith(`${app}/callback?code=`)).toBe(true);
+      expect((await first.exit).code).toBe(0);
+      const tokens = JSON.parse(first.stdout) as { access_token: string; scope: string };
+      expect((await flows.admin.oauth2.introspectOAuth2Token({ token: tokens.access_token })).data).toMatchObject({
+        active: true,
+        sub: 'demo-user',
+      });
+
+      // Remembered: with --skip, both steps go by without a page. A form that did not come from the page is refused.
+      const second = new CliProcess([...args, ...endpoints, '--skip'], {});
+      const url = await nextUrl(second);
+      const forged = await fetch(`${app}/login`, { method: 'POST', body: 'action=accept&username=x&challenge=y&csrf=guess' });
+      expect(forged.status).toBe(403);
+      const skipped = await browser.follow(url);
+      expect(skipped.url.startsWith(`${app}/callback?code=`)).toBe(true);
+      expect((await second.exit).code).toBe(0);
+    } finally {
+      await flows.close();
+    }
+  });
+
   it('serves its callback over HTTPS with a self-signed certificate (--https), / redirecting to the authorization URL', async () => {
     const port = await freePort();
     const clientId = await publicClient(port, 'https');

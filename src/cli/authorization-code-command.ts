@@ -4,6 +4,7 @@ import { createServer as createHttpServer, type IncomingMessage, type RequestLis
 import { createServer as createHttpsServer } from 'node:https';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError, PUBLIC_HELP, publicEndpoint, withHttpFlags } from './admin-api.js';
+import { loginConsentPages, readForm } from './login-consent-pages.js';
 import { type OutputFlags, printRecords } from './output.js';
 import { selfSignedCertificate } from './self-signed.js';
 import { authenticate, clientFlags, collect, postForm, type TokenFlags, type TokenResponse } from './token-commands.js';
@@ -22,6 +23,8 @@ type Flags = TokenFlags &
     tokenUrl?: string;
     https?: boolean;
     responseMode?: string;
+    skip?: boolean;
+    adminEndpoint?: string;
   };
 
 const random = () => randomBytes(32).toString('base64url');
@@ -45,6 +48,7 @@ interface Attempt {
  * authorization URL, opened in a browser unless `--no-open`), waits for the browser to come back and
  * exchanges the code. The URLs and progress go to stderr, the tokens to stdout. With `--no-shutdown`
  * it keeps serving: each finished flow prints its tokens and a new state, nonce and verifier are drawn.
+ * It also serves an example login and consent app at `/login` and `/consent` (login-consent-pages.ts).
  */
 export function authorizationCodeCommand(): Command {
   return withHttpFlags(
@@ -62,6 +66,14 @@ export function authorizationCodeCommand(): Command {
     .option('--token-url <url>', 'token endpoint (default: <endpoint>/oauth2/token)')
     .addOption(new Option('--response-mode <mode>', 'response_mode parameter').choices(['query', 'form_post']))
     .option('--https', 'serve the callback over HTTPS with a self-signed certificate made at start')
+    .option(
+      '--skip',
+      'accept login and consent requests the server marks skip without showing the pages (when urls.login and urls.consent point at this server)',
+    )
+    .option(
+      '--admin-endpoint <url>',
+      'admin API URL the login and consent pages call (default: PORTCULLIS_ADMIN_URL or http://127.0.0.1:4445)',
+    )
     .option('--no-open', 'do not open the browser')
     .option('--no-shutdown', 'keep serving after a flow ends (success or error), with a new state each time')
     .option('--timeout <seconds>', 'how long to wait for the browser (ignored with --no-shutdown)', '300')
@@ -140,14 +152,8 @@ function openBrowser(url: string): void {
 }
 
 /** The callback's parameters: the query string, or the form body of a `form_post` response. */
-async function callbackParameters(request: IncomingMessage, url: URL): Promise<URLSearchParams> {
-  if (request.method !== 'POST') return url.searchParams;
-  let body = '';
-  for await (const chunk of request) {
-    body += String(chunk);
-    if (body.length > 64 * 1024) throw new CliError('the form_post callback body is too large');
-  }
-  return new URLSearchParams(body);
+function callbackParameters(request: IncomingMessage, url: URL): Promise<URLSearchParams> {
+  return request.method === 'POST' ? readForm(request) : Promise.resolve(url.searchParams);
 }
 
 /**
@@ -178,12 +184,17 @@ function serveCallbacks(
     const reply = (response: ServerResponse, status: number, message: string) =>
       response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(`${message}\n`);
 
-    const handler: RequestListener = (request, response) => {
+    const pages = loginConsentPages(
+      { ...flags, endpoint: flags.adminEndpoint ?? process.env.PORTCULLIS_ADMIN_URL ?? 'http://127.0.0.1:4445' },
+      flags.skip === true,
+    );
+    const handler: RequestListener = async (request, response) => {
       const url = new URL(request.url ?? '/', 'http://127.0.0.1');
       if (url.pathname === '/' && request.method === 'GET' && attempt) {
         response.writeHead(302, { location: attempt.url }).end();
         return;
       }
+      if (url.pathname !== path && (await pages(request, response, url))) return;
       if (url.pathname !== path || (request.method !== 'GET' && request.method !== 'POST') || !attempt) {
         response.writeHead(404).end();
         return;
