@@ -184,7 +184,7 @@ export function clientCommands(): Record<ClientCommand, Command> {
       printRecords(clients.length === 1 ? (clients[0] as ClientResponse) : clients, flags, CLIENT_COLUMNS);
     }),
     list: withHttpFlags(new Command('clients').alias('oauth2-clients').description('List OAuth 2.0 clients'), ADMIN_HELP)
-      .option('--page-size <n>', 'clients per page', '250')
+      .option('--page-size <n>', 'clients per page', '100')
       .option('--page-token <token>', 'page token from a previous list')
       .action(async (flags: Flags) => {
         const query = new URLSearchParams({ page_size: String(flags.pageSize) });
