@@ -41,6 +41,7 @@ describe.each(STORES.slice(0, 1))('portcullis perform authorization-code ($name)
       server.publicUrl,
       '--format',
       'json',
+      '--no-open',
     ]);
     children.push(child);
     let stdout = '';

@@ -475,6 +475,7 @@ interface StatusRow {
 }
 
 /** Status, up, down against one data source, checking the status output around each step. */
+/** Eleven CLI runs, each a Node start: the tests using it get a longer timeout than one request needs. */
 async function exerciseMigrations(dsn: string, tables: () => Promise<string[]>): Promise<void> {
   const initial = await runJson<StatusRow[]>(['migrate', 'sql', 'status', dsn]);
   expect(initial.length).toBeGreaterThan(0);
@@ -517,7 +518,7 @@ async function exerciseMigrations(dsn: string, tables: () => Promise<string[]>):
 }
 
 describe.concurrent('migrate sql', () => {
-  it('reports, applies and reverts migrations on a SQLite file', async () => {
+  it('reports, applies and reverts migrations on a SQLite file', { timeout: 120_000 }, async () => {
     const file = join(tempDir(), 'migrate.sqlite');
     await exerciseMigrations(`sqlite://${file}`, async () => {
       const db = new SQLite(file, { readonly: true });
@@ -543,7 +544,7 @@ describe.concurrent('migrate sql', () => {
     expect(result.stderr).toContain("'sideways' is invalid for argument 'action'");
   });
 
-  it('reports, applies and reverts migrations on PostgreSQL, in the schema named by search_path', async () => {
+  it('reports, applies and reverts migrations on PostgreSQL, in the schema named by search_path', { timeout: 120_000 }, async () => {
     const schema = `cli_${randomBytes(6).toString('hex')}`;
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     await client.connect();
@@ -566,7 +567,7 @@ describe.concurrent('migrate sql', () => {
 });
 
 describe('migrate sql on MySQL', () => {
-  it("reports, applies and reverts migrations, from Hydra's DSN form", async () => {
+  it("reports, applies and reverts migrations, from Hydra's DSN form", { timeout: 120_000 }, async () => {
     const mysql = STORES.find((store) => store.name === 'mysql') as (typeof STORES)[number];
     const { dsn, drop } = await mysql.create();
     const url = new URL(dsn);

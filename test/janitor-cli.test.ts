@@ -115,5 +115,23 @@ describe('portcullis janitor', () => {
     expect(badDuration.code).toBe(1);
     expect(badDuration.stderr).toMatch(/--keep-if-younger/);
     expect(await remaining()).toEqual(['live']);
+    const badLifespan = await runCli(['janitor', dsn, '--access-lifespan', 'soon']);
+    expect(badLifespan.code).toBe(1);
+    expect(badLifespan.stderr).toMatch(/--access-lifespan must be a duration/);
+    expect(await remaining()).toEqual(['live']);
+  });
+
+  it("decides what is expired with Hydra's --access-lifespan and --refresh-lifespan, and accepts --consent-request-lifespan", async () => {
+    // 'live' is an access token issued 3h ago that expires in an hour.
+    const longer = await runCli(['janitor', dsn, '--tokens', '--access-lifespan', '4h', '--refresh-lifespan', '1h', '--format', 'json']);
+    expect(longer.stderr).toBe('');
+    expect(JSON.parse(longer.stdout)).toMatchObject({ tokens: 0 });
+    expect(await remaining()).toEqual(['live']);
+
+    const shorter = await runCli(['janitor', dsn, '--access-lifespan', '2h30m', '--consent-request-lifespan', '10m', '--format', 'json']);
+    expect(shorter.stderr).toBe('');
+    expect(shorter.code).toBe(0);
+    expect(JSON.parse(shorter.stdout)).toMatchObject({ tokens: 1 });
+    expect(await remaining()).toEqual([]);
   });
 });

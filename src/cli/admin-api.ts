@@ -1,42 +1,129 @@
-/** A thin client of the admin API for CLI commands (`--endpoint`, else ORY_SDK_URL, else localhost:4445). */
+/**
+ * The CLI's HTTP client, with Hydra's client flags (ory/x cmdx): `-e/--endpoint` (else ORY_SDK_URL),
+ * `-H/--http-header` (repeatable) and `--skip-tls-verify`.
+ */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Command } from 'commander';
+import { withOutputFlags } from './output.js';
+
 export class CliError extends Error {
   override name = 'CliError';
 }
 
 export interface EndpointFlag {
   endpoint?: string;
+  httpHeader?: string[];
+  skipTlsVerify?: boolean;
 }
 
+export const ADMIN_HELP = 'admin API URL (default: ORY_SDK_URL, PORTCULLIS_ADMIN_URL or http://127.0.0.1:4445)';
+export const PUBLIC_HELP = 'public API URL (default: PORTCULLIS_PUBLIC_URL, ORY_SDK_URL or http://127.0.0.1:4444)';
+
+/** Repeatable flags: each occurrence adds one value. */
+const repeat = (value: string, previous: string[] = []) => [...previous, value];
+
+/** `-e/--endpoint`, `-H/--http-header`, `--skip-tls-verify`, `--format` and `-q/--quiet`, as Hydra's remote commands have them. */
+export function withHttpFlags(command: Command, endpointHelp: string): Command {
+  return withOutputFlags(
+    command
+      .option('-e, --endpoint <url>', endpointHelp)
+      .option('-H, --http-header <header>', 'an HTTP header sent with every request, as "Name: value" (repeatable)', repeat)
+      .option('--skip-tls-verify', 'do not verify TLS certificates (self-signed test servers only; never in production)'),
+  );
+}
+
+const trimmed = (url: string) => url.replace(/\/+$/, '');
+
 export function adminEndpoint(flags: EndpointFlag): string {
-  return (flags.endpoint ?? process.env.ORY_SDK_URL ?? process.env.PORTCULLIS_ADMIN_URL ?? 'http://127.0.0.1:4445').replace(/\/+$/, '');
+  return trimmed(flags.endpoint ?? process.env.ORY_SDK_URL ?? process.env.PORTCULLIS_ADMIN_URL ?? 'http://127.0.0.1:4445');
+}
+
+/** The public listener; PORTCULLIS_PUBLIC_URL first, as it names that listener only. */
+export function publicEndpoint(flags: EndpointFlag): string {
+  return trimmed(flags.endpoint ?? process.env.PORTCULLIS_PUBLIC_URL ?? process.env.ORY_SDK_URL ?? 'http://127.0.0.1:4444');
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** The `-H` headers; each must be `Name: value`. */
+export function extraHeaders(flags: EndpointFlag): Array<[string, string]> {
+  return (flags.httpHeader ?? []).map((header) => {
+    const colon = header.indexOf(':');
+    const name = header.slice(0, colon).trim();
+    const value = header.slice(colon + 1).trim();
+    if (colon < 0 || !HEADER_NAME.test(name) || /[\r\n\0]/.test(value)) {
+      throw new CliError(`--http-header must look like "Name: value", got ${JSON.stringify(header)}`);
+    }
+    return [name, value];
+  });
+}
+
+export interface RequestInit {
+  method: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+interface Answer {
+  status: number;
+  text: string;
+}
+
+/** One HTTP exchange with node:http(s): fetch cannot skip certificate checks without a dispatcher package. */
+function exchange(url: URL, init: RequestInit, headers: Array<[string, string]>, insecure: boolean): Promise<Answer> {
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return Promise.reject(new CliError(`not an http(s) URL: ${url}`));
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      url,
+      { method: init.method, headers: Object.fromEntries(headers), rejectUnauthorized: !insecure },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('error', reject);
+        response.once('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    outgoing.once('error', reject);
+    outgoing.end(init.body);
+  });
 }
 
 /**
  * One HTTP call of a CLI command: the response text, or a CliError naming the call and the server's
  * OAuth error (or the network failure) in one line.
  */
-export async function send(url: string, init: RequestInit, label: string, where = url): Promise<string> {
-  let response: Response;
-  try {
-    response = await fetch(url, { ...init, headers: { accept: 'application/json', ...(init.headers as Record<string, string>) } });
-  } catch (error) {
-    // fetch fails with a bare "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, …) is in `cause`,
-    // whose message is empty when every address of a host refused (an AggregateError).
-    const cause = (error as Error).cause as (Error & { code?: string }) | undefined;
-    throw new CliError(`cannot reach ${where}: ${cause?.message || cause?.code || (error as Error).message}`);
+export async function send(flags: EndpointFlag, url: string, init: RequestInit, label: string, where = url): Promise<string> {
+  // Keyed by lower-case name, so a `-H` header replaces the command's own (e.g. Authorization).
+  const merged = new Map<string, [string, string]>();
+  for (const [name, value] of [['accept', 'application/json'], ...Object.entries(init.headers ?? {}), ...extraHeaders(flags)] as const) {
+    merged.set(name.toLowerCase(), [name, value]);
   }
-  const text = await response.text();
-  if (!response.ok) {
-    let detail = text;
+  if (init.body !== undefined) merged.set('content-length', ['content-length', String(Buffer.byteLength(init.body))]);
+  const headers = [...merged.values()];
+  let answer: Answer;
+  try {
+    const target = URL.canParse(url) ? new URL(url) : undefined;
+    if (!target) throw new CliError(`not a URL: ${url}`);
+    answer = await exchange(target, init, headers, flags.skipTlsVerify === true);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    // When every address of a host refused, the error is an AggregateError with an empty message.
+    const failure = error as Error & { code?: string };
+    throw new CliError(`cannot reach ${where}: ${failure.message || failure.code || String(error)}`);
+  }
+  if (answer.status < 200 || answer.status > 299) {
+    let detail = answer.text;
     try {
-      const parsed = JSON.parse(text) as { error?: string; error_description?: string };
+      const parsed = JSON.parse(answer.text) as { error?: string; error_description?: string };
       detail = [parsed.error, parsed.error_description].filter(Boolean).join(': ');
     } catch {
       // not JSON: show as is
     }
-    throw new CliError(`${label} failed with ${response.status}: ${detail}`);
+    throw new CliError(`${label} failed with ${answer.status}: ${detail}`);
   }
-  return text;
+  return answer.text;
 }
 
 /** `Authorization: Bearer $PORTCULLIS_ADMIN_API_KEY` when set (`serve.admin.auth.api_keys` on the server). */
@@ -49,6 +136,6 @@ export async function callAdmin<T>(flags: EndpointFlag, method: string, path: st
   const url = `${adminEndpoint(flags)}${path}`;
   const headers = { ...adminAuthHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
   const init = { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) };
-  const text = await send(url, init, `${method} ${path}`, `the admin API at ${url}`);
+  const text = await send(flags, url, init, `${method} ${path}`, `the admin API at ${url}`);
   return (text ? JSON.parse(text) : undefined) as T;
 }

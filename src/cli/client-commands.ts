@@ -1,9 +1,19 @@
 import { Command } from 'commander';
 import type { ClientInput, ClientResponse } from '../client/model.js';
-import { callAdmin, type EndpointFlag } from './admin-api.js';
-import { type FormatFlag, printRecords } from './output.js';
+import { ADMIN_HELP, CliError, callAdmin, type EndpointFlag, withHttpFlags } from './admin-api.js';
+import { readJsonSources } from './input.js';
+import { type OutputFlags, printIds, printRecords } from './output.js';
 
-export type Flags = EndpointFlag & FormatFlag & Record<string, unknown>;
+export type Flags = EndpointFlag & OutputFlags & Record<string, unknown>;
+
+/** What Hydra's `create oauth2-client` sends for the flags not given (its flag defaults). */
+const CREATE_DEFAULTS: ClientInput = {
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+  subject_type: 'public',
+  request_object_signing_alg: 'RS256',
+};
 
 /** Repeatable, comma-separated list flags (`--scope a,b --scope c`). */
 const collect = (value: string, previous: string[] = []) => [
@@ -69,13 +79,10 @@ export function clientFieldOptions(command: Command, omit: ReadonlySet<keyof Cli
 }
 
 function clientOptions(command: Command): Command {
-  return withCommon(clientFieldOptions(command));
-}
-
-function withCommon(command: Command): Command {
-  return command
-    .option('-e, --endpoint <url>', 'admin API URL (default: ORY_SDK_URL or http://127.0.0.1:4445)')
-    .option('--format <format>', 'table or json', 'table');
+  return withHttpFlags(clientFieldOptions(command), ADMIN_HELP).option(
+    '--file <file>',
+    'read the client from this JSON file ("-" for stdin); the other client flags are then ignored',
+  );
 }
 
 /** The client fields the given flags set. */
@@ -114,51 +121,114 @@ export const CLIENT_COLUMNS: Array<[string, (client: ClientResponse) => unknown]
 
 const path = (id: string) => `/admin/clients/${encodeURIComponent(id)}`;
 
-export function clientCommands(): Record<'create' | 'get' | 'list' | 'update' | 'delete', Command> {
+/** The client `--file` holds (an object), or undefined without `--file`. */
+async function clientFromFile(flags: Flags): Promise<ClientInput | undefined> {
+  if (typeof flags.file !== 'string') return undefined;
+  const [source] = await readJsonSources([flags.file]);
+  const client = source?.value;
+  if (client === null || typeof client !== 'object' || Array.isArray(client)) {
+    throw new CliError(`${flags.file} must hold one client as a JSON object`);
+  }
+  return client as ClientInput;
+}
+
+/** `import client <files…>`: every client of every file (a JSON array, or one object) created; failures reported per file. */
+async function importClients(files: string[], flags: Flags): Promise<void> {
+  const imported: ClientResponse[] = [];
+  const failed: string[] = [];
+  for (const { source, value } of await readJsonSources(files.length ? files : ['-'])) {
+    if (value === undefined) continue;
+    for (const client of Array.isArray(value) ? value : [value]) {
+      try {
+        if (client === null || typeof client !== 'object' || Array.isArray(client)) throw new CliError('a client must be a JSON object');
+        const created = await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', client);
+        // As Hydra: a secret the file chose is shown back, the server only echoes those it generated.
+        const secret = (client as ClientInput).client_secret;
+        imported.push(created.client_secret === undefined && secret ? { ...created, client_secret: secret } : created);
+      } catch (error) {
+        if (!(error instanceof CliError)) throw error;
+        failed.push(`${source}: ${error.message}`);
+      }
+    }
+  }
+  if (imported.length > 0 || failed.length === 0)
+    printRecords(imported.length === 1 ? (imported[0] as ClientResponse) : imported, flags, CLIENT_COLUMNS);
+  if (failed.length > 0) throw new CliError(failed.join('\n'));
+}
+
+type ClientCommand = 'create' | 'get' | 'list' | 'update' | 'delete' | 'import';
+
+/** The client commands with Hydra's names and aliases (`oauth2-client`, `client`, `clients`, `oauth2-clients`). */
+export function clientCommands(): Record<ClientCommand, Command> {
   return {
-    create: clientOptions(new Command('client').alias('oauth2-client').description('Create an OAuth 2.0 client')).action(
-      async (flags: Flags) => {
-        printRecords(
-          await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', clientFromFlags(flags)),
-          flags.format,
-          CLIENT_COLUMNS,
-        );
-      },
-    ),
-    get: withCommon(
-      new Command('client').alias('oauth2-client').description('Show OAuth 2.0 clients').argument('<id...>', 'client ids'),
+    create: clientOptions(
+      new Command('client')
+        .alias('oauth2-client')
+        .description(
+          "Create an OAuth 2.0 client; flags not given get the defaults of Hydra's CLI (grant type authorization_code, response type code, client_secret_basic, subject type public, request object algorithm RS256)",
+        ),
+    ).action(async (flags: Flags) => {
+      const fromFile = await clientFromFile(flags);
+      const input = fromFile ?? { ...CREATE_DEFAULTS, ...clientFromFlags(flags) };
+      if (fromFile && typeof flags.id === 'string') input.client_id = flags.id;
+      printRecords(await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', input), flags, CLIENT_COLUMNS);
+    }),
+    get: withHttpFlags(
+      new Command('client')
+        .aliases(['oauth2-client', 'clients', 'oauth2-clients'])
+        .description('Show OAuth 2.0 clients')
+        .argument('<id...>', 'client ids'),
+      ADMIN_HELP,
     ).action(async (ids: string[], flags: Flags) => {
       const clients = await Promise.all(ids.map((id) => callAdmin<ClientResponse>(flags, 'GET', path(id))));
-      printRecords(clients.length === 1 ? (clients[0] as ClientResponse) : clients, flags.format, CLIENT_COLUMNS);
+      printRecords(clients.length === 1 ? (clients[0] as ClientResponse) : clients, flags, CLIENT_COLUMNS);
     }),
-    list: withCommon(new Command('clients').alias('oauth2-clients').description('List OAuth 2.0 clients'))
-      .option('--page-size <n>', 'clients per page', '250')
+    list: withHttpFlags(new Command('clients').alias('oauth2-clients').description('List OAuth 2.0 clients'), ADMIN_HELP)
+      .option('--page-size <n>', 'clients per page', '100')
       .option('--page-token <token>', 'page token from a previous list')
       .action(async (flags: Flags) => {
         const query = new URLSearchParams({ page_size: String(flags.pageSize) });
         if (flags.pageToken) query.set('page_token', String(flags.pageToken));
-        printRecords(await callAdmin<ClientResponse[]>(flags, 'GET', `/admin/clients?${query}`), flags.format, CLIENT_COLUMNS);
+        printRecords(await callAdmin<ClientResponse[]>(flags, 'GET', `/admin/clients?${query}`), flags, CLIENT_COLUMNS);
       }),
     update: clientOptions(
       new Command('client')
         .alias('oauth2-client')
-        .description('Change an OAuth 2.0 client: fields not given keep their values')
+        .description(
+          'Change an OAuth 2.0 client: fields not given keep their values; with --file, the file replaces the client (fields it lacks get their defaults)',
+        )
         .argument('<id>', 'client id'),
     ).action(async (id: string, flags: Flags) => {
-      const current = await callAdmin<ClientResponse>(flags, 'GET', path(id));
-      const { client_secret: _unset, ...kept } = current;
-      printRecords(
-        await callAdmin<ClientResponse>(flags, 'PUT', path(id), { ...kept, ...clientFromFlags(flags), client_id: id }),
-        flags.format,
-        CLIENT_COLUMNS,
-      );
+      const fromFile = await clientFromFile(flags);
+      let replacement: ClientInput;
+      if (fromFile) replacement = { ...fromFile, client_id: id };
+      else {
+        const { client_secret: _unset, ...kept } = await callAdmin<ClientResponse>(flags, 'GET', path(id));
+        replacement = { ...kept, ...clientFromFlags(flags), client_id: id };
+      }
+      const updated = await callAdmin<ClientResponse>(flags, 'PUT', path(id), replacement);
+      // As Hydra: a secret the request set is shown back.
+      const secret = replacement.client_secret;
+      printRecords(updated.client_secret === undefined && secret ? { ...updated, client_secret: secret } : updated, flags, CLIENT_COLUMNS);
     }),
-    delete: withCommon(
-      new Command('client').alias('oauth2-client').description('Delete OAuth 2.0 clients').argument('<id...>', 'client ids'),
+    delete: withHttpFlags(
+      new Command('client')
+        .aliases(['oauth2-client', 'clients', 'oauth2-clients'])
+        .description('Delete OAuth 2.0 clients')
+        .argument('<id...>', 'client ids'),
+      ADMIN_HELP,
     ).action(async (ids: string[], flags: Flags) => {
       for (const id of ids) await callAdmin(flags, 'DELETE', path(id));
-      if (flags.format === 'json') process.stdout.write(`${JSON.stringify(ids)}\n`);
-      else process.stdout.write(`${ids.join('\n')}\n`);
+      printIds(ids, flags);
     }),
+    import: withHttpFlags(
+      new Command('client')
+        .aliases(['oauth2-client', 'clients', 'oauth2-clients'])
+        .description(
+          'Create OAuth 2.0 clients from JSON files (each an array of clients, or one client) or stdin ("-", or no file); existing clients are not updated',
+        )
+        .argument('[files...]', 'JSON files ("-" for stdin)'),
+      ADMIN_HELP,
+    ).action(importClients),
   };
 }

@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { loadConfig } from '../config/load.js';
 import { CliError } from './admin-api.js';
-import { type FormatFlag, printTable, write } from './output.js';
+import { type OutputFlags, output, withOutputFlags } from './output.js';
 
-interface JanitorFlags extends FormatFlag {
+interface JanitorFlags extends OutputFlags {
   config?: string;
   readFromEnv?: boolean;
   tokens?: boolean;
@@ -13,6 +13,9 @@ interface JanitorFlags extends FormatFlag {
   limit: string;
   batchSize: string;
   keepIfYounger?: string;
+  accessLifespan?: string;
+  refreshLifespan?: string;
+  consentRequestLifespan?: string;
 }
 
 function positiveInteger(text: string, flag: string): number {
@@ -21,9 +24,17 @@ function positiveInteger(text: string, flag: string): number {
   return value;
 }
 
+/** A duration flag (Go's form, e.g. 1h30m); undefined when not given or 0, as Hydra's zero default means "not set". */
+function lifespan(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined || text === '0') return undefined;
+  const value = parseDuration(text);
+  if (value === undefined || value < 0) throw new CliError(`${flag} must be a duration such as 1h30m`);
+  return value === 0 ? undefined : value;
+}
+
 /** `portcullis janitor [dsn]`: deletes expired and revoked tokens, ended sessions and expired jti entries, in batches. */
 export function janitorCommand(): Command {
-  return new Command('janitor')
+  const command = new Command('janitor')
     .description(
       'Delete expired and revoked tokens, ended login sessions, consent sessions without tokens, and expired JWT ids, in batches (all of them unless --tokens, --requests or --grants choose)',
     )
@@ -36,35 +47,54 @@ export function janitorCommand(): Command {
     .option('--limit <n>', 'most rows deleted per table', '10000')
     .option('--batch-size <n>', 'rows deleted per statement', '100')
     .option('--keep-if-younger <duration>', 'keep rows that expired or ended less than this long ago (e.g. 24h)', '0s')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (dsnArgument: string | undefined, flags: JanitorFlags) => {
-      const limit = positiveInteger(flags.limit, '--limit');
-      const batchSize = positiveInteger(flags.batchSize, '--batch-size');
-      const keepIfYounger = flags.keepIfYounger === '0' ? 0 : parseDuration(flags.keepIfYounger ?? '0s');
-      if (keepIfYounger === undefined) throw new CliError('--keep-if-younger must be a duration such as 1h30m');
-      // Loaded on use: the database drivers are slow to import.
-      const [{ openDatabase }, { SqlPersister }, { runJanitor, withDefaultTargets }] = await Promise.all([
-        import('../persistence/database.js'),
-        import('../persistence/persister.js'),
-        import('../janitor/janitor.js'),
-      ]);
-      const dsn = dsnArgument ?? loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: process.env }).dsn;
-      const database = openDatabase(dsn);
-      try {
-        const result = await runJanitor(new SqlPersister(database.db), { ...withDefaultTargets(flags), limit, batchSize, keepIfYounger });
-        if (flags.format === 'json') write(result);
-        else
-          printTable(
-            ['TABLE', 'DELETED'],
-            [
-              ['oauth2_tokens', String(result.tokens)],
-              ['login_sessions', String(result.loginSessions)],
-              ['consent_sessions', String(result.consentSessions)],
-              ['used_jtis', String(result.usedJtis)],
-            ],
-          );
-      } finally {
-        await database.close();
-      }
-    });
+    .option('--access-lifespan <duration>', 'access tokens issued longer ago than this count as expired, whatever their expiry (e.g. 1h)')
+    .option(
+      '--refresh-lifespan <duration>',
+      'refresh tokens issued longer ago than this count as expired, whatever their expiry (e.g. 720h)',
+    )
+    .option(
+      '--consent-request-lifespan <duration>',
+      "accepted for Hydra's command lines; no effect: Portcullis stores no unfinished login or consent requests (they travel sealed in the challenge)",
+    );
+  return withOutputFlags(command).action(async (dsnArgument: string | undefined, flags: JanitorFlags) => {
+    const limit = positiveInteger(flags.limit, '--limit');
+    const batchSize = positiveInteger(flags.batchSize, '--batch-size');
+    const keepIfYounger = flags.keepIfYounger === '0' ? 0 : parseDuration(flags.keepIfYounger ?? '0s');
+    if (keepIfYounger === undefined) throw new CliError('--keep-if-younger must be a duration such as 1h30m');
+    const accessLifespan = lifespan(flags.accessLifespan, '--access-lifespan');
+    const refreshLifespan = lifespan(flags.refreshLifespan, '--refresh-lifespan');
+    lifespan(flags.consentRequestLifespan, '--consent-request-lifespan');
+    const lifespans = {
+      ...(accessLifespan === undefined ? {} : { access_token: accessLifespan }),
+      ...(refreshLifespan === undefined ? {} : { refresh_token: refreshLifespan }),
+    };
+    // Loaded on use: the database drivers are slow to import.
+    const [{ openDatabase }, { SqlPersister }, { runJanitor, withDefaultTargets }] = await Promise.all([
+      import('../persistence/database.js'),
+      import('../persistence/persister.js'),
+      import('../janitor/janitor.js'),
+    ]);
+    const dsn = dsnArgument ?? loadConfig({ ...(flags.config ? { file: flags.config } : {}), env: process.env }).dsn;
+    const database = openDatabase(dsn);
+    try {
+      const result = await runJanitor(new SqlPersister(database.db), {
+        ...withDefaultTargets(flags),
+        limit,
+        batchSize,
+        keepIfYounger,
+        lifespans,
+      });
+      output(result, flags, {
+        headers: ['TABLE', 'DELETED'],
+        rows: [
+          ['oauth2_tokens', String(result.tokens)],
+          ['login_sessions', String(result.loginSessions)],
+          ['consent_sessions', String(result.consentSessions)],
+          ['used_jtis', String(result.usedJtis)],
+        ],
+      });
+    } finally {
+      await database.close();
+    }
+  });
 }

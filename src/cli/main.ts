@@ -45,7 +45,13 @@ export function buildProgram(): Command {
         .addCommand(jwks.get)
         .addCommand(registration.get),
     )
-    .addCommand(new Command('list').description('List resources through the admin API').addCommand(clients.list))
+    .addCommand(new Command('list').alias('ls').description('List resources through the admin API').addCommand(clients.list))
+    .addCommand(
+      new Command('import')
+        .description('Import resources from files or stdin through the admin API')
+        .addCommand(clients.import)
+        .addCommand(jwks.import),
+    )
     .addCommand(
       new Command('update')
         .description('Change resources through the admin API')

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { type FormatFlag, printTable, write } from './output.js';
+import { type OutputFlags, output, tableOf, withOutputFlags } from './output.js';
 
-interface MigrateFlags extends FormatFlag {
+interface MigrateFlags extends OutputFlags {
   config?: string;
   readFromEnv?: boolean;
   steps?: string;
@@ -22,14 +22,13 @@ const isDsn = (word: string) => word === 'memory' || word.includes(':');
  * `migrate -c hydra.yml sql up -e --yes`.
  */
 export function migrateCommand(): Command {
-  const sqlCommand = new Command('sql')
+  const sqlCommand = withOutputFlags(new Command('sql'))
     .description('Apply, revert or list the SQL migrations (without an action, as Hydra’s deprecated form: up)')
     .argument('[action]', 'up, down or status (default: up, deprecated)')
     .argument('[dsn]', 'data source (default: dsn from -c, or the DSN environment variable)')
     .option('-e, --read-from-env', 'read the dsn from the DSN environment variable or -c (the default when none is given)')
     .option('--steps <n>', 'with down: how many migrations to revert', '1')
     .option('-y, --yes', 'do not ask for confirmation (migrations never ask)')
-    .option('--format <format>', 'table or json', 'table')
     .action(async (first: string | undefined, second: string | undefined, _flags: MigrateFlags, command: Command) => {
       const flags = command.optsWithGlobals<MigrateFlags>();
       let action: Action = 'up';
@@ -54,23 +53,23 @@ export function migrateCommand(): Command {
       try {
         if (action === 'status') {
           const rows = await migrationStatus(database);
-          if (flags.format === 'json') write(rows);
-          else
-            printTable(
-              ['MIGRATION', 'STATUS', 'APPLIED AT'],
-              rows.map((r) => [r.name, r.applied ? 'applied' : 'pending', r.appliedAt?.toISOString() ?? '']),
-            );
+          output(
+            rows,
+            flags,
+            tableOf(rows, [
+              ['MIGRATION', (r) => r.name],
+              ['STATUS', (r) => (r.applied ? 'applied' : 'pending')],
+              ['APPLIED AT', (r) => r.appliedAt?.toISOString()],
+            ]),
+          );
           return;
         }
         const steps = Number(flags.steps ?? 1);
         const names =
           action === 'up' ? await migrateUp(database) : await migrateDown(database, Number.isInteger(steps) && steps > 0 ? steps : 1);
         const verb = action === 'up' ? 'applied' : 'reverted';
-        if (flags.format === 'json') write({ [verb]: names });
-        else
-          process.stdout.write(
-            names.length === 0 ? `nothing to do (${database.location})\n` : `${verb}: ${names.join(', ')} (${database.location})\n`,
-          );
+        const summary = names.length === 0 ? `nothing to do (${database.location})` : `${verb}: ${names.join(', ')} (${database.location})`;
+        output({ [verb]: names }, flags, { rows: flags.quiet ? names.map((name) => [name]) : [[summary]] });
       } finally {
         await database.close();
       }

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import type { ClientInput, ClientResponse } from '../client/model.js';
-import { CliError, send } from './admin-api.js';
+import { CliError, PUBLIC_HELP, publicEndpoint, send, withHttpFlags } from './admin-api.js';
 import { CLIENT_COLUMNS, clientFieldOptions, clientFromFlags, type Flags } from './client-commands.js';
-import { printRecords } from './output.js';
+import { printIds, printRecords } from './output.js';
 
 /**
  * Dynamic client registration from the command line, against the public API: `register client`
@@ -42,12 +42,8 @@ const COLUMNS: Array<[string, (client: ClientResponse) => unknown]> = [
   ...CLIENT_COLUMNS.slice(2),
 ];
 
-/** The public listener: `--endpoint`, else PORTCULLIS_PUBLIC_URL, else localhost:4444. */
 function registrationUrl(flags: RegistrationFlags, id?: string): string {
-  const base = (
-    typeof flags.endpoint === 'string' ? flags.endpoint : (process.env.PORTCULLIS_PUBLIC_URL ?? 'http://127.0.0.1:4444')
-  ).replace(/\/+$/, '');
-  return `${base}/oauth2/register${id === undefined ? '' : `/${encodeURIComponent(id)}`}`;
+  return `${publicEndpoint(flags)}/oauth2/register${id === undefined ? '' : `/${encodeURIComponent(id)}`}`;
 }
 
 function registrationToken(flags: RegistrationFlags): string {
@@ -68,6 +64,7 @@ async function call(
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const text = await send(
+    flags,
     url,
     { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) },
     `${method} ${new URL(url).pathname}`,
@@ -77,9 +74,7 @@ async function call(
 }
 
 function withCommon(command: Command): Command {
-  return command
-    .option('-e, --endpoint <url>', 'public API URL (default: PORTCULLIS_PUBLIC_URL or http://127.0.0.1:4444)')
-    .option('--format <format>', 'table or json', 'table');
+  return withHttpFlags(command, PUBLIC_HELP);
 }
 
 function withRegistrationToken(command: Command): Command {
@@ -105,13 +100,13 @@ export function registrationCommands(): Record<'register' | 'get' | 'update' | '
       )
       .action(async (flags: RegistrationFlags) => {
         const initial = flags.initialAccessToken ?? process.env.PORTCULLIS_INITIAL_ACCESS_TOKEN;
-        printRecords((await call(flags, 'POST', undefined, initial, clientFromFlags(flags))) as ClientResponse, flags.format, COLUMNS);
+        printRecords((await call(flags, 'POST', undefined, initial, clientFromFlags(flags))) as ClientResponse, flags, COLUMNS);
       }),
 
     get: withRegistrationToken(
       withCommon(new Command('registered-client').description('Show a dynamically registered client').argument('<id>', 'client id')),
     ).action(async (id: string, flags: RegistrationFlags) => {
-      printRecords((await call(flags, 'GET', id, registrationToken(flags))) as ClientResponse, flags.format, COLUMNS);
+      printRecords((await call(flags, 'GET', id, registrationToken(flags))) as ClientResponse, flags, COLUMNS);
     }),
 
     update: withRegistrationToken(
@@ -131,15 +126,14 @@ export function registrationCommands(): Record<'register' | 'get' | 'update' | '
       const kept: Record<string, unknown> = { ...current };
       for (const field of READ_ONLY) delete kept[field];
       const replaced = await call(flags, 'PUT', id, token, { ...kept, ...clientFromFlags(flags), client_id: id });
-      printRecords(replaced as ClientResponse, flags.format, COLUMNS);
+      printRecords(replaced as ClientResponse, flags, COLUMNS);
     }),
 
     delete: withRegistrationToken(
       withCommon(new Command('registered-client').description('Delete a dynamically registered client').argument('<id>', 'client id')),
     ).action(async (id: string, flags: RegistrationFlags) => {
       await call(flags, 'DELETE', id, registrationToken(flags));
-      if (flags.format === 'json') process.stdout.write(`${JSON.stringify([id])}\n`);
-      else process.stdout.write(`${id}\n`);
+      printIds([id], flags);
     }),
   };
 }

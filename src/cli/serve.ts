@@ -33,6 +33,7 @@ export function serveCommand(): Command {
     .addArgument(new Argument('[which]', 'all, public or admin').choices(['all', 'public', 'admin']).default('all'))
     .option('-c, --config <file>', 'configuration file (YAML or JSON)')
     .addOption(new Option('--dev', 'development mode: http issuer, non-secure cookies, generated secret, automatic SQLite migrations'))
+    .option('--sqa-opt-out', "accepted for Hydra's command lines; no effect: Portcullis sends no telemetry")
     .action(async (which: Which, flags: ConfigFlags) => {
       await serve(which, flags);
     });

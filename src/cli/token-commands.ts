@@ -1,6 +1,17 @@
 import { Command, Option } from 'commander';
-import { adminAuthHeaders, adminEndpoint, CliError, callAdmin, type EndpointFlag, send } from './admin-api.js';
-import { type FormatFlag, printRecords } from './output.js';
+import {
+  ADMIN_HELP,
+  adminAuthHeaders,
+  adminEndpoint,
+  CliError,
+  callAdmin,
+  type EndpointFlag,
+  PUBLIC_HELP,
+  publicEndpoint,
+  send,
+  withHttpFlags,
+} from './admin-api.js';
+import { type OutputFlags, output, printRecords } from './output.js';
 
 export type TokenFlags = EndpointFlag & {
   clientId?: string;
@@ -10,7 +21,7 @@ export type TokenFlags = EndpointFlag & {
   authMethod?: 'client_secret_basic' | 'client_secret_post';
 };
 
-type Flags = TokenFlags & FormatFlag;
+type Flags = TokenFlags & OutputFlags;
 
 export interface TokenResponse {
   access_token: string;
@@ -33,11 +44,6 @@ interface Introspection {
 /** Repeatable, comma- or space-separated list flags (`--scope a,b --scope c`). */
 export const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
 
-/** The public listener: `--endpoint`, else PORTCULLIS_PUBLIC_URL, else localhost:4444. */
-export function publicEndpoint(flags: EndpointFlag): string {
-  return (flags.endpoint ?? process.env.PORTCULLIS_PUBLIC_URL ?? 'http://127.0.0.1:4444').replace(/\/+$/, '');
-}
-
 /** Client credentials as HTTP Basic (each part form-encoded first, RFC 6749 §2.3.1) or in the body. */
 export function authenticate(flags: Flags, form: URLSearchParams, headers: Record<string, string>): void {
   if (!flags.clientId) throw new CliError('--client-id is required');
@@ -52,25 +58,20 @@ export function authenticate(flags: Flags, form: URLSearchParams, headers: Recor
 }
 
 /** POSTs a form and returns the response text; an error answer becomes a CliError with its OAuth error. */
-export function postForm(url: string, form: URLSearchParams, headers: Record<string, string> = {}): Promise<string> {
+export function postForm(flags: EndpointFlag, url: string, form: URLSearchParams, headers: Record<string, string> = {}): Promise<string> {
   return send(
+    flags,
     url,
     { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: form.toString() },
     `POST ${new URL(url).pathname}`,
   );
 }
 
-export function withFormat(command: Command, endpointHelp: string): Command {
-  return command.option('-e, --endpoint <url>', endpointHelp).option('--format <format>', 'table or json', 'table');
-}
-
-export const PUBLIC_HELP = 'public API URL (default: PORTCULLIS_PUBLIC_URL or http://127.0.0.1:4444)';
-const ADMIN_HELP = 'admin API URL (default: ORY_SDK_URL or http://127.0.0.1:4445)';
-
+/** `--client-id` and `--client-secret`, from OAUTH2_CLIENT_ID and OAUTH2_CLIENT_SECRET when not given (as Hydra). */
 export function clientFlags(command: Command): Command {
   return command
-    .option('--client-id <id>', 'the OAuth 2.0 client id')
-    .option('--client-secret <secret>', 'the OAuth 2.0 client secret')
+    .addOption(new Option('--client-id <id>', 'the OAuth 2.0 client id').env('OAUTH2_CLIENT_ID'))
+    .addOption(new Option('--client-secret <secret>', 'the OAuth 2.0 client secret').env('OAUTH2_CLIENT_SECRET'))
     .addOption(
       new Option('--auth-method <method>', 'how the client authenticates')
         .choices(['client_secret_basic', 'client_secret_post'])
@@ -80,7 +81,7 @@ export function clientFlags(command: Command): Command {
 
 export function tokenCommands(): Record<'performClientCredentials' | 'introspect' | 'revoke' | 'deleteAccessTokens', Command> {
   return {
-    performClientCredentials: withFormat(
+    performClientCredentials: withHttpFlags(
       clientFlags(new Command('client-credentials').description('Get an access token with the OAuth 2.0 client credentials grant')),
       PUBLIC_HELP,
     )
@@ -92,8 +93,8 @@ export function tokenCommands(): Record<'performClientCredentials' | 'introspect
         for (const audience of flags.audience ?? []) form.append('audience', audience);
         const headers: Record<string, string> = {};
         authenticate(flags, form, headers);
-        const token = JSON.parse(await postForm(`${publicEndpoint(flags)}/oauth2/token`, form, headers)) as TokenResponse;
-        printRecords(token, flags.format, [
+        const token = JSON.parse(await postForm(flags, `${publicEndpoint(flags)}/oauth2/token`, form, headers)) as TokenResponse;
+        printRecords(token, flags, [
           ['ACCESS TOKEN', (t) => t.access_token],
           ['TOKEN TYPE', (t) => t.token_type],
           ['EXPIRES IN', (t) => t.expires_in],
@@ -101,7 +102,7 @@ export function tokenCommands(): Record<'performClientCredentials' | 'introspect
         ]);
       }),
 
-    introspect: withFormat(
+    introspect: withHttpFlags(
       new Command('token').description('Introspect an access or refresh token').argument('<token>', 'the token'),
       ADMIN_HELP,
     )
@@ -110,9 +111,9 @@ export function tokenCommands(): Record<'performClientCredentials' | 'introspect
         const form = new URLSearchParams({ token });
         if (flags.scope?.length) form.set('scope', flags.scope.join(' '));
         const result = JSON.parse(
-          await postForm(`${adminEndpoint(flags)}/admin/oauth2/introspect`, form, adminAuthHeaders()),
+          await postForm(flags, `${adminEndpoint(flags)}/admin/oauth2/introspect`, form, adminAuthHeaders()),
         ) as Introspection;
-        printRecords(result, flags.format, [
+        printRecords(result, flags, [
           ['ACTIVE', (r) => r.active],
           ['SUBJECT', (r) => r.sub],
           ['CLIENT ID', (r) => r.client_id],
@@ -122,23 +123,23 @@ export function tokenCommands(): Record<'performClientCredentials' | 'introspect
         ]);
       }),
 
-    revoke: withFormat(
+    revoke: withHttpFlags(
       clientFlags(new Command('token').description('Revoke an access or refresh token (and its grant)').argument('<token>', 'the token')),
       PUBLIC_HELP,
     ).action(async (token: string, flags: Flags) => {
       const form = new URLSearchParams({ token });
       const headers: Record<string, string> = {};
       authenticate(flags, form, headers);
-      await postForm(`${publicEndpoint(flags)}/oauth2/revoke`, form, headers);
-      process.stdout.write(flags.format === 'json' ? `${JSON.stringify({ revoked: token })}\n` : `${token}\n`);
+      await postForm(flags, `${publicEndpoint(flags)}/oauth2/revoke`, form, headers);
+      output({ revoked: token }, flags, { rows: [[token]] });
     }),
 
-    deleteAccessTokens: withFormat(
+    deleteAccessTokens: withHttpFlags(
       new Command('access-tokens').description('Delete every access token of an OAuth 2.0 client').argument('<client-id>', 'the client id'),
       ADMIN_HELP,
     ).action(async (clientId: string, flags: Flags) => {
       await callAdmin(flags, 'DELETE', `/admin/oauth2/tokens?${new URLSearchParams({ client_id: clientId })}`);
-      process.stdout.write(flags.format === 'json' ? `${JSON.stringify(clientId)}\n` : `${clientId}\n`);
+      output(clientId, flags, { rows: [[clientId]] });
     }),
   };
 }

@@ -3,14 +3,14 @@ import { loadConfig } from '../config/load.js';
 import type { NewUser, User, UserClaims, UserStore } from '../identity/user-store.js';
 import { databaseErrorKind } from '../persistence/errors.js';
 import type { Persister } from '../persistence/persister.js';
-import { type FormatFlag, printRecords, write } from './output.js';
+import { type OutputFlags, output, tableOf, withOutputFlags } from './output.js';
 
 /**
  * `portcullis users create|list|delete`: the identity UI's people, managed in the database directly
  * (like `migrate`), with the dsn from `-c` or the DSN environment variable.
  */
 
-interface UserFlags extends FormatFlag, Record<string, unknown> {
+interface UserFlags extends OutputFlags, Record<string, unknown> {
   config?: string;
 }
 
@@ -120,7 +120,7 @@ export function userCommands(): Command {
     .option('--email-verified', 'the email address has been verified')
     .option('--phone-number-verified', 'the phone number has been verified');
   for (const [flag, help] of [...CLAIM_FLAGS, ...ADDRESS_FLAGS]) create.option(flag, help);
-  create.option('--format <format>', 'table or json', 'table').action(async (flags: UserFlags) => {
+  withOutputFlags(create).action(async (flags: UserFlags) => {
     if (flags.password !== undefined && flags.passwordStdin) throw new Error('give --password or --password-stdin, not both');
     const password = flags.passwordStdin ? await readStdin() : flags.password;
     if (typeof password !== 'string') throw new Error('a password is required: --password-stdin (or --password)');
@@ -131,48 +131,46 @@ export function userCommands(): Command {
       claims: claimsFromFlags(flags),
     };
     const user = await withUsers(flags, (users) => users.create(input));
-    if (flags.format === 'json') write(record(user));
-    else printRecords(user, 'table', COLUMNS);
+    output(record(user), flags, tableOf([user], COLUMNS));
   });
 
-  const list = common(new Command('list').description('List the people who can sign in'))
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (flags: UserFlags) => {
+  const list = withOutputFlags(common(new Command('list').description('List the people who can sign in'))).action(
+    async (flags: UserFlags) => {
       const users = await withUsers(flags, (store) => store.list());
-      if (flags.format === 'json') write(users.map(record));
-      else printRecords(users, 'table', COLUMNS);
-    });
+      output(users.map(record), flags, tableOf(users, COLUMNS));
+    },
+  );
 
-  const remove = common(
-    new Command('delete')
-      .description('Delete people, with their login sessions, consents and the tokens issued under them')
-      .argument('<user...>', 'usernames, emails or ids'),
-  )
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (names: string[], flags: UserFlags) => {
-      const deleted = await withUsers(flags, async (users, persister) => {
-        const found: User[] = [];
-        // Every name is resolved before anything is deleted: a typo deletes nobody.
-        for (const name of names) {
-          const user = (await users.findById(name)) ?? (await users.findByLogin(name));
-          if (!user) throw new Error(`no user "${name}"`);
-          found.push(user);
-        }
-        for (const user of found) {
-          // What Hydra's DELETE /admin/oauth2/auth/sessions/login?subject= and …/consent?subject=&all=true
-          // do (deleting a consent deletes its tokens), so nothing issued to the person outlives them.
-          // Back-channel logout is not sent: this command talks to the database, not to a running server.
-          await persister.transaction(async ({ sessions }) => {
-            await sessions.deleteLoginSessionsOfSubject(user.id);
-            await sessions.deleteConsents(user.id);
-          });
-          await users.delete(user.id);
-        }
-        return found;
-      });
-      if (flags.format === 'json') process.stdout.write(`${JSON.stringify(deleted.map((u) => u.id))}\n`);
-      else process.stdout.write(`${deleted.map((u) => `deleted ${u.username} (${u.id})`).join('\n')}\n`);
+  const remove = withOutputFlags(
+    common(
+      new Command('delete')
+        .description('Delete people, with their login sessions, consents and the tokens issued under them')
+        .argument('<user...>', 'usernames, emails or ids'),
+    ),
+  ).action(async (names: string[], flags: UserFlags) => {
+    const deleted = await withUsers(flags, async (users, persister) => {
+      const found: User[] = [];
+      // Every name is resolved before anything is deleted: a typo deletes nobody.
+      for (const name of names) {
+        const user = (await users.findById(name)) ?? (await users.findByLogin(name));
+        if (!user) throw new Error(`no user "${name}"`);
+        found.push(user);
+      }
+      for (const user of found) {
+        // What Hydra's DELETE /admin/oauth2/auth/sessions/login?subject= and …/consent?subject=&all=true
+        // do (deleting a consent deletes its tokens), so nothing issued to the person outlives them.
+        // Back-channel logout is not sent: this command talks to the database, not to a running server.
+        await persister.transaction(async ({ sessions }) => {
+          await sessions.deleteLoginSessionsOfSubject(user.id);
+          await sessions.deleteConsents(user.id);
+        });
+        await users.delete(user.id);
+      }
+      return found;
     });
+    const ids = deleted.map((u) => u.id);
+    output(ids, flags, { rows: flags.quiet ? ids.map((id) => [id]) : deleted.map((u) => [`deleted ${u.username} (${u.id})`]) });
+  });
 
   return new Command('users')
     .description('Manage the identity UI’s users in the database')

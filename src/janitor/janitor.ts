@@ -1,3 +1,4 @@
+import type { TokenLifespans } from '../oauth2/token-store.js';
 import type { Stores } from '../persistence/persister.js';
 
 /** What to clean up and how hard; `portcullis janitor` and the scheduled run inside `serve` share it. */
@@ -14,6 +15,11 @@ export interface JanitorOptions {
   batchSize: number;
   /** Leave rows that expired (or were revoked or used) less than this many milliseconds ago. */
   keepIfYounger: number;
+  /**
+   * Hydra's `--access-lifespan` and `--refresh-lifespan` (milliseconds): when set, a token of that kind
+   * also counts as expired once it was issued longer ago than this, whatever expiry it was issued with.
+   */
+  lifespans?: TokenLifespans;
   /** Epoch ms (tests); default: now. */
   now?: number;
 }
@@ -46,6 +52,9 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
   if (!Number.isInteger(options.limit) || options.limit < 1) throw new Error('janitor: limit must be a positive integer');
   if (!Number.isFinite(options.keepIfYounger) || options.keepIfYounger < 0)
     throw new Error('janitor: keep-if-younger must not be negative');
+  for (const lifespan of Object.values(options.lifespans ?? {})) {
+    if (!Number.isFinite(lifespan) || lifespan <= 0) throw new Error('janitor: a token lifespan must be positive');
+  }
   const cutoff = (options.now ?? Date.now()) - options.keepIfYounger;
   const result: JanitorResult = { tokens: 0, loginSessions: 0, consentSessions: 0, usedJtis: 0, statements: 0 };
 
@@ -61,7 +70,7 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     return total;
   };
 
-  if (options.tokens) result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size));
+  if (options.tokens) result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size, options.lifespans));
   if (options.requests) {
     result.loginSessions = await inBatches((size) => stores.sessions.deleteEndedLoginSessions(cutoff, size));
     result.consentSessions = await inBatches((size) => stores.sessions.deleteStaleConsents(cutoff, size));

@@ -66,9 +66,16 @@ export interface TokenStore {
   deleteAccessTokensOfClient(clientId: string): Promise<void>;
   /**
    * The janitor: deletes at most `limit` tokens that expired before `cutoff` (epoch ms), or were
-   * revoked or used before it; how many it deleted.
+   * revoked or used before it; how many it deleted. With `lifespans`, an access or refresh token
+   * also counts as expired once issued longer ago than its kind's lifespan (Hydra's janitor flags).
    */
-  deleteExpired(cutoff: number, limit: number): Promise<number>;
+  deleteExpired(cutoff: number, limit: number, lifespans?: TokenLifespans): Promise<number>;
+}
+
+/** Lifespans (ms) that override the stored expiry when the janitor decides what is expired. */
+export interface TokenLifespans {
+  access_token?: number;
+  refresh_token?: number;
 }
 
 /** At most this many rows go into one INSERT of a group commit (well within both stores' parameter limits). */
@@ -185,7 +192,8 @@ export class SqlTokenStore implements TokenStore {
     await this.db.deleteFrom('oauth2_tokens').where('client_id', '=', clientId).where('kind', '=', 'access_token').execute();
   }
 
-  async deleteExpired(cutoff: number, limit: number): Promise<number> {
+  async deleteExpired(cutoff: number, limit: number, lifespans: TokenLifespans = {}): Promise<number> {
+    const overridden = Object.entries(lifespans).filter((entry): entry is [TokenRow['kind'], number] => entry[1] !== undefined);
     const outcome = await this.db
       .deleteFrom('oauth2_tokens')
       .where('signature', 'in', (eb) =>
@@ -201,6 +209,7 @@ export class SqlTokenStore implements TokenStore {
                   w.and([w('expires_at', '!=', 0), w('expires_at', '<', cutoff)]),
                   // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
                   w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
+                  ...overridden.map(([kind, lifespan]) => w.and([w('kind', '=', kind), w('requested_at', '<', cutoff - lifespan)])),
                 ]),
               )
               .limit(limit)
