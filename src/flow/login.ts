@@ -32,7 +32,7 @@ export async function startLogin(
     throw new LoginRequiredError('The subject of the id_token_hint does not match the current login session.');
   }
 
-  const csrf = newCsrfToken();
+  const csrf = newCsrfToken(registry.random);
   const challenge = sealFlow(registry.keyring, 'login-challenge', {
     csrf,
     requestedAt: Math.floor(now / 1000),

@@ -46,7 +46,7 @@ export function postLogoutRedirect(config: Config, params: Record<string, string
 /** Seals the logout request into a challenge, sets its CSRF cookie, and sends the browser to the logout app. */
 export function startLogout(registry: Registry, reply: FastifyReply, start: LogoutStart): FastifyReply {
   const { config } = registry;
-  const csrf = newCsrfToken();
+  const csrf = newCsrfToken(registry.random);
   const params: Record<string, string> = {};
   for (const name of KEPT_PARAMS) if (start.params[name] !== undefined) params[name] = start.params[name];
   const challenge = sealFlow(registry.keyring, 'logout-challenge', {

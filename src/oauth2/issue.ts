@@ -1,5 +1,4 @@
 import type { OAuth2Client } from '../client/model.js';
-import { timeOrderedUuid } from '../crypto/random.js';
 import type { ConsentDecision } from '../flow/decision.js';
 import type { Registry } from '../registry.js';
 import type { AuthorizeRequest } from './authorize/model.js';
@@ -99,7 +98,7 @@ export async function mintAuthorizationResponse(
     ...(authz.nonce ? { nonce: authz.nonce } : {}),
   };
   const grant: Grant = {
-    requestId: timeOrderedUuid(),
+    requestId: registry.random.timeOrderedUuid(),
     client,
     subject: decision.subject,
     scope: decision.scope,
