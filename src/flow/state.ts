@@ -134,7 +134,7 @@ const FIELD_NAMES: Record<Exclude<keyof FlowState, 'params'>, string> = {
   rejected: '$err',
   clientId: '$cid',
 };
-const FIELD_OF = new Map(Object.entries(FIELD_NAMES).map(([field, name]) => [name, field]));
+const FIELD_OF: ReadonlyMap<string, string> = new Map(Object.entries(FIELD_NAMES).map(([field, name]) => [name, field]));
 
 export function newCsrfToken(random: RandomPool): string {
   return random.bytes(16).toString('base64url');

@@ -10,7 +10,7 @@ import type { TokenLookupDeps } from './deps.js';
  * logout, registration, the fallback pages) only the global `serve.public.cors.allowed_origins` count:
  * a client's origins must not open cookie-authenticated routes to the pages of whoever registered it.
  */
-const CLIENT_CORS_ROUTES = new Set([
+const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
   '/oauth2/token',
   '/oauth2/revoke',
   '/.well-known/openid-configuration',

@@ -6,7 +6,7 @@ import type { SigningKeyDeps } from './deps.js';
 import type { TokenSession } from './token-store.js';
 
 /** Claims the consent app's `session.id_token` may not override. */
-export const RESERVED_ID_TOKEN_CLAIMS = new Set([
+export const RESERVED_ID_TOKEN_CLAIMS: ReadonlySet<string> = new Set([
   'iss',
   'sub',
   'aud',

@@ -27,8 +27,8 @@ export class AuthorizeError extends Error {
   }
 }
 
-const PROMPTS = new Set(['none', 'login', 'consent', 'select_account', 'registration']);
-const RESPONSE_PARTS = new Set(['code', 'id_token', 'token']);
+const PROMPTS: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account', 'registration']);
+const RESPONSE_PARTS: ReadonlySet<string> = new Set(['code', 'id_token', 'token']);
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 
 /**
