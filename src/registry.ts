@@ -2,6 +2,7 @@ import { ClientService } from './client/service.js';
 import type { Config } from './config/schema.js';
 import { createHasher, type SecretHasher } from './crypto/hasher.js';
 import { Keyring } from './crypto/keyring.js';
+import { RandomPool } from './crypto/random.js';
 import type { SessionStore } from './flow/session-store.js';
 import { KeyManager } from './jwk/manager.js';
 import { SqlKeyRepository } from './jwk/repository.js';
@@ -30,6 +31,8 @@ export interface Registry {
   readonly logger: Logger;
   readonly database: Database;
   readonly keyring: Keyring;
+  /** Random bytes for keys, IVs, CSRF values and request ids, drawn from one pool (the keyrings draw from it too). */
+  readonly random: RandomPool;
   /** Signs the login session cookie: from `secrets.cookie`, else `secrets.system` (as Hydra's cookie store). */
   readonly cookieKeyring: Keyring;
   readonly hasher: SecretHasher;
@@ -69,7 +72,8 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       const applied = await migrateUp(database);
       if (applied.length > 0) logger.info({ migrations: applied }, 'applied database migrations');
     }
-    const keyring = new Keyring(config.secrets.system);
+    const random = new RandomPool();
+    const keyring = new Keyring(config.secrets.system, random);
     const hasher = createHasher({
       algorithm: config.oauth2.hashers.algorithm,
       pbkdf2Iterations: config.oauth2.hashers.pbkdf2.iterations,
@@ -99,7 +103,8 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       logger,
       database,
       keyring,
-      cookieKeyring: config.secrets.cookie.length > 0 ? new Keyring(config.secrets.cookie) : keyring,
+      random,
+      cookieKeyring: config.secrets.cookie.length > 0 ? new Keyring(config.secrets.cookie, random) : keyring,
       hasher,
       clients,
       keys,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHasher } from '../src/crypto/hasher.js';
 import { Keyring } from '../src/crypto/keyring.js';
 import { mintOpaqueToken, verifyOpaqueToken } from '../src/crypto/opaque-token.js';
-import { timeOrderedUuid } from '../src/crypto/random.js';
+import { RandomPool } from '../src/crypto/random.js';
 
 // Made outside this code base: PBKDF2-SHA256 (Python's hashlib) and bcrypt, as Hydra stores them.
 const PBKDF2_HASH = '$pbkdf2-sha256$i=25000,l=32$MDEyMzQ1Njc4OWFiY2RlZg$/+vqtEyURpgdhn+Zf9sf2DvEmXhpFHLa1HH0pCFbLns';
@@ -78,6 +78,8 @@ describe('keyring and opaque tokens', () => {
 
 describe('time-ordered ids', () => {
   it('are version 7 UUIDs that sort by creation time and never repeat', () => {
+    const random = new RandomPool();
+    const timeOrderedUuid = (now: number) => random.timeOrderedUuid(now);
     const ids = Array.from({ length: 1000 }, (_, i) => timeOrderedUuid(1_700_000_000_000 + i));
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect([...ids].sort()).toEqual(ids);

@@ -14,7 +14,7 @@ import { printIds, printRecords } from './output.js';
 type RegistrationFlags = Flags & { initialAccessToken?: string; registrationAccessToken?: string };
 
 /** Fields the server chooses, or only the admin API may set: no flags for them here. */
-const ADMIN_ONLY = new Set<keyof ClientInput>([
+const ADMIN_ONLY: ReadonlySet<keyof ClientInput> = new Set<keyof ClientInput>([
   'client_id',
   'client_secret',
   'metadata',

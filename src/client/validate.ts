@@ -26,7 +26,7 @@ export interface NormalizeContext {
   existing?: OAuth2Client;
 }
 
-const RESPONSE_TYPE_PARTS = new Set(['code', 'id_token', 'token']);
+const RESPONSE_TYPE_PARTS: ReadonlySet<string> = new Set(['code', 'id_token', 'token']);
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const REQUEST_OBJECT_ALGS = ['none', ...SIGNING_ALGS];
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
@@ -35,7 +35,7 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
  * (`data:`, `blob:`, `filesystem:`) and local files. Private-use schemes of native apps
  * (`com.example.app:/cb`, RFC 8252 §7.1) stay allowed, so this is a list of the forbidden ones.
  */
-const FORBIDDEN_REDIRECT_SCHEMES = new Set(['javascript:', 'vbscript:', 'data:', 'blob:', 'filesystem:', 'file:']);
+const FORBIDDEN_REDIRECT_SCHEMES: ReadonlySet<string> = new Set(['javascript:', 'vbscript:', 'data:', 'blob:', 'filesystem:', 'file:']);
 
 /** The list fields of a client, each bounded by `clients.limits.max_list_items`. */
 const LIST_FIELDS = [

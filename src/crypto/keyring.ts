@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, hash, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { secureRandomBytes } from './random.js';
+import { RandomPool } from './random.js';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -12,7 +12,14 @@ const TAG_BYTES = 16;
 export class Keyring {
   private readonly derived = new Map<string, Buffer[]>();
 
-  constructor(private readonly secrets: readonly string[]) {
+  /**
+   * @param random where IVs and opaque-token keys are drawn from: the registry's pool, or one of the
+   *   keyring's own (a keyring made outside the registry, e.g. the identity UI's).
+   */
+  constructor(
+    private readonly secrets: readonly string[],
+    readonly random: RandomPool = new RandomPool(),
+  ) {
     if (secrets.length === 0) throw new Error('secrets.system: at least one secret is required');
   }
 
@@ -59,7 +66,7 @@ export class Keyring {
 
   private encrypt(purpose: string, plaintext: string | Buffer, associatedData: string) {
     const key = this.keys(purpose)[0] as Buffer;
-    const iv = secureRandomBytes(IV_BYTES);
+    const iv = this.random.bytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(associatedData));
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);

@@ -1,5 +1,4 @@
 import type { Keyring } from './keyring.js';
-import { secureRandomBytes } from './random.js';
 
 /** Token kinds and their prefixes, as Hydra writes them. */
 export const TOKEN_PREFIX = {
@@ -19,9 +18,12 @@ export interface OpaqueToken {
   signature: string;
 }
 
-/** A fresh token in Hydra's shape: `ory_at_<base64url(32 random bytes)>.<base64url(HMAC)>`. */
+/**
+ * A fresh token in Hydra's shape: `ory_at_<base64url(32 random bytes)>.<base64url(HMAC)>`; the bytes
+ * come from the keyring's random pool.
+ */
 export function mintOpaqueToken(keyring: Keyring, kind: TokenKind): OpaqueToken {
-  const key = secureRandomBytes(32).toString('base64url');
+  const key = keyring.random.bytes(32).toString('base64url');
   const signature = keyring.sign(PURPOSE, key);
   return { token: `${TOKEN_PREFIX[kind]}${key}.${signature}`, signature };
 }

@@ -66,7 +66,7 @@ const KEYS = [
   '$cid',
   'post_logout_redirect_uri',
 ];
-const CODE = new Map(KEYS.map((key, index) => [key, index]));
+const CODE: ReadonlyMap<string, number> = new Map(KEYS.map((key, index) => [key, index]));
 const INLINE_KEY = 0xff;
 
 /** The preset dictionary of state written deflated (flag 1) by earlier versions, still read for flows in flight. */

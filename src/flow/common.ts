@@ -4,9 +4,9 @@ import type { Config } from '../config/schema.js';
 import { publicUrl } from '../config/urls.js';
 import { HttpError, InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
-import type { Registry } from '../registry.js';
 import { spaceSeparated } from '../util/space-separated.js';
 import { type CsrfKind, csrfCookieName, csrfMatches, setCookie } from './cookies.js';
+import type { FlowDeps } from './deps.js';
 import { type AuthorizeParams, bindingOf, type FlowState, flowIdOf, openFlow, type RejectedRequest, sealFlow } from './state.js';
 
 /** The authorization URL a flow continues at (Hydra's `request_url`). */
@@ -58,7 +58,7 @@ export class ChallengeUsedError extends HttpError {
 }
 
 /** Opens a login or consent challenge for the admin API: 404 when it is not one, 401 when expired, 410 when used. */
-export async function openChallenge(registry: Registry, stage: CsrfKind, challenge: string): Promise<FlowState> {
+export async function openChallenge(registry: FlowDeps, stage: CsrfKind, challenge: string): Promise<FlowState> {
   const state = openFlow(registry.keyring, `${stage}-challenge`, challenge);
   if (!state) throw new NotFoundError(`The ${stage} challenge is not valid.`);
   if (isExpired(registry.config, state, registry.clock.now())) {
@@ -73,7 +73,7 @@ export async function openChallenge(registry: Registry, stage: CsrfKind, challen
  * not expired, and presented by the browser holding the flow's CSRF cookie (which is then cleared).
  */
 export function openVerifier(
-  registry: Registry,
+  registry: FlowDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   authz: AuthorizeRequest,
@@ -97,7 +97,7 @@ export function openVerifier(
 
 /** A rejection by the login or consent app, sealed into a verifier; returns where the browser goes next. */
 export async function rejectionRedirect(
-  registry: Registry,
+  registry: FlowDeps,
   stage: CsrfKind,
   challenge: string,
   rejected: RejectedRequest,

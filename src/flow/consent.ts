@@ -3,11 +3,11 @@ import { rfc3339 } from '../client/validate.js';
 import { AccessDeniedError, ConsentRequiredError, NotFoundError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
-import type { Registry } from '../registry.js';
 import { spaceSeparated } from '../util/space-separated.js';
 import { fallbackUrl, oidcContext, openChallenge, publicClient, requestUrl, withQuery } from './common.js';
 import { csrfCookieName, setCookie } from './cookies.js';
 import type { ConsentDecision } from './decision.js';
+import type { FlowDeps } from './deps.js';
 import type { ConsentSession, LoginSession, SessionStore } from './session-store.js';
 import { bindingOf, type FlowState, flowIdOf, sealFlow } from './state.js';
 
@@ -44,7 +44,7 @@ function mustAlwaysAsk(authz: AuthorizeRequest): boolean {
 
 /** Step 3: look for a remembered consent that covers the request, then send the browser to the consent app. */
 export async function startConsent(
-  registry: Registry,
+  registry: FlowDeps,
   reply: FastifyReply,
   authz: AuthorizeRequest,
   login: FlowState,
@@ -74,7 +74,7 @@ export async function startConsent(
   return reply.redirect(withQuery(config.urls.consent || fallbackUrl(config, 'consent'), 'consent_challenge', challenge), 302);
 }
 
-async function consentRequestOf(registry: Registry, state: FlowState, challenge: string) {
+async function consentRequestOf(registry: FlowDeps, state: FlowState, challenge: string) {
   const stored = await registry.clients.find(state.params.client_id ?? '');
   if (!stored) throw new NotFoundError('The client of this consent request no longer exists.');
   const flowId = flowIdOf(state);
@@ -97,7 +97,7 @@ async function consentRequestOf(registry: Registry, state: FlowState, challenge:
 }
 
 /** `GET /admin/oauth2/auth/requests/consent`: Hydra's oAuth2ConsentRequest. */
-export async function describeConsentRequest(registry: Registry, challenge: string) {
+export async function describeConsentRequest(registry: FlowDeps, challenge: string) {
   return consentRequestOf(registry, await openChallenge(registry, 'consent', challenge), challenge);
 }
 
@@ -111,7 +111,7 @@ export interface AcceptConsent {
 }
 
 /** `PUT …/consent/accept`: seals the decision into a verifier; the consent app is trusted with the scope (as in Hydra). */
-export async function acceptConsent(registry: Registry, challenge: string, body: AcceptConsent): Promise<string> {
+export async function acceptConsent(registry: FlowDeps, challenge: string, body: AcceptConsent): Promise<string> {
   const state = await openChallenge(registry, 'consent', challenge);
   const verifier = sealFlow(registry.keyring, 'consent-verifier', {
     ...loginFields(state),
@@ -131,7 +131,7 @@ export async function acceptConsent(registry: Registry, challenge: string, body:
 }
 
 /** Step 4: the decision of a completed flow (nothing is written yet; see `recordConsent`). */
-export async function decideConsent(registry: Registry, authz: AuthorizeRequest, state: FlowState): Promise<ConsentDecision> {
+export async function decideConsent(registry: FlowDeps, authz: AuthorizeRequest, state: FlowState): Promise<ConsentDecision> {
   const { config } = registry;
   const { client } = authz;
   const flowId = flowIdOf(state);

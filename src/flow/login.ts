@@ -3,16 +3,16 @@ import type { JWTPayload } from 'jose';
 import { InvalidRequestError, LoginRequiredError, NotFoundError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
-import type { Registry } from '../registry.js';
 import { spaceSeparated } from '../util/space-separated.js';
 import { fallbackUrl, oidcContext, openChallenge, openVerifier, publicClient, requestUrl, withQuery } from './common.js';
 import { csrfCookieName, readCookies, sessionCookieName, sessionCookieValue, sessionIdFromCookie, setCookie } from './cookies.js';
+import type { FlowDeps } from './deps.js';
 import type { LoginSession } from './session-store.js';
 import { bindingOf, type FlowState, newCsrfToken, newSessionIdOf, sealFlow } from './state.js';
 
 /** Step 1: look for a remembered login session, then send the browser to the login app. */
 export async function startLogin(
-  registry: Registry,
+  registry: FlowDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   authz: AuthorizeRequest,
@@ -32,7 +32,7 @@ export async function startLogin(
     throw new LoginRequiredError('The subject of the id_token_hint does not match the current login session.');
   }
 
-  const csrf = newCsrfToken();
+  const csrf = newCsrfToken(registry.random);
   const challenge = sealFlow(registry.keyring, 'login-challenge', {
     csrf,
     requestedAt: Math.floor(now / 1000),
@@ -50,20 +50,20 @@ export async function startLogin(
   return reply.redirect(withQuery(app || fallbackUrl(config, 'login'), 'login_challenge', challenge), 302);
 }
 
-async function rememberedSession(registry: Registry, request: FastifyRequest, now: number): Promise<LoginSession | undefined> {
+async function rememberedSession(registry: FlowDeps, request: FastifyRequest, now: number): Promise<LoginSession | undefined> {
   const sid = sessionIdFromCookie(registry.cookieKeyring, readCookies(request)[sessionCookieName(registry.config)]);
   if (!sid) return undefined;
   const session = await registry.sessions.findLoginSession(sid);
   return session?.remember && session.expiresAt > now ? session : undefined;
 }
 
-function hintMatches(registry: Registry, authz: AuthorizeRequest, subject: string, hint: JWTPayload): boolean {
+function hintMatches(registry: FlowDeps, authz: AuthorizeRequest, subject: string, hint: JWTPayload): boolean {
   if (hint.sub === subject) return true;
   return hint.sub === obfuscatedSubject(registry.config, authz.client, subject, '');
 }
 
 /** `GET /admin/oauth2/auth/requests/login`: Hydra's oAuth2LoginRequest. */
-export async function describeLoginRequest(registry: Registry, challenge: string) {
+export async function describeLoginRequest(registry: FlowDeps, challenge: string) {
   const state = await openChallenge(registry, 'login', challenge);
   const stored = await registry.clients.find(state.params.client_id ?? '');
   if (!stored) throw new NotFoundError('The client of this login request no longer exists.');
@@ -93,7 +93,7 @@ export interface AcceptLogin {
 }
 
 /** `PUT …/login/accept`: seals the login app's decision into a verifier; nothing is written yet. */
-export async function acceptLogin(registry: Registry, challenge: string, body: AcceptLogin): Promise<string> {
+export async function acceptLogin(registry: FlowDeps, challenge: string, body: AcceptLogin): Promise<string> {
   const state = await openChallenge(registry, 'login', challenge);
   if (!body.subject) throw new InvalidRequestError('Field "subject" must not be empty.');
   if (state.skip && body.subject !== state.subject) {
@@ -126,7 +126,7 @@ export async function acceptLogin(registry: Registry, challenge: string, body: A
  * browser, applies the login checks that depend on the result, and sets the session cookie.
  */
 export function verifyLogin(
-  registry: Registry,
+  registry: FlowDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   authz: AuthorizeRequest,

@@ -5,9 +5,9 @@ import type { Config } from '../config/schema.js';
 import { publicUrl } from '../config/urls.js';
 import { safeEqual } from '../crypto/keyring.js';
 import { InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
-import type { Registry } from '../registry.js';
 import { ChallengeUsedError, fallbackUrl, isExpired, publicClient, withQuery } from './common.js';
 import { logoutCsrfCookieName, readCookies, setCookie } from './cookies.js';
+import type { FlowDeps } from './deps.js';
 import { type FlowState, newCsrfToken, openFlow, sealFlow } from './state.js';
 
 /**
@@ -44,9 +44,9 @@ export function postLogoutRedirect(config: Config, params: Record<string, string
 }
 
 /** Seals the logout request into a challenge, sets its CSRF cookie, and sends the browser to the logout app. */
-export function startLogout(registry: Registry, reply: FastifyReply, start: LogoutStart): FastifyReply {
+export function startLogout(registry: FlowDeps, reply: FastifyReply, start: LogoutStart): FastifyReply {
   const { config } = registry;
-  const csrf = newCsrfToken();
+  const csrf = newCsrfToken(registry.random);
   const params: Record<string, string> = {};
   for (const name of KEPT_PARAMS) if (start.params[name] !== undefined) params[name] = start.params[name];
   const challenge = sealFlow(registry.keyring, 'logout-challenge', {
@@ -63,7 +63,7 @@ export function startLogout(registry: Registry, reply: FastifyReply, start: Logo
 }
 
 /** Opens a logout challenge for the admin API: 404 when it is not one, 401 when expired, 410 when its session already ended. */
-export async function openLogoutChallenge(registry: Registry, challenge: string): Promise<FlowState> {
+export async function openLogoutChallenge(registry: FlowDeps, challenge: string): Promise<FlowState> {
   const state = openFlow(registry.keyring, 'logout-challenge', challenge);
   if (!state) throw new NotFoundError('The logout challenge is not valid.');
   if (isExpired(registry.config, state)) throw new RequestUnauthorizedError('The logout request has expired. Please try again.');
@@ -74,7 +74,7 @@ export async function openLogoutChallenge(registry: Registry, challenge: string)
 }
 
 /** `GET /admin/oauth2/auth/requests/logout`: Hydra's oAuth2LogoutRequest. */
-export async function describeLogoutRequest(registry: Registry, challenge: string) {
+export async function describeLogoutRequest(registry: FlowDeps, challenge: string) {
   const { config } = registry;
   const state = await openLogoutChallenge(registry, challenge);
   const stored = state.clientId ? await registry.clients.find(state.clientId) : undefined;
@@ -92,7 +92,7 @@ export async function describeLogoutRequest(registry: Registry, challenge: strin
 }
 
 /** `PUT …/logout/accept`: seals the decision into a verifier the browser brings back to the logout endpoint. */
-export async function acceptLogout(registry: Registry, challenge: string): Promise<string> {
+export async function acceptLogout(registry: FlowDeps, challenge: string): Promise<string> {
   const state = await openLogoutChallenge(registry, challenge);
   const verifier = sealFlow(registry.keyring, 'logout-verifier', {
     csrf: state.csrf,
@@ -109,7 +109,7 @@ export async function acceptLogout(registry: Registry, challenge: string): Promi
  * `PUT …/logout/reject`: the user stays logged in. Nothing is stored, so this only checks the
  * challenge; the logout app sends the browser on itself (as with Hydra).
  */
-export async function rejectLogout(registry: Registry, challenge: string): Promise<void> {
+export async function rejectLogout(registry: FlowDeps, challenge: string): Promise<void> {
   await openLogoutChallenge(registry, challenge);
 }
 
@@ -117,7 +117,7 @@ export async function rejectLogout(registry: Registry, challenge: string): Promi
  * Checks a logout verifier the browser brought back: sealed as one, not expired, and presented by
  * the browser holding the logout's CSRF cookie (which is then cleared).
  */
-export function openLogoutVerifier(registry: Registry, request: FastifyRequest, reply: FastifyReply, sealed: string): FlowState {
+export function openLogoutVerifier(registry: FlowDeps, request: FastifyRequest, reply: FastifyReply, sealed: string): FlowState {
   const { config } = registry;
   const state = openFlow(registry.keyring, 'logout-verifier', sealed);
   if (!state) throw new InvalidRequestError('The logout verifier is invalid.');

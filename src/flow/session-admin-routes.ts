@@ -1,7 +1,7 @@
 import type { RouteModule } from '../http/app.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { clientsOfLoginSession, notifyBackChannel } from '../oidc/backchannel.js';
-import type { Registry } from '../registry.js';
+import type { BackChannelDeps } from '../oidc/deps.js';
 
 /** Hydra's consent and login session administration (`/admin/oauth2/auth/sessions/…`). */
 export const sessionAdminRoutes: RouteModule = (app, registry) => {
@@ -80,7 +80,7 @@ export const sessionAdminRoutes: RouteModule = (app, registry) => {
 };
 
 /** Headless logout: the session ends and its clients hear of it by back-channel (in the background). */
-async function endLoginSession(registry: Registry, sid: string): Promise<void> {
+async function endLoginSession(registry: BackChannelDeps, sid: string): Promise<void> {
   if (!(await registry.sessions.deleteLoginSession(sid))) return;
   void notifyBackChannel(registry, sid, await clientsOfLoginSession(registry, sid));
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Keyring } from '../crypto/keyring.js';
-import { secureRandomBytes } from '../crypto/random.js';
+import type { RandomPool } from '../crypto/random.js';
 import { type FlowRecord, type FlowValue, pack, unpack } from './codec.js';
 
 /**
@@ -134,10 +134,10 @@ const FIELD_NAMES: Record<Exclude<keyof FlowState, 'params'>, string> = {
   rejected: '$err',
   clientId: '$cid',
 };
-const FIELD_OF = new Map(Object.entries(FIELD_NAMES).map(([field, name]) => [name, field]));
+const FIELD_OF: ReadonlyMap<string, string> = new Map(Object.entries(FIELD_NAMES).map(([field, name]) => [name, field]));
 
-export function newCsrfToken(): string {
-  return secureRandomBytes(16).toString('base64url');
+export function newCsrfToken(random: RandomPool): string {
+  return random.bytes(16).toString('base64url');
 }
 
 /** The flow id: stable for the whole flow, derived from (and revealing nothing of) its CSRF value. */

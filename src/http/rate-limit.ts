@@ -74,7 +74,13 @@ export class TokenBuckets {
  * authenticates a client (token and revocation) is here and charges the same `client:` bucket, so
  * secret guesses cannot move to whichever endpoint is not limited.
  */
-export const RATE_LIMITED_ROUTES = new Set(['/oauth2/token', '/oauth2/revoke', '/oauth2/auth', '/oauth2/register', '/oauth2/register/:id']);
+export const RATE_LIMITED_ROUTES: ReadonlySet<string> = new Set([
+  '/oauth2/token',
+  '/oauth2/revoke',
+  '/oauth2/auth',
+  '/oauth2/register',
+  '/oauth2/register/:id',
+]);
 
 /** The client a request names (Basic credentials, or `client_id` in the body or query), unauthenticated. */
 export function claimedClientId(request: FastifyRequest): string | undefined {

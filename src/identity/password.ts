@@ -76,14 +76,18 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(key, parsed.key);
 }
 
-let dummy: Promise<string> | undefined;
-
 /**
  * Spends the time a real verification takes, for a username that does not exist: answering faster
- * would tell an attacker which usernames are real. Always false.
+ * would tell an attacker which usernames are real. The hash it checks against is made on first use
+ * and kept by its owner (each user store has one), not by this module.
  */
-export async function verifyDummyPassword(password: string): Promise<false> {
-  dummy ??= hashPassword(randomBytes(16).toString('hex'));
-  await verifyPassword(password, await dummy);
-  return false;
+export class DummyPassword {
+  private hash: Promise<string> | undefined;
+
+  /** Always false. */
+  async verify(password: string): Promise<false> {
+    this.hash ??= hashPassword(randomBytes(16).toString('hex'));
+    await verifyPassword(password, await this.hash);
+    return false;
+  }
 }

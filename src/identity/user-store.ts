@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../persistence/errors.js';
 import type { Tables, UserRow } from '../persistence/tables.js';
-import { DEFAULT_SCRYPT, hashPassword, MAX_PASSWORD_LENGTH, type ScryptParams, verifyDummyPassword, verifyPassword } from './password.js';
+import { DEFAULT_SCRYPT, DummyPassword, hashPassword, MAX_PASSWORD_LENGTH, type ScryptParams, verifyPassword } from './password.js';
 
 /** OpenID Connect Core §5.1.1. */
 export interface AddressClaim {
@@ -154,6 +154,9 @@ function toUser(row: UserRow): User {
 
 /** The user store on SQLite or PostgreSQL (the `users` table of migration 0003). */
 export class SqlUserStore implements UserStore {
+  /** What an unknown username is checked against, so it takes as long as a known one. */
+  private readonly dummyPassword = new DummyPassword();
+
   constructor(
     private readonly db: Kysely<Tables>,
     /** Cost of new password hashes; stored hashes verify with the parameters they carry. */
@@ -203,7 +206,7 @@ export class SqlUserStore implements UserStore {
 
   async authenticate(login: string, password: string): Promise<User | undefined> {
     const row = await this.rowByLogin(login);
-    if (!row) return verifyDummyPassword(password).then(() => undefined);
+    if (!row) return this.dummyPassword.verify(password).then(() => undefined);
     return (await verifyPassword(password, row.password_hash)) ? toUser(row) : undefined;
   }
 

@@ -9,6 +9,9 @@ export function recordJanitorRun(metrics: Metrics, result: JanitorResult | undef
   if (result) for (const table of JANITOR_TABLES) metrics.janitorDeleted.inc({ table }, result[table]);
 }
 
+/** The slice of the registry a scheduled janitor uses: its settings, the stores it sweeps, the log and the metrics. */
+export type JanitorDeps = Pick<Registry, 'config' | 'logger' | 'metrics' | 'persister'>;
+
 export interface JanitorSchedule {
   /** Stops scheduling and waits for a run in progress. */
   stop(): Promise<void>;
@@ -18,7 +21,7 @@ export interface JanitorSchedule {
  * Runs the janitor every `janitor.schedule` inside `serve` (nothing when 0), logging each run's results.
  * Runs never overlap: the next one is scheduled when the previous one ends.
  */
-export function scheduleJanitor(registry: Registry, logger: Logger = registry.logger): JanitorSchedule | undefined {
+export function scheduleJanitor(registry: JanitorDeps, logger: Logger = registry.logger): JanitorSchedule | undefined {
   const { schedule, batch_size, limit, keep_if_younger } = registry.config.janitor;
   if (schedule <= 0) return undefined;
   let timer: NodeJS.Timeout | undefined;

@@ -15,8 +15,8 @@ import type { StoredClient } from '../client/repository.js';
 import { issuerUrl, publicUrl, withoutTrailingSlashes } from '../config/urls.js';
 import { parseBasicCredentials } from '../http/basic-credentials.js';
 import { InvalidClientError, InvalidRequestError } from '../http/errors.js';
-import type { Registry } from '../registry.js';
 import { AssertionKeysError } from './client-auth-state.js';
+import type { ClientAuthDeps } from './deps.js';
 import { type FormBody, single } from './token-params.js';
 
 /**
@@ -57,7 +57,7 @@ export const MAX_ASSERTION_KEY_CANDIDATES = 5;
 /** How far in the future an assertion's `iat` may lie (clock skew), as go-jose's default leeway. */
 const IAT_LEEWAY_S = 60;
 
-export async function authenticateClient(registry: Registry, request: FastifyRequest, body: FormBody): Promise<OAuth2Client> {
+export async function authenticateClient(registry: ClientAuthDeps, request: FastifyRequest, body: FormBody): Promise<OAuth2Client> {
   const basic = parseBasicCredentials(request.headers.authorization);
   const bodyId = single(body, 'client_id');
   const bodySecret = single(body, 'client_secret');
@@ -122,7 +122,7 @@ export async function authenticateClient(registry: Registry, request: FastifyReq
  * Whether `secret` is the client's. Without a stored hash (unknown or public client) it is checked
  * against a dummy hash and refused, costing what a real check costs.
  */
-async function checkSecret(registry: Registry, stored: StoredClient | undefined, secret: string): Promise<boolean> {
+async function checkSecret(registry: ClientAuthDeps, stored: StoredClient | undefined, secret: string): Promise<boolean> {
   if (!stored?.secretHash) {
     await registry.clientAuth.spendSecretCheck(registry.hasher, secret);
     return false;
@@ -138,7 +138,7 @@ function methodMismatch(registered: string, used: string): string {
 // private_key_jwt (RFC 7523 §2.2 and §3)
 
 async function authenticateWithAssertion(
-  registry: Registry,
+  registry: ClientAuthDeps,
   assertionType: string | undefined,
   assertion: string | undefined,
   bodyId: string | undefined,
@@ -205,7 +205,7 @@ function checkAssertionLifetime(payload: JWTPayload, maxTtlMs: number): void {
 }
 
 /** The token endpoint (under the public URL and under the issuer) and the issuer itself. */
-function acceptedAudiences(registry: Registry): Set<string> {
+function acceptedAudiences(registry: ClientAuthDeps): Set<string> {
   const { config } = registry;
   return new Set([publicUrl(config, '/oauth2/token'), issuerUrl(config, '/oauth2/token'), issuerUrl(config, '')]);
 }
@@ -213,7 +213,7 @@ function acceptedAudiences(registry: Registry): Set<string> {
 type VerifyOptions = { algorithms: string[]; issuer: string; subject: string; requiredClaims: string[] };
 
 async function verifyAssertion(
-  registry: Registry,
+  registry: ClientAuthDeps,
   stored: StoredClient,
   assertion: string,
   header: ProtectedHeaderParameters,

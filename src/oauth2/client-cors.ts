@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ClientOrigins } from '../http/cors.js';
 import { isFormRequest } from '../http/form-request.js';
 import { claimedClientId } from '../http/rate-limit.js';
-import type { Registry } from '../registry.js';
+import type { TokenLookupDeps } from './deps.js';
 
 /**
  * The public routes Hydra wraps in its per-client CORS middleware (`x/oauth2cors`): token,
@@ -10,7 +10,7 @@ import type { Registry } from '../registry.js';
  * logout, registration, the fallback pages) only the global `serve.public.cors.allowed_origins` count:
  * a client's origins must not open cookie-authenticated routes to the pages of whoever registered it.
  */
-const CLIENT_CORS_ROUTES = new Set([
+const CLIENT_CORS_ROUTES: ReadonlySet<string> = new Set([
   '/oauth2/token',
   '/oauth2/revoke',
   '/.well-known/openid-configuration',
@@ -26,7 +26,7 @@ const CLIENT_CORS_ROUTES = new Set([
  * `allowed_cors_origins` of the client the request comes from (`*` allows any origin, and `*`
  * inside an entry matches within one dot-separated label, e.g. `https://*.example.com`).
  */
-export function clientOrigins(registry: Registry): ClientOrigins {
+export function clientOrigins(registry: TokenLookupDeps): ClientOrigins {
   return {
     // Preflights match no route, so the path is looked at rather than the route pattern.
     appliesTo: (request) => CLIENT_CORS_ROUTES.has(pathOf(request)),
@@ -56,7 +56,7 @@ function pathOf(request: FastifyRequest): string {
  * the client of an active Bearer access token (header, or `access_token` in the form body). A
  * `client_id` query parameter also counts, after Basic (beyond Hydra, kept for existing callers).
  */
-async function clientIdOf(registry: Registry, request: FastifyRequest): Promise<string | undefined> {
+async function clientIdOf(registry: TokenLookupDeps, request: FastifyRequest): Promise<string | undefined> {
   const fromBody = formField(request, 'client_id');
   if (fromBody) return fromBody;
   const claimed = claimedClientId(request);

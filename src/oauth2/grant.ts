@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { OAuth2Client } from '../client/model.js';
-import type { Registry } from '../registry.js';
+import type { GrantDeps } from './deps.js';
 import type { FormBody } from './token-params.js';
 
 // What the token endpoint and its grant handlers share, apart from both so neither imports the other.
@@ -19,7 +19,7 @@ export interface TokenResponse {
 }
 
 export interface GrantContext {
-  registry: Registry;
+  registry: GrantDeps;
   client: OAuth2Client;
   body: FormBody;
   request: FastifyRequest;

@@ -2,11 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { OAuth2Client } from '../client/model.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
-import type { Registry } from '../registry.js';
+import type { SigningKeyDeps } from './deps.js';
 import type { TokenSession } from './token-store.js';
 
 /** Claims the consent app's `session.id_token` may not override. */
-export const RESERVED_ID_TOKEN_CLAIMS = new Set([
+export const RESERVED_ID_TOKEN_CLAIMS: ReadonlySet<string> = new Set([
   'iss',
   'sub',
   'aud',
@@ -39,7 +39,7 @@ export interface IdTokenInput {
 }
 
 /** Signs an OpenID Connect ID token with the newest key of `hydra.openid.id-token`. */
-export async function signIdToken(registry: Registry, input: IdTokenInput): Promise<string> {
+export async function signIdToken(registry: SigningKeyDeps, input: IdTokenInput): Promise<string> {
   const signer = await registry.keys.signingKey(ID_TOKEN_SET);
   const now = Math.floor(Date.now() / 1000);
   const { session } = input;
@@ -93,7 +93,7 @@ export interface OwnIdTokenClaims extends JWTPayload {
  * Expired ones pass (an `id_token_hint` is often expired), so it is verified as of its own `iat`,
  * which may not lie in the future. Used for every `id_token_hint` (authorization and logout).
  */
-export async function verifyOwnIdToken(registry: Registry, token: string): Promise<OwnIdTokenClaims | undefined> {
+export async function verifyOwnIdToken(registry: SigningKeyDeps, token: string): Promise<OwnIdTokenClaims | undefined> {
   let payload: JWTPayload;
   try {
     const typ = decodeProtectedHeader(token).typ;

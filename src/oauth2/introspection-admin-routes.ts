@@ -2,7 +2,7 @@ import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { isFormRequest } from '../http/form-request.js';
-import type { Registry } from '../registry.js';
+import type { TokenLookupDeps } from './deps.js';
 import { formBody, resolvePresentedToken } from './presented-token.js';
 import { disallowedScopes, parseScope } from './scope.js';
 import { single } from './token-params.js';
@@ -70,7 +70,7 @@ export const introspectionAdminRoutes: RouteModule = (app, registry) => {
   );
 };
 
-function introspected(registry: Registry, row: StoredToken): IntrospectedToken {
+function introspected(registry: TokenLookupDeps, row: StoredToken): IntrospectedToken {
   // No separate issue time is stored: like Hydra, `iat` is the time the grant was requested.
   const iat = Math.floor(row.requestedAt / 1000);
   const answer: IntrospectedToken = {

@@ -1,9 +1,8 @@
 import type { OAuth2Client } from '../client/model.js';
-import { timeOrderedUuid } from '../crypto/random.js';
 import type { ConsentDecision } from '../flow/decision.js';
-import type { Registry } from '../registry.js';
 import type { AuthorizeRequest } from './authorize/model.js';
 import { grantsCredentials, mintVcNonce } from './credential-nonce.js';
+import type { TokenIssuingDeps } from './deps.js';
 import type { TokenResponse } from './grant.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';
@@ -31,7 +30,10 @@ export interface IssueInput {
  * for `offline`/`offline_access` and the refresh grant; ID token only for `openid`). The rows are
  * returned unsaved so callers can store them in the same transaction as their other changes.
  */
-export async function mintTokenResponse(registry: Registry, input: IssueInput): Promise<{ response: TokenResponse; rows: StoredToken[] }> {
+export async function mintTokenResponse(
+  registry: TokenIssuingDeps,
+  input: IssueInput,
+): Promise<{ response: TokenResponse; rows: StoredToken[] }> {
   const { config, tokens } = registry;
   const grant: Grant = {
     requestId: input.requestId,
@@ -80,7 +82,7 @@ export async function mintTokenResponse(registry: Registry, input: IssueInput): 
  * rows are returned unsaved, for the unit of work that also records the consent.
  */
 export async function mintAuthorizationResponse(
-  registry: Registry,
+  registry: TokenIssuingDeps,
   authz: AuthorizeRequest,
   decision: ConsentDecision,
 ): Promise<{ response: Record<string, string>; rows: StoredToken[] }> {
@@ -99,7 +101,7 @@ export async function mintAuthorizationResponse(
     ...(authz.nonce ? { nonce: authz.nonce } : {}),
   };
   const grant: Grant = {
-    requestId: timeOrderedUuid(),
+    requestId: registry.random.timeOrderedUuid(),
     client,
     subject: decision.subject,
     scope: decision.scope,

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { InvalidRequestError } from '../http/errors.js';
 import { isFormRequest } from '../http/form-request.js';
-import type { Registry } from '../registry.js';
+import type { TokenLookupDeps } from './deps.js';
 import type { FormBody } from './token-params.js';
 import type { StoredToken } from './token-store.js';
 
@@ -17,7 +17,7 @@ export function formBody(request: FastifyRequest): FormBody {
 }
 
 /** The access or refresh token a presented string stands for; authorization codes are never found here. */
-export async function resolvePresentedToken(registry: Registry, token: string): Promise<StoredToken | undefined> {
+export async function resolvePresentedToken(registry: TokenLookupDeps, token: string): Promise<StoredToken | undefined> {
   const row = await registry.tokens.resolve(token);
   return row?.kind === 'authorization_code' ? undefined : row;
 }

@@ -5,7 +5,7 @@ import { outboundPolicy } from '../client/remote-checks.js';
 import type { StoredClient } from '../client/repository.js';
 import { postForm, RefusedTargetError } from '../http/outbound.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
-import type { Registry } from '../registry.js';
+import type { BackChannelDeps } from './deps.js';
 
 /**
  * OpenID Connect Back-Channel Logout 1.0: when a login session ends, every client that took part in
@@ -26,7 +26,7 @@ const LOGOUT_TOKEN_LIFETIME_S = 300;
  * The clients that took part in a login session, as they are stored now (deleted ones are skipped),
  * with their origin: a self-registered client's logout URI is held to the private-address rule.
  */
-export async function clientsOfLoginSession(registry: Registry, sid: string): Promise<StoredClient[]> {
+export async function clientsOfLoginSession(registry: BackChannelDeps, sid: string): Promise<StoredClient[]> {
   const ids = await registry.sessions.clientIdsOfLoginSession(sid);
   const stored = await Promise.all(ids.map((id) => registry.clients.find(id)));
   return stored.flatMap((entry) => (entry ? [entry] : []));
@@ -37,7 +37,7 @@ export async function clientsOfLoginSession(registry: Registry, sid: string): Pr
  * ID-token key, with `iss`, `aud`, `iat`, `exp`, `jti`, `events` and `sid`; never `nonce`. Like
  * Hydra, it names the session by `sid` and carries no `sub`.
  */
-export async function signLogoutToken(registry: Registry, client: OAuth2Client, sid: string): Promise<string> {
+export async function signLogoutToken(registry: BackChannelDeps, client: OAuth2Client, sid: string): Promise<string> {
   const signer = await registry.keys.signingKey(ID_TOKEN_SET);
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } })
@@ -55,13 +55,13 @@ export async function signLogoutToken(registry: Registry, client: OAuth2Client, 
  * with a promise that settles when every delivery has succeeded or given up; it never rejects, so
  * callers do not await it.
  */
-export function notifyBackChannel(registry: Registry, sid: string, clients: readonly StoredClient[]): Promise<void> {
+export function notifyBackChannel(registry: BackChannelDeps, sid: string, clients: readonly StoredClient[]): Promise<void> {
   const targets = clients.filter((stored) => stored.client.backchannel_logout_uri);
   if (!sid || targets.length === 0) return Promise.resolve();
   return Promise.allSettled(targets.map((stored) => deliver(registry, stored, sid))).then(() => undefined);
 }
 
-async function deliver(registry: Registry, stored: StoredClient, sid: string): Promise<void> {
+async function deliver(registry: BackChannelDeps, stored: StoredClient, sid: string): Promise<void> {
   const { logger, config } = registry;
   const { client } = stored;
   const policy = outboundPolicy(config, stored);

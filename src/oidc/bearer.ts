@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { type HttpError, InvalidTokenError } from '../http/errors.js';
 import type { StoredToken } from '../oauth2/token-store.js';
-import type { Registry } from '../registry.js';
+import type { BearerDeps } from './deps.js';
 
 /** RFC 6750 §3: a 401 carrying the reason in `WWW-Authenticate` as well as in the body. */
 export function bearerError(error: HttpError): HttpError {
@@ -14,7 +14,7 @@ export function bearerError(error: HttpError): HttpError {
  * The active access token a resource request presents: `Authorization: Bearer …`, or (RFC 6750
  * §2.2) `access_token` in a form-encoded POST body. Never both, never a query parameter.
  */
-export async function activeAccessToken(registry: Registry, request: FastifyRequest): Promise<{ token: string; row: StoredToken }> {
+export async function activeAccessToken(registry: BearerDeps, request: FastifyRequest): Promise<{ token: string; row: StoredToken }> {
   const header = request.headers.authorization;
   const body = request.body as Record<string, unknown> | undefined;
   const fromBody = request.method === 'POST' && typeof body?.access_token === 'string' ? body.access_token : undefined;

@@ -7,9 +7,9 @@ import { HttpError, InvalidRequestError, InvalidScopeError } from '../http/error
 import { PRIVATE_MEMBERS } from '../jwk/generate.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import { grantsCredentials, mintVcNonce, verifyVcNonce } from '../oauth2/credential-nonce.js';
-import type { Registry } from '../registry.js';
 import { activeAccessToken } from './bearer.js';
 import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
+import type { CredentialProofDeps } from './deps.js';
 import { userinfoClaims } from './userinfo-claims.js';
 
 const CREDENTIAL_LIFETIME_S = 3600;
@@ -106,7 +106,7 @@ const PROOF_IAT_LEEWAY_S = 60;
  * no proof used before. The nonce is recorded as used only when everything else passed, so a
  * refused proof does not spend it.
  */
-async function verifyProof(registry: Registry, accessToken: string, proof: string): Promise<JWK> {
+async function verifyProof(registry: CredentialProofDeps, accessToken: string, proof: string): Promise<JWK> {
   let jwk: JWK | undefined;
   try {
     jwk = decodeProtectedHeader(proof).jwk;

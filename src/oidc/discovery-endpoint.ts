@@ -2,7 +2,7 @@ import { SIGNING_ALGS } from '../client/model.js';
 import { issuerUrl, publicUrl } from '../config/urls.js';
 import type { RouteModule } from '../http/app.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
-import type { Registry } from '../registry.js';
+import type { SigningKeyDeps } from '../oauth2/deps.js';
 import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
 
 const STANDARD_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'rat', 'nonce', 'acr', 'amr', 'sid', 'at_hash', 'c_hash'];
@@ -11,7 +11,7 @@ const STANDARD_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'rat', 
  * The provider metadata: every field Hydra emits, derived from configuration and the live keys.
  * Only what works is advertised: S256 alone for PKCE, no request objects, no claims parameter.
  */
-export async function providerMetadata(registry: Registry): Promise<Record<string, unknown>> {
+export async function providerMetadata(registry: SigningKeyDeps): Promise<Record<string, unknown>> {
   const { config } = registry;
   const issuer = config.urls.self.issuer;
   const { alg } = await registry.keys.signingKey(ID_TOKEN_SET);

@@ -9,8 +9,8 @@ import { redirectToErrorPage } from '../oauth2/authorize/deliver.js';
 import { verifyOwnIdToken } from '../oauth2/id-token.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import { singleValues } from '../oauth2/token-params.js';
-import type { Registry } from '../registry.js';
 import { clientsOfLoginSession, notifyBackChannel } from './backchannel.js';
+import type { LogoutDeps } from './deps.js';
 
 /** How long the front-channel page waits for the clients' frames before moving on anyway. */
 const FRONTCHANNEL_WAIT_MS = 5000;
@@ -52,7 +52,7 @@ function requestParams(request: FastifyRequest): Record<string, string> {
 }
 
 async function beginLogout(
-  registry: Registry,
+  registry: LogoutDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   params: Record<string, string>,
@@ -112,7 +112,7 @@ interface HintClaims {
 }
 
 /** An `id_token_hint` must be an ID token this server issued (`verifyOwnIdToken`) that names a session. */
-async function verifyIdTokenHint(registry: Registry, hint: string): Promise<HintClaims> {
+async function verifyIdTokenHint(registry: LogoutDeps, hint: string): Promise<HintClaims> {
   const invalid = (why: string) => new InvalidRequestError(`The "id_token_hint" ${why}.`);
   const payload = await verifyOwnIdToken(registry, hint);
   if (!payload) throw invalid('is not a valid ID token issued by this server');
@@ -121,7 +121,7 @@ async function verifyIdTokenHint(registry: Registry, hint: string): Promise<Hint
 }
 
 /** The client the hint was issued to: `client_id` when given (it must be an audience), else the first registered audience. */
-async function hintClient(registry: Registry, audiences: string[], clientId: string | undefined): Promise<OAuth2Client> {
+async function hintClient(registry: LogoutDeps, audiences: string[], clientId: string | undefined): Promise<OAuth2Client> {
   if (clientId !== undefined) {
     if (!audiences.includes(clientId)) {
       throw new InvalidRequestError('Logout failed because "client_id" is not an audience of the "id_token_hint".');
@@ -141,7 +141,7 @@ async function hintClient(registry: Registry, audiences: string[], clientId: str
  * The second leg: the logout app accepted. Ends the login session and its cookie, then notifies
  * the clients that took part in it: back-channel in the background, front-channel by frames.
  */
-async function completeLogout(registry: Registry, request: FastifyRequest, reply: FastifyReply, sealed: string): Promise<FastifyReply> {
+async function completeLogout(registry: LogoutDeps, request: FastifyRequest, reply: FastifyReply, sealed: string): Promise<FastifyReply> {
   const { config } = registry;
   const state = openLogoutVerifier(registry, request, reply, sealed);
   if (!state.clientId) {
@@ -168,7 +168,7 @@ async function completeLogout(registry: Registry, request: FastifyRequest, reply
 }
 
 /** The post-logout redirect, re-checked against the client as registered now (it may have changed since). */
-async function finalRedirect(registry: Registry, clientId: string, params: Record<string, string>): Promise<string> {
+async function finalRedirect(registry: LogoutDeps, clientId: string, params: Record<string, string>): Promise<string> {
   const uri = params.post_logout_redirect_uri;
   if (!uri || !clientId) return postLogoutRedirect(registry.config, {});
   const stored = await registry.clients.find(clientId);
@@ -177,7 +177,7 @@ async function finalRedirect(registry: Registry, clientId: string, params: Recor
 }
 
 /** Front-Channel Logout 1.0 §2: the client's URI with `iss` and `sid` (always sent, as Hydra does). */
-function frontChannelUrl(registry: Registry, client: OAuth2Client, sid: string): URL | undefined {
+function frontChannelUrl(registry: LogoutDeps, client: OAuth2Client, sid: string): URL | undefined {
   if (!client.frontchannel_logout_uri) return undefined;
   try {
     const url = new URL(client.frontchannel_logout_uri);
@@ -211,7 +211,7 @@ function frontChannelPage(reply: FastifyReply, frames: URL[], target: string): F
   );
 }
 
-function clearSessionCookie(registry: Registry, reply: FastifyReply): void {
+function clearSessionCookie(registry: LogoutDeps, reply: FastifyReply): void {
   const { config } = registry;
   setCookie(reply, config, sessionCookieName(config), '', { maxAge: 0, path: config.serve.cookies.paths.session });
 }

@@ -1,13 +1,13 @@
 import { RESERVED_ID_TOKEN_CLAIMS } from '../oauth2/id-token.js';
 import type { StoredToken } from '../oauth2/token-store.js';
-import type { Registry } from '../registry.js';
+import type { BearerDeps } from './deps.js';
 
 /**
  * The claims userinfo returns: those of the grant's ID token (the consent's `session.id_token` and
  * the standard ones), without the claims that only make sense in a token: nonce, at_hash, c_hash,
  * exp, sid, jti (as Hydra answers).
  */
-export function userinfoClaims(registry: Registry, row: StoredToken): Record<string, unknown> {
+export function userinfoClaims(registry: BearerDeps, row: StoredToken): Record<string, unknown> {
   const { session } = row;
   const claims: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(session.idTokenClaims ?? {})) if (!RESERVED_ID_TOKEN_CLAIMS.has(name)) claims[name] = value;

@@ -36,7 +36,7 @@ const DEFAULT_MAX_CONNS = 10;
  * authentication plugin, packet size and socket timeouts to mysql2. `max_conn_lifetime` is Hydra's
  * pool setting: mysql2's pool recycles connections only when idle (`max_conn_idle_time`).
  */
-const IGNORED_PARAMETERS = new Set([
+const IGNORED_PARAMETERS: ReadonlySet<string> = new Set([
   'parseTime',
   'loc',
   'charset',

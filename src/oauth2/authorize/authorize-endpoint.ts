@@ -4,7 +4,7 @@ import { decideConsent, recordConsent, startConsent } from '../../flow/consent.j
 import { startLogin, verifyLogin } from '../../flow/login.js';
 import type { RouteModule } from '../../http/app.js';
 import { HttpError } from '../../http/errors.js';
-import type { Registry } from '../../registry.js';
+import type { AuthorizeDeps } from '../deps.js';
 import { mintAuthorizationResponse } from '../issue.js';
 import { singleValues } from '../token-params.js';
 import { deliver, deliverError, redirectToErrorPage } from './deliver.js';
@@ -41,7 +41,7 @@ export const authorizeEndpoint: RouteModule = (app, registry) => {
 };
 
 async function proceed(
-  registry: Registry,
+  registry: AuthorizeDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   authz: AuthorizeRequest,
@@ -71,7 +71,7 @@ async function proceed(
 }
 
 function deliverRejection(
-  registry: Registry,
+  registry: AuthorizeDeps,
   reply: FastifyReply,
   authz: AuthorizeRequest,
   rejected: { error: string; error_description: string },

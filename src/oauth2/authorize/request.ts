@@ -10,9 +10,9 @@ import {
   UnauthorizedClientError,
   UnsupportedResponseTypeError,
 } from '../../http/errors.js';
-import type { Registry } from '../../registry.js';
 import { spaceSeparated } from '../../util/space-separated.js';
 import { disallowedAudiences } from '../audience.js';
+import type { AuthorizeRequestDeps } from '../deps.js';
 import { verifyOwnIdToken } from '../id-token.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 import type { AuthorizeRequest, ResponseMode } from './model.js';
@@ -27,8 +27,8 @@ export class AuthorizeError extends Error {
   }
 }
 
-const PROMPTS = new Set(['none', 'login', 'consent', 'select_account', 'registration']);
-const RESPONSE_PARTS = new Set(['code', 'id_token', 'token']);
+const PROMPTS: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account', 'registration']);
+const RESPONSE_PARTS: ReadonlySet<string> = new Set(['code', 'id_token', 'token']);
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 
 /**
@@ -36,7 +36,7 @@ const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
  * `repeated` names the parameters that came more than once (RFC 6749 §3.1: they must not).
  */
 export async function parseAuthorizeRequest(
-  registry: Registry,
+  registry: AuthorizeRequestDeps,
   params: Record<string, string>,
   repeated: readonly string[] = [],
 ): Promise<AuthorizeRequest> {
@@ -64,7 +64,7 @@ function redirectsInvalidRequests(stored: StoredClient): boolean {
 
 /** The checks after client and redirect URI are verified: their errors may go to that URI. */
 async function checkVerifiedRequest(
-  registry: Registry,
+  registry: AuthorizeRequestDeps,
   client: OAuth2Client,
   params: Record<string, string>,
   repeated: readonly string[],
@@ -111,7 +111,7 @@ async function checkVerifiedRequest(
   }
 }
 
-async function checkClient(registry: Registry, params: Record<string, string>): Promise<StoredClient> {
+async function checkClient(registry: AuthorizeRequestDeps, params: Record<string, string>): Promise<StoredClient> {
   const clientId = params.client_id;
   if (!clientId) throw new AuthorizeError(new InvalidRequestError('The "client_id" parameter is missing.'));
   const stored = await registry.clients.find(clientId);
@@ -210,7 +210,7 @@ function checkNonce(params: Record<string, string>, types: Set<string>): string 
   return nonce;
 }
 
-function checkScope(registry: Registry, client: OAuth2Client, params: Record<string, string>): string[] {
+function checkScope(registry: AuthorizeRequestDeps, client: OAuth2Client, params: Record<string, string>): string[] {
   const scope = parseScope(params.scope);
   const denied = disallowedScopes(registry.config.strategies.scope, parseScope(client.scope), scope);
   if (denied.length > 0) throw new InvalidScopeError(`The OAuth 2.0 Client is not allowed to request scope "${denied.join(' ')}".`);
@@ -239,7 +239,7 @@ function checkMaxAge(params: Record<string, string>): number | undefined {
   return Number(params.max_age);
 }
 
-function checkPkce(registry: Registry, client: OAuth2Client, params: Record<string, string>, types: Set<string>): string {
+function checkPkce(registry: AuthorizeRequestDeps, client: OAuth2Client, params: Record<string, string>, types: Set<string>): string {
   const challenge = params.code_challenge ?? '';
   const method = params.code_challenge_method ?? '';
   const { enforced, enforced_for_public_clients } = registry.config.oauth2.pkce;
@@ -257,7 +257,7 @@ function checkPkce(registry: Registry, client: OAuth2Client, params: Record<stri
 }
 
 /** `id_token_hint` must be an ID token this server issued (`verifyOwnIdToken`, shared with logout); expired ones are accepted (OIDC Core §3.1.2.1). */
-async function checkIdTokenHint(registry: Registry, params: Record<string, string>): Promise<JWTPayload | undefined> {
+async function checkIdTokenHint(registry: AuthorizeRequestDeps, params: Record<string, string>): Promise<JWTPayload | undefined> {
   const hint = params.id_token_hint;
   if (!hint) return undefined;
   const claims = await verifyOwnIdToken(registry, hint);

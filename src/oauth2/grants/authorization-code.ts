@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { safeEqual } from '../../crypto/keyring.js';
 import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
-import type { Registry } from '../../registry.js';
+import type { GrantDeps } from '../deps.js';
 import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
 import { type FormBody, single } from '../token-params.js';
@@ -68,7 +68,7 @@ function checkExchange(row: StoredToken, body: FormBody, now: number): string | 
   return undefined;
 }
 
-async function replayed(registry: Registry, requestId: string): Promise<never> {
+async function replayed(registry: GrantDeps, requestId: string): Promise<never> {
   await registry.tokenStore.revokeGrant(requestId);
   throw new InvalidGrantError('The authorization code has already been used. The tokens issued with it have been revoked.');
 }

@@ -1,4 +1,3 @@
-import { timeOrderedUuid } from '../../crypto/random.js';
 import { InvalidRequestError, InvalidScopeError, UnauthorizedClientError } from '../../http/errors.js';
 import { disallowedAudiences } from '../audience.js';
 import type { GrantHandler } from '../grant.js';
@@ -34,7 +33,7 @@ export const clientCredentialsGrant: GrantHandler = async ({ registry, client, b
 
   const now = Date.now();
   const grant: Grant = {
-    requestId: timeOrderedUuid(),
+    requestId: registry.random.timeOrderedUuid(),
     client,
     subject: client.client_id,
     scope,

@@ -1,0 +1,26 @@
+import type { FlowDeps } from '../flow/deps.js';
+import type { Registry } from '../registry.js';
+
+// The slices of the registry oauth2/ uses, so a signature shows what a module may touch (as Hydra's
+// per-package registries do). Route modules take the whole registry; what they call takes a slice.
+
+/** Signing and verifying this server's own JWTs (ID tokens; discovery names the key's algorithm). */
+export type SigningKeyDeps = Pick<Registry, 'config' | 'keys'>;
+
+/** Minting codes and tokens (`issue.ts`): the token service, ID-token signing, nonces and request ids. */
+export type TokenIssuingDeps = SigningKeyDeps & Pick<Registry, 'keyring' | 'tokens' | 'random'>;
+
+/** A grant handler: minting, plus the stores a grant spends and writes (in one unit of work) and the clock. */
+export type GrantDeps = TokenIssuingDeps & Pick<Registry, 'persister' | 'tokenStore' | 'clock'>;
+
+/** Client authentication: the clients, the verified-secret and jwks_uri caches, the hasher, used assertion ids. */
+export type ClientAuthDeps = Pick<Registry, 'config' | 'clients' | 'clientAuth' | 'hasher' | 'usedJtis'>;
+
+/** Reading a presented token and its client (introspection, revocation, per-client CORS). */
+export type TokenLookupDeps = Pick<Registry, 'config' | 'clients' | 'tokens'>;
+
+/** Checking an authorization request: its client, the settings, the keys that verify an `id_token_hint`. */
+export type AuthorizeRequestDeps = SigningKeyDeps & Pick<Registry, 'clients'>;
+
+/** The authorization endpoint's legs: the request checks, the flow, minting, and the unit of work that stores both. */
+export type AuthorizeDeps = AuthorizeRequestDeps & FlowDeps & TokenIssuingDeps & Pick<Registry, 'persister' | 'metrics'>;
