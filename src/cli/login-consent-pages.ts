@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { safeEqual } from '../crypto/keyring.js';
 import { escapeHtml } from '../http/html.js';
 import { CliError, callAdmin, type EndpointFlag } from './admin-api.js';
 
@@ -73,7 +74,8 @@ export function loginConsentPages(admin: EndpointFlag, skip: boolean) {
   async function login(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     if (request.method === 'POST') {
       const form = await readForm(request);
-      if (form.get('csrf') !== csrf) return void html(response, 403, page('Forbidden', '<p>This form did not come from this page.</p>'));
+      if (!safeEqual(presentedCsrf(form), csrf))
+        return void html(response, 403, page('Forbidden', '<p>This form did not come from this page.</p>'));
       const challenge = form.get('challenge') ?? '';
       const query = new URLSearchParams({ login_challenge: challenge });
       const answer =
@@ -99,7 +101,8 @@ export function loginConsentPages(admin: EndpointFlag, skip: boolean) {
   async function consent(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     if (request.method === 'POST') {
       const form = await readForm(request);
-      if (form.get('csrf') !== csrf) return void html(response, 403, page('Forbidden', '<p>This form did not come from this page.</p>'));
+      if (!safeEqual(presentedCsrf(form), csrf))
+        return void html(response, 403, page('Forbidden', '<p>This form did not come from this page.</p>'));
       const challenge = form.get('challenge') ?? '';
       const answer =
         form.get('action') === 'accept'
@@ -141,4 +144,9 @@ ${audience.map((a) => hidden('audience', a)).join('')}
     }
     return true;
   };
+}
+
+/** The CSRF value a posted form carries ('' when none). */
+function presentedCsrf(form: URLSearchParams): string {
+  return form.get('csrf') ?? '';
 }
