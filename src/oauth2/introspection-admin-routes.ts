@@ -1,7 +1,6 @@
 import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError } from '../http/errors.js';
-import { isFormRequest } from '../http/form-request.js';
 import type { TokenLookupDeps } from './deps.js';
 import { formBody, resolvePresentedToken } from './presented-token.js';
 import { disallowedScopes, parseScope } from './scope.js';
