@@ -1,3 +1,4 @@
+import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import { clientAdminRoutes } from './client/client-admin-routes.js';
 import { fallbackPagesEndpoint } from './flow/fallback-pages-endpoint.js';
@@ -6,7 +7,6 @@ import { logoutAdminRoutes } from './flow/logout-admin-routes.js';
 import { sessionAdminRoutes } from './flow/session-admin-routes.js';
 import { healthEndpoint } from './health/health-endpoint.js';
 import { createApp, type Listener, type RouteModule } from './http/app.js';
-import type { Server as HttpsServer } from 'node:https';
 import { closeWithin, listen, unixSocketPath } from './http/listen.js';
 import { type ListenerCertificate, listenerTransport } from './http/tls.js';
 import { scheduleJanitor } from './janitor/schedule.js';

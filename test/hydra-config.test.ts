@@ -471,6 +471,8 @@ describe('Hydra’s five-minute quickstart, started as its compose file starts i
   it('stops `serve` with one line naming a refused key, from the environment', async () => {
     const result = await runCli(['serve', 'all', '--dev'], { DSN: 'memory', HSM_ENABLED: 'true' });
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`invalid configuration: hsm.enabled (from environment variable HSM_ENABLED): ${HYDRA_KEYS['hsm.enabled']?.why}\n`);
+    expect(result.stderr).toBe(
+      `invalid configuration: hsm.enabled (from environment variable HSM_ENABLED): ${HYDRA_KEYS['hsm.enabled']?.why}\n`,
+    );
   });
 });

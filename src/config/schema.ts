@@ -142,11 +142,17 @@ const tls = (scope: string) => ({
 
 const listener = (name: string, port: number) => ({
   port: int(port, 0, 65_535, `TCP port of the ${name} listener.`),
-  host: str('', `Interface the ${name} listener binds to (empty: all interfaces), or \`unix:/path/to.sock\` for a Unix socket (a stale socket file there is removed).`),
+  host: str(
+    '',
+    `Interface the ${name} listener binds to (empty: all interfaces), or \`unix:/path/to.sock\` for a Unix socket (a stale socket file there is removed).`,
+  ),
   cors: cors(name),
   tls: tls(` on the ${name} listener`),
   socket: {
-    owner: str('', `Owner (user name or id) of the ${name} listener's Unix socket (a \`unix:/path\` host); empty: the user running Portcullis.`),
+    owner: str(
+      '',
+      `Owner (user name or id) of the ${name} listener's Unix socket (a \`unix:/path\` host); empty: the user running Portcullis.`,
+    ),
     group: str('', `Group (name or id) of the ${name} listener's Unix socket; empty: the primary group of the user running Portcullis.`),
     mode: int(0o755, 0, 0o777, `Permissions of the ${name} listener's Unix socket, as a number (493 is 0755).`),
   },

@@ -58,7 +58,7 @@ export async function closeWithin(apps: FastifyInstance[], deadlineMs: number): 
 }
 
 async function listenOnSocket(app: FastifyInstance, path: string, { settings, key }: SocketOptions): Promise<void> {
-  if (!path) throw new ConfigError('a `unix:` host needs the socket\'s path, e.g. unix:/run/portcullis/public.sock');
+  if (!path) throw new ConfigError("a `unix:` host needs the socket's path, e.g. unix:/run/portcullis/public.sock");
   // Names are resolved first: a typo stops start-up before anything is bound.
   const uid = settings.owner ? await accountId('/etc/passwd', settings.owner, `${key}.owner`) : -1;
   const gid = settings.group ? await accountId('/etc/group', settings.group, `${key}.group`) : -1;

@@ -1,4 +1,4 @@
-import { type Stats, readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, type Stats, unwatchFile, watchFile } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { createSecureContext } from 'node:tls';
@@ -39,7 +39,8 @@ export interface PemPair {
  */
 export function listenerTransport(serve: Serve, listener: Listener): Transport {
   const own = serve[listener].tls;
-  const rangesKey = own.allow_termination_from.length > 0 ? `serve.${listener}.tls.allow_termination_from` : 'serve.tls.allow_termination_from';
+  const rangesKey =
+    own.allow_termination_from.length > 0 ? `serve.${listener}.tls.allow_termination_from` : 'serve.tls.allow_termination_from';
   const ranges = own.allow_termination_from.length > 0 ? own.allow_termination_from : serve.tls.allow_termination_from;
   if (ranges.length > 0) return { kind: 'terminated', proxies: proxyRanges(ranges, rangesKey) };
   const cert = pemSource(serve, listener, 'cert');
@@ -125,7 +126,10 @@ export class ListenerCertificate {
         server.setSecureContext(this.load());
         logger.info({ listener: this.listener }, 'TLS certificate reloaded');
       } catch (error) {
-        logger.error({ listener: this.listener }, `TLS certificate not reloaded, the previous one is still served: ${(error as Error).message}`);
+        logger.error(
+          { listener: this.listener },
+          `TLS certificate not reloaded, the previous one is still served: ${(error as Error).message}`,
+        );
       }
     };
     for (const path of paths) {
