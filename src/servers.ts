@@ -74,13 +74,16 @@ export async function startServers(registry: Registry, which: Which): Promise<Ru
   const urls: Partial<Record<Listener, string>> = {};
   const certificates: ListenerCertificate[] = [];
   const { serve } = registry.config;
+  // Every listener's transport (certificates read and checked) before any listens, so a bad one stops start-up first.
+  const transports = listeners.map((listener) => {
+    const socketPath = unixSocketPath(serve[listener].host);
+    const transport = listenerTransport(serve, listener);
+    const https = transport.kind === 'https' && socketPath === undefined ? transport.certificate : undefined;
+    return { listener, socketPath, transport, https, pair: https?.load() };
+  });
   try {
-    for (const listener of listeners) {
+    for (const { listener, socketPath, transport, https, pair } of transports) {
       const { port, host, socket } = serve[listener];
-      const socketPath = unixSocketPath(host);
-      // Read (and checked) before anything listens, so a bad certificate stops start-up with its reason.
-      const transport = listenerTransport(serve, listener);
-      const https = transport.kind === 'https' && socketPath === undefined ? transport.certificate : undefined;
       if (socketPath !== undefined && transport.kind !== 'plain') {
         registry.logger.warn({ listener }, 'TLS settings do not apply to a Unix socket listener: it serves plain HTTP, as Hydra’s does');
       } else if (transport.kind === 'plain' && !registry.config.dev) {
@@ -89,7 +92,7 @@ export async function startServers(registry: Registry, which: Which): Promise<Ru
       const app = createApp(registry, listener, ROUTES[listener], {
         // The public listener also allows each client's own `allowed_cors_origins` (Hydra's per-client CORS).
         ...(listener === 'public' ? { clientOrigins: clientOrigins(registry) } : {}),
-        ...(https ? { https: https.load() } : {}),
+        ...(pair ? { https: pair } : {}),
         ...(transport.kind === 'terminated' && socketPath === undefined ? { terminatingProxies: transport.proxies } : {}),
       });
       apps[listener] = app;
