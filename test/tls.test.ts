@@ -79,7 +79,7 @@ function servedFingerprint(port: number): Promise<string> {
   });
 }
 
-async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 8000): Promise<T> {
+async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < deadline) {
@@ -98,7 +98,7 @@ async function httpsReady(node: CliProcess, url: string, ca: string): Promise<vo
       return (await fetchCa(url)).status;
     },
     (status) => status === 200,
-    20_000,
+    45_000,
   ).catch((error: Error) => {
     throw new Error(`${error.message}; output:\n${node.stderr}${node.stdout}`);
   });
@@ -188,7 +188,7 @@ describe('HTTPS through the real CLI', () => {
     expect((await overFirst(`${publicUrl}/health/alive`)).status).toBe(200);
     node.child.kill('SIGTERM');
     await node.exit;
-  }, 60_000);
+  }, 120_000);
 
   it('reads SERVE_TLS_* from the environment, a listener’s own keys (base64) winning over the shared ones', async () => {
     const dir = tempDir('portcullis-tls-env-');
@@ -209,14 +209,15 @@ describe('HTTPS through the real CLI', () => {
     expect(await servedFingerprint(ports.admin)).toBe(admin.fingerprint);
     node.child.kill('SIGTERM');
     await node.exit;
-  }, 40_000);
+  }, 90_000);
 
   it('stops start-up with the reason when the pair is missing, unreadable or mismatched, never falling back to HTTP', async () => {
     const dir = tempDir('portcullis-tls-bad-');
     const one = makePair(dir, 'one');
     const other = makePair(dir, 'other');
     const ports = { public: await freePort(), admin: await freePort() };
-    const serve = (env: Record<string, string>) => runCli(['serve', 'all', '--dev'], { ...loopbackServeEnv(ports), DSN: 'memory', ...env });
+    const serve = (env: Record<string, string>) =>
+      runCli(['serve', 'all', '--dev'], { ...loopbackServeEnv(ports), DSN: 'memory', ...env }, 60_000);
     const [missingFile, mismatched, certOnly, enabledOnly, notPem] = await Promise.all([
       serve({ SERVE_TLS_CERT_PATH: one.certPath, SERVE_TLS_KEY_PATH: join(dir, 'absent.key') }),
       serve({ SERVE_TLS_CERT_PATH: one.certPath, SERVE_TLS_KEY_PATH: other.keyPath }),
@@ -242,7 +243,7 @@ describe('HTTPS through the real CLI', () => {
     );
     // Nothing listened meanwhile.
     for (const result of [missingFile, mismatched, certOnly, enabledOnly, notPem]) expect(result.stderr).not.toContain('listener ready');
-  }, 40_000);
+  }, 90_000);
 });
 
 describe('in the process', () => {
