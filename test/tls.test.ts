@@ -5,13 +5,16 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import Fastify from 'fastify';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
+import { listen } from '../src/http/listen.js';
 import { listenerTransport } from '../src/http/tls.js';
 import { CliProcess, killAll, loopbackServeEnv, removeTempDirs, runCli, sleep, tempDir } from './support/cli.js';
 import { freePort, startTestServer } from './support/server.js';
@@ -302,6 +305,8 @@ describe('in the process', () => {
     } finally {
       await server.close();
     }
+    // A clean stop leaves no socket file behind.
+    expect(existsSync(socket)).toBe(false);
   });
 
   it('passes a CORS preflight on to the route with options_passthrough, logging the decisions with debug', async () => {
@@ -359,6 +364,29 @@ describe('in the process', () => {
       expect((await fetch(`${server.adminUrl}/health/ready`)).status).toBe(200);
     } finally {
       await server.close();
+    }
+  });
+
+  it('leaves a Unix socket that still answers, and a file that is no socket, in place', async () => {
+    const dir = tempDir('portcullis-sock-busy-');
+    const busy = join(dir, 'busy.sock');
+    const owner = createNetServer();
+    await new Promise<void>((resolve) => owner.listen(busy, resolve));
+    const plain = join(dir, 'plain.file');
+    writeFileSync(plain, 'not a socket');
+    try {
+      await expect(listen(Fastify(), 0, `unix:${busy}`)).rejects.toThrow(`unix:${busy}: another process is listening on this socket`);
+      await expect(listen(Fastify(), 0, `unix:${plain}`)).rejects.toThrow(`unix:${plain}: a file that is not a socket is in the way`);
+      await expect(
+        listen(Fastify(), 0, `unix:${join(dir, 'named.sock')}`, {
+          settings: { owner: 'no-such-user-here', group: '', mode: 0o755 },
+          key: 'serve.admin.socket',
+        }),
+      ).rejects.toThrow('serve.admin.socket.owner: no entry named "no-such-user-here" in /etc/passwd');
+      expect(lstatSync(busy).isSocket()).toBe(true);
+      expect(readFileSync(plain, 'utf8')).toBe('not a socket');
+    } finally {
+      await new Promise((resolve) => owner.close(resolve));
     }
   });
 
