@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { listen } from '../src/http/listen.js';
 import { listenerTransport } from '../src/http/tls.js';
-import { CliProcess, killAll, loopbackServeEnv, removeTempDirs, runCli, sleep, tempDir } from './support/cli.js';
+import { CliNode, CliProcess, killAll, loopbackServeEnv, removeTempDirs, runCli, sleep, tempDir } from './support/cli.js';
 import { freePort, startTestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -212,6 +212,15 @@ describe('HTTPS through the real CLI', () => {
     expect(await servedFingerprint(ports.admin)).toBe(admin.fingerprint);
     node.child.kill('SIGTERM');
     await node.exit;
+  }, 90_000);
+
+  it('says so when a production listener serves plain HTTP, as Hydra warns', async () => {
+    const node = new CliNode({ env: { DSN: 'memory', SECRETS_SYSTEM: SECRET } }, { public: await freePort(), admin: await freePort() });
+    await node.ready(45_000);
+    for (const listener of ['public', 'admin']) {
+      expect(node.stderr).toMatch(new RegExp(`"listener":"${listener}".*"msg":"HTTPS is disabled: make sure a proxy`));
+    }
+    await node.stop();
   }, 90_000);
 
   it('stops start-up with the reason when the pair is missing, unreadable or mismatched, never falling back to HTTP', async () => {
