@@ -1,3 +1,4 @@
+import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import { clientAdminRoutes } from './client/client-admin-routes.js';
 import { fallbackPagesEndpoint } from './flow/fallback-pages-endpoint.js';
@@ -6,7 +7,8 @@ import { logoutAdminRoutes } from './flow/logout-admin-routes.js';
 import { sessionAdminRoutes } from './flow/session-admin-routes.js';
 import { healthEndpoint } from './health/health-endpoint.js';
 import { createApp, type Listener, type RouteModule } from './http/app.js';
-import { closeWithin, listen } from './http/listen.js';
+import { closeWithin, listen, unixSocketPath } from './http/listen.js';
+import { type ListenerCertificate, listenerTransport } from './http/tls.js';
 import { scheduleJanitor } from './janitor/schedule.js';
 import { jwksEndpoint } from './jwk/jwks-endpoint.js';
 import { keyAdminRoutes } from './jwk/key-admin-routes.js';
@@ -70,19 +72,39 @@ export async function startServers(registry: Registry, which: Which): Promise<Ru
   const listeners: Listener[] = which === 'all' ? ['public', 'admin'] : [which];
   const apps: Partial<Record<Listener, FastifyInstance>> = {};
   const urls: Partial<Record<Listener, string>> = {};
+  const certificates: ListenerCertificate[] = [];
+  const { serve } = registry.config;
+  // Every listener's transport (certificates read and checked) before any listens, so a bad one stops start-up first.
+  const transports = listeners.map((listener) => {
+    const socketPath = unixSocketPath(serve[listener].host);
+    const transport = listenerTransport(serve, listener);
+    const https = transport.kind === 'https' && socketPath === undefined ? transport.certificate : undefined;
+    return { listener, socketPath, transport, https, pair: https?.load() };
+  });
   try {
-    for (const listener of listeners) {
-      // The public listener also allows each client's own `allowed_cors_origins` (Hydra's per-client CORS).
-      const options = listener === 'public' ? { clientOrigins: clientOrigins(registry) } : {};
-      const app = createApp(registry, listener, ROUTES[listener], options);
+    for (const { listener, socketPath, transport, https, pair } of transports) {
+      const { port, host, socket } = serve[listener];
+      if (socketPath !== undefined && transport.kind !== 'plain') {
+        registry.logger.warn({ listener }, 'TLS settings do not apply to a Unix socket listener: it serves plain HTTP, as Hydra’s does');
+      } else if (transport.kind === 'plain' && !registry.config.dev) {
+        registry.logger.warn({ listener }, 'HTTPS is disabled: make sure a proxy in front of this listener terminates TLS');
+      }
+      const app = createApp(registry, listener, ROUTES[listener], {
+        // The public listener also allows each client's own `allowed_cors_origins` (Hydra's per-client CORS).
+        ...(listener === 'public' ? { clientOrigins: clientOrigins(registry) } : {}),
+        ...(pair ? { https: pair } : {}),
+        ...(transport.kind === 'terminated' && socketPath === undefined ? { terminatingProxies: transport.proxies } : {}),
+      });
       apps[listener] = app;
-      const { port, host } = registry.config.serve[listener];
-      await listen(app, port, host);
-      const address = app.server.address();
-      const boundPort = typeof address === 'object' && address ? address.port : port;
-      urls[listener] = `http://${host && host !== '::' && host !== '0.0.0.0' ? host : '127.0.0.1'}:${boundPort}`;
+      await listen(app, port, host, { settings: socket, key: `serve.${listener}.socket` });
+      if (https) {
+        https.watch(app.server as unknown as HttpsServer, registry.logger);
+        certificates.push(https);
+      }
+      urls[listener] = socketPath === undefined ? listenerUrl(app, https ? 'https' : 'http', host, port) : `unix:${socketPath}`;
     }
   } catch (error) {
+    for (const certificate of certificates) certificate.stop();
     await Promise.all(Object.values(apps).map((app) => app.close()));
     throw error;
   }
@@ -92,8 +114,15 @@ export async function startServers(registry: Registry, which: Which): Promise<Ru
     apps,
     close: async () => {
       registry.lifecycle.shuttingDown = true;
+      for (const certificate of certificates) certificate.stop();
       await janitor?.stop();
       await closeWithin(Object.values(apps), registry.config.serve.shutdown_timeout);
     },
   };
+}
+
+function listenerUrl(app: FastifyInstance, scheme: 'http' | 'https', host: string, port: number): string {
+  const address = app.server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  return `${scheme}://${host && host !== '::' && host !== '0.0.0.0' ? host : '127.0.0.1'}:${boundPort}`;
 }

@@ -144,8 +144,6 @@ function hydraSample({ key, type, allowed }: ReferenceKey): unknown {
  * is refused. Listed here by hand, so that the table's predicates are held to values chosen independently.
  */
 const HARMLESS: Record<string, { harmless: unknown; refused: unknown; envHarmless?: string }> = {
-  'serve.public.cors.options_passthrough': { harmless: false, refused: true },
-  'serve.admin.cors.options_passthrough': { harmless: false, refused: true },
   'hsm.enabled': { harmless: false, refused: true },
   'webfinger.jwks.broadcast_keys': {
     harmless: ['hydra.openid.id-token'],
@@ -216,12 +214,12 @@ describe('the fates table', () => {
     expect([...PUBLISHED_SETS]).toEqual([...BUILTIN_SETS]);
   });
 
-  it('refuses every TLS key with the one message saying TLS is not supported yet', () => {
-    const tls = Object.entries(HYDRA_KEYS).filter(([key]) => /^serve\.(public\.|admin\.)?tls\./.test(key));
-    expect(tls).toHaveLength(12);
-    for (const [, fate] of tls) {
-      expect(fate.fate).toBe('refused');
-      expect(fate.why).toMatch(/^TLS is not supported yet/);
+  it('implements every TLS and Unix socket key, each a string or integer of the schema', () => {
+    const keys = Object.entries(HYDRA_KEYS).filter(([key]) => /^serve\.(public\.|admin\.)?(tls|socket)\./.test(key));
+    expect(keys).toHaveLength(18);
+    for (const [key, fate] of keys) {
+      expect(fate.fate, key).toBe('implemented');
+      expect(LEAVES.get(key)?.kind, key).toBe(key.endsWith('.mode') ? 'integer' : 'string');
     }
   });
 });
@@ -279,10 +277,12 @@ describe('Hydra-only keys in a file', () => {
     ]);
   });
 
-  it('refuses TLS from the environment, the way the issue found it ignored', () => {
-    expect(load({ env: { SERVE_TLS_CERT_PATH: '/etc/tls/cert.pem', SERVE_TLS_KEY_PATH: '/etc/tls/key.pem' } }).error).toMatch(
-      /^serve\.tls\.(cert|key)\.path \(from environment variable SERVE_TLS_(CERT|KEY)_PATH\): TLS is not supported yet/,
-    );
+  it('reads TLS from the environment, where the issue found it ignored', () => {
+    const outcome = load({ env: { SERVE_TLS_CERT_PATH: '/etc/tls/cert.pem', SERVE_TLS_KEY_PATH: '/etc/tls/key.pem' } });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.warnings).toEqual([]);
+    expect(outcome.config?.serve.tls.cert.path).toBe('/etc/tls/cert.pem');
+    expect(outcome.config?.serve.tls.key.path).toBe('/etc/tls/key.pem');
   });
 
   it('gives no warning when the configuration is refused anyway', () => {
@@ -469,10 +469,10 @@ describe('Hydra’s five-minute quickstart, started as its compose file starts i
   });
 
   it('stops `serve` with one line naming a refused key, from the environment', async () => {
-    const result = await runCli(['serve', 'all', '--dev'], { DSN: 'memory', SERVE_TLS_CERT_PATH: '/etc/tls/cert.pem' });
+    const result = await runCli(['serve', 'all', '--dev'], { DSN: 'memory', HSM_ENABLED: 'true' });
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      `invalid configuration: serve.tls.cert.path (from environment variable SERVE_TLS_CERT_PATH): ${HYDRA_KEYS['serve.tls.cert.path']?.why}\n`,
+      `invalid configuration: hsm.enabled (from environment variable HSM_ENABLED): ${HYDRA_KEYS['hsm.enabled']?.why}\n`,
     );
   });
 });

@@ -55,21 +55,15 @@ const listOf = (value: unknown): unknown[] | undefined =>
 
 const whenFalse = (why: string): Harmless => ({ when: '`false`', test: isFalse, why });
 
-// The refusal of TLS lives here alone: implementing TLS adds the keys to the schema and deletes these entries.
-const TLS = refused('TLS is not supported yet: terminate TLS in front of Portcullis (a reverse proxy or load balancer) and remove the key');
-const tlsKeys = (prefix: string): Record<string, KeyFate> => ({
-  [`${prefix}.tls.key.path`]: TLS,
-  [`${prefix}.tls.key.base64`]: TLS,
-  [`${prefix}.tls.cert.path`]: TLS,
-  [`${prefix}.tls.cert.base64`]: TLS,
+const tlsKeys = (prefix: string, why: string): Record<string, KeyFate> => ({
+  [`${prefix}.tls.key.path`]: implemented(why),
+  [`${prefix}.tls.key.base64`]: implemented(why),
+  [`${prefix}.tls.cert.path`]: implemented(why),
+  [`${prefix}.tls.cert.base64`]: implemented(why),
 });
+const LISTENER_TLS = 'wins over the `serve.tls` key of the same name';
+const SHARED_TLS = 'HTTPS is served as soon as a certificate and key are set, where Hydra also wants `tls.enabled: true`';
 
-const UNIX_SOCKET = pending('Unix sockets are not supported yet; the key only applies to a `unix:` listener host');
-const CORS_PASSTHROUGH = refused(
-  'not implemented yet: Portcullis answers CORS preflight requests itself instead of passing them on',
-  whenFalse('`false` is what Portcullis does: it answers preflight requests itself'),
-);
-const CORS_DEBUG = ignored('CORS decisions are not logged separately; use `log.level: debug` for request logs');
 const BASE_URL = ignored('Hydra reads it only for its usage statistics, which Portcullis does not send');
 
 const listener = (name: 'public' | 'admin'): Record<string, KeyFate> => ({
@@ -77,19 +71,19 @@ const listener = (name: 'public' | 'admin'): Record<string, KeyFate> => ({
   [`serve.${name}.base_url`]: BASE_URL,
   [`serve.${name}.host`]: implemented('empty (the default) binds all interfaces, as Hydra’s `0.0.0.0`'),
   [`serve.${name}.port`]: implemented(),
-  [`serve.${name}.socket.owner`]: UNIX_SOCKET,
-  [`serve.${name}.socket.group`]: UNIX_SOCKET,
-  [`serve.${name}.socket.mode`]: UNIX_SOCKET,
-  ...tlsKeys(`serve.${name}`),
+  [`serve.${name}.socket.owner`]: implemented(),
+  [`serve.${name}.socket.group`]: implemented(),
+  [`serve.${name}.socket.mode`]: implemented(),
+  ...tlsKeys(`serve.${name}`, LISTENER_TLS),
   [`serve.${name}.cors.enabled`]: implemented(),
   [`serve.${name}.cors.allowed_origins`]: implemented(),
   [`serve.${name}.cors.allowed_methods`]: implemented(),
   [`serve.${name}.cors.allowed_headers`]: implemented(),
   [`serve.${name}.cors.exposed_headers`]: implemented(),
   [`serve.${name}.cors.allow_credentials`]: implemented(),
-  [`serve.${name}.cors.options_passthrough`]: CORS_PASSTHROUGH,
+  [`serve.${name}.cors.options_passthrough`]: implemented(),
   [`serve.${name}.cors.max_age`]: implemented(),
-  [`serve.${name}.cors.debug`]: CORS_DEBUG,
+  [`serve.${name}.cors.debug`]: implemented('decisions are logged at `info`, through the server’s logger'),
 });
 
 const HSM_PART = ignored('read only when `hsm.enabled` is true, which Portcullis refuses');
@@ -116,7 +110,7 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'log.format': implemented('`json_pretty` prints indented JSON; the default is `json`, Hydra’s is `text`'),
   ...listener('public'),
   ...listener('admin'),
-  ...tlsKeys('serve'),
+  ...tlsKeys('serve', SHARED_TLS),
   'serve.cookies.same_site_mode': implemented(),
   'serve.cookies.same_site_legacy_workaround': implemented(),
   'serve.cookies.domain': implemented(),

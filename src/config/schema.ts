@@ -113,12 +113,49 @@ const cors = (listener: string) => ({
   exposed_headers: list(['Content-Type'], 'Response headers exposed to the calling page.'),
   allow_credentials: bool(true, 'Send `Access-Control-Allow-Credentials: true`.'),
   max_age: int(0, 0, 86_400, 'Seconds a preflight answer may be cached (0: not sent).'),
+  options_passthrough: bool(
+    false,
+    'Add the CORS headers to a preflight request and pass it on to the route (which answers it) instead of answering it with 204.',
+  ),
+  debug: bool(false, 'Log every CORS decision (origin allowed or not, preflight answered or passed on).'),
+});
+
+/** `serve.tls`, and per listener the same keys, each of which (when set) wins over its `serve.tls` counterpart. */
+const tls = (scope: string) => ({
+  enabled: bool(
+    false,
+    `Serve HTTPS${scope} even when no certificate is set, which then stops start-up (Hydra would make a self-signed one). A certificate and key set turn HTTPS on without it.`,
+  ),
+  cert: {
+    path: str('', `PEM certificate file (its chain after it)${scope}; re-read when it changes, without a restart.`),
+    base64: str('', `PEM certificate${scope}, base64-encoded (wins over \`cert.path\`).`),
+  },
+  key: {
+    path: str('', `PEM private key file${scope}; re-read when it changes, without a restart.`),
+    base64: str('', `PEM private key${scope}, base64-encoded (wins over \`key.path\`).`, { secret: true }),
+  },
+  allow_termination_from: list(
+    [],
+    `CIDR ranges of proxies that terminate TLS in front of Portcullis${scope}: plain HTTP is then served, and only to a peer in these ranges sending \`X-Forwarded-Proto: https\` (others: 502; health endpoints exempt). Comma-separated in the environment.`,
+  ),
 });
 
 const listener = (name: string, port: number) => ({
   port: int(port, 0, 65_535, `TCP port of the ${name} listener.`),
-  host: str('', `Interface the ${name} listener binds to (empty: all interfaces).`),
+  host: str(
+    '',
+    `Interface the ${name} listener binds to (empty: all interfaces), or \`unix:/path/to.sock\` for a Unix socket (a stale socket file there is removed).`,
+  ),
   cors: cors(name),
+  tls: tls(` on the ${name} listener`),
+  socket: {
+    owner: str(
+      '',
+      `Owner (user name or id) of the ${name} listener's Unix socket (a \`unix:/path\` host); empty: the user running Portcullis.`,
+    ),
+    group: str('', `Group (name or id) of the ${name} listener's Unix socket; empty: the primary group of the user running Portcullis.`),
+    mode: int(0o755, 0, 0o777, `Permissions of the ${name} listener's Unix socket, as a number (493 is 0755).`),
+  },
   request_log: {
     disable_for_health: bool(false, 'Do not log requests to the health endpoints.'),
   },
@@ -156,6 +193,7 @@ export const SCHEMA = {
         ),
       },
     },
+    tls: tls(' on both listeners'),
     cookies: {
       same_site_mode: oneOf(['Strict', 'Lax', 'None'] as const, 'None', 'SameSite of flow cookies (development mode uses Lax).'),
       same_site_legacy_workaround: bool(false, 'Also set cookies without SameSite for browsers that mishandle `None`.'),

@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { Registry } from '../registry.js';
@@ -7,6 +8,7 @@ import { hardening, hardeningOptions } from './plugins/hardening.js';
 import { loggingOptions, observability } from './plugins/observability.js';
 import { bodyParsers } from './plugins/parsers.js';
 import type { Listener } from './plugins/shared.js';
+import { type PemPair, terminationCheck } from './tls.js';
 
 export type { Listener } from './plugins/shared.js';
 
@@ -31,6 +33,10 @@ export interface AppOptions {
    * origin. Given by the composition root, as judging it needs the clients and tokens.
    */
   clientOrigins?: ClientOrigins;
+  /** Serve HTTPS with this certificate and key (`serve.tls`); renewed later through `app.server.setSecureContext`. */
+  https?: PemPair;
+  /** Plain HTTP for TLS-terminating proxies in these ranges only (`serve.tls.allow_termination_from`). */
+  terminatingProxies?: BlockList;
 }
 
 /**
@@ -41,15 +47,20 @@ export interface AppOptions {
  */
 export function createApp(registry: Registry, listener: Listener, routes: RouteModule[], options: AppOptions = {}): FastifyInstance {
   const { config } = registry;
+  const hardened = hardeningOptions(config.serve);
   const app = Fastify({
     ...loggingOptions(registry.logger, listener),
-    ...hardeningOptions(config.serve),
+    ...hardened,
+    // Fastify builds an HTTPS server from `https` alone, so the hardening's `http` options go in with the pair.
+    ...(options.https ? { https: { ...hardened.http, ...options.https } } : {}),
     ...routingOptions(config.serve, listener),
     clientErrorHandler,
     frameworkErrors,
     // Bodies are validated as sent: a number is not silently turned into a string.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
+  // Before every plugin's hooks: a request no trusted proxy forwarded is answered without further work.
+  if (options.terminatingProxies) app.addHook('onRequest', terminationCheck(options.terminatingProxies));
   // Registered in this order: hooks of one kind run in the order they were added.
   for (const plugin of [hardening, bodyParsers, observability, errorHandling]) void app.register(plugin, { registry, listener });
   registerCors(app, config.serve[listener].cors, options.clientOrigins);

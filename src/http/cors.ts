@@ -29,13 +29,23 @@ export function registerCors(app: FastifyInstance, settings: CorsSettings, clien
     if (settings.allow_credentials) reply.header('access-control-allow-credentials', 'true');
     if (settings.exposed_headers.length > 0) reply.header('access-control-expose-headers', settings.exposed_headers.join(', '));
   };
-  const answerPreflight = (request: FastifyRequest, reply: FastifyReply, origin: string): FastifyReply => {
+  // `cors.debug`: each decision logged with the origin, as Hydra's CORS handler prints them.
+  const decided = (request: FastifyRequest, origin: string, decision: string): void => {
+    if (settings.debug) request.log.info({ origin, method: request.method, path: request.url.split('?')[0] }, `CORS: ${decision}`);
+  };
+  const answerPreflight = (request: FastifyRequest, reply: FastifyReply, origin: string): FastifyReply | undefined => {
     reply.header('access-control-allow-origin', origin);
     if (settings.allow_credentials) reply.header('access-control-allow-credentials', 'true');
     reply.header('access-control-allow-methods', settings.allowed_methods.join(', '));
     if (request.headers['access-control-request-headers'])
       reply.header('access-control-allow-headers', settings.allowed_headers.join(', '));
     if (settings.max_age > 0) reply.header('access-control-max-age', String(settings.max_age));
+    // `options_passthrough`: the route answers the OPTIONS request, with the headers above.
+    if (settings.options_passthrough) {
+      decided(request, origin, 'preflight allowed and passed on to the route');
+      return undefined;
+    }
+    decided(request, origin, 'preflight allowed and answered');
     return reply.status(204).send();
   };
 
@@ -46,12 +56,14 @@ export function registerCors(app: FastifyInstance, settings: CorsSettings, clien
     const preflight = request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
     if (globallyAllowed(origin)) {
       if (preflight) return answerPreflight(request, reply, origin);
+      decided(request, origin, 'origin allowed');
       allow(reply, origin);
       return;
     }
     // As Hydra: a preflight carries no credentials and no body, so its client cannot be known; on
     // the per-client routes every preflight is allowed, and the actual request is checked below.
     if (preflight && clientOrigins?.appliesTo(request)) return answerPreflight(request, reply, origin);
+    decided(request, origin, clientOrigins?.appliesTo(request) ? 'origin not allowed globally, left to the client' : 'origin not allowed');
   });
 
   if (!clientOrigins) return;

@@ -174,4 +174,6 @@ export const RequestHeaderFieldsTooLargeError = kind('RequestHeaderFieldsTooLarg
 export const RequestTimeoutError = kind('RequestTimeoutError', 'The request took too long to arrive', 408, '');
 export const UnsupportedMediaTypeError = kind('UnsupportedMediaTypeError', 'The request content type is not supported', 415, '');
 export const MethodNotAllowedError = kind('MethodNotAllowedError', 'The request method is not allowed on this resource', 405, '');
+/** Hydra's answer to a request over plain HTTP that no trusted TLS-terminating proxy forwarded (`allow_termination_from`). */
+export const InsecureTransportError = kind('InsecureTransportError', 'can not serve request over insecure http', 502, '');
 export const InternalError = kind('InternalError', 'An internal server error occurred, please contact the system administrator', 500, '');
