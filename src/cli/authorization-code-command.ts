@@ -57,7 +57,7 @@ export function authorizationCodeCommand(): Command {
   )
     .option('-p, --port <port>', 'port of the local callback server', port, 4446)
     .option('--redirect <uri>', 'redirect URI registered for the client (default: http(s)://127.0.0.1:<port>/callback)')
-    .option('--scope <scope>', 'scope to request (repeatable, comma-separated; default: openid,offline_access)', collect)
+    .option('--scope <scope>', 'scope to request (repeatable, comma-separated; default: offline,openid, as Hydra)', collect)
     .option('--audience <aud>', 'audience to request (repeatable, comma-separated)', collect)
     .option('--prompt <prompt>', 'prompt parameter (none, login, consent, select_account; repeatable, comma-separated)', collect)
     .option('--max-age <seconds>', 'max_age parameter')
@@ -93,7 +93,7 @@ export function authorizationCodeCommand(): Command {
           response_type: 'code',
           client_id: clientId,
           redirect_uri: redirect.toString(),
-          scope: (flags.scope ?? ['openid', 'offline_access']).join(' '),
+          scope: (flags.scope ?? ['offline', 'openid']).join(' '),
           state,
           nonce: random(),
           code_challenge: createHash('sha256').update(verifier).digest('base64url'),
