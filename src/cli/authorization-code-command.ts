@@ -5,9 +5,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError, PUBLIC_HELP, publicEndpoint, withHttpFlags } from './admin-api.js';
 import { loginConsentPages, readForm } from './login-consent-pages.js';
-import { type OutputFlags, printRecords } from './output.js';
+import type { OutputFlags } from './output.js';
 import { selfSignedCertificate } from './self-signed.js';
-import { authenticate, clientFlags, collect, postForm, type TokenFlags, type TokenResponse } from './token-commands.js';
+import { authenticate, clientFlags, collect, postForm, printTokens, type TokenFlags, type TokenResponse } from './token-commands.js';
 
 type Flags = TokenFlags &
   OutputFlags & {
@@ -119,13 +119,7 @@ export function authorizationCodeCommand(): Command {
         if (flags.clientSecret) authenticate(flags, form, headers);
         else form.set('client_id', clientId);
         const tokens = JSON.parse(await postForm(flags, tokenUrl, form, headers)) as TokenResponse;
-        printRecords(tokens, flags, [
-          ['ACCESS TOKEN', (t) => t.access_token],
-          ['REFRESH TOKEN', (t) => t.refresh_token],
-          ['ID TOKEN', (t) => t.id_token],
-          ['EXPIRES IN', (t) => t.expires_in],
-          ['SCOPE', (t) => t.scope],
-        ]);
+        printTokens(tokens, flags);
       };
 
       await serveCallbacks(flags, redirect.pathname, begin, exchange, () => {
