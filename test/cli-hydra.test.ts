@@ -201,7 +201,8 @@ describe('JSON Web Keys', () => {
     ]);
     expect(created.set).toBe('set-a');
     expect(created.keys.map((k) => [k.kid, k.set])).toEqual([['key-a', 'set-a']]);
-    await ok(['create', 'jwk', 'set-b', ...admin, '--alg', 'RS256', '-q']);
+    // -q prints the key ids of a collection, as Hydra's.
+    expect(await ok(['create', 'jwk', 'set-b', 'key-b', ...admin, '--alg', 'RS256', '-q'])).toBe('key-b\n');
 
     const both = await json<{ set?: string; keys: Array<Record<string, string>> }>(['get', 'jwk', 'set-a', 'set-b', ...admin, '--public']);
     expect(both.set).toBeUndefined();
@@ -210,7 +211,8 @@ describe('JSON Web Keys', () => {
     const table = (await ok(['get', 'jwk', 'set-a', 'set-b', ...admin])).trimEnd().split('\n');
     expect(table[0]).toMatch(/^SET ID\s+KEY ID\s+ALGORITHM\s+USE$/);
     expect(table[1]).toMatch(/^set-a\s+key-a\s+ES256\s+sig$/);
-    expect(table[2]).toMatch(/^set-b\s+\S+\s+RS256\s+sig$/);
+    expect(table[2]).toMatch(/^set-b\s+key-b\s+RS256\s+sig$/);
+    expect(await ok(['get', 'jwk', 'set-a', 'set-b', ...admin, '-q'])).toBe('key-a\nkey-b\n');
     expect(await ok(['delete', 'jwks', 'set-a', 'set-b', ...admin])).toBe('set-a\nset-b\n');
   });
 

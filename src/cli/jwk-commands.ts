@@ -34,12 +34,15 @@ function setKeys(keysBySet: Array<[string, JWK[]]>, onlyPublic: boolean | undefi
 
 /**
  * Prints keys as Hydra's key collection: `{"set": …, "keys": [{…, "set": …}]}` in the JSON formats
- * (the top-level set only when all keys are of one set), one row per key in the table.
+ * (the top-level set only when all keys are of one set), one row per key in the table, the key ids with -q.
  */
 function printKeys(keysBySet: Array<[string, JWK[]]>, flags: Flags): void {
   const keys = setKeys(keysBySet, flags.public);
   const single = keysBySet.length === 1 ? keysBySet[0]?.[0] : undefined;
-  output({ ...(single === undefined ? {} : { set: single }), keys }, flags, tableOf(keys, COLUMNS));
+  output({ ...(single === undefined ? {} : { set: single }), keys }, flags, {
+    ...tableOf(keys, COLUMNS),
+    ids: keys.map((key) => key.kid ?? ''),
+  });
 }
 
 /** A key file as Hydra's `import jwk` takes it: a JWK (or a JWK Set) as JSON, or a PEM/DER private or public key. */
