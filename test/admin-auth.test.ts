@@ -96,7 +96,7 @@ describe.each(STORES)('admin API keys on $name', (store) => {
     });
     expect(listed.stderr).toBe('');
     expect(listed.code).toBe(0);
-    expect(Array.isArray(JSON.parse(listed.stdout))).toBe(true);
+    expect(Array.isArray(JSON.parse(listed.stdout).items)).toBe(true);
 
     // The identity UI loads the login request through the admin API with its key and shows the sign-in form.
     const { data: client } = await sdk(server, HASHED_KEY).createOAuth2Client({

@@ -25,7 +25,7 @@ describe.each(STORES.slice(0, 1))('portcullis perform authorization-code ($name)
       oAuth2Client: {
         grant_types: ['authorization_code', 'refresh_token'],
         redirect_uris: [`http://127.0.0.1:${port}/callback`],
-        scope: 'openid offline_access',
+        scope: 'openid offline',
         token_endpoint_auth_method: 'none',
       },
     });
@@ -59,6 +59,8 @@ describe.each(STORES.slice(0, 1))('portcullis perform authorization-code ($name)
     }
     expect(url, stderr).toBeTruthy();
     expect(new URL(url as string).searchParams.get('code_challenge_method')).toBe('S256');
+    // Hydra's default scope, which asks for a refresh token.
+    expect(new URL(url as string).searchParams.get('scope')).toBe('offline openid');
     const { callback, response } = await runFlow(server, new Browser(), url as string);
     expect(callback.startsWith(`http://127.0.0.1:${port}/callback?code=`)).toBe(true);
     expect(response.status).toBe(200);

@@ -53,7 +53,13 @@ async function ok(args: string[], env: Record<string, string> = {}, stdin?: stri
 const json = async <T = Record<string, unknown>>(args: string[], env: Record<string, string> = {}, stdin?: string) =>
   JSON.parse(await ok([...args, '--format', 'json'], env, stdin)) as T;
 
-const clientIds = async () => (await json<Array<{ client_id: string }>>(['list', 'clients', ...admin])).map((c) => c.client_id);
+interface ClientPage {
+  items: Array<{ client_id: string }>;
+  next_page_token: string;
+  is_last_page: boolean;
+}
+
+const clientIds = async () => (await json<ClientPage>(['list', 'clients', ...admin, '--page-size', '500'])).items.map((c) => c.client_id);
 
 describe('output formats', () => {
   it('prints json, json-pretty, yaml, jsonpath and jsonpointer, and only ids with -q', async () => {
@@ -152,10 +158,31 @@ describe('clients', () => {
     expect(again.stderr).toMatch(/^error: STDIN: POST \/admin\/clients failed with 409/);
   });
 
+  it("lists a page at a time as Hydra's: items, next_page_token and is_last_page, --page-size and --page-token", async () => {
+    await json(['create', 'client', ...admin]);
+    await json(['create', 'client', ...admin]);
+    const all = await json<ClientPage>(['list', 'clients', ...admin, '--page-size', '500']);
+    expect(all.items.length).toBeGreaterThanOrEqual(2);
+    expect(all).toMatchObject({ next_page_token: '', is_last_page: true });
+
+    const first = await json<ClientPage>(['list', 'clients', ...admin, '--page-size', '1']);
+    expect(first.items.map((c) => c.client_id)).toEqual([all.items[0]?.client_id]);
+    expect(first.next_page_token).not.toBe('');
+    expect(first.is_last_page).toBe(false);
+    const second = await json<ClientPage>(['list', 'clients', ...admin, '--page-size', '1', '--page-token', first.next_page_token]);
+    expect(second.items.map((c) => c.client_id)).toEqual([all.items[1]?.client_id]);
+
+    // The table ends with the page's two lines; -q prints only the items' ids; yaml has the same fields.
+    const table = (await ok(['list', 'clients', ...admin, '--page-size', '1'])).trimEnd().split('\n');
+    expect(table.slice(-3)).toEqual(['', `NEXT PAGE TOKEN  ${first.next_page_token}`, 'IS LAST PAGE     false']);
+    expect(await ok(['list', 'clients', ...admin, '--page-size', '1', '-q'])).toBe(`${first.items[0]?.client_id}\n`);
+    expect(parseYaml(await ok(['list', 'clients', ...admin, '--page-size', '1', '--format', 'yaml']))).toEqual(first);
+  });
+
   it("answers to Hydra's aliases", async () => {
     const id = (await json(['create', 'client', ...admin]))?.client_id as string;
     expect((await json(['get', 'oauth2-clients', id, ...admin])).client_id).toBe(id);
-    expect((await json<Array<{ client_id: string }>>(['ls', 'oauth2-clients', ...admin])).map((c) => c.client_id)).toContain(id);
+    expect((await json<ClientPage>(['ls', 'oauth2-clients', ...admin])).items.map((c) => c.client_id)).toContain(id);
     expect(await ok(['delete', 'clients', id, ...admin])).toBe(`${id}\n`);
     expect(await clientIds()).not.toContain(id);
   });
@@ -174,15 +201,18 @@ describe('JSON Web Keys', () => {
     ]);
     expect(created.set).toBe('set-a');
     expect(created.keys.map((k) => [k.kid, k.set])).toEqual([['key-a', 'set-a']]);
-    await ok(['create', 'jwk', 'set-b', ...admin, '--alg', 'RS256', '-q']);
+    // -q prints the key ids of a collection, as Hydra's.
+    expect(await ok(['create', 'jwk', 'set-b', 'key-b', ...admin, '--alg', 'RS256', '-q'])).toBe('key-b\n');
 
     const both = await json<{ set?: string; keys: Array<Record<string, string>> }>(['get', 'jwk', 'set-a', 'set-b', ...admin, '--public']);
     expect(both.set).toBeUndefined();
     expect(both.keys.map((k) => k.set)).toEqual(['set-a', 'set-b']);
     expect(both.keys.every((k) => k.d === undefined)).toBe(true);
     const table = (await ok(['get', 'jwk', 'set-a', 'set-b', ...admin])).trimEnd().split('\n');
-    expect(table[0]).toMatch(/^KID\s+ALG\s+USE\s+KTY\s+PRIVATE\s+SET$/);
-    expect(table[1]).toMatch(/^key-a\s+ES256\s+sig\s+EC\s+yes\s+set-a$/);
+    expect(table[0]).toMatch(/^SET ID\s+KEY ID\s+ALGORITHM\s+USE$/);
+    expect(table[1]).toMatch(/^set-a\s+key-a\s+ES256\s+sig$/);
+    expect(table[2]).toMatch(/^set-b\s+key-b\s+RS256\s+sig$/);
+    expect(await ok(['get', 'jwk', 'set-a', 'set-b', ...admin, '-q'])).toBe('key-a\nkey-b\n');
     expect(await ok(['delete', 'jwks', 'set-a', 'set-b', ...admin])).toBe('set-a\nset-b\n');
   });
 
@@ -271,7 +301,9 @@ describe('HTTP client flags', () => {
       const refused = await run(['list', 'clients', '--endpoint', stand.url]);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/cannot reach the admin API .*(self-signed|self signed)/);
-      expect(await ok(['list', 'clients', '--endpoint', stand.url, '--skip-tls-verify', '--format', 'json'])).toBe('[]\n');
+      expect(await ok(['list', 'clients', '--endpoint', stand.url, '--skip-tls-verify', '--format', 'json'])).toBe(
+        '{"items":[],"next_page_token":"","is_last_page":true}\n',
+      );
     } finally {
       stand.close();
     }
@@ -324,7 +356,7 @@ describe('perform authorization-code', () => {
       '--redirect-uri',
       `${scheme}://127.0.0.1:${port}/callback`,
       '--scope',
-      'openid,offline_access',
+      'offline,openid',
       '--token-endpoint-auth-method',
       'none',
     ]);
@@ -417,7 +449,7 @@ describe('perform authorization-code', () => {
           grant_types: ['authorization_code', 'refresh_token'],
           response_types: ['code'],
           redirect_uris: [`${app}/callback`],
-          scope: 'openid offline_access',
+          scope: 'openid offline',
           token_endpoint_auth_method: 'none',
         },
       });

@@ -220,8 +220,14 @@ describe('admin API commands against a running server', () => {
     const shown = await runJson(['get', 'client', id, ...endpoint]);
     expect(shown).toEqual(stored);
 
-    const listed = await runJson<Array<Record<string, unknown>>>(['list', 'clients', ...endpoint]);
-    expect(listed.map((client) => client.client_id)).toContain(id);
+    // As Hydra's, a list is a page: the items, the next page's token (empty on the last) and is_last_page.
+    const listed = await runJson<{ items: Array<Record<string, unknown>>; next_page_token: string; is_last_page: boolean }>([
+      'list',
+      'clients',
+      ...endpoint,
+    ]);
+    expect(listed.items.map((client) => client.client_id)).toContain(id);
+    expect(listed).toMatchObject({ next_page_token: '', is_last_page: true });
 
     const updated = await runJson(['update', 'client', id, ...endpoint, '--name', 'new']);
     expect(updated.client_name).toBe('new');
@@ -247,27 +253,50 @@ describe('admin API commands against a running server', () => {
     expect((await admin(`/admin/clients/${id}`)).status).toBe(404);
   });
 
-  it('prints tables with a header row by default', async () => {
-    const created = await run(['create', 'client', ...endpoint, '--name', 'tabled', '--scope', 'openid']);
+  it("prints Hydra's tables by default: one client as name and value lines, a list as rows under a header", async () => {
+    const created = await run([
+      'create',
+      'client',
+      ...endpoint,
+      '--name',
+      'tabled',
+      '--scope',
+      'openid',
+      '--grant-type',
+      'authorization_code,refresh_token',
+    ]);
     expect(created.code).toBe(0);
-    const [header, row, ...rest] = created.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^CLIENT ID\s+CLIENT SECRET\s+NAME\s+GRANT TYPES/);
-    expect(rest).toEqual([]);
-    const id = row?.split(/\s+/)[0] as string;
+    const lines = created.stdout.trimEnd().split('\n');
+    expect(lines.map((line) => line.split(/\s{2,}/)[0])).toEqual([
+      'CLIENT ID',
+      'CLIENT SECRET',
+      'GRANT TYPES',
+      'RESPONSE TYPES',
+      'SCOPE',
+      'AUDIENCE',
+      'REDIRECT URIS',
+    ]);
+    const id = /^CLIENT ID\s+(\S+)$/.exec(lines[0] ?? '')?.[1] as string;
     const stored = (await (await admin(`/admin/clients/${id}`)).json()) as Record<string, unknown>;
     expect(stored.client_name).toBe('tabled');
-    expect(row).toContain('tabled');
+    expect(lines[1]).toMatch(/^CLIENT SECRET\s+\S{26}$/);
+    expect(lines[2]).toMatch(/^GRANT TYPES\s+authorization_code, refresh_token$/);
+    expect(lines[4]).toMatch(/^SCOPE\s+openid$/);
 
     const got = await run(['get', 'client', id, ...endpoint]);
     expect(got.code).toBe(0);
-    expect(got.stdout.split('\n')[0]).toMatch(/^CLIENT ID\s/);
-    expect(got.stdout.split('\n')[1]).toMatch(new RegExp(`^${id}\\s+tabled\\s`));
+    expect(got.stdout.split('\n')[0]).toMatch(new RegExp(`^CLIENT ID\\s+${id}$`));
+    expect(got.stdout.split('\n')[1]).toMatch(/^CLIENT SECRET$/);
 
     const listed = await run(['list', 'clients', ...endpoint]);
     expect(listed.code).toBe(0);
-    const lines = listed.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^CLIENT ID\s/);
-    expect(lines.slice(1).some((line) => line.startsWith(`${id} `))).toBe(true);
+    const rows = listed.stdout.trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^CLIENT ID\s+CLIENT SECRET\s+GRANT TYPES\s+RESPONSE TYPES\s+SCOPE\s+AUDIENCE\s+REDIRECT URIS$/);
+    expect(rows.slice(1).some((line) => new RegExp(`^${id}\\s+authorization_code, refresh_token\\s+code\\s+openid$`).test(line))).toBe(
+      true,
+    );
+    // The page's lines after an empty one, as Hydra's.
+    expect(rows.slice(-3)).toEqual(['', expect.stringMatching(/^NEXT PAGE TOKEN$/), expect.stringMatching(/^IS LAST PAGE\s+true$/)]);
   });
 
   it('reads the endpoint from ORY_SDK_URL when --endpoint is not given', async () => {
@@ -275,7 +304,9 @@ describe('admin API commands against a running server', () => {
     const data = (await response.json()) as { client_id: string };
     const listed = await run(['list', 'clients', '--format', 'json'], { env: { ORY_SDK_URL: server.adminUrl } });
     expect(listed.code).toBe(0);
-    expect((JSON.parse(listed.stdout) as Array<{ client_id: string }>).map((client) => client.client_id)).toContain(data.client_id);
+    expect((JSON.parse(listed.stdout) as { items: Array<{ client_id: string }> }).items.map((client) => client.client_id)).toContain(
+      data.client_id,
+    );
   });
 
   it('creates, shows and deletes a JSON Web Key Set', async () => {
@@ -288,16 +319,23 @@ describe('admin API commands against a running server', () => {
     const stored = (await (await admin('/admin/keys/myset')).json()) as { keys: Array<Record<string, string>> };
     expect(stored.keys.map((k) => k.kid)).toEqual([key.kid]);
 
-    const shown = await runJson<{ keys: Array<Record<string, string>> }>(['get', 'jwk', 'myset', ...endpoint]);
-    expect(shown.keys.map((k) => k.kid)).toEqual([key.kid]);
-    const onlyPublic = await runJson<{ keys: Array<Record<string, string>> }>(['get', 'jwk', 'myset', '--public', ...endpoint]);
-    expect(onlyPublic.keys[0]).toMatchObject({ kid: key.kid, x: key.x, y: key.y });
-    expect(onlyPublic.keys[0]?.d).toBeUndefined();
+    // As Hydra's `get jwk`, a set's only key is printed alone, naming its set.
+    const shown = await runJson<Record<string, string>>(['get', 'jwk', 'myset', ...endpoint]);
+    expect(shown).toEqual({ ...key, set: 'myset' });
+    const onlyPublic = await runJson<Record<string, string>>(['get', 'jwk', 'myset', '--public', ...endpoint]);
+    expect(onlyPublic).toMatchObject({ kid: key.kid, x: key.x, y: key.y, set: 'myset' });
+    expect(onlyPublic.d).toBeUndefined();
 
     const table = await run(['get', 'jwk', 'myset', ...endpoint]);
     expect(table.code).toBe(0);
-    expect(table.stdout.split('\n')[0]).toMatch(/^KID\s+ALG\s+USE\s+KTY\s+PRIVATE$/);
-    expect(table.stdout.split('\n')[1]).toMatch(new RegExp(`^${key.kid}\\s+ES256\\s+sig\\s+EC\\s+yes$`));
+    expect(table.stdout.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/^SET ID\s+myset$/),
+      expect.stringMatching(new RegExp(`^KEY ID\\s+${key.kid}$`)),
+      expect.stringMatching(/^ALGORITHM\s+ES256$/),
+      expect.stringMatching(/^USE\s+sig$/),
+    ]);
+    // -q prints the first field, as Hydra's: the set.
+    expect((await run(['get', 'jwk', 'myset', '-q', ...endpoint])).stdout).toBe('myset\n');
 
     const deleted = await run(['delete', 'jwk', 'myset', ...endpoint]);
     expect(deleted).toEqual({ code: 0, stdout: 'myset\n', stderr: '' });
@@ -536,6 +574,28 @@ describe.concurrent('migrate sql', () => {
     expect(up.code).toBe(0);
     expect((JSON.parse(up.stdout) as { applied: string[] }).applied).toContain('0001-init');
     expect(existsSync(file)).toBe(true);
+  });
+
+  it("answers Hydra's deprecated `migrate status`, which with --block waits until nothing is pending", { timeout: 60_000 }, async () => {
+    const dsn = `sqlite://${join(tempDir(), 'block.sqlite')}`;
+    const waiting = new CliProcess(['migrate', 'status', dsn, '--block', '--format', 'json'], {}, tempDir());
+    try {
+      for (let i = 0; i < 200 && !waiting.stderr.includes(' - 0001-init'); i++) await sleep(50);
+      expect(waiting.stderr).toContain('Waiting for migrations to finish...\n - 0001-init\n');
+      expect(waiting.stderr).toContain('`migrate status` is deprecated');
+      expect(waiting.exited).toBe(false);
+      expect((await run(['migrate', 'sql', 'up', dsn])).code).toBe(0);
+      expect((await waiting.exit).code).toBe(0);
+      const rows = JSON.parse(waiting.stdout) as StatusRow[];
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((row) => row.applied)).toBe(true);
+    } finally {
+      waiting.child.kill();
+    }
+    // Without --block it reports at once, as `migrate sql status` does.
+    const now = await run(['migrate', 'status', dsn, '--format', 'json']);
+    expect(now.code).toBe(0);
+    expect(JSON.parse(now.stdout)).toEqual(await runJson<StatusRow[]>(['migrate', 'sql', 'status', dsn]));
   });
 
   it('refuses an unknown action', async () => {

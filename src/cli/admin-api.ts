@@ -2,7 +2,7 @@
  * The CLI's HTTP client, with Hydra's client flags (ory/x cmdx): `-e/--endpoint` (else ORY_SDK_URL),
  * `-H/--http-header` (repeatable) and `--skip-tls-verify`.
  */
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Command } from 'commander';
 import { withOutputFlags } from './output.js';
@@ -68,6 +68,7 @@ export interface RequestInit {
 interface Answer {
   status: number;
   text: string;
+  headers: IncomingHttpHeaders;
 }
 
 /** One HTTP exchange with node:http(s): fetch cannot skip certificate checks without a dispatcher package. */
@@ -82,7 +83,9 @@ function exchange(url: URL, init: RequestInit, headers: Array<[string, string]>,
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.once('error', reject);
-        response.once('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        response.once('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: response.headers }),
+        );
       },
     );
     outgoing.once('error', reject);
@@ -95,6 +98,11 @@ function exchange(url: URL, init: RequestInit, headers: Array<[string, string]>,
  * OAuth error (or the network failure) in one line.
  */
 export async function send(flags: EndpointFlag, url: string, init: RequestInit, label: string, where = url): Promise<string> {
+  return (await exchangeChecked(flags, url, init, label, where)).text;
+}
+
+/** `send`, keeping the response headers (a list's `Link`). */
+async function exchangeChecked(flags: EndpointFlag, url: string, init: RequestInit, label: string, where: string): Promise<Answer> {
   // Keyed by lower-case name, so a `-H` header replaces the command's own (e.g. Authorization).
   const merged = new Map<string, [string, string]>();
   for (const [name, value] of [['accept', 'application/json'], ...Object.entries(init.headers ?? {}), ...extraHeaders(flags)] as const) {
@@ -123,7 +131,7 @@ export async function send(flags: EndpointFlag, url: string, init: RequestInit, 
     }
     throw new CliError(`${label} failed with ${answer.status}: ${detail}`);
   }
-  return answer.text;
+  return answer;
 }
 
 /** `Authorization: Bearer $PORTCULLIS_ADMIN_API_KEY` when set (`serve.admin.auth.api_keys` on the server). */
@@ -133,9 +141,34 @@ export function adminAuthHeaders(): Record<string, string> {
 }
 
 export async function callAdmin<T>(flags: EndpointFlag, method: string, path: string, body?: unknown): Promise<T> {
+  return (await callAdminWithHeaders<T>(flags, method, path, body)).value;
+}
+
+/** `callAdmin`, with the response headers. */
+export async function callAdminWithHeaders<T>(
+  flags: EndpointFlag,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ value: T; headers: IncomingHttpHeaders }> {
   const url = `${adminEndpoint(flags)}${path}`;
   const headers = { ...adminAuthHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
   const init = { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) };
-  const text = await send(flags, url, init, `${method} ${path}`, `the admin API at ${url}`);
-  return (text ? JSON.parse(text) : undefined) as T;
+  const answer = await exchangeChecked(flags, url, init, `${method} ${path}`, `the admin API at ${url}`);
+  return { value: (answer.text ? JSON.parse(answer.text) : undefined) as T, headers: answer.headers };
+}
+
+/**
+ * The `page_token` of a `Link: <…>; rel="next"` header, as Hydra's CLI reads it; empty on the last
+ * page. A malformed header counts as no next page.
+ */
+export function nextPageToken(link: string | string[] | undefined): string {
+  for (const entry of [link ?? []].flat().flatMap((header) => header.split(','))) {
+    const match = /^\s*<([^>]*)>(.*)$/.exec(entry);
+    if (!match || !/;\s*rel="?next"?\s*(;|$)/i.test(match[2] ?? '')) continue;
+    const target = URL.canParse(match[1] ?? '', 'http://link.invalid') ? new URL(match[1] ?? '', 'http://link.invalid') : undefined;
+    const token = target?.searchParams.get('page_token');
+    if (token) return token;
+  }
+  return '';
 }

@@ -5,9 +5,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError, PUBLIC_HELP, publicEndpoint, withHttpFlags } from './admin-api.js';
 import { loginConsentPages, readForm } from './login-consent-pages.js';
-import { type OutputFlags, printRecords } from './output.js';
+import type { OutputFlags } from './output.js';
 import { selfSignedCertificate } from './self-signed.js';
-import { authenticate, clientFlags, collect, postForm, type TokenFlags, type TokenResponse } from './token-commands.js';
+import { authenticate, clientFlags, collect, postForm, printTokens, type TokenFlags, type TokenResponse } from './token-commands.js';
 
 type Flags = TokenFlags &
   OutputFlags & {
@@ -57,7 +57,7 @@ export function authorizationCodeCommand(): Command {
   )
     .option('-p, --port <port>', 'port of the local callback server', port, 4446)
     .option('--redirect <uri>', 'redirect URI registered for the client (default: http(s)://127.0.0.1:<port>/callback)')
-    .option('--scope <scope>', 'scope to request (repeatable, comma-separated; default: openid,offline_access)', collect)
+    .option('--scope <scope>', 'scope to request (repeatable, comma-separated; default: offline,openid, as Hydra)', collect)
     .option('--audience <aud>', 'audience to request (repeatable, comma-separated)', collect)
     .option('--prompt <prompt>', 'prompt parameter (none, login, consent, select_account; repeatable, comma-separated)', collect)
     .option('--max-age <seconds>', 'max_age parameter')
@@ -93,7 +93,7 @@ export function authorizationCodeCommand(): Command {
           response_type: 'code',
           client_id: clientId,
           redirect_uri: redirect.toString(),
-          scope: (flags.scope ?? ['openid', 'offline_access']).join(' '),
+          scope: (flags.scope ?? ['offline', 'openid']).join(' '),
           state,
           nonce: random(),
           code_challenge: createHash('sha256').update(verifier).digest('base64url'),
@@ -119,13 +119,7 @@ export function authorizationCodeCommand(): Command {
         if (flags.clientSecret) authenticate(flags, form, headers);
         else form.set('client_id', clientId);
         const tokens = JSON.parse(await postForm(flags, tokenUrl, form, headers)) as TokenResponse;
-        printRecords(tokens, flags, [
-          ['ACCESS TOKEN', (t) => t.access_token],
-          ['REFRESH TOKEN', (t) => t.refresh_token],
-          ['ID TOKEN', (t) => t.id_token],
-          ['EXPIRES IN', (t) => t.expires_in],
-          ['SCOPE', (t) => t.scope],
-        ]);
+        printTokens(tokens, flags);
       };
 
       await serveCallbacks(flags, redirect.pathname, begin, exchange, () => {

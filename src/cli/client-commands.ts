@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import type { ClientInput, ClientResponse } from '../client/model.js';
-import { ADMIN_HELP, CliError, callAdmin, type EndpointFlag, withHttpFlags } from './admin-api.js';
+import { ADMIN_HELP, CliError, callAdmin, callAdminWithHeaders, type EndpointFlag, nextPageToken, withHttpFlags } from './admin-api.js';
 import { readJsonSources } from './input.js';
-import { type OutputFlags, printIds, printRecords } from './output.js';
+import { type Columns, type OutputFlags, printIds, printPage, printRecord, printRecords } from './output.js';
 
 export type Flags = EndpointFlag & OutputFlags & Record<string, unknown>;
 
@@ -108,16 +108,22 @@ export function clientFromFlags(flags: Flags): ClientInput {
   return input as ClientInput;
 }
 
-export const CLIENT_COLUMNS: Array<[string, (client: ClientResponse) => unknown]> = [
+/** Hydra's client columns, its lists joined as it joins them. */
+export const CLIENT_COLUMNS: Columns<ClientResponse> = [
   ['CLIENT ID', (c) => c.client_id],
   ['CLIENT SECRET', (c) => c.client_secret],
-  ['NAME', (c) => c.client_name],
-  ['GRANT TYPES', (c) => c.grant_types],
-  ['RESPONSE TYPES', (c) => c.response_types],
+  ['GRANT TYPES', (c) => c.grant_types?.join(', ')],
+  ['RESPONSE TYPES', (c) => c.response_types?.join(', ')],
   ['SCOPE', (c) => c.scope],
-  ['AUDIENCE', (c) => c.audience],
-  ['REDIRECT URIS', (c) => c.redirect_uris],
+  ['AUDIENCE', (c) => c.audience?.join(',')],
+  ['REDIRECT URIS', (c) => c.redirect_uris?.join(', ')],
 ];
+
+/** As Hydra: one client as `NAME  value` lines, several as rows under a header. */
+function printClients(clients: ClientResponse[], flags: Flags): void {
+  if (clients.length === 1) printRecord(clients[0] as ClientResponse, flags, CLIENT_COLUMNS);
+  else printRecords(clients, flags, CLIENT_COLUMNS);
+}
 
 const path = (id: string) => `/admin/clients/${encodeURIComponent(id)}`;
 
@@ -151,8 +157,7 @@ async function importClients(files: string[], flags: Flags): Promise<void> {
       }
     }
   }
-  if (imported.length > 0 || failed.length === 0)
-    printRecords(imported.length === 1 ? (imported[0] as ClientResponse) : imported, flags, CLIENT_COLUMNS);
+  if (imported.length > 0 || failed.length === 0) printClients(imported, flags);
   if (failed.length > 0) throw new CliError(failed.join('\n'));
 }
 
@@ -171,7 +176,7 @@ export function clientCommands(): Record<ClientCommand, Command> {
       const fromFile = await clientFromFile(flags);
       const input = fromFile ?? { ...CREATE_DEFAULTS, ...clientFromFlags(flags) };
       if (fromFile && typeof flags.id === 'string') input.client_id = flags.id;
-      printRecords(await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', input), flags, CLIENT_COLUMNS);
+      printClients([await callAdmin<ClientResponse>(flags, 'POST', '/admin/clients', input)], flags);
     }),
     get: withHttpFlags(
       new Command('client')
@@ -181,15 +186,16 @@ export function clientCommands(): Record<ClientCommand, Command> {
       ADMIN_HELP,
     ).action(async (ids: string[], flags: Flags) => {
       const clients = await Promise.all(ids.map((id) => callAdmin<ClientResponse>(flags, 'GET', path(id))));
-      printRecords(clients.length === 1 ? (clients[0] as ClientResponse) : clients, flags, CLIENT_COLUMNS);
+      printClients(clients, flags);
     }),
     list: withHttpFlags(new Command('clients').alias('oauth2-clients').description('List OAuth 2.0 clients'), ADMIN_HELP)
-      .option('--page-size <n>', 'clients per page', '100')
-      .option('--page-token <token>', 'page token from a previous list')
+      .option('--page-size <n>', 'maximum number of clients to return', '100')
+      .option('--page-token <token>', 'page token acquired from a previous response (its next_page_token)')
       .action(async (flags: Flags) => {
         const query = new URLSearchParams({ page_size: String(flags.pageSize) });
         if (flags.pageToken) query.set('page_token', String(flags.pageToken));
-        printRecords(await callAdmin<ClientResponse[]>(flags, 'GET', `/admin/clients?${query}`), flags, CLIENT_COLUMNS);
+        const page = await callAdminWithHeaders<ClientResponse[]>(flags, 'GET', `/admin/clients?${query}`);
+        printPage(page.value, nextPageToken(page.headers.link), flags, CLIENT_COLUMNS);
       }),
     update: clientOptions(
       new Command('client')
@@ -209,7 +215,7 @@ export function clientCommands(): Record<ClientCommand, Command> {
       const updated = await callAdmin<ClientResponse>(flags, 'PUT', path(id), replacement);
       // As Hydra: a secret the request set is shown back.
       const secret = replacement.client_secret;
-      printRecords(updated.client_secret === undefined && secret ? { ...updated, client_secret: secret } : updated, flags, CLIENT_COLUMNS);
+      printClients([updated.client_secret === undefined && secret ? { ...updated, client_secret: secret } : updated], flags);
     }),
     delete: withHttpFlags(
       new Command('client')

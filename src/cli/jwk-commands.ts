@@ -4,22 +4,20 @@ import { exportJWK, type JWK } from 'jose';
 import { GENERATABLE_ALGS } from '../jwk/generate.js';
 import { ADMIN_HELP, CliError, callAdmin, type EndpointFlag, withHttpFlags } from './admin-api.js';
 import { readSources } from './input.js';
-import { type Columns, type OutputFlags, output, printIds, tableOf } from './output.js';
+import { type Columns, type OutputFlags, output, printIds, printRecord, tableOf } from './output.js';
 
 type Flags = EndpointFlag & OutputFlags & { alg?: string; use?: string; kid?: string; public?: boolean };
 
 /** A key as the commands print it: Hydra adds the set it belongs to. */
 type SetKey = JWK & { set: string };
 
+/** Hydra's key columns. */
 const COLUMNS: Columns<SetKey> = [
-  ['KID', (k) => k.kid],
-  ['ALG', (k) => k.alg],
+  ['SET ID', (k) => k.set],
+  ['KEY ID', (k) => k.kid],
+  ['ALGORITHM', (k) => k.alg],
   ['USE', (k) => k.use],
-  ['KTY', (k) => k.kty],
-  ['PRIVATE', (k) => ('d' in k || 'k' in k ? 'yes' : 'no')],
 ];
-/** Keys of several sets need their set named. */
-const COLUMNS_WITH_SET: Columns<SetKey> = [...COLUMNS, ['SET', (k) => k.set]];
 
 const path = (set: string) => `/admin/keys/${encodeURIComponent(set)}`;
 
@@ -29,18 +27,22 @@ function shown(keys: JWK[], onlyPublic: boolean | undefined): JWK[] {
   return keys.filter((key) => key.kty !== 'oct').map(({ d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...rest }) => rest);
 }
 
+/** The keys of each set, each naming its set, as Hydra prints them. */
+function setKeys(keysBySet: Array<[string, JWK[]]>, onlyPublic: boolean | undefined): SetKey[] {
+  return keysBySet.flatMap(([set, list]) => shown(list, onlyPublic).map((key) => ({ ...key, set })));
+}
+
 /**
  * Prints keys as Hydra's key collection: `{"set": …, "keys": [{…, "set": …}]}` in the JSON formats
- * (the top-level set only when all keys are of one set), one row per key in the table.
+ * (the top-level set only when all keys are of one set), one row per key in the table, the key ids with -q.
  */
 function printKeys(keysBySet: Array<[string, JWK[]]>, flags: Flags): void {
-  const keys: SetKey[] = keysBySet.flatMap(([set, list]) => shown(list, flags.public).map((key) => ({ ...key, set })));
+  const keys = setKeys(keysBySet, flags.public);
   const single = keysBySet.length === 1 ? keysBySet[0]?.[0] : undefined;
-  output(
-    { ...(single === undefined ? {} : { set: single }), keys },
-    flags,
-    tableOf(keys, single === undefined ? COLUMNS_WITH_SET : COLUMNS),
-  );
+  output({ ...(single === undefined ? {} : { set: single }), keys }, flags, {
+    ...tableOf(keys, COLUMNS),
+    ids: keys.map((key) => key.kid ?? ''),
+  });
 }
 
 /** A key file as Hydra's `import jwk` takes it: a JWK (or a JWK Set) as JSON, or a PEM/DER private or public key. */
@@ -139,7 +141,11 @@ export function jwkCommands(): Record<'create' | 'get' | 'delete' | 'import', Co
       .action(async (sets: string[], flags: Flags) => {
         const found: Array<[string, JWK[]]> = [];
         for (const set of sets) found.push([set, (await callAdmin<{ keys: JWK[] }>(flags, 'GET', path(set))).keys]);
-        printKeys(found, flags);
+        // As Hydra's `get jwk`: one key is printed alone (its table as `NAME  value` lines, -q its set
+        // id, Hydra's first column), no key prints nothing, several keys their collection.
+        const keys = setKeys(found, flags.public);
+        if (keys.length === 1) printRecord(keys[0] as SetKey, flags, COLUMNS);
+        else if (keys.length > 1) printKeys(found, flags);
       }),
     delete: withHttpFlags(
       new Command('jwk').alias('jwks').description('Delete JSON Web Key Sets').argument('<set...>', 'key set ids'),

@@ -45,16 +45,20 @@ export function withOutputFlags(command: Command): Command {
     .option('-q, --quiet', 'print only the ids (the first column)');
 }
 
-/** What the table formats show: an optional header line and rows of cells. */
+/**
+ * What the table formats show: an optional header line and rows of cells (an empty row separates
+ * blocks aligned on their own); `ids` is what `-q` prints when it is not the first column.
+ */
 export interface TableView {
   headers?: string[];
   rows: string[][];
+  ids?: string[];
 }
 
 /** Prints `value` in the chosen format; `table` is how the table and quiet formats show it. */
 export function output(value: unknown, flags: OutputFlags, table: TableView): void {
   if (flags.quiet) {
-    writeLines(table.rows.map((row) => row[0] ?? ''));
+    writeLines(table.ids ?? table.rows.map((row) => row[0] ?? ''));
     return;
   }
   const format = parseFormat(flags.format ?? 'table');
@@ -87,6 +91,27 @@ export function printRecords<T extends object>(value: T | T[], flags: OutputFlag
   output(value, flags, tableOf(Array.isArray(value) ? value : [value], columns));
 }
 
+/** Prints one record as Hydra's: the table is one `NAME  value` line per field, `-q` the first field. */
+export function printRecord<T>(record: T, flags: OutputFlags, columns: Columns<T>): void {
+  const cells = tableOf([record], columns).rows[0] ?? [];
+  output(record, flags, { rows: columns.map(([header], i) => [header, cells[i] ?? '']), ids: [cells[0] ?? ''] });
+}
+
+/**
+ * Prints one page of a list as Hydra's paginated list: `{"items", "next_page_token", "is_last_page"}`
+ * in the JSON formats (the token is empty on the last page), the items' table followed by the two
+ * page lines, and only the items' ids with `-q`.
+ */
+export function printPage<T>(items: T[], nextPageToken: string, flags: OutputFlags, columns: Columns<T>): void {
+  const isLastPage = nextPageToken === '';
+  const table = tableOf(items, columns);
+  output({ items, next_page_token: nextPageToken, is_last_page: isLastPage }, flags, {
+    ...table,
+    rows: [...table.rows, [], ['NEXT PAGE TOKEN', nextPageToken], ['IS LAST PAGE', String(isLastPage)]],
+    ids: table.rows.map((row) => row[0] ?? ''),
+  });
+}
+
 /** The table of records: the chosen fields, one row per record. */
 export function tableOf<T>(records: T[], columns: Columns<T>): TableView {
   return {
@@ -102,13 +127,25 @@ export function printIds(ids: string[], flags: OutputFlags): void {
 
 function printTable({ headers, rows }: TableView): void {
   const all = headers ? [headers, ...rows] : rows;
-  const widths = (all[0] ?? []).map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  writeLines(all.map(line));
+  const lines: string[] = [];
+  // Each block between empty rows is aligned on its own, so a page's footer does not widen the items' columns.
+  for (let start = 0; start <= all.length; ) {
+    const end = all.findIndex((row, i) => i >= start && row.length === 0);
+    const block = all.slice(start, end < 0 ? all.length : end);
+    const widths = (block[0] ?? []).map((_, i) => Math.max(...block.map((row) => (row[i] ?? '').length)));
+    for (const cells of block) {
+      lines.push(
+        cells
+          .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+          .join('  ')
+          .trimEnd(),
+      );
+    }
+    if (end < 0) break;
+    lines.push('');
+    start = end + 1;
+  }
+  writeLines(lines);
 }
 
 function writeLines(lines: string[]): void {

@@ -39,6 +39,7 @@ const READ_ONLY = [
 const COLUMNS: Array<[string, (client: ClientResponse) => unknown]> = [
   ...CLIENT_COLUMNS.slice(0, 2),
   ['REGISTRATION ACCESS TOKEN', (c) => c.registration_access_token],
+  ['NAME', (c) => c.client_name],
   ...CLIENT_COLUMNS.slice(2),
 ];
 

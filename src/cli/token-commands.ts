@@ -11,7 +11,7 @@ import {
   send,
   withHttpFlags,
 } from './admin-api.js';
-import { type OutputFlags, output, printRecords } from './output.js';
+import { type OutputFlags, output, printRecord } from './output.js';
 
 export type TokenFlags = EndpointFlag & {
   clientId?: string;
@@ -30,6 +30,17 @@ export interface TokenResponse {
   scope?: string;
   refresh_token?: string;
   id_token?: string;
+}
+
+/** Prints a token response; its table as Hydra's (name and value lines, `<empty>` for a token not issued). */
+export function printTokens(tokens: TokenResponse, flags: OutputFlags): void {
+  const receivedAt = Date.now();
+  printRecord(tokens, flags, [
+    ['ACCESS TOKEN', (t) => t.access_token],
+    ['REFRESH TOKEN', (t) => t.refresh_token ?? '<empty>'],
+    ['ID TOKEN', (t) => t.id_token ?? '<empty>'],
+    ['EXPIRY', (t) => (t.expires_in === undefined ? undefined : new Date(receivedAt + t.expires_in * 1000).toISOString())],
+  ]);
 }
 
 interface Introspection {
@@ -94,12 +105,7 @@ export function tokenCommands(): Record<'performClientCredentials' | 'introspect
         const headers: Record<string, string> = {};
         authenticate(flags, form, headers);
         const token = JSON.parse(await postForm(flags, `${publicEndpoint(flags)}/oauth2/token`, form, headers)) as TokenResponse;
-        printRecords(token, flags, [
-          ['ACCESS TOKEN', (t) => t.access_token],
-          ['TOKEN TYPE', (t) => t.token_type],
-          ['EXPIRES IN', (t) => t.expires_in],
-          ['SCOPE', (t) => t.scope],
-        ]);
+        printTokens(token, flags);
       }),
 
     introspect: withHttpFlags(
@@ -113,7 +119,7 @@ export function tokenCommands(): Record<'performClientCredentials' | 'introspect
         const result = JSON.parse(
           await postForm(flags, `${adminEndpoint(flags)}/admin/oauth2/introspect`, form, adminAuthHeaders()),
         ) as Introspection;
-        printRecords(result, flags, [
+        printRecord(result, flags, [
           ['ACTIVE', (r) => r.active],
           ['SUBJECT', (r) => r.sub],
           ['CLIENT ID', (r) => r.client_id],
