@@ -152,10 +152,6 @@ const HARMLESS: Record<string, { harmless: unknown; refused: unknown; envHarmles
     refused: ['hydra.openid.id-token', 'my-own-set'],
   },
   'oauth2.session.encrypt_at_rest': { harmless: false, refused: true },
-  'oauth2.exclude_not_before_claim': { harmless: false, refused: true },
-  // The environment cannot write an empty list (an empty variable is not set), so only the file is tried.
-  'oauth2.allowed_top_level_claims': { harmless: [], refused: ['email'] },
-  'oauth2.preserve_ext_claims': { harmless: false, refused: true },
   'feature_flags.legacy_allow_insecure_origins': { harmless: true, refused: false },
 };
 

@@ -184,22 +184,10 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
     'not implemented yet: the session data stored with tokens (claims, `ext`) is not encrypted',
     whenFalse('`false` stores session data unencrypted, as Portcullis does'),
   ),
-  'oauth2.exclude_not_before_claim': refused(
-    'not implemented yet: JWT access tokens always carry `nbf`',
-    whenFalse('`false` keeps `nbf` in JWT access tokens, as Portcullis does'),
-  ),
-  'oauth2.allowed_top_level_claims': refused('not implemented yet: it adds consent session claims to the top level of JWT access tokens', {
-    when: 'an empty list',
-    test: (value) => listOf(value)?.length === 0,
-    why: 'an empty list adds no top-level claims, as Portcullis does',
-  }),
-  'oauth2.mirror_top_level_claims': ignored(
-    'it only affects the claims named by `oauth2.allowed_top_level_claims`, which must be empty here',
-  ),
-  'oauth2.preserve_ext_claims': refused(
-    'not implemented yet: it changes the claims of JWT access tokens',
-    whenFalse('`false` is what Portcullis does'),
-  ),
+  'oauth2.exclude_not_before_claim': implemented(),
+  'oauth2.allowed_top_level_claims': implemented(),
+  'oauth2.mirror_top_level_claims': implemented(),
+  'oauth2.preserve_ext_claims': implemented(),
   'oauth2.hashers.algorithm': implemented(),
   'oauth2.hashers.bcrypt.cost': implemented(),
   'oauth2.hashers.pbkdf2.iterations': implemented(),

@@ -284,6 +284,19 @@ export const SCHEMA = {
   },
   oauth2: {
     expose_internal_errors: bool(false, 'Add internal error details to `error_description` (debugging only).'),
+    allowed_top_level_claims: list(
+      [],
+      'Claims of the consent session’s `session.access_token` copied to the top level of JWT access tokens; the reserved claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`, `client_id`, `scp`, `ext`) are never replaced.',
+    ),
+    mirror_top_level_claims: bool(
+      true,
+      'Also keep every claim of the consent session’s `session.access_token` under `ext` in JWT access tokens, promoted ones included.',
+    ),
+    preserve_ext_claims: bool(
+      false,
+      'When `mirror_top_level_claims` is false: keep under `ext` the claims not promoted to the top level (else JWT access tokens carry no `ext`).',
+    ),
+    exclude_not_before_claim: bool(false, 'Leave the `nbf` claim out of JWT access tokens.'),
     hashers: {
       algorithm: oneOf(['pbkdf2', 'bcrypt'] as const, 'pbkdf2', 'How client secrets are hashed at rest. Both formats always verify.'),
       pbkdf2: {
