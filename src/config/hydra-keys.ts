@@ -12,8 +12,9 @@
  */
 
 /**
- * The built-in key sets `/.well-known/jwks.json` always publishes (`BUILTIN_SETS` of jwk/manager.ts, which a
- * test holds this to; not imported, so that reading the configuration does not load the key manager).
+ * The built-in key sets `/.well-known/jwks.json` always publishes, for the docs of `webfinger.jwks.broadcast_keys`
+ * (`BUILTIN_SETS` of jwk/manager.ts, which a test holds this to; not imported, so that reading the configuration
+ * does not load the key manager).
  */
 export const PUBLISHED_SETS = ['hydra.openid.id-token', 'hydra.jwt.access-token'] as const;
 
@@ -42,17 +43,6 @@ const refused = (why: string, harmless?: Harmless): KeyFate => ({ fate: 'refused
 /** `false`, as a file (`false`) or the environment (`false`, `0`) writes it. */
 const isFalse = (value: unknown) => value === false || value === 'false' || value === '0';
 const isTrue = (value: unknown) => value === true || value === 'true' || value === '1';
-/** A list from a file, or comma-separated from the environment. */
-const listOf = (value: unknown): unknown[] | undefined =>
-  Array.isArray(value)
-    ? value
-    : typeof value === 'string'
-      ? value
-          .split(',')
-          .map((item) => item.trim())
-          .filter((item) => item !== '')
-      : undefined;
-
 const whenFalse = (why: string): Harmless => ({ when: '`false`', test: isFalse, why });
 
 // The refusal of TLS lives here alone: implementing TLS adds the keys to the schema and deletes these entries.
@@ -93,7 +83,6 @@ const listener = (name: 'public' | 'admin'): Record<string, KeyFate> => ({
 });
 
 const HSM_PART = ignored('read only when `hsm.enabled` is true, which Portcullis refuses');
-const DISCOVERY = refused('not implemented yet: it changes the discovery document clients read');
 const DEVICE = pending('the device authorization grant (RFC 8628) is not implemented yet, so nothing uses it');
 const IDENTITY_PROVIDER = refused(
   'not implemented yet: a logout would not end the session at the identity provider (Kratos), leaving the user signed in there',
@@ -138,19 +127,17 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'hsm.slot': HSM_PART,
   'hsm.token_label': HSM_PART,
   'hsm.key_set_prefix': HSM_PART,
-  'webfinger.jwks.broadcast_keys': refused('not implemented yet: it changes which keys `/.well-known/jwks.json` publishes', {
-    when: `a list of ${PUBLISHED_SETS.map((set) => `\`${set}\``).join(' and ')} only`,
-    test: (value) => listOf(value)?.every((set) => (PUBLISHED_SETS as readonly unknown[]).includes(set)) ?? false,
-    why: `Portcullis always publishes the keys of ${PUBLISHED_SETS.join(' and ')}`,
-  }),
-  'webfinger.oidc_discovery.jwks_url': DISCOVERY,
-  'webfinger.oidc_discovery.token_url': DISCOVERY,
-  'webfinger.oidc_discovery.auth_url': DISCOVERY,
-  'webfinger.oidc_discovery.device_authorization_url': DISCOVERY,
-  'webfinger.oidc_discovery.client_registration_url': DISCOVERY,
-  'webfinger.oidc_discovery.supported_claims': DISCOVERY,
-  'webfinger.oidc_discovery.supported_scope': DISCOVERY,
-  'webfinger.oidc_discovery.userinfo_url': DISCOVERY,
+  'webfinger.jwks.broadcast_keys': implemented(),
+  'webfinger.oidc_discovery.jwks_url': implemented(),
+  'webfinger.oidc_discovery.token_url': implemented(),
+  'webfinger.oidc_discovery.auth_url': implemented(),
+  'webfinger.oidc_discovery.device_authorization_url': pending(
+    'the device authorization grant (RFC 8628) is not implemented yet, so discovery advertises no `device_authorization_endpoint`',
+  ),
+  'webfinger.oidc_discovery.client_registration_url': implemented(),
+  'webfinger.oidc_discovery.supported_claims': implemented(),
+  'webfinger.oidc_discovery.supported_scope': implemented(),
+  'webfinger.oidc_discovery.userinfo_url': implemented(),
   'oidc.subject_identifiers.supported_types': implemented(),
   'oidc.subject_identifiers.pairwise.salt': implemented(),
   'oidc.dynamic_client_registration.enabled': implemented(),

@@ -5,6 +5,7 @@
  */
 
 import { GRANT_TYPES } from '../client/model.js';
+import { PUBLISHED_SETS } from './hydra-keys.js';
 
 export type LeafKind = 'string' | 'url' | 'integer' | 'boolean' | 'duration' | 'list' | 'enum';
 
@@ -242,6 +243,25 @@ export const SCHEMA = {
         ['list', 'string', 'both'] as const,
         'list',
         'Scope claim of JWT access tokens: `scp` list, `scope` string, or both.',
+      ),
+    },
+  },
+  webfinger: {
+    oidc_discovery: {
+      auth_url: url('`authorization_endpoint` the discovery document advertises (default: `<public URL>/oauth2/auth`).'),
+      token_url: url('`token_endpoint` the discovery document advertises (default: `<public URL>/oauth2/token`).'),
+      jwks_url: url('`jwks_uri` the discovery document advertises (default: `<issuer>/.well-known/jwks.json`).'),
+      userinfo_url: url('`userinfo_endpoint` the discovery document advertises (default: `<public URL>/userinfo`).'),
+      client_registration_url: url(
+        '`registration_endpoint` the discovery document advertises (default: `<public URL>/oauth2/register` when dynamic client registration is enabled, else none).',
+      ),
+      supported_claims: list([], 'Claims added to `claims_supported` of the discovery document.'),
+      supported_scope: list([], 'Scopes added to `scopes_supported` of the discovery document.'),
+    },
+    jwks: {
+      broadcast_keys: list(
+        ['hydra.openid.id-token'],
+        `Key sets whose public keys \`/.well-known/jwks.json\` publishes, besides ${PUBLISHED_SETS.map((set) => `\`${set}\``).join(' and ')} (always published); a named set that does not exist gets an RS256 signing key generated, as Hydra does.`,
       ),
     },
   },
