@@ -206,9 +206,7 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'oauth2.token_hook': TOKEN_HOOK,
   'secrets.system': implemented(),
   'secrets.cookie': implemented(),
-  'secrets.pagination': ignored(
-    'page tokens of the admin API carry only the last item’s id, which the caller may see, so nothing is encrypted',
-  ),
+  'secrets.pagination': implemented(),
   profiling: ignored('Go’s profiler has no counterpart; use Node’s `--cpu-prof` or `--heap-prof`'),
   'tracing.provider': TRACING,
   'tracing.service_name': TRACING,

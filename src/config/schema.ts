@@ -362,6 +362,11 @@ export const SCHEMA = {
       'Secrets signing the login session cookie, at least 16 characters each; the first signs, all verify (default: `secrets.system`). Changing them signs everyone out.',
       { secret: true, minItemLength: 16 },
     ),
+    pagination: list(
+      [],
+      'Secrets sealing the `page_token` of the admin client list, at least 16 characters each; the first seals, all open (default: `secrets.system`). Changing them invalidates page tokens handed out before.',
+      { secret: true, minItemLength: 16 },
+    ),
   },
   keys: {
     rsa_key_size: int(2048, 2048, 8192, 'Bits of RSA keys generated for the built-in key sets and `POST /admin/keys`.'),
