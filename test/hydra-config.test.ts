@@ -147,7 +147,6 @@ const HARMLESS: Record<string, { harmless: unknown; refused: unknown; envHarmles
   'serve.public.cors.options_passthrough': { harmless: false, refused: true },
   'serve.admin.cors.options_passthrough': { harmless: false, refused: true },
   'hsm.enabled': { harmless: false, refused: true },
-  'oauth2.session.encrypt_at_rest': { harmless: false, refused: true },
   'feature_flags.legacy_allow_insecure_origins': { harmless: true, refused: false },
 };
 

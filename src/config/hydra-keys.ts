@@ -167,10 +167,7 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'ttl.auth_code': implemented(),
   'ttl.device_user_code': DEVICE,
   'oauth2.expose_internal_errors': implemented(),
-  'oauth2.session.encrypt_at_rest': refused(
-    'not implemented yet: the session data stored with tokens (claims, `ext`) is not encrypted',
-    whenFalse('`false` stores session data unencrypted, as Portcullis does'),
-  ),
+  'oauth2.session.encrypt_at_rest': implemented(),
   'oauth2.exclude_not_before_claim': implemented(),
   'oauth2.allowed_top_level_claims': implemented(),
   'oauth2.mirror_top_level_claims': implemented(),

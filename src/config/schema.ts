@@ -317,6 +317,12 @@ export const SCHEMA = {
       'When `mirror_top_level_claims` is false: keep under `ext` the claims not promoted to the top level (else JWT access tokens carry no `ext`).',
     ),
     exclude_not_before_claim: bool(false, 'Leave the `nbf` claim out of JWT access tokens.'),
+    session: {
+      encrypt_at_rest: bool(
+        true,
+        'Seal the session data stored with tokens and consents (claims, `ext`, ID-token claims) with `secrets.system` (AES-256-GCM). Rows written unsealed before stay readable; false stores new rows as plain JSON (sealed rows still open).',
+      ),
+    },
     hashers: {
       algorithm: oneOf(['pbkdf2', 'bcrypt'] as const, 'pbkdf2', 'How client secrets are hashed at rest. Both formats always verify.'),
       pbkdf2: {
