@@ -123,6 +123,8 @@ function schemaSample(leaf: Leaf): { given: unknown; loaded: unknown } {
       const value = leaf.values.find((candidate) => candidate !== leaf.default);
       return { given: value, loaded: value };
     }
+    case 'headers':
+      return { given: { 'X-Api-Key': 'sample-value' }, loaded: { 'X-Api-Key': 'sample-value' } };
   }
 }
 
@@ -184,6 +186,7 @@ describe('the fates table', () => {
       array: ['list'],
       string: ['string', 'url', 'duration', 'enum'],
       'string or object': ['duration'],
+      object: ['headers'],
     };
     for (const { key, type } of REFERENCE) {
       const leaf = LEAVES.get(key);

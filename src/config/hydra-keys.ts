@@ -84,9 +84,6 @@ const listener = (name: 'public' | 'admin'): Record<string, KeyFate> => ({
 
 const HSM_PART = ignored('read only when `hsm.enabled` is true, which Portcullis refuses');
 const DEVICE = pending('the device authorization grant (RFC 8628) is not implemented yet, so nothing uses it');
-const IDENTITY_PROVIDER = refused(
-  'not implemented yet: a logout would not end the session at the identity provider (Kratos), leaving the user signed in there',
-);
 const JWT_GRANT = pending(
   'the JWT-bearer authorization grant (RFC 7523) is not implemented yet; client assertions always need `jti` and `iat` and grant no audience',
 );
@@ -153,9 +150,11 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'urls.device.success': DEVICE,
   'urls.error': implemented(),
   'urls.post_logout_redirect': implemented(),
-  'urls.identity_provider.url': IDENTITY_PROVIDER,
-  'urls.identity_provider.publicUrl': IDENTITY_PROVIDER,
-  'urls.identity_provider.headers': IDENTITY_PROVIDER,
+  'urls.identity_provider.url': implemented(),
+  'urls.identity_provider.publicUrl': ignored(
+    'Hydra reads it only for the resource owner password grant, which Portcullis does not offer (OAuth 2.0 Security BCP)',
+  ),
+  'urls.identity_provider.headers': implemented(),
   'strategies.scope': implemented(),
   'strategies.access_token': implemented(),
   'strategies.jwt.scope_claim': implemented(),

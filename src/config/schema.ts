@@ -7,7 +7,7 @@
 import { GRANT_TYPES } from '../client/model.js';
 import { PUBLISHED_SETS } from './hydra-keys.js';
 
-export type LeafKind = 'string' | 'url' | 'integer' | 'boolean' | 'duration' | 'list' | 'enum';
+export type LeafKind = 'string' | 'url' | 'integer' | 'boolean' | 'duration' | 'list' | 'enum' | 'headers';
 
 export interface LeafBase<T> {
   readonly kind: LeafKind;
@@ -46,7 +46,11 @@ export interface EnumLeaf<T extends string> extends LeafBase<T> {
   /** Other spellings accepted (Hydra's), each read as one of `values`. */
   readonly aliases?: Readonly<Record<string, T>>;
 }
-export type Leaf = StringLeaf | IntegerLeaf | BooleanLeaf | DurationLeaf | ListLeaf | EnumLeaf<string>;
+/** HTTP header names and values: an object in a file, a JSON object in the environment. */
+export interface HeadersLeaf extends LeafBase<Readonly<Record<string, string>>> {
+  readonly kind: 'headers';
+}
+export type Leaf = StringLeaf | IntegerLeaf | BooleanLeaf | DurationLeaf | ListLeaf | EnumLeaf<string> | HeadersLeaf;
 
 export interface SchemaTree {
   readonly [key: string]: Leaf | SchemaTree;
@@ -221,6 +225,17 @@ export const SCHEMA = {
     error: url('Where errors that cannot go back to a client are shown (default: a built-in page).'),
     post_logout_redirect: url('Where a logout without a client redirect ends (default: a built-in page).'),
     registration: url('The registration app for `prompt=registration` (default: the login app).'),
+    identity_provider: {
+      url: url(
+        'Admin URL of the identity provider (Ory Kratos): when a logout ends a login session accepted with an `identity_provider_session_id`, that session is disabled there too (`DELETE <url>/admin/sessions/<id>`, in the background, as Hydra does).',
+      ),
+      headers: {
+        kind: 'headers',
+        default: {},
+        description: 'HTTP headers sent with each request to the identity provider (an API key, say); a JSON object in the environment.',
+        secret: true,
+      } satisfies HeadersLeaf,
+    },
   },
   ttl: {
     access_token: lifetime(HOUR, 'Lifetime of access tokens.'),
@@ -515,9 +530,11 @@ export type ValuesOf<T> = {
     ? E
     : T[K] extends ListLeaf
       ? string[]
-      : T[K] extends LeafBase<infer V>
-        ? V
-        : ValuesOf<T[K]>;
+      : T[K] extends HeadersLeaf
+        ? Record<string, string>
+        : T[K] extends LeafBase<infer V>
+          ? V
+          : ValuesOf<T[K]>;
 };
 
 export type Config = ValuesOf<typeof SCHEMA>;
