@@ -15,6 +15,7 @@ import { Metrics } from './observability/metrics.js';
 import { type Database, openDatabase } from './persistence/database.js';
 import { migrateUp, pendingMigrations } from './persistence/migrator.js';
 import { type Persister, SqlPersister } from './persistence/persister.js';
+import { SessionSealing } from './persistence/session-sealing.js';
 import { type Clock, systemClock } from './util/clock.js';
 
 /** Process-wide state every handler may read; flipped when shutdown begins. */
@@ -79,7 +80,11 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       pbkdf2Iterations: config.oauth2.hashers.pbkdf2.iterations,
       bcryptCost: config.oauth2.hashers.bcrypt.cost,
     });
-    const persister = new SqlPersister(database.db, { logger, clientReading: { maxDepth: config.serve.max_json_depth, logger } });
+    const persister = new SqlPersister(database.db, {
+      logger,
+      clientReading: { maxDepth: config.serve.max_json_depth, logger },
+      sessionSealing: new SessionSealing({ keyring, encrypt: config.oauth2.session.encrypt_at_rest }),
+    });
     const clients = new ClientService({
       config,
       repository: persister.clients,

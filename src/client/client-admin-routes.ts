@@ -2,6 +2,7 @@ import type { Operation } from 'fast-json-patch';
 import type { RouteModule } from '../http/app.js';
 import { BadRequestError } from '../http/errors.js';
 import { type ClientInput, clientInputSchema, clientResponseSchema, lifespansInputSchema } from './model.js';
+import { PageTokens } from './page-token.js';
 
 const DEFAULT_PAGE_SIZE = 250;
 const MAX_PAGE_SIZE = 1000;
@@ -35,7 +36,8 @@ interface IdParams {
 }
 
 /** Hydra's admin client API: `/admin/clients` and `/admin/clients/{id}[/lifespans]`. */
-export const clientAdminRoutes: RouteModule = (app, { clients }) => {
+export const clientAdminRoutes: RouteModule = (app, { clients, config, keyring }) => {
+  const pageTokens = new PageTokens(config, keyring);
   app.post<{ Body: ClientInput }>(
     '/clients',
     { schema: { body: clientInputSchema, response: { 201: clientResponseSchema } } },
@@ -55,7 +57,7 @@ export const clientAdminRoutes: RouteModule = (app, { clients }) => {
       const { page_size, page_token, client_name, owner } = request.query;
       const limit = Math.min(page_size === undefined ? DEFAULT_PAGE_SIZE : Number(page_size), MAX_PAGE_SIZE);
       if (limit < 1) throw new BadRequestError('page_size must be at least 1.');
-      const afterId = page_token === undefined || page_token === '' ? undefined : decodePageToken(page_token);
+      const afterId = page_token === undefined || page_token === '' ? undefined : pageTokens.decode(page_token);
       const { items, total } = await clients.list({
         limit,
         ...(afterId !== undefined ? { afterId } : {}),
@@ -64,7 +66,7 @@ export const clientAdminRoutes: RouteModule = (app, { clients }) => {
       });
       const links = [`<${pageLink(request.url, limit, undefined)}>; rel="first"`];
       const last = items[items.length - 1];
-      if (items.length === limit && last) links.push(`<${pageLink(request.url, limit, encodePageToken(last.client_id))}>; rel="next"`);
+      if (items.length === limit && last) links.push(`<${pageLink(request.url, limit, pageTokens.encode(last.client_id))}>; rel="next"`);
       return reply.header('link', links.join(',')).header('x-total-count', String(total)).send(items);
     },
   );
@@ -107,20 +109,6 @@ export const clientAdminRoutes: RouteModule = (app, { clients }) => {
     async (request) => clients.setLifespans(request.params.id, request.body),
   );
 };
-
-function encodePageToken(lastId: string): string {
-  return Buffer.from(JSON.stringify({ after: lastId })).toString('base64url');
-}
-
-function decodePageToken(token: string): string {
-  try {
-    const { after } = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { after?: unknown };
-    if (typeof after === 'string') return after;
-  } catch {
-    // fall through
-  }
-  throw new BadRequestError('The page_token is not valid; use the one from the Link header.');
-}
 
 function pageLink(url: string, pageSize: number, pageToken: string | undefined): string {
   const parsed = new URL(url, 'http://placeholder');

@@ -35,6 +35,8 @@ function typeOf(leaf: Leaf): string {
     }
     case 'enum':
       return 'enum (one of the allowed values below)';
+    case 'headers':
+      return 'object of HTTP header names and values (a JSON object in the environment)';
   }
 }
 
@@ -49,6 +51,8 @@ function defaultOf(leaf: Leaf): string {
     case 'integer':
     case 'boolean':
       return code(String(leaf.default));
+    case 'headers':
+      return Object.keys(leaf.default).length === 0 ? '(none)' : code(JSON.stringify(leaf.default));
     default:
       return leaf.default === '' ? '(empty)' : code(leaf.default);
   }

@@ -12,8 +12,9 @@
  */
 
 /**
- * The built-in key sets `/.well-known/jwks.json` always publishes (`BUILTIN_SETS` of jwk/manager.ts, which a
- * test holds this to; not imported, so that reading the configuration does not load the key manager).
+ * The built-in key sets `/.well-known/jwks.json` always publishes, for the docs of `webfinger.jwks.broadcast_keys`
+ * (`BUILTIN_SETS` of jwk/manager.ts, which a test holds this to; not imported, so that reading the configuration
+ * does not load the key manager).
  */
 export const PUBLISHED_SETS = ['hydra.openid.id-token', 'hydra.jwt.access-token'] as const;
 
@@ -42,17 +43,6 @@ const refused = (why: string, harmless?: Harmless): KeyFate => ({ fate: 'refused
 /** `false`, as a file (`false`) or the environment (`false`, `0`) writes it. */
 const isFalse = (value: unknown) => value === false || value === 'false' || value === '0';
 const isTrue = (value: unknown) => value === true || value === 'true' || value === '1';
-/** A list from a file, or comma-separated from the environment. */
-const listOf = (value: unknown): unknown[] | undefined =>
-  Array.isArray(value)
-    ? value
-    : typeof value === 'string'
-      ? value
-          .split(',')
-          .map((item) => item.trim())
-          .filter((item) => item !== '')
-      : undefined;
-
 const whenFalse = (why: string): Harmless => ({ when: '`false`', test: isFalse, why });
 
 const tlsKeys = (prefix: string, why: string): Record<string, KeyFate> => ({
@@ -87,11 +77,7 @@ const listener = (name: 'public' | 'admin'): Record<string, KeyFate> => ({
 });
 
 const HSM_PART = ignored('read only when `hsm.enabled` is true, which Portcullis refuses');
-const DISCOVERY = refused('not implemented yet: it changes the discovery document clients read');
 const DEVICE = pending('the device authorization grant (RFC 8628) is not implemented yet, so nothing uses it');
-const IDENTITY_PROVIDER = refused(
-  'not implemented yet: a logout would not end the session at the identity provider (Kratos), leaving the user signed in there',
-);
 const JWT_GRANT = pending(
   'the JWT-bearer authorization grant (RFC 7523) is not implemented yet; client assertions always need `jti` and `iat` and grant no audience',
 );
@@ -132,19 +118,17 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'hsm.slot': HSM_PART,
   'hsm.token_label': HSM_PART,
   'hsm.key_set_prefix': HSM_PART,
-  'webfinger.jwks.broadcast_keys': refused('not implemented yet: it changes which keys `/.well-known/jwks.json` publishes', {
-    when: `a list of ${PUBLISHED_SETS.map((set) => `\`${set}\``).join(' and ')} only`,
-    test: (value) => listOf(value)?.every((set) => (PUBLISHED_SETS as readonly unknown[]).includes(set)) ?? false,
-    why: `Portcullis always publishes the keys of ${PUBLISHED_SETS.join(' and ')}`,
-  }),
-  'webfinger.oidc_discovery.jwks_url': DISCOVERY,
-  'webfinger.oidc_discovery.token_url': DISCOVERY,
-  'webfinger.oidc_discovery.auth_url': DISCOVERY,
-  'webfinger.oidc_discovery.device_authorization_url': DISCOVERY,
-  'webfinger.oidc_discovery.client_registration_url': DISCOVERY,
-  'webfinger.oidc_discovery.supported_claims': DISCOVERY,
-  'webfinger.oidc_discovery.supported_scope': DISCOVERY,
-  'webfinger.oidc_discovery.userinfo_url': DISCOVERY,
+  'webfinger.jwks.broadcast_keys': implemented(),
+  'webfinger.oidc_discovery.jwks_url': implemented(),
+  'webfinger.oidc_discovery.token_url': implemented(),
+  'webfinger.oidc_discovery.auth_url': implemented(),
+  'webfinger.oidc_discovery.device_authorization_url': pending(
+    'the device authorization grant (RFC 8628) is not implemented yet, so discovery advertises no `device_authorization_endpoint`',
+  ),
+  'webfinger.oidc_discovery.client_registration_url': implemented(),
+  'webfinger.oidc_discovery.supported_claims': implemented(),
+  'webfinger.oidc_discovery.supported_scope': implemented(),
+  'webfinger.oidc_discovery.userinfo_url': implemented(),
   'oidc.subject_identifiers.supported_types': implemented(),
   'oidc.subject_identifiers.pairwise.salt': implemented(),
   'oidc.dynamic_client_registration.enabled': implemented(),
@@ -160,9 +144,11 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'urls.device.success': DEVICE,
   'urls.error': implemented(),
   'urls.post_logout_redirect': implemented(),
-  'urls.identity_provider.url': IDENTITY_PROVIDER,
-  'urls.identity_provider.publicUrl': IDENTITY_PROVIDER,
-  'urls.identity_provider.headers': IDENTITY_PROVIDER,
+  'urls.identity_provider.url': implemented(),
+  'urls.identity_provider.publicUrl': ignored(
+    'Hydra reads it only for the resource owner password grant, which Portcullis does not offer (OAuth 2.0 Security BCP)',
+  ),
+  'urls.identity_provider.headers': implemented(),
   'strategies.scope': implemented(),
   'strategies.access_token': implemented(),
   'strategies.jwt.scope_claim': implemented(),
@@ -174,26 +160,11 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'ttl.auth_code': implemented(),
   'ttl.device_user_code': DEVICE,
   'oauth2.expose_internal_errors': implemented(),
-  'oauth2.session.encrypt_at_rest': refused(
-    'not implemented yet: the session data stored with tokens (claims, `ext`) is not encrypted',
-    whenFalse('`false` stores session data unencrypted, as Portcullis does'),
-  ),
-  'oauth2.exclude_not_before_claim': refused(
-    'not implemented yet: JWT access tokens always carry `nbf`',
-    whenFalse('`false` keeps `nbf` in JWT access tokens, as Portcullis does'),
-  ),
-  'oauth2.allowed_top_level_claims': refused('not implemented yet: it adds consent session claims to the top level of JWT access tokens', {
-    when: 'an empty list',
-    test: (value) => listOf(value)?.length === 0,
-    why: 'an empty list adds no top-level claims, as Portcullis does',
-  }),
-  'oauth2.mirror_top_level_claims': ignored(
-    'it only affects the claims named by `oauth2.allowed_top_level_claims`, which must be empty here',
-  ),
-  'oauth2.preserve_ext_claims': refused(
-    'not implemented yet: it changes the claims of JWT access tokens',
-    whenFalse('`false` is what Portcullis does'),
-  ),
+  'oauth2.session.encrypt_at_rest': implemented(),
+  'oauth2.exclude_not_before_claim': implemented(),
+  'oauth2.allowed_top_level_claims': implemented(),
+  'oauth2.mirror_top_level_claims': implemented(),
+  'oauth2.preserve_ext_claims': implemented(),
   'oauth2.hashers.algorithm': implemented(),
   'oauth2.hashers.bcrypt.cost': implemented(),
   'oauth2.hashers.pbkdf2.iterations': implemented(),
@@ -225,9 +196,7 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'oauth2.token_hook': TOKEN_HOOK,
   'secrets.system': implemented(),
   'secrets.cookie': implemented(),
-  'secrets.pagination': ignored(
-    'page tokens of the admin API carry only the last item’s id, which the caller may see, so nothing is encrypted',
-  ),
+  'secrets.pagination': implemented(),
   profiling: ignored('Go’s profiler has no counterpart; use Node’s `--cpu-prof` or `--heap-prof`'),
   'tracing.provider': TRACING,
   'tracing.service_name': TRACING,

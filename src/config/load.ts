@@ -219,6 +219,22 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
       }
       return clean;
     }
+    case 'headers': {
+      let headers = value;
+      if (typeof value === 'string') {
+        try {
+          headers = JSON.parse(value);
+        } catch {
+          return fail('expected a JSON object of header names and values');
+        }
+      }
+      if (!isObject(headers) || Object.values(headers).some((item) => typeof item !== 'string')) {
+        return fail('expected an object of header names and string values');
+      }
+      const bad = Object.entries(headers).find(([name, item]) => !HEADER_NAME.test(name) || /[\r\n\0]/.test(item as string));
+      if (bad) return fail(`"${bad[0]}" is not a valid HTTP header`);
+      return { ...headers };
+    }
     case 'enum': {
       const alias = typeof value === 'string' && leaf.aliases && Object.hasOwn(leaf.aliases, value) ? leaf.aliases[value] : undefined;
       if (alias !== undefined) return alias;
@@ -230,6 +246,9 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
     }
   }
 }
+
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** The spellings of Go's `strconv.ParseBool`, which Hydra reads its environment with. */
 const GO_BOOLEANS: Readonly<Record<string, boolean>> = {

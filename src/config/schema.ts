@@ -5,8 +5,9 @@
  */
 
 import { GRANT_TYPES } from '../client/model.js';
+import { PUBLISHED_SETS } from './hydra-keys.js';
 
-export type LeafKind = 'string' | 'url' | 'integer' | 'boolean' | 'duration' | 'list' | 'enum';
+export type LeafKind = 'string' | 'url' | 'integer' | 'boolean' | 'duration' | 'list' | 'enum' | 'headers';
 
 export interface LeafBase<T> {
   readonly kind: LeafKind;
@@ -45,7 +46,11 @@ export interface EnumLeaf<T extends string> extends LeafBase<T> {
   /** Other spellings accepted (Hydra's), each read as one of `values`. */
   readonly aliases?: Readonly<Record<string, T>>;
 }
-export type Leaf = StringLeaf | IntegerLeaf | BooleanLeaf | DurationLeaf | ListLeaf | EnumLeaf<string>;
+/** HTTP header names and values: an object in a file, a JSON object in the environment. */
+export interface HeadersLeaf extends LeafBase<Readonly<Record<string, string>>> {
+  readonly kind: 'headers';
+}
+export type Leaf = StringLeaf | IntegerLeaf | BooleanLeaf | DurationLeaf | ListLeaf | EnumLeaf<string> | HeadersLeaf;
 
 export interface SchemaTree {
   readonly [key: string]: Leaf | SchemaTree;
@@ -258,6 +263,17 @@ export const SCHEMA = {
     error: url('Where errors that cannot go back to a client are shown (default: a built-in page).'),
     post_logout_redirect: url('Where a logout without a client redirect ends (default: a built-in page).'),
     registration: url('The registration app for `prompt=registration` (default: the login app).'),
+    identity_provider: {
+      url: url(
+        'Admin URL of the identity provider (Ory Kratos): when a logout ends a login session accepted with an `identity_provider_session_id`, that session is disabled there too (`DELETE <url>/admin/sessions/<id>`, in the background, as Hydra does).',
+      ),
+      headers: {
+        kind: 'headers',
+        default: {},
+        description: 'HTTP headers sent with each request to the identity provider (an API key, say); a JSON object in the environment.',
+        secret: true,
+      } satisfies HeadersLeaf,
+    },
   },
   ttl: {
     access_token: lifetime(HOUR, 'Lifetime of access tokens.'),
@@ -280,6 +296,25 @@ export const SCHEMA = {
         ['list', 'string', 'both'] as const,
         'list',
         'Scope claim of JWT access tokens: `scp` list, `scope` string, or both.',
+      ),
+    },
+  },
+  webfinger: {
+    oidc_discovery: {
+      auth_url: url('`authorization_endpoint` the discovery document advertises (default: `<public URL>/oauth2/auth`).'),
+      token_url: url('`token_endpoint` the discovery document advertises (default: `<public URL>/oauth2/token`).'),
+      jwks_url: url('`jwks_uri` the discovery document advertises (default: `<issuer>/.well-known/jwks.json`).'),
+      userinfo_url: url('`userinfo_endpoint` the discovery document advertises (default: `<public URL>/userinfo`).'),
+      client_registration_url: url(
+        '`registration_endpoint` the discovery document advertises (default: `<public URL>/oauth2/register` when dynamic client registration is enabled, else none).',
+      ),
+      supported_claims: list([], 'Claims added to `claims_supported` of the discovery document.'),
+      supported_scope: list([], 'Scopes added to `scopes_supported` of the discovery document.'),
+    },
+    jwks: {
+      broadcast_keys: list(
+        ['hydra.openid.id-token'],
+        `Key sets whose public keys \`/.well-known/jwks.json\` publishes, besides ${PUBLISHED_SETS.map((set) => `\`${set}\``).join(' and ')} (always published); a named set that does not exist gets an RS256 signing key generated, as Hydra does.`,
       ),
     },
   },
@@ -322,6 +357,25 @@ export const SCHEMA = {
   },
   oauth2: {
     expose_internal_errors: bool(false, 'Add internal error details to `error_description` (debugging only).'),
+    allowed_top_level_claims: list(
+      [],
+      'Claims of the consent session’s `session.access_token` copied to the top level of JWT access tokens; the reserved claims (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`, `client_id`, `scp`, `ext`) are never replaced.',
+    ),
+    mirror_top_level_claims: bool(
+      true,
+      'Also keep every claim of the consent session’s `session.access_token` under `ext` in JWT access tokens, promoted ones included.',
+    ),
+    preserve_ext_claims: bool(
+      false,
+      'When `mirror_top_level_claims` is false: keep under `ext` the claims not promoted to the top level (else JWT access tokens carry no `ext`).',
+    ),
+    exclude_not_before_claim: bool(false, 'Leave the `nbf` claim out of JWT access tokens.'),
+    session: {
+      encrypt_at_rest: bool(
+        true,
+        'Seal the session data stored with tokens and consents (claims, `ext`, ID-token claims) with `secrets.system` (AES-256-GCM). Rows written unsealed before stay readable; false stores new rows as plain JSON (sealed rows still open).',
+      ),
+    },
     hashers: {
       algorithm: oneOf(['pbkdf2', 'bcrypt'] as const, 'pbkdf2', 'How client secrets are hashed at rest. Both formats always verify.'),
       pbkdf2: {
@@ -365,6 +419,11 @@ export const SCHEMA = {
     cookie: list(
       [],
       'Secrets signing the login session cookie, at least 16 characters each; the first signs, all verify (default: `secrets.system`). Changing them signs everyone out.',
+      { secret: true, minItemLength: 16 },
+    ),
+    pagination: list(
+      [],
+      'Secrets sealing the `page_token` of the admin client list, at least 16 characters each; the first seals, all open (default: `secrets.system`). Changing them invalidates page tokens handed out before.',
       { secret: true, minItemLength: 16 },
     ),
   },
@@ -509,9 +568,11 @@ export type ValuesOf<T> = {
     ? E
     : T[K] extends ListLeaf
       ? string[]
-      : T[K] extends LeafBase<infer V>
-        ? V
-        : ValuesOf<T[K]>;
+      : T[K] extends HeadersLeaf
+        ? Record<string, string>
+        : T[K] extends LeafBase<infer V>
+          ? V
+          : ValuesOf<T[K]>;
 };
 
 export type Config = ValuesOf<typeof SCHEMA>;

@@ -7,3 +7,6 @@ import type { Registry } from '../registry.js';
  * stores tokens: flow/ decides, oauth2/ mints.
  */
 export type FlowDeps = Pick<Registry, 'config' | 'keyring' | 'cookieKeyring' | 'random' | 'sessions' | 'clients' | 'clock' | 'metrics'>;
+
+/** Ending a login session, and the identity provider's session it was accepted with. */
+export type IdentityProviderDeps = Pick<Registry, 'config' | 'logger' | 'sessions'>;

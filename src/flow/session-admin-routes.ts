@@ -2,6 +2,7 @@ import type { RouteModule } from '../http/app.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { clientsOfLoginSession, notifyBackChannel } from '../oidc/backchannel.js';
 import type { BackChannelDeps } from '../oidc/deps.js';
+import { endLoginSession } from './identity-provider.js';
 
 /** Hydra's consent and login session administration (`/admin/oauth2/auth/sessions/…`). */
 export const sessionAdminRoutes: RouteModule = (app, registry) => {
@@ -68,9 +69,9 @@ export const sessionAdminRoutes: RouteModule = (app, registry) => {
       // As Hydra: fosite's invalid_request when both are missing (or empty); `sid` wins when both are given.
       if (!subject && !sid) throw new InvalidRequestError("Either 'subject' or 'sid' query parameters need to be defined.");
       if (sid) {
-        await endLoginSession(registry, sid);
+        await endHeadless(registry, sid);
       } else {
-        for (const session of await sessions.loginSessionsOfSubject(subject as string)) await endLoginSession(registry, session.id);
+        for (const session of await sessions.loginSessionsOfSubject(subject as string)) await endHeadless(registry, session.id);
         // A session written since the listing goes too, though without notifications.
         await sessions.deleteLoginSessionsOfSubject(subject as string);
       }
@@ -80,7 +81,7 @@ export const sessionAdminRoutes: RouteModule = (app, registry) => {
 };
 
 /** Headless logout: the session ends and its clients hear of it by back-channel (in the background). */
-async function endLoginSession(registry: BackChannelDeps, sid: string): Promise<void> {
-  if (!(await registry.sessions.deleteLoginSession(sid))) return;
+async function endHeadless(registry: BackChannelDeps, sid: string): Promise<void> {
+  if (!(await endLoginSession(registry, sid))) return;
   void notifyBackChannel(registry, sid, await clientsOfLoginSession(registry, sid));
 }

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { reusableQuery } from '../persistence/reusable-query.js';
+import { PLAIN_SESSIONS, type SessionSealing } from '../persistence/session-sealing.js';
 import type { ConsentSessionRow, LoginSessionRow, Tables } from '../persistence/tables.js';
 import { insertIfAbsent, upsert } from '../persistence/upsert.js';
 
@@ -63,7 +64,10 @@ export interface SessionStore {
 }
 
 export class SqlSessionStore implements SessionStore {
-  constructor(private readonly db: Kysely<Tables>) {
+  constructor(
+    private readonly db: Kysely<Tables>,
+    private readonly sealing: SessionSealing = PLAIN_SESSIONS,
+  ) {
     this.consentById = reusableQuery<ConsentSessionRow>(db, (executor) =>
       executor.selectFrom('consent_sessions').selectAll().where('id', '=', ''),
     );
@@ -106,7 +110,7 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async insertConsent(consent: ConsentSession): Promise<boolean> {
-    return insertIfAbsent(this.db, this.db.insertInto('consent_sessions').values(toConsentRow(consent)), 'id');
+    return insertIfAbsent(this.db, this.db.insertInto('consent_sessions').values(toConsentRow(consent, this.sealing)), 'id');
   }
 
   /** Every step of a flow asks whether its consent was already stored (a used challenge). */
@@ -114,7 +118,7 @@ export class SqlSessionStore implements SessionStore {
 
   async findConsent(id: string): Promise<ConsentSession | undefined> {
     const [row] = await this.consentById(id);
-    return row ? consentFromRow(row) : undefined;
+    return row ? consentFromRow(row, this.sealing) : undefined;
   }
 
   async rememberedConsents(subject: string, clientId: string, now: number): Promise<ConsentSession[]> {
@@ -127,13 +131,18 @@ export class SqlSessionStore implements SessionStore {
       .orderBy('handled_at', 'desc')
       .limit(20)
       .execute();
-    return rows.map(consentFromRow).filter((c) => c.rememberFor === 0 || c.handledAt + c.rememberFor * 1000 > now);
+    return this.consentsOf(rows).filter((c) => c.rememberFor === 0 || c.handledAt + c.rememberFor * 1000 > now);
   }
 
   async listConsents(subject: string, loginSessionId?: string): Promise<ConsentSession[]> {
     let query = this.db.selectFrom('consent_sessions').selectAll().where('subject', '=', subject);
     if (loginSessionId) query = query.where('login_session_id', '=', loginSessionId);
-    return (await query.orderBy('handled_at', 'desc').execute()).map(consentFromRow);
+    return this.consentsOf(await query.orderBy('handled_at', 'desc').execute());
+  }
+
+  /** The consents of rows, leaving out those sealed with no configured secret. */
+  private consentsOf(rows: ConsentSessionRow[]): ConsentSession[] {
+    return rows.flatMap((row) => consentFromRow(row, this.sealing) ?? []);
   }
 
   async clientIdsOfLoginSession(loginSessionId: string): Promise<string[]> {
@@ -227,7 +236,7 @@ function loginFromRow(row: LoginSessionRow): LoginSession {
   };
 }
 
-function toConsentRow(consent: ConsentSession): ConsentSessionRow {
+function toConsentRow(consent: ConsentSession, sealing: SessionSealing): ConsentSessionRow {
   return {
     id: consent.id,
     client_id: consent.clientId,
@@ -238,11 +247,14 @@ function toConsentRow(consent: ConsentSession): ConsentSessionRow {
     remember: consent.remember ? 1 : 0,
     remember_for: consent.rememberFor,
     handled_at: consent.handledAt,
-    document: JSON.stringify(consent.document),
+    document: sealing.write(consent.document, consent.id),
   };
 }
 
-function consentFromRow(row: ConsentSessionRow): ConsentSession {
+/** The consent of a row; undefined when its document is sealed with no configured secret. */
+function consentFromRow(row: ConsentSessionRow, sealing: SessionSealing): ConsentSession | undefined {
+  const document = sealing.read<Record<string, unknown>>(row.document, row.id);
+  if (!document) return undefined;
   return {
     id: row.id,
     clientId: row.client_id,
@@ -253,6 +265,6 @@ function consentFromRow(row: ConsentSessionRow): ConsentSession {
     remember: Number(row.remember) === 1,
     rememberFor: Number(row.remember_for),
     handledAt: Number(row.handled_at),
-    document: JSON.parse(row.document) as Record<string, unknown>,
+    document,
   };
 }

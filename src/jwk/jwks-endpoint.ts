@@ -10,7 +10,7 @@ const publicJwkSchema = {
   ),
 } as const;
 
-/** `GET /.well-known/jwks.json`: public keys of the built-in sets, cacheable and revalidatable. */
+/** `GET /.well-known/jwks.json`: public keys of the built-in and broadcast sets, cacheable and revalidatable. */
 export const jwksEndpoint: RouteModule = (app, { keys, config }) => {
   const maxAge = Math.floor(config.cache.ttl / 1000);
   app.get(
@@ -21,7 +21,7 @@ export const jwksEndpoint: RouteModule = (app, { keys, config }) => {
       },
     },
     async (request, reply) => {
-      const body = { keys: await keys.publicKeys() };
+      const body = { keys: await keys.publicKeys(config.webfinger.jwks.broadcast_keys) };
       const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`;
       reply.header('cache-control', `public, max-age=${maxAge}, must-revalidate`).header('etag', etag);
       if (matchesEtag(request.headers['if-none-match'], etag)) return reply.status(304).send();

@@ -39,6 +39,8 @@ export class KeyManager {
   private readonly reloadedAt = new Map<string, number>();
   /** The generation of missing built-in keys under way, shared so that racing callers make one key, not many. */
   private ensuring: Promise<void> | undefined;
+  /** Generations of broadcast sets that did not exist, by set, shared as `ensuring` is. */
+  private readonly generating = new Map<string, Promise<JWK>>();
 
   constructor(private readonly deps: KeyManagerDeps) {}
 
@@ -138,16 +140,33 @@ export class KeyManager {
   }
 
   /**
-   * What `/.well-known/jwks.json` publishes: the public keys of the built-in sets, generating a signing key
-   * for a set that lacks one (as Hydra does), so the key that will sign is published before it signs.
+   * What `/.well-known/jwks.json` publishes: the public keys of the sets `broadcast` names and of the built-in
+   * sets (Hydra's order: the named sets first). A built-in set without a signing key, or a named set without
+   * any key, gets an RS256 signing key generated (as Hydra does), so the key that will sign is published
+   * before it signs.
    */
-  async publicKeys(): Promise<JWK[]> {
-    let sets = await Promise.all(BUILTIN_SETS.map((setId) => this.cached(setId)));
-    if (sets.some((keys) => !keys.some(isSigningKey))) {
+  async publicKeys(broadcast: readonly string[]): Promise<JWK[]> {
+    const order = [...new Set([...broadcast, ACCESS_TOKEN_SET, ID_TOKEN_SET])];
+    const read = () => Promise.all(order.map((setId) => (isBuiltinSet(setId) ? this.cached(setId) : this.ensureSetExists(setId))));
+    let sets = await read();
+    if (BUILTIN_SETS.some((setId) => !sets[order.indexOf(setId)]?.some(isSigningKey))) {
       await this.ensureBuiltinSets();
-      sets = await Promise.all(BUILTIN_SETS.map((setId) => this.cached(setId)));
+      sets = await read();
     }
     return sets.flat().flatMap((jwk) => publicPart(jwk) ?? []);
+  }
+
+  /** The keys of a set, generating an RS256 signing key into it when it has none; racing callers share one generation. */
+  private async ensureSetExists(setId: string): Promise<JWK[]> {
+    const keys = await this.cached(setId);
+    if (keys.length > 0) return keys;
+    let generating = this.generating.get(setId);
+    if (!generating) {
+      generating = this.generate(setId, { alg: 'RS256', use: 'sig' }).finally(() => this.generating.delete(setId));
+      this.generating.set(setId, generating);
+    }
+    await generating;
+    return this.cached(setId);
   }
 
   /** The public keys of one set (from the cache), to verify what this server signed with it. */

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { reusableQuery } from '../persistence/reusable-query.js';
+import { PLAIN_SESSIONS, type SessionSealing } from '../persistence/session-sealing.js';
 import type { Tables, TokenRow } from '../persistence/tables.js';
 
 export type TokenKind = TokenRow['kind'];
@@ -94,7 +95,10 @@ export class SqlTokenStore implements TokenStore {
   private pending: PendingInsert[] | undefined;
   private committing = 0;
 
-  constructor(private readonly db: Kysely<Tables>) {
+  constructor(
+    private readonly db: Kysely<Tables>,
+    private readonly sealing: SessionSealing = PLAIN_SESSIONS,
+  ) {
     this.findBySignature = reusableQuery<TokenRow>(db, (executor) =>
       executor.selectFrom('oauth2_tokens').selectAll().where('signature', '=', ''),
     );
@@ -108,7 +112,7 @@ export class SqlTokenStore implements TokenStore {
    */
   insert(tokens: StoredToken[]): Promise<void> {
     if (tokens.length === 0) return Promise.resolve();
-    const rows = tokens.map(toRow);
+    const rows = tokens.map((token) => toRow(token, this.sealing));
     if (this.db.isTransaction) return this.insertRows(rows);
     return new Promise((resolve, reject) => {
       if (!this.pending) {
@@ -160,7 +164,7 @@ export class SqlTokenStore implements TokenStore {
 
   async find(signature: string): Promise<StoredToken | undefined> {
     const [row] = await this.findBySignature(signature);
-    return row ? fromRow(row) : undefined;
+    return row ? fromRow(row, this.sealing) : undefined;
   }
 
   async markUsed(signature: string, now: number, allowReuse = false): Promise<boolean> {
@@ -222,7 +226,7 @@ export class SqlTokenStore implements TokenStore {
   }
 }
 
-function toRow(token: StoredToken): TokenRow {
+function toRow(token: StoredToken, sealing: SessionSealing): TokenRow {
   return {
     signature: token.signature,
     kind: token.kind,
@@ -232,7 +236,7 @@ function toRow(token: StoredToken): TokenRow {
     subject: token.subject,
     scope: token.scope.join(' '),
     audience: JSON.stringify(token.audience),
-    session: JSON.stringify(token.session),
+    session: sealing.write(token.session, token.signature),
     requested_at: token.requestedAt,
     expires_at: token.expiresAt,
     active: token.active ? 1 : 0,
@@ -241,7 +245,10 @@ function toRow(token: StoredToken): TokenRow {
   };
 }
 
-function fromRow(row: TokenRow): StoredToken {
+/** The token of a row; undefined when its session is sealed with no configured secret, so the token is unknown. */
+function fromRow(row: TokenRow, sealing: SessionSealing): StoredToken | undefined {
+  const session = sealing.read<TokenSession>(row.session, row.signature);
+  if (!session) return undefined;
   return {
     signature: row.signature,
     kind: row.kind,
@@ -251,7 +258,7 @@ function fromRow(row: TokenRow): StoredToken {
     subject: row.subject,
     scope: row.scope === '' ? [] : row.scope.split(' '),
     audience: JSON.parse(row.audience) as string[],
-    session: JSON.parse(row.session) as TokenSession,
+    session,
     requestedAt: row.requested_at,
     expiresAt: row.expires_at,
     active: row.active === 1 || (row.active as unknown) === true,

@@ -7,6 +7,7 @@ import { mintOpaqueToken, type TokenKind as OpaqueKind, TOKEN_PREFIX, verifyOpaq
 import { ACCESS_TOKEN_SET, type KeyManager } from '../jwk/manager.js';
 import type { Clock } from '../util/clock.js';
 import { LruMap } from '../util/lru.js';
+import { accessTokenExtClaims } from './access-token-claims.js';
 import type { StoredToken, TokenKind, TokenSession, TokenStore } from './token-store.js';
 
 /** Everything a new token of a grant shares with its siblings. */
@@ -142,7 +143,11 @@ export class TokenService {
     const signer = await keys.signingKey(ACCESS_TOKEN_SET);
     const jti = randomUUID();
     const iat = Math.floor(now / 1000);
-    const claims: JWTPayload & Record<string, unknown> = { client_id: grant.client.client_id, ext: grant.session.ext };
+    // The promoted `ext` claims first: the standard claims set below always win over them.
+    const claims: JWTPayload & Record<string, unknown> = {
+      ...accessTokenExtClaims(config.oauth2, grant.session.ext),
+      client_id: grant.client.client_id,
+    };
     const scopeClaim = config.strategies.jwt.scope_claim;
     if (scopeClaim !== 'string') claims.scp = grant.scope;
     if (scopeClaim !== 'list') claims.scope = grant.scope.join(' ');
@@ -152,8 +157,8 @@ export class TokenService {
       .setSubject(grant.subject)
       .setAudience(grant.audience)
       .setIssuedAt(iat)
-      .setNotBefore(iat)
       .setJti(jti);
+    if (!config.oauth2.exclude_not_before_claim) jwt = jwt.setNotBefore(iat);
     if (lifespanMs > 0) jwt = jwt.setExpirationTime(iat + Math.round(lifespanMs / 1000));
     const token = await jwt.sign(signer.key);
     const row = this.row('access_token', sha256Hex(`jwt:${jti}`), grant, lifespanMs, now);

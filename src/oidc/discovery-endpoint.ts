@@ -6,6 +6,7 @@ import type { SigningKeyDeps } from '../oauth2/deps.js';
 import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
 
 const STANDARD_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'rat', 'nonce', 'acr', 'amr', 'sid', 'at_hash', 'c_hash'];
+const STANDARD_SCOPES = ['offline_access', 'offline', 'openid', 'userinfo_credential_draft_00'];
 
 /**
  * The provider metadata: every field Hydra emits, derived from configuration and the live keys.
@@ -15,21 +16,26 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
   const { config } = registry;
   const issuer = config.urls.self.issuer;
   const { alg } = await registry.keys.signingKey(ID_TOKEN_SET);
+  // Hydra's `webfinger.oidc_discovery.*`: endpoints served elsewhere (behind a gateway) and extra claims and scopes.
+  const overrides = config.webfinger.oidc_discovery;
+  const registrationEndpoint =
+    overrides.client_registration_url ||
+    (config.oidc.dynamic_client_registration.enabled ? publicUrl(config, '/oauth2/register') : undefined);
   return {
     issuer,
-    authorization_endpoint: publicUrl(config, '/oauth2/auth'),
-    token_endpoint: publicUrl(config, '/oauth2/token'),
-    jwks_uri: issuerUrl(config, '/.well-known/jwks.json'),
-    ...(config.oidc.dynamic_client_registration.enabled ? { registration_endpoint: publicUrl(config, '/oauth2/register') } : {}),
+    authorization_endpoint: overrides.auth_url || publicUrl(config, '/oauth2/auth'),
+    token_endpoint: overrides.token_url || publicUrl(config, '/oauth2/token'),
+    jwks_uri: overrides.jwks_url || issuerUrl(config, '/.well-known/jwks.json'),
+    ...(registrationEndpoint ? { registration_endpoint: registrationEndpoint } : {}),
     revocation_endpoint: issuerUrl(config, '/oauth2/revoke'),
     end_session_endpoint: issuerUrl(config, '/oauth2/sessions/logout'),
-    userinfo_endpoint: publicUrl(config, '/userinfo'),
+    userinfo_endpoint: overrides.userinfo_url || publicUrl(config, '/userinfo'),
     subject_types_supported: config.oidc.subject_identifiers.supported_types,
     response_types_supported: ['code', 'code id_token', 'id_token', 'token id_token', 'token', 'token id_token code'],
     response_modes_supported: ['query', 'fragment', 'form_post'],
     grant_types_supported: ['authorization_code', 'implicit', 'client_credentials', 'refresh_token'],
-    claims_supported: STANDARD_CLAIMS,
-    scopes_supported: ['offline_access', 'offline', 'openid', 'userinfo_credential_draft_00'],
+    claims_supported: [...new Set([...STANDARD_CLAIMS, ...overrides.supported_claims])],
+    scopes_supported: [...new Set([...STANDARD_SCOPES, ...overrides.supported_scope])],
     token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'],
     token_endpoint_auth_signing_alg_values_supported: SIGNING_ALGS,
     revocation_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'],

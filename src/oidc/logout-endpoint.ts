@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OAuth2Client } from '../client/model.js';
 import { readCookies, sessionCookieName, sessionIdFromCookie, setCookie } from '../flow/cookies.js';
+import { endLoginSession } from '../flow/identity-provider.js';
 import { openLogoutVerifier, postLogoutRedirect, startLogout } from '../flow/logout.js';
 import type { RouteModule } from '../http/app.js';
 import { HttpError, InvalidRequestError } from '../http/errors.js';
@@ -155,7 +156,7 @@ async function completeLogout(registry: LogoutDeps, request: FastifyRequest, rep
     }
   }
   const target = await finalRedirect(registry, state.clientId, state.params);
-  const ended = await registry.sessions.deleteLoginSession(state.sid);
+  const ended = await endLoginSession(registry, state.sid);
   clearSessionCookie(registry, reply);
   // Already ended (a replay, or removed meanwhile): the clients were told then.
   if (!ended) return redirect(reply, target);

@@ -4,6 +4,7 @@ import { type SessionStore, SqlSessionStore } from '../flow/session-store.js';
 import { UsedJtiStore } from '../oauth2/jti-store.js';
 import { SqlTokenStore, type TokenStore } from '../oauth2/token-store.js';
 import type { Logger } from '../observability/logger.js';
+import type { SessionSealing } from './session-sealing.js';
 import type { Tables } from './tables.js';
 
 /** Every store, all on one connection: the database's pool, or one transaction. */
@@ -32,6 +33,8 @@ export interface PersisterOptions {
   logger?: Logger;
   /** How client documents are read back (JSON depth cap, logging of unreadable rows). */
   clientReading?: DocumentReading;
+  /** How the session data of tokens and consents is written and read (sealed or plain JSON); plain by default. */
+  sessionSealing?: SessionSealing;
 }
 
 export class SqlPersister implements Persister {
@@ -46,8 +49,8 @@ export class SqlPersister implements Persister {
   ) {
     // Outside a transaction the token store batches concurrent inserts (group commit): one instance
     // per persister, so every request of the process shares it.
-    this.tokens = new SqlTokenStore(db);
-    this.sessions = new SqlSessionStore(db);
+    this.tokens = new SqlTokenStore(db, options.sessionSealing);
+    this.sessions = new SqlSessionStore(db, options.sessionSealing);
     this.jtis = new UsedJtiStore(db, options.logger);
     this.clients = new SqlClientRepository(db, options.clientReading);
   }

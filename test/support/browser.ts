@@ -51,6 +51,7 @@ export interface LoginChoice {
   reject?: boolean;
   acr?: string;
   amr?: string[];
+  identity_provider_session_id?: string;
 }
 
 export interface ConsentChoice {
@@ -95,6 +96,7 @@ export async function runFlow(
               ...(choice.remember_for !== undefined ? { remember_for: choice.remember_for } : {}),
               ...(choice.acr ? { acr: choice.acr } : {}),
               ...(choice.amr ? { amr: choice.amr } : {}),
+              ...(choice.identity_provider_session_id ? { identity_provider_session_id: choice.identity_provider_session_id } : {}),
             },
           });
       ({ url, response } = await browser.follow(data.redirect_to));
