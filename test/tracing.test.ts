@@ -42,9 +42,9 @@ interface ExportedSpan extends OtlpSpan {
   attribute(key: string): unknown;
 }
 
-const valueOf = ({ value }: OtlpAttribute): unknown =>
+const attributeValue = ({ value }: OtlpAttribute): unknown =>
   value.stringValue ?? (value.intValue === undefined ? (value.boolValue ?? value.doubleValue) : Number(value.intValue));
-const attributesOf = (attributes: OtlpAttribute[]) => Object.fromEntries(attributes.map((entry) => [entry.key, valueOf(entry)]));
+const attributesOf = (attributes: OtlpAttribute[]) => Object.fromEntries(attributes.map((entry) => [entry.key, attributeValue(entry)]));
 
 /** A loopback HTTP server recording every request (headers and body), answering with what `answer` returns. */
 class Recorder {
