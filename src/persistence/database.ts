@@ -46,9 +46,12 @@ export interface OpenOptions {
   tracing?: Tracing | undefined;
 }
 
+/** `db.system.name` of each store, as the semantic conventions spell it. */
+const SYSTEM_NAMES: Record<Dialect, string> = { sqlite: 'sqlite', postgres: 'postgresql', mysql: 'mysql' };
+
 /** Kysely's `log` option: the statements' spans when tracing is on. */
 function logOption(options: OpenOptions, dialect: Dialect) {
-  return options.tracing ? { log: querySpans(options.tracing, dialect) } : {};
+  return options.tracing ? { log: querySpans(options.tracing, SYSTEM_NAMES[dialect]) } : {};
 }
 
 export function openDatabase(dsn: string, options: OpenOptions = {}): Database {

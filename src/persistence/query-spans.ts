@@ -2,10 +2,6 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { ATTR_DB_COLLECTION_NAME, ATTR_DB_OPERATION_NAME, ATTR_DB_SYSTEM_NAME, ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 import { AliasNode, type LogEvent, type OperationNode, type RootOperationNode, TableNode } from 'kysely';
 import type { Tracing } from '../observability/tracing.js';
-import type { Dialect } from './database.js';
-
-/** `db.system.name` of each store, as the semantic conventions spell it. */
-const SYSTEM_NAMES: Record<Dialect, string> = { sqlite: 'sqlite', postgres: 'postgresql', mysql: 'mysql' };
 
 const STATEMENT_KINDS: Partial<Record<RootOperationNode['kind'], string>> = {
   SelectQueryNode: 'SELECT',
@@ -20,10 +16,10 @@ const STATEMENT_KINDS: Partial<Record<RootOperationNode['kind'], string>> = {
  * the span active when the statement ran (the request's). Kysely reports each statement once it
  * finished, with its duration, so the span is recorded then, starting that long before. A span names
  * the statement's kind and table only: never its text or parameters, which hold tokens and secrets,
- * and for a failed one the error's name, not its message (which may quote the values).
+ * and for a failed one the error's code or name, not its message (which may quote the values).
+ * `system` is the store's `db.system.name`.
  */
-export function querySpans(tracing: Tracing, dialect: Dialect): (event: LogEvent) => void {
-  const system = SYSTEM_NAMES[dialect];
+export function querySpans(tracing: Tracing, system: string): (event: LogEvent) => void {
   return (event) => {
     const end = performance.timeOrigin + performance.now();
     const { kind, table } = describeStatement(event.query.query, event.query.sql);
