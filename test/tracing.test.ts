@@ -325,6 +325,16 @@ describe('the tracing keys', () => {
     expect(createTracing(tracingOf({}), logger)).toBeUndefined();
   });
 
+  it('logs a collector that is down once, and still shuts down cleanly', async () => {
+    const tracing = createTracing(
+      tracingOf({ TRACING_PROVIDER: 'otel', TRACING_PROVIDERS_OTLP_SERVER_URL: '127.0.0.1:1', TRACING_PROVIDERS_OTLP_INSECURE: 'true' }),
+      logger,
+    );
+    tracing?.startSpan('lost', {}).end();
+    await expect(tracing?.shutdown()).resolves.toBeUndefined();
+    expect(logged.filter((line) => line.includes('spans could not be exported'))).toHaveLength(1);
+  }, 15_000);
+
   it('exports to Zipkin’s span API', async () => {
     const zipkin = await new Recorder(() => ({ status: 202, body: '' })).start();
     try {

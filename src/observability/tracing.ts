@@ -34,8 +34,11 @@ const DEFAULT_JAEGER_AGENT = 'localhost:6831';
 const DEFAULT_ZIPKIN_URL = 'http://localhost:9411/api/v2/spans';
 /** Jaeger (1.35 and later) receives OTLP over HTTP on this port of the host its agent runs on. */
 const JAEGER_OTLP_PORT = 4318;
-/** How long one export may take; a collector that hangs must not hold spans (or a shutdown) for long. */
-const EXPORT_TIMEOUT_MS = 10_000;
+/**
+ * How long one export may take, retries included: a collector that is down or hangs must not hold
+ * spans for long, nor a shutdown (which exports what is left) for more than this.
+ */
+const EXPORT_TIMEOUT_MS = 5000;
 
 /**
  * OpenTelemetry tracing of this process (Hydra's `tracing.*`): the tracer provider, the context that
@@ -77,14 +80,14 @@ export class Tracing {
     this.propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
   }
 
-  /** Exports the spans that have ended and wait in the batch. */
-  flush(): Promise<void> {
-    return this.provider.forceFlush();
+  /** Exports the spans that have ended and wait in the batch. Never rejects: a failed export is logged and its spans dropped. */
+  async flush(): Promise<void> {
+    await this.provider.forceFlush().catch(() => {});
   }
 
-  /** Exports what is left and stops; spans started afterwards are dropped. */
+  /** Exports what is left and stops; spans started afterwards are dropped. Never rejects, as `flush`. */
   async shutdown(): Promise<void> {
-    await this.provider.shutdown();
+    await this.provider.shutdown().catch(() => {});
     this.contexts.disable();
   }
 }
