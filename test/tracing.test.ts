@@ -192,8 +192,12 @@ describe.each(STORES)('tracing over OTLP/HTTP ($name)', (store) => {
     const authorize = await fetch(`${server.publicUrl}/oauth2/auth?${query}`, { redirect: 'manual' });
     expect([302, 303]).toContain(authorize.status);
 
+    // A metrics scrape is not traced (as in Hydra).
+    expect((await fetch(`${server.adminUrl}/admin/metrics/prometheus`)).status).toBe(200);
+
     await server.registry.tracing?.flush();
     const spans = exportedSpans(receiver);
+    expect(spans.filter((span) => span.name.includes('/metrics/'))).toEqual([]);
     const exports = receiver.requests.filter((request) => request.url === '/v1/traces');
     expect(exports.length).toBeGreaterThan(0);
     for (const request of exports) {

@@ -10,12 +10,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Tracing } from '../../observability/tracing.js';
 import type { Listener } from './shared.js';
 
+/** Metrics scrapes are not traced, as in Hydra: they would be most of the traces and tell nothing. */
+const UNTRACED_ROUTES = /^\/admin\/metrics\//;
+
 /**
  * One server span per request, named by method and route pattern (`POST /oauth2/token`; never the
  * raw URL, so ids do not make a name each), continuing the caller's trace when it sends a
  * `traceparent`. The rest of the request runs with the span active, so the database statements and
  * outbound requests it causes are its children. A request refused before this hook (an admin API
- * key, a NUL in the URL) still gets its span when it is answered.
+ * key, a NUL in the URL) still gets its span when it is answered. Metrics scrapes get none.
  */
 export function traceRequests(app: FastifyInstance, tracing: Tracing, listener: Listener): void {
   const spans = new WeakMap<FastifyRequest, Span>();
@@ -38,13 +41,17 @@ export function traceRequests(app: FastifyInstance, tracing: Tracing, listener: 
     );
   };
 
+  const traced = (request: FastifyRequest) => !UNTRACED_ROUTES.test(request.routeOptions.url ?? '');
+
   app.addHook('onRequest', (request, _reply, done) => {
+    if (!traced(request)) return done();
     const span = start(request);
     spans.set(request, span);
     tracing.runWithin(span, done);
   });
   app.addHook('onResponse', (request, reply, done) => {
     done();
+    if (!traced(request)) return;
     const span = spans.get(request) ?? start(request, performance.timeOrigin + performance.now() - reply.elapsedTime);
     const status = reply.statusCode;
     span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
