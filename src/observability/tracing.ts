@@ -106,7 +106,10 @@ export function createTracing(config: TracingConfig, logger: Logger): Tracing | 
     }),
     // As Hydra: a caller's sampling decision is followed; new traces are sampled at the configured ratio.
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
-    spanProcessors: [new BatchSpanProcessor(new LoggedExporter(exporter, destination, logger), { exportTimeoutMillis: EXPORT_TIMEOUT_MS })],
+    // The processor waits a little longer than the exporter tries, so that a failure is the exporter's, and logged.
+    spanProcessors: [
+      new BatchSpanProcessor(new LoggedExporter(exporter, destination, logger), { exportTimeoutMillis: EXPORT_TIMEOUT_MS + 1000 }),
+    ],
   });
   logger.info({ provider: config.provider, destination, sampling_ratio: ratio }, 'tracing: sending spans');
   return new Tracing(provider, destination);
