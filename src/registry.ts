@@ -12,6 +12,7 @@ import type { TokenStore } from './oauth2/token-store.js';
 import { TokenService } from './oauth2/tokens.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { createTracing, type Tracing } from './observability/tracing.js';
 import { type Database, openDatabase } from './persistence/database.js';
 import { migrateUp, pendingMigrations } from './persistence/migrator.js';
 import { type Persister, SqlPersister } from './persistence/persister.js';
@@ -55,6 +56,9 @@ export interface Registry {
   readonly metrics: Metrics;
   /** The time expiry checks read (a test may pass its own, to move time forward). */
   readonly clock: Clock;
+  /** OpenTelemetry tracing (`tracing.*`); undefined when `tracing.provider` is empty: no tracer at all. */
+  readonly tracing: Tracing | undefined;
+  /** Closes the database, then exports the spans still waiting. */
   close(): Promise<void>;
 }
 
@@ -66,7 +70,8 @@ export interface RegistryOptions {
 }
 
 export async function createRegistry(config: Config, logger: Logger, options: RegistryOptions = {}): Promise<Registry> {
-  const database = openDatabase(config.dsn);
+  const tracing = createTracing(config.tracing, logger);
+  const database = openDatabase(config.dsn, { tracing });
   const clock = options.clock ?? systemClock;
   try {
     if (options.migrate) {
@@ -87,6 +92,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
     });
     const clients = new ClientService({
       config,
+      tracing,
       repository: persister.clients,
       hasher,
       keyring,
@@ -117,15 +123,20 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       tokenStore: persister.tokens,
       sessions: persister.sessions,
       tokens,
-      clientAuth: new ClientAuthState(config, clock),
+      clientAuth: new ClientAuthState(config, clock, tracing),
       usedJtis: persister.jtis,
       lifecycle: { shuttingDown: false },
       metrics: new Metrics(),
       clock,
-      close: () => database.close(),
+      tracing,
+      close: async () => {
+        await database.close();
+        await tracing?.shutdown();
+      },
     };
   } catch (error) {
     await database.close().catch(() => {});
+    await tracing?.shutdown().catch(() => {});
     throw error;
   }
 }

@@ -102,8 +102,14 @@ function schemaSample(leaf: Leaf): { given: unknown; loaded: unknown } {
       return { given: 'sample-value-0123456789', loaded: 'sample-value-0123456789' };
     case 'url':
       return { given: 'https://sample.example/path', loaded: 'https://sample.example/path' };
+    case 'address':
+      return { given: 'collector.example:4318', loaded: 'collector.example:4318' };
     case 'integer': {
       const value = leaf.default < leaf.max ? leaf.default + 1 : leaf.default - 1;
+      return { given: value, loaded: value };
+    }
+    case 'number': {
+      const value = (leaf.min + leaf.max) / 2 === leaf.default ? leaf.min : (leaf.min + leaf.max) / 2;
       return { given: value, loaded: value };
     }
     case 'boolean':
@@ -181,6 +187,9 @@ describe('the fates table', () => {
     const kinds: Record<string, Leaf['kind'][]> = {
       boolean: ['boolean'],
       integer: ['integer'],
+      number: ['number'],
+      // A string matching one of three patterns (IPv6, IPv4 or host name, then a port), as the reference reads Hydra's `anyOf`.
+      'object or object or object': ['address'],
       array: ['list'],
       string: ['string', 'url', 'duration', 'enum'],
       'string or object': ['duration'],

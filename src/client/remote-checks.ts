@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { InvalidClientMetadataError } from '../http/errors.js';
 import { fetchJson, isNonPublicAddress, type OutboundPolicy } from '../http/outbound.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { OAuth2Client } from './model.js';
 
 /**
@@ -26,6 +27,8 @@ export interface RemoteCheckOptions {
   selfRegistered?: boolean;
   /** Every address a host name resolves to (default: the system resolver); replaceable in tests. */
   resolve?: (hostname: string) => Promise<string[]>;
+  /** Traces the `sector_identifier_uri` fetch. */
+  tracing?: Tracing | undefined;
 }
 
 const SECTOR_MAX_BYTES = 5 * 1024 * 1024;
@@ -34,7 +37,7 @@ const SECTOR_TIMEOUT_MS = 5000;
 export async function checkRemoteMetadata(client: OAuth2Client, options: RemoteCheckOptions): Promise<void> {
   const policy = outboundPolicy(options.config, { selfRegistered: options.selfRegistered === true });
   if (policy.disallowPrivateIpRanges) await refuseNonPublicTargets(client, policy, options.resolve ?? resolveAll);
-  if (client.sector_identifier_uri) await checkSectorIdentifier(client, policy);
+  if (client.sector_identifier_uri) await checkSectorIdentifier(client, policy, options.tracing);
 }
 
 /** Who chose a client's fetch targets: the admin, or an (often anonymous) dynamic registrant. */
@@ -98,7 +101,7 @@ async function refuseNonPublicTargets(
   if (failed) throw failed.reason;
 }
 
-async function checkSectorIdentifier(client: OAuth2Client, policy: OutboundPolicy): Promise<void> {
+async function checkSectorIdentifier(client: OAuth2Client, policy: OutboundPolicy, tracing: Tracing | undefined): Promise<void> {
   const uri = client.sector_identifier_uri;
   // Unreachable, an error status, not JSON, not an array of strings, empty: one answer for all, so
   // that the registrant cannot tell them apart (the reason goes to the debug text only).
@@ -106,7 +109,7 @@ async function checkSectorIdentifier(client: OAuth2Client, policy: OutboundPolic
     new InvalidClientMetadataError(`The sector_identifier_uri "${uri}" could not be fetched as a non-empty JSON array of URIs.`, reason);
   let listed: unknown;
   try {
-    listed = await fetchJson(uri, policy, { maxBytes: SECTOR_MAX_BYTES, timeoutMs: SECTOR_TIMEOUT_MS });
+    listed = await fetchJson(uri, policy, { maxBytes: SECTOR_MAX_BYTES, timeoutMs: SECTOR_TIMEOUT_MS, tracing });
   } catch (error) {
     throw unusable((error as Error).message);
   }

@@ -24,6 +24,8 @@ export interface ClientServiceDeps {
   keyring: Keyring;
   /** How host names resolve for the private-address guard (default: the system resolver). */
   resolve?: RemoteCheckOptions['resolve'];
+  /** Traces the `sector_identifier_uri` fetch (the registry's tracing, when on). */
+  tracing?: RemoteCheckOptions['tracing'];
 }
 
 /** At most this many clients are kept in memory for authentication (the least recently read dropped first). */
@@ -204,6 +206,7 @@ export class ClientService {
       config: this.deps.config,
       selfRegistered: origin.selfRegistered === true,
       ...(this.deps.resolve ? { resolve: this.deps.resolve } : {}),
+      tracing: this.deps.tracing,
     });
   }
 

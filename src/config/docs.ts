@@ -20,8 +20,12 @@ function typeOf(leaf: Leaf): string {
       return leaf.minLength === undefined ? 'string' : `string (at least ${leaf.minLength} characters)`;
     case 'url':
       return 'URL (absolute, `http` or `https`)';
+    case 'address':
+      return 'address (`host:port`; an IPv6 address in brackets)';
     case 'integer':
       return `integer (${leaf.min} to ${leaf.max})`;
+    case 'number':
+      return `number (${leaf.min} to ${leaf.max})`;
     case 'boolean':
       return 'boolean (`true` or `false`)';
     case 'duration':
@@ -49,6 +53,7 @@ function defaultOf(leaf: Leaf): string {
     case 'list':
       return leaf.default.length === 0 ? '(empty list)' : code(leaf.default.join(','));
     case 'integer':
+    case 'number':
     case 'boolean':
       return code(String(leaf.default));
     case 'headers':

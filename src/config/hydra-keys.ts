@@ -85,7 +85,9 @@ const TOKEN_HOOK = refused('not implemented yet: tokens would be issued without 
 const REFRESH_HOOK = refused(
   'not implemented yet: refreshed tokens would be issued without the claims the hook adds, and without its veto',
 );
-const TRACING = pending('OpenTelemetry tracing is not implemented yet; requests are still logged and counted in the metrics');
+const JAEGER_REMOTE_SAMPLING = pending(
+  'sampling strategies are not fetched from Jaeger: `tracing.providers.jaeger.sampling.trace_id_ratio` decides which traces are recorded',
+);
 
 /** Every key of Hydra's configuration (spec/config.json, the shared schemas expanded), in its order. */
 export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
@@ -198,18 +200,20 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'secrets.cookie': implemented(),
   'secrets.pagination': implemented(),
   profiling: ignored('Go’s profiler has no counterpart; use Node’s `--cpu-prof` or `--heap-prof`'),
-  'tracing.provider': TRACING,
-  'tracing.service_name': TRACING,
-  'tracing.deployment_environment': TRACING,
-  'tracing.providers.jaeger.local_agent_address': TRACING,
-  'tracing.providers.jaeger.sampling.server_url': TRACING,
-  'tracing.providers.jaeger.sampling.trace_id_ratio': TRACING,
-  'tracing.providers.zipkin.server_url': TRACING,
-  'tracing.providers.zipkin.sampling.sampling_ratio': TRACING,
-  'tracing.providers.otlp.server_url': TRACING,
-  'tracing.providers.otlp.insecure': TRACING,
-  'tracing.providers.otlp.sampling.sampling_ratio': TRACING,
-  'tracing.providers.otlp.authorization_header': TRACING,
+  'tracing.provider': implemented(),
+  'tracing.service_name': implemented('the default is `Portcullis`, where Hydra’s is `Ory Hydra`'),
+  'tracing.deployment_environment': implemented(),
+  'tracing.providers.jaeger.local_agent_address': implemented(
+    'its host receives the spans over OTLP/HTTP on port 4318 (Jaeger’s OTLP receiver), not over the agent’s UDP protocol',
+  ),
+  'tracing.providers.jaeger.sampling.server_url': JAEGER_REMOTE_SAMPLING,
+  'tracing.providers.jaeger.sampling.trace_id_ratio': implemented(),
+  'tracing.providers.zipkin.server_url': implemented(),
+  'tracing.providers.zipkin.sampling.sampling_ratio': implemented(),
+  'tracing.providers.otlp.server_url': implemented(),
+  'tracing.providers.otlp.insecure': implemented(),
+  'tracing.providers.otlp.sampling.sampling_ratio': implemented(),
+  'tracing.providers.otlp.authorization_header': implemented(),
   'sqa.opt_out': ignored('Portcullis sends no usage statistics'),
   version: ignored('it names the version a Hydra configuration was written for; Portcullis reads every version alike'),
   'cgroups.v1.auto_max_procs_enabled': ignored('Node.js sizes its thread pool itself; there is no GOMAXPROCS'),

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isIPv4 } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
 import { HYDRA_KEYS, hydraOnlyKeys, type KeyFate } from './hydra-keys.js';
@@ -180,6 +180,18 @@ function coerce(leaf: Leaf, value: unknown, key: string, source: string): unknow
       }
       return value;
     }
+    case 'address': {
+      if (typeof value !== 'string') return fail('expected a string');
+      if (value !== '' && !isHostAndPort(value)) return fail('expected host:port, such as localhost:4318 or [::1]:4318');
+      return value;
+    }
+    case 'number': {
+      const number = typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
+      if (typeof number !== 'number' || !Number.isFinite(number) || number < leaf.min || number > leaf.max) {
+        return fail(`expected a number from ${leaf.min} to ${leaf.max}`);
+      }
+      return number;
+    }
     case 'integer': {
       const number = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
       if (typeof number !== 'number' || !Number.isInteger(number) || number < leaf.min || number > leaf.max) {
@@ -300,6 +312,16 @@ function finish(config: Config): Config {
   }
   if (config.dev) config.serve.cookies.secure = false;
   return config;
+}
+
+/** A host name, IPv4 address or bracketed IPv6 address, then a port (the forms Hydra's schema allows for collector addresses). */
+function isHostAndPort(value: string): boolean {
+  const match =
+    /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)):(\d{1,5})$/.exec(
+      value,
+    );
+  if (!match) return false;
+  return (match[1] === undefined || isIP(match[1]) === 6) && Number(match[3]) <= 65_535;
 }
 
 function isHttpUrl(value: string): boolean {

@@ -7,7 +7,7 @@
 import { GRANT_TYPES } from '../client/model.js';
 import { PUBLISHED_SETS } from './hydra-keys.js';
 
-export type LeafKind = 'string' | 'url' | 'integer' | 'boolean' | 'duration' | 'list' | 'enum' | 'headers';
+export type LeafKind = 'string' | 'url' | 'address' | 'integer' | 'number' | 'boolean' | 'duration' | 'list' | 'enum' | 'headers';
 
 export interface LeafBase<T> {
   readonly kind: LeafKind;
@@ -16,12 +16,19 @@ export interface LeafBase<T> {
   /** Values never printed (docs show no default, errors hide the value). */
   readonly secret?: boolean;
 }
+/** `address`: a host and port, as Hydra writes a collector's address (`localhost:4318`, `[::1]:4318`). */
 export interface StringLeaf extends LeafBase<string> {
-  readonly kind: 'string' | 'url';
+  readonly kind: 'string' | 'url' | 'address';
   readonly minLength?: number;
 }
 export interface IntegerLeaf extends LeafBase<number> {
   readonly kind: 'integer';
+  readonly min: number;
+  readonly max: number;
+}
+/** A fraction or other number that need not be whole. */
+export interface NumberLeaf extends LeafBase<number> {
+  readonly kind: 'number';
   readonly min: number;
   readonly max: number;
 }
@@ -50,7 +57,7 @@ export interface EnumLeaf<T extends string> extends LeafBase<T> {
 export interface HeadersLeaf extends LeafBase<Readonly<Record<string, string>>> {
   readonly kind: 'headers';
 }
-export type Leaf = StringLeaf | IntegerLeaf | BooleanLeaf | DurationLeaf | ListLeaf | EnumLeaf<string> | HeadersLeaf;
+export type Leaf = StringLeaf | IntegerLeaf | NumberLeaf | BooleanLeaf | DurationLeaf | ListLeaf | EnumLeaf<string> | HeadersLeaf;
 
 export interface SchemaTree {
   readonly [key: string]: Leaf | SchemaTree;
@@ -74,6 +81,9 @@ const int = (def: number, min: number, max: number, description: string): Intege
   max,
   description,
 });
+const address = (description: string): StringLeaf => ({ kind: 'address', default: '', description });
+/** A sampling ratio: the share of new traces recorded, from 0 (none) to 1 (all). */
+const ratio = (def: number, description: string): NumberLeaf => ({ kind: 'number', default: def, min: 0, max: 1, description });
 const bool = (def: boolean, description: string): BooleanLeaf => ({
   kind: 'boolean',
   default: def,
@@ -495,6 +505,45 @@ export const SCHEMA = {
     ),
     leak_sensitive_values: bool(false, 'Log query strings and headers that may carry secrets (never in production).'),
     redaction_text: str('[redacted]', 'What logs show in place of a secret value (authorization headers, cookies, tokens, passwords).'),
+  },
+  tracing: {
+    provider: oneOf(
+      ['', 'otel', 'jaeger', 'zipkin'] as const,
+      '',
+      'Where OpenTelemetry spans go: `otel` (OTLP over HTTP, `tracing.providers.otlp.*`), `jaeger` (OTLP over HTTP to the Jaeger host, see `tracing.providers.jaeger.local_agent_address`) or `zipkin` (Zipkin’s JSON API). Empty: tracing is off and no tracer is set up. Spans: one per request on both listeners (named by route pattern), one per database statement (its kind and table, never its values), one per outbound request (back-channel logout, `jwks_uri`, `sector_identifier_uri`), which carries a W3C `traceparent` header; an incoming `traceparent` continues the caller’s trace.',
+    ),
+    service_name: str('Portcullis', 'The `service.name` of every span.'),
+    deployment_environment: str('', 'The `deployment.environment.name` of every span (empty: not set).'),
+    providers: {
+      jaeger: {
+        local_agent_address: address(
+          'The Jaeger agent’s address (`host:port`, default `localhost:6831`). Portcullis does not speak the agent’s UDP protocol: it sends OTLP over HTTP to port 4318 of this host, where Jaeger (1.35 and later) receives OTLP, and says so at start-up.',
+        ),
+        sampling: {
+          trace_id_ratio: ratio(
+            1,
+            'Share of new traces recorded with Jaeger; a caller’s sampling decision (its `traceparent`) is always followed.',
+          ),
+        },
+      },
+      zipkin: {
+        server_url: url('Zipkin’s span API (default: `http://localhost:9411/api/v2/spans`).'),
+        sampling: {
+          sampling_ratio: ratio(
+            0,
+            'Share of new traces recorded with Zipkin; a caller’s sampling decision is always followed. 0 (Hydra’s default here): only traces whose caller sampled them.',
+          ),
+        },
+      },
+      otlp: {
+        server_url: address('The OTLP/HTTP collector (`host:port`, default `localhost:4318`); spans are POSTed to `/v1/traces` there.'),
+        insecure: bool(false, 'Send spans over plain HTTP; otherwise HTTPS.'),
+        sampling: {
+          sampling_ratio: ratio(1, 'Share of new traces recorded; a caller’s sampling decision (its `traceparent`) is always followed.'),
+        },
+        authorization_header: str('', 'Sent as the `Authorization` header of every export (e.g. `Bearer …`).', { secret: true }),
+      },
+    },
   },
   ui: {
     port: int(3000, 0, 65_535, 'TCP port of the identity UI (`portcullis ui`): the bundled sign-in, consent and logout pages.'),

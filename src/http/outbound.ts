@@ -1,7 +1,17 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { type ClientRequest, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
+import { type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_FULL,
+} from '@opentelemetry/semantic-conventions';
+import type { Tracing } from '../observability/tracing.js';
 
 /**
  * Server-side HTTP fetches of URLs that clients registered (`jwks_uri`, `sector_identifier_uri`,
@@ -20,6 +30,8 @@ export interface OutboundPolicy {
 export interface FetchJsonOptions {
   timeoutMs?: number;
   maxBytes?: number;
+  /** Record a client span and send its `traceparent` (the registry's tracing, when on). */
+  tracing?: Tracing | undefined;
 }
 
 /** Any failure of an outbound request; the message is for logs and debug output only. */
@@ -191,12 +203,10 @@ export async function fetchJson(url: string, policy: OutboundPolicy, options: Fe
   // Refused and malformed URLs reject the returned promise (the function is async).
   const prepared = prepareTarget(url, policy);
   const { target, send } = prepared;
-  const requestOptions: RequestOptions = {
-    method: 'GET',
-    headers: { accept: 'application/json, application/jwk-set+json' },
-    ...prepared.lookup,
-  };
-  return new Promise((resolve, reject) => {
+  const headers: Record<string, string> = { accept: 'application/json, application/jwk-set+json' };
+  const span = outboundSpan(options.tracing, 'GET', target, headers);
+  const requestOptions: RequestOptions = { method: 'GET', headers, ...prepared.lookup };
+  const answer = new Promise((resolve, reject) => {
     const request = send(target, requestOptions, (response: IncomingMessage) => {
       if (response.statusCode !== 200) {
         response.resume();
@@ -226,12 +236,16 @@ export async function fetchJson(url: string, policy: OutboundPolicy, options: Fe
     const timer = setTimeout(() => request.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
     request.on('close', () => clearTimeout(timer));
     request.on('error', reject);
+    if (span) recordStatus(span, request);
     request.end();
   });
+  return span ? endWhenSettled(span, answer) : answer;
 }
 
 export interface PostFormOptions {
   timeoutMs?: number;
+  /** Record a client span and send its `traceparent` (the registry's tracing, when on). */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -251,12 +265,14 @@ export async function postForm(
   const prepared = prepareTarget(url, policy);
   const { target, send } = prepared;
   const body = Buffer.from(new URLSearchParams(form).toString(), 'utf8');
-  const requestOptions: RequestOptions = {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length), accept: '*/*' },
-    ...prepared.lookup,
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-www-form-urlencoded',
+    'content-length': String(body.length),
+    accept: '*/*',
   };
-  return new Promise((resolve, reject) => {
+  const span = outboundSpan(options.tracing, 'POST', target, headers);
+  const requestOptions: RequestOptions = { method: 'POST', headers, ...prepared.lookup };
+  const status = new Promise<number>((resolve, reject) => {
     const request = send(target, requestOptions, (response: IncomingMessage) => {
       // The status is the answer; the body is drained (still within the deadline) and ignored.
       resolve(response.statusCode ?? 0);
@@ -266,6 +282,52 @@ export async function postForm(
     const timer = setTimeout(() => request.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
     request.on('close', () => clearTimeout(timer));
     request.on('error', (error) => reject(error instanceof OutboundError ? error : new OutboundError(`${url}: ${error.message}`)));
+    if (span) recordStatus(span, request);
     request.end(body);
   });
+  return span ? endWhenSettled(span, status) : status;
+}
+
+/**
+ * A client span for a request about to be sent, its W3C `traceparent` added to the request's
+ * headers so that the target can continue the trace; undefined when tracing is off. The span names
+ * the URL without its query string, which may carry credentials.
+ */
+function outboundSpan(tracing: Tracing | undefined, method: string, target: URL, headers: Record<string, string>): Span | undefined {
+  if (!tracing) return undefined;
+  const port = target.port === '' ? (target.protocol === 'https:' ? 443 : 80) : Number(target.port);
+  const span = tracing.startSpan(method, {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      [ATTR_HTTP_REQUEST_METHOD]: method,
+      [ATTR_SERVER_ADDRESS]: target.hostname,
+      [ATTR_SERVER_PORT]: port,
+      [ATTR_URL_FULL]: `${target.origin}${target.pathname}`,
+    },
+  });
+  tracing.propagate(span, headers);
+  return span;
+}
+
+function recordStatus(span: Span, request: ClientRequest): void {
+  request.once('response', (response: IncomingMessage) => {
+    const status = response.statusCode ?? 0;
+    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    if (status >= 400) span.setAttributes({ [ATTR_ERROR_TYPE]: String(status) }).setStatus({ code: SpanStatusCode.ERROR });
+  });
+}
+
+/** Ends the span when the request's outcome is known; a failure marks it with the error's name (refused, timeout, …). */
+function endWhenSettled<T>(span: Span, outcome: Promise<T>): Promise<T> {
+  return outcome.then(
+    (value) => {
+      span.end();
+      return value;
+    },
+    (error: unknown) => {
+      span.setAttribute(ATTR_ERROR_TYPE, error instanceof Error ? error.name : 'unknown').setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+      throw error;
+    },
+  );
 }

@@ -5,6 +5,7 @@ import type { SecretHasher } from '../crypto/hasher.js';
 import { sha256Base64 } from '../crypto/keyring.js';
 import { randomString } from '../crypto/random.js';
 import { fetchJson, type OutboundPolicy } from '../http/outbound.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { Clock } from '../util/clock.js';
 import { LruMap } from '../util/lru.js';
 
@@ -89,7 +90,10 @@ export class AssertionKeysError extends Error {}
 class JwksUriCache {
   private readonly entries = new LruMap<string, { keys: Promise<JWK[]>; fetchedAt: number }>(MAX_JWKS_URIS);
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly tracing: Tracing | undefined,
+  ) {}
 
   /** The keys at a URI; `refresh` refetches unless the cached set is younger than the cooldown. */
   get(config: Config, uri: string, policy: OutboundPolicy, refresh: boolean): Promise<JWK[]> {
@@ -99,7 +103,7 @@ class JwksUriCache {
     const hit = this.entries.peek(cacheKey);
     const age = hit ? now - hit.fetchedAt : Number.POSITIVE_INFINITY;
     if (hit && age < JWKS_URI_MAX_AGE_MS && (!refresh || age < JWKS_URI_REFETCH_COOLDOWN_MS)) return hit.keys;
-    const keys = fetchKeySet(uri, policy, config.clients.jwks.max_keys);
+    const keys = fetchKeySet(uri, policy, config.clients.jwks.max_keys, this.tracing);
     this.entries.set(cacheKey, { keys, fetchedAt: now });
     // A failed fetch is not kept beyond the cooldown: the next request after it tries again.
     keys.catch(() => {
@@ -112,10 +116,10 @@ class JwksUriCache {
 }
 
 /** The keys a `jwks_uri` answers: a JSON Web Key Set of 1 to `maxKeys` keys, else an AssertionKeysError. */
-async function fetchKeySet(uri: string, policy: OutboundPolicy, maxKeys: number): Promise<JWK[]> {
+async function fetchKeySet(uri: string, policy: OutboundPolicy, maxKeys: number, tracing: Tracing | undefined): Promise<JWK[]> {
   let document: unknown;
   try {
-    document = await fetchJson(uri, policy);
+    document = await fetchJson(uri, policy, { tracing });
   } catch (error) {
     throw new AssertionKeysError(`The client’s jwks_uri could not be fetched: ${(error as Error).message}`);
   }
@@ -136,9 +140,10 @@ export class ClientAuthState {
   readonly jwks: JwksUriCache;
   private dummyHash: Promise<string> | undefined;
 
-  constructor(config: Config, clock: Clock) {
+  /** `tracing` traces the `jwks_uri` fetches (the registry's, when on). */
+  constructor(config: Config, clock: Clock, tracing?: Tracing) {
     this.secrets = new VerifiedSecrets(config.cache.ttl > 0);
-    this.jwks = new JwksUriCache(clock);
+    this.jwks = new JwksUriCache(clock, tracing);
   }
 
   /** Checks `secret` against a hash of a random secret, with the configured hasher's cost; never matches. */

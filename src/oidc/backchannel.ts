@@ -75,7 +75,12 @@ async function deliver(registry: BackChannelDeps, stored: StoredClient, sid: str
   for (let attempt = 0; ; attempt++) {
     let outcome: string;
     try {
-      const status = await postForm(client.backchannel_logout_uri, policy, { logout_token: token }, { timeoutMs: ATTEMPT_TIMEOUT_MS });
+      const status = await postForm(
+        client.backchannel_logout_uri,
+        policy,
+        { logout_token: token },
+        { timeoutMs: ATTEMPT_TIMEOUT_MS, tracing: registry.tracing },
+      );
       if (status >= 200 && status < 300) {
         logger.debug({ client_id: client.client_id, status }, 'back-channel logout delivered');
         return;

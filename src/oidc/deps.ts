@@ -4,7 +4,7 @@ import type { Registry } from '../registry.js';
 // The slices of the registry oidc/ uses; route modules take the whole registry, what they call a slice.
 
 /** Back-channel logout: the session's clients, the ID-token key that signs logout tokens, the log. */
-export type BackChannelDeps = Pick<Registry, 'config' | 'logger' | 'keys' | 'clients' | 'sessions'>;
+export type BackChannelDeps = Pick<Registry, 'config' | 'logger' | 'keys' | 'clients' | 'sessions' | 'tracing'>;
 
 /** A Bearer-token resource request (userinfo, credentials): the token and the claims it answers with. */
 export type BearerDeps = Pick<Registry, 'config' | 'tokens'>;

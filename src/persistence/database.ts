@@ -17,7 +17,9 @@ import {
 } from 'kysely';
 import { createPool } from 'mysql2';
 import pg from 'pg';
+import type { Tracing } from '../observability/tracing.js';
 import { parseMysqlDsn } from './mysql-dsn.js';
+import { querySpans } from './query-spans.js';
 import type { Tables } from './tables.js';
 
 export type Dialect = 'sqlite' | 'postgres' | 'mysql';
@@ -39,14 +41,27 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
  * `cockroach://`) or `mysql://…`. PostgreSQL DSNs may carry `max_conns` and `search_path` query
  * parameters; MySQL DSNs are read as Hydra reads them (`parseMysqlDsn`).
  */
-export function openDatabase(dsn: string): Database {
-  if (dsn === 'memory' || dsn.startsWith('sqlite://') || dsn.startsWith('sqlite:')) return openSqlite(dsn);
-  if (/^(postgres|postgresql|cockroach):\/\//.test(dsn)) return openPostgres(dsn);
-  if (dsn.startsWith('mysql://')) return openMysql(dsn);
+export interface OpenOptions {
+  /** Record a span per statement (`serve` with `tracing.provider` set); without it Kysely logs nothing, at no cost. */
+  tracing?: Tracing | undefined;
+}
+
+/** `db.system.name` of each store, as the semantic conventions spell it. */
+const SYSTEM_NAMES: Record<Dialect, string> = { sqlite: 'sqlite', postgres: 'postgresql', mysql: 'mysql' };
+
+/** Kysely's `log` option: the statements' spans when tracing is on. */
+function logOption(options: OpenOptions, dialect: Dialect) {
+  return options.tracing ? { log: querySpans(options.tracing, SYSTEM_NAMES[dialect]) } : {};
+}
+
+export function openDatabase(dsn: string, options: OpenOptions = {}): Database {
+  if (dsn === 'memory' || dsn.startsWith('sqlite://') || dsn.startsWith('sqlite:')) return openSqlite(dsn, options);
+  if (/^(postgres|postgresql|cockroach):\/\//.test(dsn)) return openPostgres(dsn, options);
+  if (dsn.startsWith('mysql://')) return openMysql(dsn, options);
   throw new Error(`dsn: unsupported data source "${redact(dsn)}" (use memory, sqlite://file, postgres://… or mysql://…)`);
 }
 
-function openSqlite(dsn: string): Database {
+function openSqlite(dsn: string, options: OpenOptions): Database {
   const path = dsn === 'memory' ? ':memory:' : sqlitePath(dsn);
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const connection = new SQLite(path);
@@ -55,7 +70,10 @@ function openSqlite(dsn: string): Database {
   connection.pragma('foreign_keys = ON');
   connection.pragma('busy_timeout = 5000');
   const checkpointer = path === ':memory:' ? undefined : new BackgroundCheckpointer(connection, path);
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(connection, checkpointer) }) });
+  const db = new Kysely<Tables>({
+    dialect: new SqliteDialect({ database: withStatementCache(connection, checkpointer) }),
+    ...logOption(options, 'sqlite'),
+  });
   return {
     db,
     dialect: 'sqlite',
@@ -232,7 +250,7 @@ function sqlitePath(dsn: string): string {
   return decodeURIComponent(withoutQuery);
 }
 
-function openPostgres(dsn: string): Database {
+function openPostgres(dsn: string, options: OpenOptions): Database {
   const parsed = new URL(dsn.replace(/^(cockroach|postgresql):/, 'postgres:'));
   const maxConns = Number(parsed.searchParams.get('max_conns') ?? 10);
   const searchPath = parsed.searchParams.get('search_path');
@@ -245,7 +263,7 @@ function openPostgres(dsn: string): Database {
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
-  const db = new Kysely<Tables>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: new CurrentSchemaPostgresDialect({ pool }), ...logOption(options, 'postgres') });
   return {
     db,
     dialect: 'postgres',
@@ -272,7 +290,7 @@ function mysqlSessionSetup(variables: ReadonlyArray<[string, string]>): string[]
   ];
 }
 
-function openMysql(dsn: string): Database {
+function openMysql(dsn: string, options: OpenOptions): Database {
   const target = parseMysqlDsn(dsn);
   const pool = createPool({
     ...(target.socketPath === undefined ? { host: target.host, port: target.port } : { socketPath: target.socketPath }),
@@ -298,6 +316,7 @@ function openMysql(dsn: string): Database {
         for (const statement of setup) await connection.executeQuery(CompiledQuery.raw(statement));
       },
     }),
+    ...logOption(options, 'mysql'),
   });
   return {
     db,

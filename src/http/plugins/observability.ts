@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type FastifyBaseLogger, LogController } from 'fastify';
 import type { Bindings, ChildLoggerOptions, LogFn, Logger } from 'pino';
+import { traceRequests } from './request-spans.js';
 import { type Listener, listenerWide } from './shared.js';
 
 const HEALTH_PATH = /^(\/admin)?\/health\//;
@@ -21,12 +22,13 @@ export function loggingOptions(logger: Logger, listener: Listener) {
 }
 
 /**
- * One log line per request (method, path without query string, status, duration) and the request
- * metrics, labelled by route pattern.
+ * One log line per request (method, path without query string, status, duration), the request
+ * metrics, labelled by route pattern, and (with `tracing.provider` set) a span per request.
  */
 export const observability = listenerWide('observability', (app, { registry, listener }, done) => {
-  const { config, metrics } = registry;
+  const { config, metrics, tracing } = registry;
   const settings = config.serve[listener];
+  if (tracing) traceRequests(app, tracing, listener);
   app.addHook('onResponse', (request, reply, next) => {
     next();
     // Labelled by route pattern (never the raw URL, which would make a series per id); unmatched: "".

@@ -4,7 +4,7 @@ import type { Registry } from '../../registry.js';
 export type Listener = 'public' | 'admin';
 
 /** The part of the registry the listener-wide plugins read. */
-export type AppRegistry = Pick<Registry, 'config' | 'logger' | 'metrics' | 'lifecycle'>;
+export type AppRegistry = Pick<Registry, 'config' | 'logger' | 'metrics' | 'lifecycle' | 'tracing'>;
 
 /** What every listener-wide plugin is registered with. */
 export interface ListenerOptions {
