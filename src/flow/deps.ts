@@ -9,4 +9,4 @@ import type { Registry } from '../registry.js';
 export type FlowDeps = Pick<Registry, 'config' | 'keyring' | 'cookieKeyring' | 'random' | 'sessions' | 'clients' | 'clock' | 'metrics'>;
 
 /** Ending a login session, and the identity provider's session it was accepted with. */
-export type IdentityProviderDeps = Pick<Registry, 'config' | 'logger' | 'sessions'>;
+export type IdentityProviderDeps = Pick<Registry, 'config' | 'logger' | 'sessions' | 'tracing'>;

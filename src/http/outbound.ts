@@ -242,7 +242,7 @@ export async function fetchJson(url: string, policy: OutboundPolicy, options: Fe
   return span ? endWhenSettled(span, answer) : answer;
 }
 
-export interface PostFormOptions {
+export interface SendOptions {
   timeoutMs?: number;
   /** Record a client span and send its `traceparent` (the registry's tracing, when on). */
   tracing?: Tracing | undefined;
@@ -250,40 +250,44 @@ export interface PostFormOptions {
 
 /**
  * POSTs an `application/x-www-form-urlencoded` body to a URL within the policy and a timeout (as
- * back-channel logout does), and resolves with the status code as soon as it arrives, whatever it
- * is (the body is drained and ignored). Rejects with an OutboundError on refused targets, network
- * errors and timeouts.
+ * back-channel logout does); see `sendRequest`.
  */
-export async function postForm(
+export function postForm(url: string, policy: OutboundPolicy, form: Record<string, string>, options: SendOptions = {}): Promise<number> {
+  const body = Buffer.from(new URLSearchParams(form).toString(), 'utf8');
+  return sendRequest(url, policy, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }, options);
+}
+
+/**
+ * Sends one request within the policy and a timeout, and resolves with the status code as soon as
+ * it arrives, whatever it is (the body is drained and ignored). Rejects with an OutboundError on
+ * refused targets, network errors and timeouts.
+ */
+export async function sendRequest(
   url: string,
   policy: OutboundPolicy,
-  form: Record<string, string>,
-  options: PostFormOptions = {},
+  request: { method: string; headers?: Readonly<Record<string, string>>; body?: Buffer },
+  options: SendOptions = {},
 ): Promise<number> {
   const timeoutMs = options.timeoutMs ?? 5000;
   // Refused and malformed URLs reject the returned promise (the function is async).
   const prepared = prepareTarget(url, policy);
   const { target, send } = prepared;
-  const body = Buffer.from(new URLSearchParams(form).toString(), 'utf8');
-  const headers: Record<string, string> = {
-    'content-type': 'application/x-www-form-urlencoded',
-    'content-length': String(body.length),
-    accept: '*/*',
-  };
-  const span = outboundSpan(options.tracing, 'POST', target, headers);
-  const requestOptions: RequestOptions = { method: 'POST', headers, ...prepared.lookup };
+  const headers: Record<string, string> = { accept: '*/*', ...request.headers };
+  if (request.body) headers['content-length'] = String(request.body.length);
+  const span = outboundSpan(options.tracing, request.method, target, headers);
+  const requestOptions: RequestOptions = { method: request.method, headers, ...prepared.lookup };
   const status = new Promise<number>((resolve, reject) => {
-    const request = send(target, requestOptions, (response: IncomingMessage) => {
+    const outgoing = send(target, requestOptions, (response: IncomingMessage) => {
       // The status is the answer; the body is drained (still within the deadline) and ignored.
       resolve(response.statusCode ?? 0);
       response.on('error', () => {});
       response.resume();
     });
-    const timer = setTimeout(() => request.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
-    request.on('close', () => clearTimeout(timer));
-    request.on('error', (error) => reject(error instanceof OutboundError ? error : new OutboundError(`${url}: ${error.message}`)));
-    if (span) recordStatus(span, request);
-    request.end(body);
+    const timer = setTimeout(() => outgoing.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    outgoing.on('close', () => clearTimeout(timer));
+    outgoing.on('error', (error) => reject(error instanceof OutboundError ? error : new OutboundError(`${url}: ${error.message}`)));
+    if (span) recordStatus(span, outgoing);
+    outgoing.end(request.body);
   });
   return span ? endWhenSettled(span, status) : status;
 }
