@@ -1,4 +1,3 @@
-import type { OAuth2Client } from '../client/model.js';
 import type { ConsentDecision } from '../flow/decision.js';
 import type { AuthorizeRequest } from './authorize/model.js';
 import { grantsCredentials, mintVcNonce } from './credential-nonce.js';
@@ -10,15 +9,8 @@ import { wantsIdToken, wantsRefreshToken } from './scope-grants.js';
 import type { StoredToken, TokenSession } from './token-store.js';
 import type { Grant } from './tokens.js';
 
-export interface IssueInput {
-  client: OAuth2Client;
-  requestId: string;
-  subject: string;
-  scope: string[];
-  audience: string[];
-  session: TokenSession;
-  consentId: string | null;
-  requestedAt: number;
+/** A grant's shared token fields, plus what decides the lifespans and the ID token's nonce. */
+export interface IssueInput extends Grant {
   /** Which per-grant lifespans apply. */
   grant: LifespanGrant;
   /** Include a nonce in the ID token (not on refresh: OIDC Core §12.2). */
@@ -35,17 +27,9 @@ export async function mintTokenResponse(
   input: IssueInput,
 ): Promise<{ response: TokenResponse; rows: StoredToken[] }> {
   const { config, tokens } = registry;
-  const grant: Grant = {
-    requestId: input.requestId,
-    client: input.client,
-    subject: input.subject,
-    scope: input.scope,
-    audience: input.audience,
-    session: input.session,
-    consentId: input.consentId,
-    requestedAt: input.requestedAt,
-  };
-  const access = await tokens.mintAccessToken(grant, lifespan(config, input.client, input.grant, 'access_token'));
+  // The tokens' shared fields, without the issuing options (which must not reach the stored rows).
+  const { grant: lifespanGrant, includeNonce, ...grant } = input;
+  const access = await tokens.mintAccessToken(grant, lifespan(config, input.client, lifespanGrant, 'access_token'));
   const response: TokenResponse = {
     access_token: access.token,
     token_type: 'bearer',
@@ -54,7 +38,7 @@ export async function mintTokenResponse(
   };
   const rows = [access.row];
   if (wantsRefreshToken(input.client, input.scope)) {
-    const refresh = tokens.mintRefreshToken(grant, lifespan(config, input.client, input.grant, 'refresh_token'));
+    const refresh = tokens.mintRefreshToken(grant, lifespan(config, input.client, lifespanGrant, 'refresh_token'));
     response.refresh_token = refresh.token;
     rows.push(refresh.row);
   }
@@ -68,9 +52,9 @@ export async function mintTokenResponse(
       client: input.client,
       subject: input.session.obfuscatedSubject ?? input.subject,
       session: input.session,
-      lifespanMs: lifespan(config, input.client, input.grant, 'id_token'),
+      lifespanMs: lifespan(config, input.client, lifespanGrant, 'id_token'),
       accessToken: access.token,
-      includeNonce: input.includeNonce,
+      includeNonce,
     });
   }
   return { response, rows };
