@@ -3,7 +3,7 @@ import { isIP, isIPv4 } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.js';
 import { HYDRA_KEYS, hydraOnlyKeys, type KeyFate } from './hydra-keys.js';
-import { type Config, envName, isLeaf, type Leaf, leaves, SCHEMA, type SchemaTree } from './schema.js';
+import { type Config, envName, isLeaf, type Leaf, leaves, SCHEMA, type SchemaTree, URL_SHORTHANDS } from './schema.js';
 
 /** A configuration problem; its message is one line naming the key and what is wrong. */
 export class ConfigError extends Error {
@@ -41,7 +41,11 @@ const HYDRA_ONLY: ReadonlyMap<string, KeyFate> = new Map(hydraOnlyKeys());
 const HYDRA_PARENTS: ReadonlySet<string> = new Set(
   [...HYDRA_ONLY.keys()].flatMap((key) => key.split('.').map((_, i, parts) => parts.slice(0, i).join('.'))).filter(Boolean),
 );
-const SCHEMA_BY_ENV: ReadonlyMap<string, string> = new Map(leaves().map(([key]) => [envName(key), key]));
+const SCHEMA_BY_ENV: ReadonlyMap<string, string> = new Map([
+  ...leaves().map(([key]): [string, string] => [envName(key), key]),
+  // `OAUTH2_TOKEN_HOOK=<url>` sets the hook's URL, as Hydra reads it.
+  ...[...URL_SHORTHANDS].map((key): [string, string] => [envName(key), `${key}.url`]),
+]);
 const HYDRA_ONLY_BY_ENV: ReadonlyMap<string, string> = new Map([...HYDRA_ONLY.keys()].map((key) => [envName(key), key]));
 /** `SERVE_`, `OAUTH2_`, `TTL_`…: the first segments of nested keys, ours and Hydra's. */
 const KEY_ENV_PREFIXES: readonly string[] = [
@@ -141,6 +145,8 @@ function walkFile(node: Record<string, unknown>, schema: SchemaTree, prefix: str
     const def = Object.hasOwn(schema, name) ? schema[name] : undefined;
     if (def && isLeaf(def)) {
       collected.schema.set(key, { value, source: file });
+    } else if (URL_SHORTHANDS.has(key) && typeof value === 'string') {
+      collected.schema.set(`${key}.url`, { value, source: file });
     } else if (isObject(value) && (def || walksInto(key, value))) {
       walkFile(value, def ?? {}, key, file, collected);
     } else if (HYDRA_ONLY.has(key)) {

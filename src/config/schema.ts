@@ -120,6 +120,25 @@ const oneOf = <T extends string>(
   ...(aliases ? { aliases } : {}),
 });
 
+/** A token hook (Hydra's `oauth2.token_hook` shape): where to POST, and the API key that authenticates the call. */
+const tokenHook = (description: string) => ({
+  url: url(`${description} Empty: no hook.`),
+  auth: {
+    type: oneOf(['', 'api_key'] as const, '', 'How the hook call is authenticated: `api_key` sends `auth.config.value` (else none).'),
+    config: {
+      in: oneOf(['header', 'cookie'] as const, 'header', 'Where the API key goes: a request header or a cookie.'),
+      name: str('', 'The header or cookie name carrying the API key.'),
+      value: str('', 'The API key.', { secret: true }),
+    },
+  },
+});
+
+/**
+ * Keys that may be given as a URL alone, meaning their `url` (Hydra: `oauth2.token_hook: <url>`, also
+ * `OAUTH2_TOKEN_HOOK=<url>`), as well as an object of keys.
+ */
+export const URL_SHORTHANDS: ReadonlySet<string> = new Set(['oauth2.token_hook', 'oauth2.refresh_token_hook']);
+
 const cors = (listener: string) => ({
   enabled: bool(false, `Answer CORS requests on the ${listener} listener.`),
   allowed_origins: list([], 'Origins allowed to call (`*` for any, `https://*.example.com` globs).'),
@@ -399,6 +418,12 @@ export const SCHEMA = {
       enforced: bool(false, 'Require PKCE (S256) from every client.'),
       enforced_for_public_clients: bool(false, 'Require PKCE (S256) from public clients (`token_endpoint_auth_method: none`).'),
     },
+    token_hook: tokenHook(
+      'POSTed the session and the token request before tokens are issued, for every grant; its answer’s `session.access_token` / `session.id_token` replace the tokens’ extra claims (also settable as a URL alone: `oauth2.token_hook: <url>`, `OAUTH2_TOKEN_HOOK=<url>`).',
+    ),
+    refresh_token_hook: tokenHook(
+      'POSTed the session before tokens are issued for the refresh_token grant (before `token_hook`); its answer merges as `token_hook`’s does (also settable as a URL alone).',
+    ),
     client_credentials: {
       default_grant_allowed_scope: bool(false, 'Grant every scope of the client when a client_credentials request asks for none.'),
     },

@@ -45,6 +45,11 @@ export class RefusedTargetError extends OutboundError {
   readonly code = 'EPRIVATE';
 }
 
+/** The target answered, but its body is not JSON. */
+export class NotJsonError extends OutboundError {
+  override name = 'NotJsonError';
+}
+
 const NON_PUBLIC = new BlockList();
 for (const [network, prefix] of [
   ['0.0.0.0', 8],
@@ -213,24 +218,7 @@ export async function fetchJson(url: string, policy: OutboundPolicy, options: Fe
         reject(new OutboundError(`${url} answered ${response.statusCode}`));
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBytes) {
-          request.destroy(new OutboundError(`${url} answered more than ${maxBytes} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      response.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch {
-          reject(new OutboundError(`${url} did not answer JSON`));
-        }
-      });
-      response.on('error', reject);
+      readJsonBody(url, request, response, maxBytes).then(resolve, reject);
     });
     // One deadline for the whole exchange, so a slow trickle of bytes cannot hold the request open.
     const timer = setTimeout(() => request.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
@@ -290,6 +278,81 @@ export async function sendRequest(
     outgoing.end(request.body);
   });
   return span ? endWhenSettled(span, status) : status;
+}
+
+/** Reads a response's body, at most maxBytes of it (else the request is destroyed), and parses it as JSON. */
+function readJsonBody(url: string, request: ClientRequest, response: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    response.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        request.destroy(new OutboundError(`${url} answered more than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    response.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reject(new NotJsonError(`${url} did not answer JSON`));
+      }
+    });
+    response.on('error', reject);
+  });
+}
+
+export interface PostJsonOptions extends SendOptions {
+  maxBytes?: number;
+  /** Extra request headers (an API key, a cookie). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * POSTs a JSON body within the policy, a timeout and a size limit (as the token hooks do), and
+ * resolves with the status and, for a 200, the parsed JSON answer (other bodies are drained and
+ * ignored). Rejects with an OutboundError on refused targets, network errors, timeouts and a 200
+ * whose body is not JSON.
+ */
+export async function postJson(
+  url: string,
+  policy: OutboundPolicy,
+  payload: unknown,
+  options: PostJsonOptions = {},
+): Promise<{ status: number; body?: unknown }> {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const maxBytes = options.maxBytes ?? 1_048_576;
+  const prepared = prepareTarget(url, policy);
+  const { target, send } = prepared;
+  const body = Buffer.from(JSON.stringify(payload), 'utf8');
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    ...options.headers,
+    'content-type': 'application/json; charset=UTF-8',
+    'content-length': String(body.length),
+  };
+  const span = outboundSpan(options.tracing, 'POST', target, headers);
+  const requestOptions: RequestOptions = { method: 'POST', headers, ...prepared.lookup };
+  const answer = new Promise<{ status: number; body?: unknown }>((resolve, reject) => {
+    const outgoing = send(target, requestOptions, (response: IncomingMessage) => {
+      const status = response.statusCode ?? 0;
+      if (status !== 200) {
+        response.on('error', () => {});
+        response.resume();
+        resolve({ status });
+        return;
+      }
+      readJsonBody(url, outgoing, response, maxBytes).then((parsed) => resolve({ status, body: parsed }), reject);
+    });
+    const timer = setTimeout(() => outgoing.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    outgoing.on('close', () => clearTimeout(timer));
+    outgoing.on('error', (error) => reject(error instanceof OutboundError ? error : new OutboundError(`${url}: ${error.message}`)));
+    if (span) recordStatus(span, outgoing);
+    outgoing.end(body);
+  });
+  return span ? endWhenSettled(span, answer) : answer;
 }
 
 /**

@@ -10,8 +10,11 @@ export type SigningKeyDeps = Pick<Registry, 'config' | 'keys'>;
 /** Minting codes and tokens (`issue.ts`): the token service, ID-token signing, nonces and request ids. */
 export type TokenIssuingDeps = SigningKeyDeps & Pick<Registry, 'keyring' | 'tokens' | 'random'>;
 
-/** A grant handler: minting, plus the stores a grant spends and writes (in one unit of work) and the clock. */
-export type GrantDeps = TokenIssuingDeps & Pick<Registry, 'persister' | 'tokenStore' | 'clock'>;
+/** Calling the token hooks: their settings, the outbound tracing, their metrics. */
+export type TokenHookDeps = Pick<Registry, 'config' | 'tracing' | 'metrics'>;
+
+/** A grant handler: minting and the token hooks, plus the stores a grant spends and writes (in one unit of work) and the clock. */
+export type GrantDeps = TokenIssuingDeps & TokenHookDeps & Pick<Registry, 'persister' | 'tokenStore' | 'clock'>;
 
 /** Client authentication: the clients, the verified-secret and jwks_uri caches, the hasher, used assertion ids. */
 export type ClientAuthDeps = Pick<Registry, 'config' | 'clients' | 'clientAuth' | 'hasher' | 'usedJtis'>;

@@ -118,6 +118,14 @@ export class Metrics {
   readonly tokensIssued = new Counter('portcullis_tokens_issued_total', 'Token responses issued by the token endpoint, by grant type.', [
     'grant_type',
   ]);
+  readonly tokenHookCalls = new Counter(
+    'portcullis_token_hook_calls_total',
+    'Token hook calls, by hook (token_hook, refresh_token_hook) and outcome (ok: claims replaced, unchanged: 204, denied: 403, failed).',
+    ['hook', 'outcome'],
+  );
+  readonly tokenHookDuration = new Histogram('portcullis_token_hook_duration_seconds', 'Time the token hooks took to answer, by hook.', [
+    'hook',
+  ]);
   readonly flowsStarted = new Counter(
     'portcullis_flows_started_total',
     'Browser flows started (flow="authorization": authorization requests sent to the login app).',
@@ -135,6 +143,8 @@ export class Metrics {
     this.httpRequests,
     this.httpDuration,
     this.tokensIssued,
+    this.tokenHookCalls,
+    this.tokenHookDuration,
     this.flowsStarted,
     this.flowsCompleted,
     this.janitorRuns,

@@ -4,8 +4,10 @@ import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import type { GrantDeps } from '../deps.js';
 import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
+import { applyTokenHooks } from '../token-hook.js';
 import { type FormBody, single } from '../token-params.js';
 import type { StoredToken } from '../token-store.js';
+import type { Grant } from '../tokens.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
@@ -25,7 +27,7 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
 
   const { session } = row;
   const { redirectUri: _r, codeChallenge: _c, ...kept } = session;
-  const { response, rows } = await mintTokenResponse(registry, {
+  const grant: Grant = {
     client,
     requestId: row.requestId,
     subject: row.subject,
@@ -34,6 +36,12 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
     session: { ...kept, grantType: 'authorization_code' },
     consentId: row.consentId,
     requestedAt: row.requestedAt,
+  };
+  // Before the code is spent: a hook that refuses leaves it unspent, as in Hydra.
+  const hooked = await applyTokenHooks(registry, { grant, grantType: 'authorization_code', requestedScope: row.scope, body });
+  const { response, rows } = await mintTokenResponse(registry, {
+    ...grant,
+    session: hooked,
     grant: 'authorization_code',
     includeNonce: true,
   });

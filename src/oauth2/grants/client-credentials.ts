@@ -3,6 +3,7 @@ import { disallowedAudiences } from '../audience.js';
 import type { GrantHandler } from '../grant.js';
 import { lifespan } from '../lifespans.js';
 import { disallowedScopes, parseScope } from '../scope.js';
+import { applyTokenHooks } from '../token-hook.js';
 import { list, single } from '../token-params.js';
 import type { Grant } from '../tokens.js';
 
@@ -42,6 +43,7 @@ export const clientCredentialsGrant: GrantHandler = async ({ registry, client, b
     consentId: null,
     requestedAt: now,
   };
+  grant.session = await applyTokenHooks(registry, { grant, grantType: 'client_credentials', requestedScope, body });
   const minted = await registry.tokens.mintAccessToken(grant, lifespan(config, client, 'client_credentials', 'access_token'), now);
   await registry.tokenStore.insert([minted.row]);
   return { access_token: minted.token, token_type: 'bearer', expires_in: minted.expiresIn, scope: scope.join(' ') };

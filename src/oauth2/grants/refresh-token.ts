@@ -5,8 +5,10 @@ import { disallowedAudiences } from '../audience.js';
 import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
 import { disallowedScopes, parseScope } from '../scope.js';
+import { applyTokenHooks } from '../token-hook.js';
 import { single } from '../token-params.js';
 import type { StoredToken } from '../token-store.js';
+import type { Grant } from '../tokens.js';
 
 /**
  * `grant_type=refresh_token`: every use rotates. Reusing a used token revokes the whole grant, unless
@@ -36,7 +38,7 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
   checkStillAllowed(config, client, row);
 
   // Minted before the transaction: signing may read keys, and SQLite has one connection, held by the transaction.
-  const minted = await mintTokenResponse(registry, {
+  const grant: Grant = {
     client,
     requestId: row.requestId,
     subject: row.subject,
@@ -45,9 +47,10 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
     session: { ...row.session },
     consentId: row.consentId,
     requestedAt: row.requestedAt,
-    grant: 'refresh_token',
-    includeNonce: false,
-  });
+  };
+  // Before the token is spent: a hook that refuses leaves it usable, as in Hydra.
+  const hooked = await applyTokenHooks(registry, { grant, grantType: 'refresh_token', requestedScope: row.scope, body });
+  const minted = await mintTokenResponse(registry, { ...grant, session: hooked, grant: 'refresh_token', includeNonce: false });
   const issued = await registry.persister.transaction(async ({ tokens }) => {
     if (!(await tokens.markUsed(row.signature, now, !row.active))) return false;
     await tokens.revokeAccessTokens(row.requestId);
