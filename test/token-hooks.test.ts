@@ -19,7 +19,13 @@ import { STORES } from './support/stores.js';
 interface HookCall {
   path: string;
   headers: IncomingMessage['headers'];
-  body: Record<string, any>;
+  body: HookBody;
+}
+
+/** The fields of a hook's request body the tests read (the rest is compared as a whole). */
+interface HookBody {
+  request: { grant_types: string[]; payload: Record<string, string[]> };
+  session: { extra: Record<string, unknown>; id_token: { subject: string; id_token_claims: { ext: Record<string, unknown> } } };
 }
 
 /** A hook target whose next answers the test chooses, per path; it records every call. */
@@ -30,7 +36,7 @@ class HookServer {
   url = '';
 
   async start(): Promise<void> {
-    this.server = createServer((request, response) => {
+    const server = createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
@@ -41,8 +47,9 @@ class HookServer {
         response.end(answer.body === undefined ? undefined : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
       });
     });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server?.address() as AddressInfo).port}`;
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   reset(): void {
