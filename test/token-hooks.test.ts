@@ -43,6 +43,11 @@ class HookServer {
         const path = request.url ?? '';
         this.calls.push({ path, headers: request.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
         const answer = this.answers.get(path) ?? { status: 204 };
+        // Status 0: the connection is dropped without an answer.
+        if (answer.status === 0) {
+          request.socket.destroy();
+          return;
+        }
         response.writeHead(answer.status, answer.body === undefined ? {} : { 'content-type': 'application/json' });
         response.end(answer.body === undefined ? undefined : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body));
       });
@@ -169,6 +174,7 @@ describe.each(STORES)('token hooks on $name', (store) => {
   it('403 is access_denied, any other answer or a body that is not JSON is server_error; nothing is issued', async () => {
     const form = { grant_type: 'client_credentials', scope: 'read' };
     const auth = { authorization: basicAuth(client.id, client.secret) };
+    const issuedBefore = server.registry.metrics.tokensIssued.get({ grant_type: 'client_credentials' });
     for (const [answer, status, error] of [
       [{ status: 403 }, 403, 'access_denied'],
       [{ status: 500 }, 500, 'server_error'],
@@ -182,8 +188,14 @@ describe.each(STORES)('token hooks on $name', (store) => {
       expectOAuthError(refused, status, error);
       expect(refused.body.error_description).toBe('The token hook target responded with an error.');
     }
+    hooks.reset();
+    hooks.answers.set('/token', { status: 0 });
+    const dropped = await tokenRequest(server, form, auth);
+    expectOAuthError(dropped, 500, 'server_error');
+    expect(dropped.body.error_description).toBe('An error occurred while executing the token hook.');
+    expect(server.registry.metrics.tokensIssued.get({ grant_type: 'client_credentials' })).toBe(issuedBefore);
     expect(server.registry.metrics.tokenHookCalls.get({ hook: 'token_hook', outcome: 'denied' })).toBeGreaterThan(0);
-    expect(server.registry.metrics.tokenHookCalls.get({ hook: 'token_hook', outcome: 'failed' })).toBeGreaterThan(3);
+    expect(server.registry.metrics.tokenHookCalls.get({ hook: 'token_hook', outcome: 'failed' })).toBeGreaterThan(4);
   });
 
   it('authorization_code and refresh_token: claims reach the ID token; the refresh hook runs first; a refusal spends nothing', async () => {
