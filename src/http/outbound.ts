@@ -198,15 +198,25 @@ function prepareTarget(url: string, policy: OutboundPolicy): PreparedTarget {
 
 /** GETs a URL and parses its JSON body, within the policy, a timeout and a size limit. */
 export async function fetchJson(url: string, policy: OutboundPolicy, options: FetchJsonOptions = {}): Promise<unknown> {
+  const body = await fetchText(url, policy, 'application/json, application/jwk-set+json', options);
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new OutboundError(`${url} did not answer JSON`);
+  }
+}
+
+/** GETs a URL and returns its body as text (a request object at a `request_uri`), under fetchJson's rules. */
+export async function fetchText(url: string, policy: OutboundPolicy, accept: string, options: FetchJsonOptions = {}): Promise<string> {
   const timeoutMs = options.timeoutMs ?? 5000;
   const maxBytes = options.maxBytes ?? 1_048_576;
   // Refused and malformed URLs reject the returned promise (the function is async).
   const prepared = prepareTarget(url, policy);
   const { target, send } = prepared;
-  const headers: Record<string, string> = { accept: 'application/json, application/jwk-set+json' };
+  const headers: Record<string, string> = { accept };
   const span = outboundSpan(options.tracing, 'GET', target, headers);
   const requestOptions: RequestOptions = { method: 'GET', headers, ...prepared.lookup };
-  const answer = new Promise((resolve, reject) => {
+  const answer = new Promise<string>((resolve, reject) => {
     const request = send(target, requestOptions, (response: IncomingMessage) => {
       if (response.statusCode !== 200) {
         response.resume();
@@ -223,13 +233,7 @@ export async function fetchJson(url: string, policy: OutboundPolicy, options: Fe
         }
         chunks.push(chunk);
       });
-      response.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        } catch {
-          reject(new OutboundError(`${url} did not answer JSON`));
-        }
-      });
+      response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
       response.on('error', reject);
     });
     // One deadline for the whole exchange, so a slow trickle of bytes cannot hold the request open.
