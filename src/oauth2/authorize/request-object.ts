@@ -22,8 +22,22 @@ import { parseScope } from '../scope.js';
 /** A request object larger than this is refused (whether sent by value or fetched). */
 const MAX_REQUEST_OBJECT_BYTES = 64 * 1024;
 const REQUEST_URI_TIMEOUT_MS = 5000;
-/** JWT claims that describe the object itself, not authorization request parameters. */
-const OBJECT_CLAIMS: ReadonlySet<string> = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'request', 'request_uri']);
+/**
+ * Claims never taken as parameters: those that describe the object itself, nested objects, and the
+ * flow's own verifiers (which only the server hands out, in the outer query).
+ */
+const NOT_PARAMETERS: ReadonlySet<string> = new Set([
+  'iss',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'jti',
+  'request',
+  'request_uri',
+  'login_verifier',
+  'consent_verifier',
+]);
 const ALGORITHMS: ReadonlySet<string> = new Set(SIGNING_ALGS);
 
 /** The authorization request's parameters with its request object (if any) merged in. */
@@ -119,7 +133,7 @@ function mergeClaims(outer: Record<string, string>, outerScope: string[], claims
   }
   const merged = { ...outer };
   for (const [name, value] of Object.entries(claims)) {
-    if (OBJECT_CLAIMS.has(name) || value === undefined || value === null) continue;
+    if (NOT_PARAMETERS.has(name) || value === undefined || value === null) continue;
     merged[name] = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   const scope = parseScope(merged.scope);
