@@ -201,6 +201,16 @@ describe.each(STORES)('request objects at the authorization endpoint ($name)', (
     expect(location.searchParams.get('error_description')).toContain('"response_type"');
   });
 
+  it('refuses an expired request object', async () => {
+    const expired = await new SignJWT({ client_id: clientId, response_type: 'code', redirect_uri: REDIRECT })
+      .setProtectedHeader({ alg: 'RS256', kid: 'rp-1' })
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 600)
+      .sign(signingKey);
+    const location = await refusal(authorizeUrl({ request: expired }));
+    expectOnErrorPage(location, 'invalid_request_object');
+    expect(location.searchParams.get('error_description')).toContain('claims could not be validated');
+  });
+
   it('refuses encrypted request objects', async () => {
     expectOnErrorPage(await refusal(authorizeUrl({ request: 'a.b.c.d.e' })), 'invalid_request_object');
   });
