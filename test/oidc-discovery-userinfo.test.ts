@@ -68,7 +68,7 @@ describe.each(STORES)('discovery, userinfo and verifiable credentials ($name)', 
     expect(data.credentials_endpoint_draft_00).toBe(`${base}/credentials`);
     expect(data.credentials_supported_draft_00?.[0]?.format).toBe('jwt_vc_json');
     expect(data.backchannel_logout_supported).toBe(true);
-    expect(data.request_parameter_supported).toBe(false);
+    expect(data.request_parameter_supported).toBe(true);
     const rfc8414 = await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json();
     expect(rfc8414).toEqual(data);
   });

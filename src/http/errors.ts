@@ -158,6 +158,20 @@ export const InvalidRedirectUriError = kind(
   'The value of one or more redirect_uris is invalid.',
 );
 
+// OpenID Connect Core §6 / RFC 9101 request objects, with fosite's descriptions.
+export const InvalidRequestObjectError = kind(
+  'InvalidRequestObjectError',
+  'invalid_request_object',
+  400,
+  'The request parameter contains an invalid Request Object.',
+);
+export const InvalidRequestUriError = kind(
+  'InvalidRequestUriError',
+  'invalid_request_uri',
+  400,
+  'The request_uri in the Authorization Request returns an error or contains invalid data.',
+);
+
 // Generic (non-OAuth) errors of the admin API; `error` carries Hydra's wording for them.
 export const BadRequestError = kind('BadRequestError', 'The request was malformed or contained invalid parameters', 400, '');
 export const NotFoundError = kind('NotFoundError', 'Unable to locate the resource', 404, '');

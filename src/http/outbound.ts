@@ -203,22 +203,27 @@ function prepareTarget(url: string, policy: OutboundPolicy): PreparedTarget {
 
 /** GETs a URL and parses its JSON body, within the policy, a timeout and a size limit. */
 export async function fetchJson(url: string, policy: OutboundPolicy, options: FetchJsonOptions = {}): Promise<unknown> {
+  return parseJsonAnswer(url, await fetchText(url, policy, 'application/json, application/jwk-set+json', options));
+}
+
+/** GETs a URL and returns its body as text (a request object at a `request_uri`), under fetchJson's rules. */
+export async function fetchText(url: string, policy: OutboundPolicy, accept: string, options: FetchJsonOptions = {}): Promise<string> {
   const timeoutMs = options.timeoutMs ?? 5000;
   const maxBytes = options.maxBytes ?? 1_048_576;
   // Refused and malformed URLs reject the returned promise (the function is async).
   const prepared = prepareTarget(url, policy);
   const { target, send } = prepared;
-  const headers: Record<string, string> = { accept: 'application/json, application/jwk-set+json' };
+  const headers: Record<string, string> = { accept };
   const span = outboundSpan(options.tracing, 'GET', target, headers);
   const requestOptions: RequestOptions = { method: 'GET', headers, ...prepared.lookup };
-  const answer = new Promise((resolve, reject) => {
+  const answer = new Promise<string>((resolve, reject) => {
     const request = send(target, requestOptions, (response: IncomingMessage) => {
       if (response.statusCode !== 200) {
         response.resume();
         reject(new OutboundError(`${url} answered ${response.statusCode}`));
         return;
       }
-      readJsonBody(url, request, response, maxBytes).then(resolve, reject);
+      readBody(url, request, response, maxBytes).then(resolve, reject);
     });
     // One deadline for the whole exchange, so a slow trickle of bytes cannot hold the request open.
     const timer = setTimeout(() => request.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
@@ -281,7 +286,8 @@ export async function sendRequest(
 }
 
 /** Reads a response's body, at most maxBytes of it (else the request is destroyed), and parses it as JSON. */
-function readJsonBody(url: string, request: ClientRequest, response: IncomingMessage, maxBytes: number): Promise<unknown> {
+/** A response's body as text, at most `maxBytes` (beyond that the request is destroyed with an OutboundError). */
+function readBody(url: string, request: ClientRequest, response: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -293,15 +299,22 @@ function readJsonBody(url: string, request: ClientRequest, response: IncomingMes
       }
       chunks.push(chunk);
     });
-    response.on('end', () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        reject(new NotJsonError(`${url} did not answer JSON`));
-      }
-    });
+    response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     response.on('error', reject);
   });
+}
+
+/** A response's body parsed as JSON; a NotJsonError when it is not JSON. */
+async function readJsonBody(url: string, request: ClientRequest, response: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return parseJsonAnswer(url, await readBody(url, request, response, maxBytes));
+}
+
+function parseJsonAnswer(url: string, body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new NotJsonError(`${url} did not answer JSON`);
+  }
 }
 
 export interface PostJsonOptions extends SendOptions {

@@ -16,7 +16,7 @@ import { issuerUrl, publicUrl, withoutTrailingSlashes } from '../config/urls.js'
 import { parseBasicCredentials } from '../http/basic-credentials.js';
 import { InvalidClientError, InvalidRequestError } from '../http/errors.js';
 import { AssertionKeysError } from './client-auth-state.js';
-import type { ClientAuthDeps } from './deps.js';
+import type { ClientAuthDeps, ClientKeysDeps } from './deps.js';
 import { type FormBody, single } from './token-params.js';
 
 /**
@@ -210,7 +210,7 @@ function acceptedAudiences(registry: ClientAuthDeps): Set<string> {
   return new Set([publicUrl(config, '/oauth2/token'), issuerUrl(config, '/oauth2/token'), issuerUrl(config, '')]);
 }
 
-type VerifyOptions = { algorithms: string[]; issuer: string; subject: string; requiredClaims: string[] };
+type VerifyOptions = { algorithms: string[]; issuer?: string; subject?: string; requiredClaims?: string[] };
 
 async function verifyAssertion(
   registry: ClientAuthDeps,
@@ -227,27 +227,42 @@ async function verifyAssertion(
         `The client_assertion is signed with "${String(header.alg)}"; this client may use ${algorithms.join(', ')}.`,
       );
     }
-    const ownKeys = (client.jwks as { keys?: unknown }).keys;
-    if (Array.isArray(ownKeys) && ownKeys.length > 0) {
-      return await verifyWithCandidates(assertion, header, candidateKeys(ownKeys as JWK[], header), options);
-    }
-    if (!client.jwks_uri) throw new AssertionKeysError('The client has neither jwks nor jwks_uri to verify its client_assertion.');
-    const remote = registry.clientAuth.jwks;
-    const policy = outboundPolicy(registry.config, stored);
-    const cached = await remote.get(registry.config, client.jwks_uri, policy, false);
-    const fitting = candidateKeys(cached, header);
-    if (fitting.length > 0) return await verifyWithCandidates(assertion, header, fitting, options);
-    // No key fits: the client may have rotated; look once more.
-    const refetched = await remote.get(registry.config, client.jwks_uri, policy, true);
-    return await verifyWithCandidates(assertion, header, candidateKeys(refetched, header), options);
+    return await verifyWithClientKeys(registry, stored, assertion, header, options);
   } catch (error) {
     throw assertionFailure(error);
   }
 }
 
+/**
+ * Verifies a JWT the client signed (a client_assertion, a request object) with its registered keys:
+ * `jwks` if it has any, else its `jwks_uri` (cached; fetched once more when no key fits, as the
+ * client may have rotated). Throws AssertionKeysError or jose's errors.
+ */
+export async function verifyWithClientKeys(
+  registry: ClientKeysDeps,
+  stored: StoredClient,
+  jwt: string,
+  header: ProtectedHeaderParameters,
+  options: VerifyOptions,
+): Promise<JWTPayload> {
+  const client = stored.client;
+  const ownKeys = (client.jwks as { keys?: unknown }).keys;
+  if (Array.isArray(ownKeys) && ownKeys.length > 0) {
+    return verifyWithCandidates(jwt, header, candidateKeys(ownKeys as JWK[], header), options);
+  }
+  if (!client.jwks_uri) throw new AssertionKeysError('The client has neither jwks nor jwks_uri to verify its JWT.');
+  const remote = registry.clientAuth.jwks;
+  const policy = outboundPolicy(registry.config, stored);
+  const cached = await remote.get(registry.config, client.jwks_uri, policy, false);
+  const fitting = candidateKeys(cached, header);
+  if (fitting.length > 0) return verifyWithCandidates(jwt, header, fitting, options);
+  const refetched = await remote.get(registry.config, client.jwks_uri, policy, true);
+  return verifyWithCandidates(jwt, header, candidateKeys(refetched, header), options);
+}
+
 /** Verifies with the candidate keys `candidateKeys` chose, in order; none verifying is one refusal. */
 async function verifyWithCandidates(assertion: string, header: ProtectedHeaderParameters, candidates: JWK[], options: VerifyOptions) {
-  if (candidates.length === 0) throw new AssertionKeysError('No key of the client fits the client_assertion’s header.');
+  if (candidates.length === 0) throw new AssertionKeysError('No key of the client fits the JWT’s header.');
   for (const jwk of candidates) {
     let key: Awaited<ReturnType<typeof importJWK>>;
     try {
@@ -261,7 +276,7 @@ async function verifyWithCandidates(assertion: string, header: ProtectedHeaderPa
       if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) throw error;
     }
   }
-  throw new AssertionKeysError(`The signature of the client_assertion does not verify with the ${candidates.length} key(s) tried.`);
+  throw new AssertionKeysError(`The signature of the JWT does not verify with the ${candidates.length} key(s) tried.`);
 }
 
 /**

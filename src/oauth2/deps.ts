@@ -17,13 +17,16 @@ export type TokenHookDeps = Pick<Registry, 'config' | 'tracing' | 'metrics'>;
 export type GrantDeps = TokenIssuingDeps & TokenHookDeps & Pick<Registry, 'persister' | 'tokenStore' | 'clock'>;
 
 /** Client authentication: the clients, the verified-secret and jwks_uri caches, the hasher, used assertion ids. */
-export type ClientAuthDeps = Pick<Registry, 'config' | 'clients' | 'clientAuth' | 'hasher' | 'usedJtis'>;
+export type ClientAuthDeps = ClientKeysDeps & Pick<Registry, 'clients' | 'hasher' | 'usedJtis'>;
+
+/** Verifying a JWT a client signed with its registered keys (`jwks`, or the cached `jwks_uri`). */
+export type ClientKeysDeps = Pick<Registry, 'config' | 'clientAuth'>;
 
 /** Reading a presented token and its client (introspection, revocation, per-client CORS). */
 export type TokenLookupDeps = Pick<Registry, 'config' | 'clients' | 'tokens'>;
 
-/** Checking an authorization request: its client, the settings, the keys that verify an `id_token_hint`. */
-export type AuthorizeRequestDeps = SigningKeyDeps & Pick<Registry, 'clients'>;
+/** Checking an authorization request: its client, the settings, the keys that verify an `id_token_hint` and request objects. */
+export type AuthorizeRequestDeps = SigningKeyDeps & ClientKeysDeps & Pick<Registry, 'clients' | 'tracing'>;
 
 /** The authorization endpoint's legs: the request checks, the flow, minting, and the unit of work that stores both. */
 export type AuthorizeDeps = AuthorizeRequestDeps & FlowDeps & TokenIssuingDeps & Pick<Registry, 'persister' | 'metrics'>;

@@ -16,6 +16,7 @@ import type { AuthorizeRequestDeps } from '../deps.js';
 import { verifyOwnIdToken } from '../id-token.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 import type { AuthorizeRequest, ResponseMode } from './model.js';
+import { resolveRequestObject } from './request-object.js';
 
 /** An error to deliver: to the client's redirect URI when `redirect` is set, else on the error page. */
 export class AuthorizeError extends Error {
@@ -42,12 +43,40 @@ export async function parseAuthorizeRequest(
 ): Promise<AuthorizeRequest> {
   const stored = await checkClient(registry, params);
   const { client } = stored;
+  params = await withRequestObject(registry, stored, params);
   const { redirectUri, sent } = checkRedirectUri(client, params);
   try {
     return await checkVerifiedRequest(registry, client, params, repeated, redirectUri, sent);
   } catch (error) {
     if (error instanceof AuthorizeError && error.redirect && !redirectsInvalidRequests(stored)) throw new AuthorizeError(error.error);
     throw error;
+  }
+}
+
+/**
+ * The parameters with the request object merged in. Its errors go to the redirect URI the outer
+ * parameters name, when that is one of the client's and the client may be answered there; else to
+ * the error page (Hydra always uses the error page here, as it checks the redirect URI later).
+ */
+async function withRequestObject(
+  registry: AuthorizeRequestDeps,
+  stored: StoredClient,
+  params: Record<string, string>,
+): Promise<Record<string, string>> {
+  try {
+    return await resolveRequestObject(registry, stored, params);
+  } catch (error) {
+    if (!(error instanceof HttpError)) throw error;
+    if (!redirectsInvalidRequests(stored)) throw new AuthorizeError(error);
+    let target: AuthorizeError['redirect'];
+    try {
+      const { redirectUri } = checkRedirectUri(stored.client, params);
+      const responseMode = checkResponseMode(params, checkResponseTypeShape(params), redirectUri);
+      target = { redirectUri, responseMode, state: params.state ?? '' };
+    } catch {
+      target = undefined;
+    }
+    throw new AuthorizeError(error, target);
   }
 }
 
