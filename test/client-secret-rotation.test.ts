@@ -130,6 +130,21 @@ describe.each(STORES)('client secret rotation ($name)', (store) => {
     expect(await authenticates(client.client_id, 'patched-secret')).toBe(true);
   });
 
+  it('a rotated-secrets column that is not a JSON array of strings counts as none, never a 500', async () => {
+    const client = await create({ client_secret: 'survives-bad-rows' });
+    for (const column of ['not json', '{"a":1}', '[1,null]']) {
+      await server.registry.database.db
+        .updateTable('clients')
+        .set({ rotated_secret_hashes: column })
+        .where('id', '=', client.client_id)
+        .execute();
+      // The cache holds the client for cache.ttl: read the row as a fresh node would.
+      expect((await server.registry.persister.clients.find(client.client_id))?.rotatedSecretHashes).toEqual([]);
+      const answer = await rotate(client.client_id);
+      expect(answer.status).toBe(200);
+    }
+  });
+
   it('refuses clients that do not authenticate with a secret (400), and unknown clients (404)', async () => {
     const pub = await create({
       token_endpoint_auth_method: 'none',
