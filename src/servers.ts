@@ -1,6 +1,7 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import { clientAdminRoutes } from './client/client-admin-routes.js';
+import { clientSecretAdminRoutes } from './client/client-secret-admin-routes.js';
 import { fallbackPagesEndpoint } from './flow/fallback-pages-endpoint.js';
 import { loginConsentAdminRoutes } from './flow/login-consent-admin-routes.js';
 import { logoutAdminRoutes } from './flow/logout-admin-routes.js';
@@ -48,6 +49,7 @@ export const ROUTES: Record<Listener, RouteModule[]> = {
   admin: [
     healthEndpoint,
     clientAdminRoutes,
+    clientSecretAdminRoutes,
     keyAdminRoutes,
     loginConsentAdminRoutes,
     logoutAdminRoutes,

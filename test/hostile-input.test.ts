@@ -824,6 +824,8 @@ const SPECS: Record<string, RouteSpec> = {
       ),
   },
   [adm('DELETE', '/clients/:id')]: { kind: 'api', gen: noise(adm('DELETE', '/clients/:id')) },
+  [adm('POST', '/clients/:id/secrets/rotate')]: { kind: 'api', gen: noise(adm('POST', '/clients/:id/secrets/rotate')) },
+  [adm('DELETE', '/clients/:id/secrets/rotate')]: { kind: 'api', gen: noise(adm('DELETE', '/clients/:id/secrets/rotate')) },
   [adm('PUT', '/clients/:id/lifespans')]: {
     kind: 'api',
     gen: (f) =>

@@ -110,17 +110,28 @@ const TABLE_ROWS: { table: string; since: number; row: Row }[] = [
 /** Migration 0006 adds `clients.self_registered` (default 0: existing clients count as admin-created). */
 const CLIENT_ORIGIN_VERSION = MIGRATIONS.findIndex((m) => m.name === '0006-client-origin') + 1;
 
-/** The row as written at `version`: from 0006 on, a client says where it came from (here: registration). */
+/** Migration 0007 adds `clients.rotated_secret_hashes` (null: no rotated secrets). */
+const ROTATED_SECRETS_VERSION = MIGRATIONS.findIndex((m) => m.name === '0007-client-rotated-secrets') + 1;
+
+/**
+ * The row as written at `version`: from 0006 on, a client says where it came from (here:
+ * registration); from 0007 on, it may hold rotated secrets' hashes (here: one).
+ */
 function writtenRow(table: string, row: Row, version: number): Row {
-  return table === 'clients' && version >= CLIENT_ORIGIN_VERSION ? { ...row, self_registered: 1 } : row;
+  if (table !== 'clients') return row;
+  const origin = version >= CLIENT_ORIGIN_VERSION ? { self_registered: 1 } : {};
+  const rotated =
+    version >= ROTATED_SECRETS_VERSION ? { rotated_secret_hashes: JSON.stringify(['$pbkdf2-sha256$i=1000,l=32$c2FsdA$aGFzaA']) } : {};
+  return { ...row, ...origin, ...rotated };
 }
 
-/** A row written at `version` as it reads back at `readAt`: older clients gain the column's default. */
+/** A row written at `version` as it reads back at `readAt`: older clients gain the columns' defaults. */
 function expectedRow(table: string, row: Row, version: number, readAt: number): Row {
   const written = writtenRow(table, row, version);
-  return table === 'clients' && version < CLIENT_ORIGIN_VERSION && readAt >= CLIENT_ORIGIN_VERSION
-    ? { ...written, self_registered: 0 }
-    : written;
+  if (table !== 'clients') return written;
+  const origin = version < CLIENT_ORIGIN_VERSION && readAt >= CLIENT_ORIGIN_VERSION ? { self_registered: 0 } : {};
+  const rotated = version < ROTATED_SECRETS_VERSION && readAt >= ROTATED_SECRETS_VERSION ? { rotated_secret_hashes: null } : {};
+  return { ...written, ...origin, ...rotated };
 }
 
 async function readTable(db: Kysely<AnyTables>, table: string): Promise<Row[]> {

@@ -2,7 +2,7 @@ import type { Operation } from 'fast-json-patch';
 import type { RouteModule } from '../http/app.js';
 import { BadRequestError } from '../http/errors.js';
 import { type ClientInput, clientInputSchema, clientResponseSchema, lifespansInputSchema } from './model.js';
-import { PageTokens } from './page-token.js';
+import { PageTokens, pageLinks } from './page-token.js';
 
 const DEFAULT_PAGE_SIZE = 250;
 const MAX_PAGE_SIZE = 1000;
@@ -64,10 +64,12 @@ export const clientAdminRoutes: RouteModule = (app, { clients, config, keyring }
         ...(client_name !== undefined ? { clientName: client_name } : {}),
         ...(owner !== undefined ? { owner } : {}),
       });
-      const links = [`<${pageLink(request.url, limit, undefined)}>; rel="first"`];
       const last = items[items.length - 1];
-      if (items.length === limit && last) links.push(`<${pageLink(request.url, limit, pageTokens.encode(last.client_id))}>; rel="next"`);
-      return reply.header('link', links.join(',')).header('x-total-count', String(total)).send(items);
+      const next = items.length === limit && last ? pageTokens.encode(last.client_id) : undefined;
+      return reply
+        .header('link', pageLinks(request.url, limit, next))
+        .header('x-total-count', String(total))
+        .send(items);
     },
   );
 
@@ -109,11 +111,3 @@ export const clientAdminRoutes: RouteModule = (app, { clients, config, keyring }
     async (request) => clients.setLifespans(request.params.id, request.body),
   );
 };
-
-function pageLink(url: string, pageSize: number, pageToken: string | undefined): string {
-  const parsed = new URL(url, 'http://placeholder');
-  parsed.searchParams.set('page_size', String(pageSize));
-  if (pageToken) parsed.searchParams.set('page_token', pageToken);
-  else parsed.searchParams.delete('page_token');
-  return `${parsed.pathname}${parsed.search}`;
-}

@@ -35,3 +35,21 @@ export class PageTokens {
     throw new BadRequestError('The page_token is not valid; use the one from the Link header.');
   }
 }
+
+/**
+ * The `Link` header of a page of an admin list (Hydra's keyset pagination): always the `first` page,
+ * and the `next` one when `nextToken` says where it starts. Relative to the request's path.
+ */
+export function pageLinks(url: string, pageSize: number, nextToken: string | undefined): string {
+  const links = [`<${pageLink(url, pageSize, undefined)}>; rel="first"`];
+  if (nextToken !== undefined) links.push(`<${pageLink(url, pageSize, nextToken)}>; rel="next"`);
+  return links.join(',');
+}
+
+function pageLink(url: string, pageSize: number, pageToken: string | undefined): string {
+  const parsed = new URL(url, 'http://placeholder');
+  parsed.searchParams.set('page_size', String(pageSize));
+  if (pageToken) parsed.searchParams.set('page_token', pageToken);
+  else parsed.searchParams.delete('page_token');
+  return `${parsed.pathname}${parsed.search}`;
+}

@@ -11,6 +11,11 @@ import type { OAuth2Client } from './model.js';
 export interface StoredClient {
   client: OAuth2Client;
   secretHash: string | null;
+  /**
+   * Hashes of the secrets rotated out (newest first, at most MAX_ROTATED_SECRETS): each still
+   * authenticates the client until the rotated secrets are deleted. Absent: none.
+   */
+  rotatedSecretHashes?: readonly string[];
   registrationTokenHash: string | null;
   /**
    * Dynamic registration created or last rewrote the client, so a registrant chose its URLs (see
@@ -110,12 +115,13 @@ export class SqlClientRepository implements ClientRepository {
   }
 }
 
-function toRow({ client, secretHash, registrationTokenHash, selfRegistered }: StoredClient): ClientRow {
+function toRow({ client, secretHash, rotatedSecretHashes, registrationTokenHash, selfRegistered }: StoredClient): ClientRow {
   return {
     id: client.client_id,
     client_name: client.client_name,
     owner: client.owner,
     secret_hash: secretHash,
+    rotated_secret_hashes: rotatedSecretHashes?.length ? JSON.stringify(rotatedSecretHashes) : null,
     registration_token_hash: registrationTokenHash,
     document: JSON.stringify(client),
     self_registered: selfRegistered ? 1 : 0,
@@ -152,7 +158,19 @@ function fromRow(row: ClientRow, client: OAuth2Client): StoredClient {
   return {
     client,
     secretHash: row.secret_hash,
+    rotatedSecretHashes: readHashes(row.rotated_secret_hashes),
     registrationTokenHash: row.registration_token_hash,
     selfRegistered: Number(row.self_registered) === 1,
   };
+}
+
+/** The rotated secrets' hashes of a row: anything but a JSON array of strings counts as none (never a 500). */
+function readHashes(column: string | null): string[] {
+  if (column === null) return [];
+  try {
+    const hashes: unknown = JSON.parse(column);
+    return Array.isArray(hashes) ? hashes.filter((hash): hash is string => typeof hash === 'string') : [];
+  } catch {
+    return [];
+  }
 }

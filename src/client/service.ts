@@ -16,6 +16,10 @@ import { checkRegistrationPolicy, normalizeClient, normalizeLifespans, rfc3339 }
 /** Hydra generates 26-character secrets; shorter chosen secrets are refused below this length. */
 const GENERATED_SECRET_LENGTH = 26;
 const MIN_SECRET_LENGTH = 6;
+/** Hydra keeps the five most recently rotated secrets; an older one stops authenticating. */
+export const MAX_ROTATED_SECRETS = 5;
+/** The methods that authenticate with a secret, the only ones whose secret can be rotated (as in Hydra). */
+const SECRET_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post'];
 
 export interface ClientServiceDeps {
   config: Config;
@@ -132,6 +136,29 @@ export class ClientService {
     return this.save(stored, client, undefined);
   }
 
+  /**
+   * Rotates a client's secret (Hydra's `rotateOAuth2ClientSecret`): a new generated secret, shown
+   * once in the response, while the current one joins the rotated secrets, which keep
+   * authenticating until `deleteRotatedSecrets` (only the MAX_ROTATED_SECRETS newest are kept).
+   */
+  async rotateSecret(id: string): Promise<ClientResponse> {
+    const stored = await this.loadRotatable(id);
+    const kept = stored.rotatedSecretHashes ?? [];
+    const rotatedSecretHashes = stored.secretHash ? [stored.secretHash, ...kept.slice(0, MAX_ROTATED_SECRETS - 1)] : kept;
+    const secret = randomString(GENERATED_SECRET_LENGTH);
+    const client: OAuth2Client = { ...stored.client, updated_at: rfc3339(new Date()) };
+    await this.update({ ...stored, client, secretHash: await this.deps.hasher.hash(secret), rotatedSecretHashes });
+    return { ...this.present(client), client_secret: secret };
+  }
+
+  /** Removes every rotated secret (Hydra's `deleteRotatedOAuth2ClientSecrets`): only the current one authenticates. */
+  async deleteRotatedSecrets(id: string): Promise<ClientResponse> {
+    const stored = await this.loadRotatable(id);
+    const client: OAuth2Client = { ...stored.client, updated_at: rfc3339(new Date()) };
+    await this.update({ ...stored, client, rotatedSecretHashes: [] });
+    return this.present(client);
+  }
+
   async delete(id: string): Promise<void> {
     const deleted = await this.deps.repository.delete(id);
     this.forget(id);
@@ -164,10 +191,10 @@ export class ClientService {
     const client = this.normalizeFor(true, registrantInput(input), current.client);
     // A registration-token holder chose these URLs: the client counts as self-registered from now on.
     await this.checkRemote(client, { selfRegistered: true });
-    const { secretHash, shownSecret } = await this.secretFor(current, client, undefined);
+    const { secretHash, rotatedSecretHashes, shownSecret } = await this.secretFor(current, client, undefined);
     const registration = mintOpaqueToken(this.deps.keyring, 'accessToken');
     const rotated = await this.deps.repository.update(
-      { client, secretHash, registrationTokenHash: sha256Hex(registration.signature), selfRegistered: true },
+      { client, secretHash, rotatedSecretHashes, registrationTokenHash: sha256Hex(registration.signature), selfRegistered: true },
       { registrationTokenHash: expected },
     );
     this.forget(client.client_id);
@@ -216,27 +243,47 @@ export class ClientService {
     return stored;
   }
 
+  /** A client whose secret can be rotated (it authenticates with one), else Hydra's 400. */
+  private async loadRotatable(id: string): Promise<StoredClient> {
+    const stored = await this.load(id);
+    const method = stored.client.token_endpoint_auth_method;
+    if (!SECRET_METHODS.includes(method)) {
+      throw new BadRequestError(
+        `The client is configured to use the "${method}" authentication method, which does not support client secret rotation.`,
+      );
+    }
+    return stored;
+  }
+
   private async save(stored: StoredClient, client: OAuth2Client, newSecret: string | undefined): Promise<ClientResponse> {
-    const { secretHash, shownSecret } = await this.secretFor(stored, client, newSecret);
-    const updated = await this.deps.repository.update({ client, secretHash, registrationTokenHash: stored.registrationTokenHash });
-    this.forget(client.client_id);
-    if (!updated) throw notFound(client.client_id);
+    const { secretHash, rotatedSecretHashes, shownSecret } = await this.secretFor(stored, client, newSecret);
+    await this.update({ client, secretHash, rotatedSecretHashes, registrationTokenHash: stored.registrationTokenHash });
     return { ...this.present(client), ...(shownSecret ? { client_secret: shownSecret } : {}) };
   }
 
-  /** The secret hash an updated client keeps or gets, and the new secret to show once (if any). */
+  /** Stores an admin change to a client (dropping it from the cache); NotFoundError when it is gone. */
+  private async update(stored: StoredClient): Promise<void> {
+    const updated = await this.deps.repository.update(stored);
+    this.forget(stored.client.client_id);
+    if (!updated) throw notFound(stored.client.client_id);
+  }
+
+  /**
+   * The secret hash an updated client keeps or gets, its rotated secrets' hashes, and the new secret
+   * to show once (if any). A new secret, or none, ends the rotated secrets too (as in Hydra).
+   */
   private async secretFor(
     stored: StoredClient,
     client: OAuth2Client,
     newSecret: string | undefined,
-  ): Promise<{ secretHash: string | null; shownSecret: string | undefined }> {
-    if (client.token_endpoint_auth_method === 'none') return { secretHash: null, shownSecret: undefined };
+  ): Promise<{ secretHash: string | null; rotatedSecretHashes: readonly string[]; shownSecret: string | undefined }> {
+    if (client.token_endpoint_auth_method === 'none') return { secretHash: null, rotatedSecretHashes: [], shownSecret: undefined };
     if (newSecret || !stored.secretHash) {
       // A chosen secret, or a public client turned confidential, which needs one to authenticate with.
       const shownSecret = this.chooseSecret(client, newSecret) as string;
-      return { secretHash: await this.deps.hasher.hash(shownSecret), shownSecret };
+      return { secretHash: await this.deps.hasher.hash(shownSecret), rotatedSecretHashes: [], shownSecret };
     }
-    return { secretHash: stored.secretHash, shownSecret: undefined };
+    return { secretHash: stored.secretHash, rotatedSecretHashes: stored.rotatedSecretHashes ?? [], shownSecret: undefined };
   }
 
   /** The secret a client will authenticate with: the chosen one, a generated one, or none for public clients. */

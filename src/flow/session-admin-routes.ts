@@ -1,3 +1,4 @@
+import { PageTokens, pageLinks } from '../client/page-token.js';
 import type { RouteModule } from '../http/app.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { clientsOfLoginSession, notifyBackChannel } from '../oidc/backchannel.js';
@@ -7,7 +8,8 @@ import { endLoginSession } from './identity-provider.js';
 /** Hydra's consent and login session administration (`/admin/oauth2/auth/sessions/…`). */
 export const sessionAdminRoutes: RouteModule = (app, registry) => {
   const { sessions } = registry;
-  app.get<{ Querystring: { subject?: string; login_session_id?: string } }>(
+  const pageTokens = new PageTokens(registry.config, registry.keyring);
+  app.get<{ Querystring: { subject?: string; login_session_id?: string; page_size?: string; page_token?: string } }>(
     '/oauth2/auth/sessions/consent',
     {
       schema: {
@@ -16,17 +18,28 @@ export const sessionAdminRoutes: RouteModule = (app, registry) => {
           properties: {
             subject: { type: 'string' },
             login_session_id: { type: 'string' },
-            page_size: { type: 'string' },
-            page_token: { type: 'string' },
+            page_size: { type: 'string', pattern: '^[0-9]{1,7}$' },
+            page_token: { type: 'string', maxLength: 2048 },
           },
         },
       },
     },
     async (request, reply) => {
-      const { subject, login_session_id } = request.query;
+      const { subject, login_session_id, page_size, page_token } = request.query;
       if (!subject) throw new InvalidRequestError("Query parameter 'subject' is not defined but should have been.");
-      const list = await sessions.listConsents(subject, login_session_id);
-      return reply.header('x-total-count', String(list.length)).send(list.map((consent) => consent.document));
+      const limit = consentPageSize(page_size);
+      const afterId = page_token ? pageTokens.decode(page_token) : undefined;
+      const { items, lastId, total } = await sessions.listConsentsPage({
+        subject,
+        limit,
+        ...(login_session_id ? { loginSessionId: login_session_id } : {}),
+        ...(afterId !== undefined ? { afterId } : {}),
+      });
+      const next = lastId === undefined ? undefined : pageTokens.encode(lastId);
+      return reply
+        .header('link', pageLinks(request.url, limit, next))
+        .header('x-total-count', String(total))
+        .send(items.map((consent) => consent.document));
     },
   );
 
@@ -84,4 +97,13 @@ export const sessionAdminRoutes: RouteModule = (app, registry) => {
 async function endHeadless(registry: BackChannelDeps, sid: string): Promise<void> {
   if (!(await endLoginSession(registry, sid))) return;
   void notifyBackChannel(registry, sid, await clientsOfLoginSession(registry, sid));
+}
+
+/** Hydra's keyset pagination sizes: 100 by default (also for 0), at most 500. */
+const DEFAULT_CONSENT_PAGE_SIZE = 100;
+const MAX_CONSENT_PAGE_SIZE = 500;
+
+function consentPageSize(pageSize: string | undefined): number {
+  const size = pageSize === undefined ? 0 : Number(pageSize);
+  return Math.min(size > 0 ? size : DEFAULT_CONSENT_PAGE_SIZE, MAX_CONSENT_PAGE_SIZE);
 }

@@ -4,6 +4,15 @@ import { PLAIN_SESSIONS, type SessionSealing } from '../persistence/session-seal
 import type { ConsentSessionRow, LoginSessionRow, Tables } from '../persistence/tables.js';
 import { insertIfAbsent, upsert } from '../persistence/upsert.js';
 
+/** A page of a subject's consents (`GET /admin/oauth2/auth/sessions/consent`). */
+export interface ConsentPageQuery {
+  subject: string;
+  loginSessionId?: string;
+  limit: number;
+  /** Keyset pagination: only consents whose id sorts after this one. */
+  afterId?: string;
+}
+
 export interface LoginSession {
   id: string;
   subject: string;
@@ -46,6 +55,11 @@ export interface SessionStore {
   /** The newest remembered consents of a subject for a client that have not expired. */
   rememberedConsents(subject: string, clientId: string, now: number): Promise<ConsentSession[]>;
   listConsents(subject: string, loginSessionId?: string): Promise<ConsentSession[]>;
+  /**
+   * One page of a subject's consents in id order (Hydra's keyset order), after `afterId`; `lastId`
+   * is the last row's id when the page is full (where the next page starts), and `total` counts them all.
+   */
+  listConsentsPage(query: ConsentPageQuery): Promise<{ items: ConsentSession[]; lastId: string | undefined; total: number }>;
   /** The clients that completed a consent within a login session (those to notify when it ends). */
   clientIdsOfLoginSession(loginSessionId: string): Promise<string[]>;
   /** Deletes consents (and, by cascade, every token issued under them). */
@@ -138,6 +152,19 @@ export class SqlSessionStore implements SessionStore {
     let query = this.db.selectFrom('consent_sessions').selectAll().where('subject', '=', subject);
     if (loginSessionId) query = query.where('login_session_id', '=', loginSessionId);
     return this.consentsOf(await query.orderBy('handled_at', 'desc').execute());
+  }
+
+  async listConsentsPage(query: ConsentPageQuery): Promise<{ items: ConsentSession[]; lastId: string | undefined; total: number }> {
+    let filtered = this.db.selectFrom('consent_sessions').where('subject', '=', query.subject);
+    if (query.loginSessionId) filtered = filtered.where('login_session_id', '=', query.loginSessionId);
+    let page = filtered.selectAll().orderBy('id').limit(query.limit);
+    if (query.afterId !== undefined) page = page.where('id', '>', query.afterId);
+    const [rows, count] = await Promise.all([
+      page.execute(),
+      filtered.select((eb) => eb.fn.countAll<number | string>().as('total')).executeTakeFirstOrThrow(),
+    ]);
+    const lastId = rows.length === query.limit ? rows[rows.length - 1]?.id : undefined;
+    return { items: this.consentsOf(rows), lastId, total: Number(count.total) };
   }
 
   /** The consents of rows, leaving out those sealed with no configured secret. */

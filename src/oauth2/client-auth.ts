@@ -119,15 +119,21 @@ export async function authenticateClient(registry: ClientAuthDeps, request: Fast
 }
 
 /**
- * Whether `secret` is the client's. Without a stored hash (unknown or public client) it is checked
- * against a dummy hash and refused, costing what a real check costs.
+ * Whether `secret` is the client's: its current secret or one of its rotated secrets, newest first
+ * (as fosite tries them). Only the hashes stored now are asked about, so a verified-secret cache
+ * entry for a rotated secret that was since deleted is never consulted. Without a stored hash
+ * (unknown or public client) it is checked against a dummy hash and refused, costing what a real
+ * check costs.
  */
 async function checkSecret(registry: ClientAuthDeps, stored: StoredClient | undefined, secret: string): Promise<boolean> {
   if (!stored?.secretHash) {
     await registry.clientAuth.spendSecretCheck(registry.hasher, secret);
     return false;
   }
-  return registry.clientAuth.secrets.verify(registry, stored.client.client_id, secret, stored.secretHash);
+  for (const hash of [stored.secretHash, ...(stored.rotatedSecretHashes ?? [])]) {
+    if (await registry.clientAuth.secrets.verify(registry, stored.client.client_id, secret, hash)) return true;
+  }
+  return false;
 }
 
 function methodMismatch(registered: string, used: string): string {

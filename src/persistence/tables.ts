@@ -18,6 +18,8 @@ export interface ClientRow {
   owner: string;
   /** PBKDF2 or bcrypt hash; null for public clients. */
   secret_hash: string | null;
+  /** JSON array of the rotated secrets' hashes (newest first), still valid for authentication; null: none. */
+  rotated_secret_hashes: string | null;
   /** SHA-256 (hex) of the registration access token's signature. */
   registration_token_hash: string | null;
   /** The client's metadata (everything but secrets) as JSON. */
