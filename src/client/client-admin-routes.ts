@@ -2,7 +2,7 @@ import type { Operation } from 'fast-json-patch';
 import type { RouteModule } from '../http/app.js';
 import { BadRequestError } from '../http/errors.js';
 import { type ClientInput, clientInputSchema, clientResponseSchema, lifespansInputSchema } from './model.js';
-import { PageTokens } from './page-token.js';
+import { PageTokens, pageLink } from './page-token.js';
 
 const DEFAULT_PAGE_SIZE = 250;
 const MAX_PAGE_SIZE = 1000;
@@ -109,11 +109,3 @@ export const clientAdminRoutes: RouteModule = (app, { clients, config, keyring }
     async (request) => clients.setLifespans(request.params.id, request.body),
   );
 };
-
-function pageLink(url: string, pageSize: number, pageToken: string | undefined): string {
-  const parsed = new URL(url, 'http://placeholder');
-  parsed.searchParams.set('page_size', String(pageSize));
-  if (pageToken) parsed.searchParams.set('page_token', pageToken);
-  else parsed.searchParams.delete('page_token');
-  return `${parsed.pathname}${parsed.search}`;
-}

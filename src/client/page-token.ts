@@ -35,3 +35,12 @@ export class PageTokens {
     throw new BadRequestError('The page_token is not valid; use the one from the Link header.');
   }
 }
+
+/** The path and query of a list's page of `pageSize` entries: the first page without a token. */
+export function pageLink(url: string, pageSize: number, pageToken: string | undefined): string {
+  const parsed = new URL(url, 'http://placeholder');
+  parsed.searchParams.set('page_size', String(pageSize));
+  if (pageToken) parsed.searchParams.set('page_token', pageToken);
+  else parsed.searchParams.delete('page_token');
+  return `${parsed.pathname}${parsed.search}`;
+}

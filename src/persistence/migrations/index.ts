@@ -4,6 +4,7 @@ import { m0003Users } from './0003-users.js';
 import { m0004TokenFamilyIndex } from './0004-token-family-index.js';
 import { m0005ConsentIndexPartial } from './0005-consent-index-partial.js';
 import { m0006ClientOrigin } from './0006-client-origin.js';
+import { m0007JwtBearerTrusts } from './0007-jwt-bearer-trusts.js';
 import type { VersionedMigration } from './migration.js';
 
 /** Every migration, oldest first. Append only. */
@@ -14,4 +15,5 @@ export const MIGRATIONS: readonly VersionedMigration[] = [
   m0004TokenFamilyIndex,
   m0005ConsentIndexPartial,
   m0006ClientOrigin,
+  m0007JwtBearerTrusts,
 ];
