@@ -1,8 +1,8 @@
 import type { JsonWebKey as SdkJwk, TrustOAuth2JwtGrantIssuer } from '@ory/hydra-client';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJanitor } from '../src/janitor/janitor.js';
-import { rejection } from './support/http.js';
+import { basicAuth, expectOAuthError, rejection, tokenRequest } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -175,5 +175,151 @@ describe.each(STORES)('JWT-bearer trust admin API ($name)', (store) => {
     expect(result.jwtBearerTrusts).toBeGreaterThanOrEqual(1);
     expect((await rejection(server.admin.oauth2.getTrustedOAuth2JwtGrantIssuer({ id: expired.id as string }))).status).toBe(404);
     expect((await server.admin.oauth2.getTrustedOAuth2JwtGrantIssuer({ id: live.id as string })).status).toBe(200);
+  });
+});
+
+describe.each(STORES)('JWT-bearer grant (RFC 7523) ($name)', (store) => {
+  const GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+  const ISSUER = 'https://assertions.example';
+  let server: TestServer;
+  let key: { public: JWK; private: JWK };
+  let tokenUrl: string;
+  let auth: Record<string, string>;
+
+  /** An assertion as an issuer signs it with jose; `claims` override or (undefined) drop the defaults. */
+  async function assertion(claims: Record<string, unknown> = {}, signer: JWK = key.private, kid = 'grant-key'): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const defaults: Record<string, unknown> = {
+      iss: ISSUER,
+      sub: 'alice',
+      aud: tokenUrl,
+      iat: now,
+      exp: now + 300,
+      jti: crypto.randomUUID(),
+    };
+    const payload = Object.fromEntries(Object.entries({ ...defaults, ...claims }).filter(([, value]) => value !== undefined));
+    return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid }).sign(await importJWK(signer, 'ES256'));
+  }
+  const exchange = (jwt: string, extra: Record<string, string> = {}) =>
+    tokenRequest(server, { grant_type: GRANT, assertion: jwt, ...extra }, auth);
+
+  beforeAll(async () => {
+    server = await startTestServer(store);
+    key = await issuerKey('grant-key');
+    tokenUrl = ((await (await fetch(`${server.publicUrl}/.well-known/openid-configuration`)).json()) as { token_endpoint: string })
+      .token_endpoint;
+    const { data: client } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: {
+        grant_types: [GRANT, 'client_credentials'],
+        scope: 'read write admin',
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    });
+    auth = { authorization: basicAuth(client.client_id as string, client.client_secret as string) };
+    await server.admin.oauth2.trustOAuth2JwtGrantIssuer({
+      trustOAuth2JwtGrantIssuer: {
+        issuer: ISSUER,
+        subject: 'alice',
+        scope: ['read', 'write'],
+        jwk: key.public as unknown as SdkJwk,
+        expires_at: IN_A_DAY(),
+      },
+    });
+  });
+  afterAll(() => server?.close());
+
+  it('is advertised, and exchanges a trusted assertion for an access token of its subject', async () => {
+    const metadata = (await (await fetch(`${server.publicUrl}/.well-known/openid-configuration`)).json()) as {
+      grant_types_supported: string[];
+    };
+    expect(metadata.grant_types_supported).toContain(GRANT);
+    const answer = await exchange(await assertion(), { scope: 'read' });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ token_type: 'bearer', scope: 'read' });
+    expect(answer.body).not.toHaveProperty('refresh_token');
+    const { data } = await server.admin.oauth2.introspectOAuth2Token({ token: answer.body.access_token as string });
+    expect(data).toMatchObject({ active: true, sub: 'alice', scope: 'read' });
+    // The assertion's audience (this server) is not granted (omit_assertion_audience: true by default).
+    expect(data.aud ?? []).not.toContain(tokenUrl);
+  });
+
+  it('refuses a replayed jti, untrusted issuers, subjects and keys, and scope beyond the trust', async () => {
+    const once = await assertion();
+    expect((await exchange(once)).status).toBe(200);
+    expectOAuthError(await exchange(once), 400, 'jti_known');
+    expectOAuthError(await exchange(await assertion({ sub: 'mallory' })), 400, 'invalid_grant');
+    expectOAuthError(await exchange(await assertion({ iss: 'https://other.example' })), 400, 'invalid_grant');
+    const stranger = await issuerKey('grant-key');
+    const forged = await exchange(await assertion({}, stranger.private));
+    expectOAuthError(forged, 400, 'invalid_grant');
+    expect(forged.body.error_description).toContain("Unable to verify the integrity of the 'assertion' value.");
+    const beyond = await exchange(await assertion(), { scope: 'admin' });
+    expectOAuthError(beyond, 400, 'invalid_scope');
+    expect(beyond.body.error_description).toContain('The public key registered for issuer');
+    expectOAuthError(await exchange(await assertion(), { scope: 'delete' }), 400, 'invalid_scope');
+    expectOAuthError(await tokenRequest(server, { grant_type: GRANT }, auth), 400, 'invalid_request');
+    expectOAuthError(await exchange('not.a.jwt'), 400, 'invalid_grant');
+  });
+
+  it('checks aud, exp, nbf, iat, jti and max_ttl as fosite does', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [Record<string, unknown>, string][] = [
+      [{ aud: undefined }, 'MUST contain an "aud" (audience) claim.'],
+      [{ aud: 'https://elsewhere.example/token' }, 'identifies the authorization server as an intended audience'],
+      [{ exp: undefined }, 'MUST contain an "exp" (expiration time) claim.'],
+      [{ exp: now - 10 }, 'expired.'],
+      [{ nbf: now + 600 }, 'before which the token MUST NOT be accepted.'],
+      [{ iat: undefined }, 'MUST contain an "iat" (issued at) claim.'],
+      [{ exp: now + 800 * 3600 }, 'that is unreasonably far in the future'],
+      [{ jti: undefined }, 'MUST contain an "jti" (JWT ID) claim.'],
+    ];
+    for (const [claims, hint] of cases) {
+      const answer = await exchange(await assertion(claims));
+      expectOAuthError(answer, 400, 'invalid_grant');
+      expect(answer.body.error_description).toContain(hint);
+    }
+  });
+
+  it('accepts assertions without jti and iat, and grants their audience, when configured so', async () => {
+    const relaxed = await startTestServer(store, {
+      env: {
+        OAUTH2_GRANT_JWT_JTI_OPTIONAL: 'true',
+        OAUTH2_GRANT_JWT_IAT_OPTIONAL: 'true',
+        OAUTH2_GRANT_JWT_OMIT_ASSERTION_AUDIENCE: 'false',
+      },
+    });
+    try {
+      const relaxedUrl = (
+        (await (await fetch(`${relaxed.publicUrl}/.well-known/openid-configuration`)).json()) as { token_endpoint: string }
+      ).token_endpoint;
+      const { data: client } = await relaxed.admin.oauth2.createOAuth2Client({
+        oAuth2Client: { grant_types: [GRANT], scope: 'read', audience: [], token_endpoint_auth_method: 'client_secret_basic' },
+      });
+      await relaxed.admin.oauth2.trustOAuth2JwtGrantIssuer({
+        trustOAuth2JwtGrantIssuer: {
+          issuer: ISSUER,
+          allow_any_subject: true,
+          scope: ['read'],
+          jwk: key.public as unknown as SdkJwk,
+          expires_at: IN_A_DAY(),
+        },
+      });
+      const jwt = await new SignJWT({ iss: ISSUER, sub: 'anyone', aud: relaxedUrl, exp: Math.floor(Date.now() / 1000) + 60 })
+        .setProtectedHeader({ alg: 'ES256', kid: 'grant-key' })
+        .sign(await importJWK(key.private, 'ES256'));
+      const answer = await tokenRequest(
+        relaxed,
+        { grant_type: GRANT, assertion: jwt },
+        {
+          authorization: basicAuth(client.client_id as string, client.client_secret as string),
+        },
+      );
+      expect(answer.status).toBe(200);
+      const { data } = await relaxed.admin.oauth2.introspectOAuth2Token({ token: answer.body.access_token as string });
+      expect(data).toMatchObject({ active: true, sub: 'anyone' });
+      expect(data.aud).toContain(relaxedUrl);
+    } finally {
+      await relaxed.close();
+    }
   });
 });

@@ -45,6 +45,18 @@ export class JwtBearerTrustStore {
     return row && fromRow(row);
   }
 
+  /** The unexpired trusts that let `issuer` assert `subject` (named, or any subject). */
+  async findFor(issuer: string, subject: string, now: number): Promise<JwtBearerTrust[]> {
+    const rows = await this.db
+      .selectFrom('jwt_bearer_trusts')
+      .selectAll()
+      .where('issuer', '=', issuer)
+      .where('expires_at', '>', now)
+      .where((eb) => eb.or([eb('subject', '=', subject), eb('allow_any_subject', '=', 1)]))
+      .execute();
+    return rows.map(fromRow);
+  }
+
   /** Deletes a trust; false when there was none. */
   async delete(id: string): Promise<boolean> {
     const outcome = await this.db.deleteFrom('jwt_bearer_trusts').where('id', '=', id).executeTakeFirst();
