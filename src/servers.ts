@@ -19,6 +19,7 @@ import { introspectionAdminRoutes } from './oauth2/introspection-admin-routes.js
 import { revocationEndpoint } from './oauth2/revocation-endpoint.js';
 import { tokenAdminRoutes } from './oauth2/token-admin-routes.js';
 import { tokenEndpoint } from './oauth2/token-endpoint.js';
+import { trustAdminRoutes } from './oauth2/trust-admin-routes.js';
 import { metricsAdminRoutes } from './observability/metrics-admin-routes.js';
 import { credentialsEndpoint } from './oidc/credentials-endpoint.js';
 import { discoveryEndpoint } from './oidc/discovery-endpoint.js';
@@ -56,6 +57,7 @@ export const ROUTES: Record<Listener, RouteModule[]> = {
     sessionAdminRoutes,
     introspectionAdminRoutes,
     tokenAdminRoutes,
+    trustAdminRoutes,
     metricsAdminRoutes,
   ],
 };

@@ -1006,6 +1006,41 @@ const SPECS: Record<string, RouteSpec> = {
         f,
       ),
   },
+  [adm('POST', '/trust/grants/jwt-bearer/issuers')]: {
+    kind: 'api',
+    gen: (f) =>
+      fc.oneof(
+        junkJsonOn(adm('POST', '/trust/grants/jwt-bearer/issuers'))(f),
+        request(
+          fc.constant('/admin/trust/grants/jwt-bearer/issuers'),
+          fc
+            .constantFrom(
+              '{"issuer":"https://i.example","allow_any_subject":true,"expires_at":"2099-01-01T00:00:00Z","jwk":{"kty":"oct","kid":"k","k":"AA"}}',
+              '{"issuer":"https://i.example","allow_any_subject":true,"expires_at":"9999-99-99T99:99:99Z","jwk":{"kty":"EC","kid":"k"}}',
+              '{"issuer":"https://i.example","subject":"a","allow_any_subject":true}',
+              '{"issuer":5,"scope":[1]}',
+            )
+            .map((body) => ({ headers: { 'content-type': 'application/json' }, body })),
+          f,
+        ),
+      ),
+  },
+  [adm('GET', '/trust/grants/jwt-bearer/issuers')]: {
+    kind: 'lenient',
+    gen: (f) =>
+      request(
+        fc
+          .tuple(fc.constantFrom('page_size', 'page_token', 'issuer'), rawNasty)
+          .map(([k, v]) => `/admin/trust/grants/jwt-bearer/issuers?${k}=${v}`),
+        noBody,
+        f,
+      ),
+  },
+  [adm('GET', '/trust/grants/jwt-bearer/issuers/:id')]: { kind: 'api', gen: noise(adm('GET', '/trust/grants/jwt-bearer/issuers/:id')) },
+  [adm('DELETE', '/trust/grants/jwt-bearer/issuers/:id')]: {
+    kind: 'api',
+    gen: noise(adm('DELETE', '/trust/grants/jwt-bearer/issuers/:id')),
+  },
   [adm('DELETE', '/oauth2/tokens')]: {
     kind: 'lenient',
     gen: (f) =>

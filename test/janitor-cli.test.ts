@@ -91,7 +91,14 @@ describe('portcullis janitor', () => {
     ]);
     expect(limited.stderr).toBe('');
     expect(limited.code).toBe(0);
-    expect(JSON.parse(limited.stdout)).toEqual({ tokens: 5, loginSessions: 0, consentSessions: 0, usedJtis: 0, statements: 3 });
+    expect(JSON.parse(limited.stdout)).toEqual({
+      tokens: 5,
+      loginSessions: 0,
+      consentSessions: 0,
+      usedJtis: 0,
+      jwtBearerTrusts: 0,
+      statements: 3,
+    });
     expect(await remaining()).toHaveLength(4);
 
     const rest = await runCli(['janitor', dsn, '--tokens', '--keep-if-younger', '1h']);

@@ -105,6 +105,22 @@ const TABLE_ROWS: { table: string; since: number; row: Row }[] = [
       updated_at: 1_700_000_000_000,
     },
   },
+  {
+    table: 'jwt_bearer_trusts',
+    since: MIGRATIONS.findIndex((m) => m.name === '0008-jwt-bearer-trusts') + 1,
+    row: {
+      id: '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9',
+      identity_hash: 'd'.repeat(64),
+      issuer: 'https://issuer.example',
+      subject: 'alice',
+      allow_any_subject: 0,
+      scope: JSON.stringify(['read']),
+      key_id: 'kid-1',
+      public_jwk: JSON.stringify({ kty: 'EC', crv: 'P-256', kid: 'kid-1', x: 'x', y: 'y' }),
+      created_at: 1_700_000_000_000,
+      expires_at: 1_800_000_000_000,
+    },
+  },
 ];
 
 /** Migration 0006 adds `clients.self_registered` (default 0: existing clients count as admin-created). */

@@ -91,6 +91,7 @@ export function janitorCommand(): Command {
           ['login_sessions', String(result.loginSessions)],
           ['consent_sessions', String(result.consentSessions)],
           ['used_jtis', String(result.usedJtis)],
+          ['jwt_bearer_trusts', String(result.jwtBearerTrusts)],
         ],
       });
     } finally {

@@ -78,9 +78,6 @@ const listener = (name: 'public' | 'admin'): Record<string, KeyFate> => ({
 
 const HSM_PART = ignored('read only when `hsm.enabled` is true, which Portcullis refuses');
 const DEVICE = pending('the device authorization grant (RFC 8628) is not implemented yet, so nothing uses it');
-const JWT_GRANT = pending(
-  'the JWT-bearer authorization grant (RFC 7523) is not implemented yet; client assertions always need `jti` and `iat` and grant no audience',
-);
 const TOKEN_HOOK = implemented();
 const REFRESH_HOOK = implemented();
 const JAEGER_REMOTE_SAMPLING = pending(
@@ -173,10 +170,10 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'oauth2.client_credentials.default_grant_allowed_scope': implemented(),
   'oauth2.grant.refresh_token.rotation_grace_period': implemented(),
   'oauth2.grant.refresh_token.rotation_grace_reuse_count': implemented(),
-  'oauth2.grant.jwt.jti_optional': JWT_GRANT,
-  'oauth2.grant.jwt.iat_optional': JWT_GRANT,
-  'oauth2.grant.jwt.max_ttl': implemented('applied to client assertions (`private_key_jwt`)'),
-  'oauth2.grant.jwt.omit_assertion_audience': JWT_GRANT,
+  'oauth2.grant.jwt.jti_optional': implemented('for JWT-bearer grant assertions; client assertions always need a `jti`'),
+  'oauth2.grant.jwt.iat_optional': implemented('for JWT-bearer grant assertions'),
+  'oauth2.grant.jwt.max_ttl': implemented('applied to JWT-bearer grant assertions and to client assertions (`private_key_jwt`)'),
+  'oauth2.grant.jwt.omit_assertion_audience': implemented(),
   'oauth2.refresh_token_hook.url': REFRESH_HOOK,
   'oauth2.refresh_token_hook.auth.type': REFRESH_HOOK,
   'oauth2.refresh_token_hook.auth.config.in': REFRESH_HOOK,

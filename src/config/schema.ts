@@ -438,9 +438,15 @@ export const SCHEMA = {
         ),
       },
       jwt: {
+        jti_optional: bool(false, 'Accept JWT-bearer grant assertions without a `jti` (one without cannot be recognised when replayed).'),
+        iat_optional: bool(false, 'Accept JWT-bearer grant assertions without an `iat`.'),
+        omit_assertion_audience: bool(
+          true,
+          'Leave the `aud` of a JWT-bearer grant assertion (which names this server) out of the access token; `false` copies it in, as Hydra once did.',
+        ),
         max_ttl: lifetime(
           720 * HOUR,
-          'Longest a `private_key_jwt` client assertion may live: its `exp` at most this long after its `iat` (or now, without `iat`).',
+          'Longest a `private_key_jwt` client assertion or JWT-bearer grant assertion may live: its `exp` at most this long after its `iat` (or now, without `iat`).',
         ),
       },
     },

@@ -7,7 +7,7 @@ export interface JanitorOptions {
   tokens: boolean;
   /** Ended login sessions, and consent sessions nothing depends on any more. */
   requests: boolean;
-  /** Expired `used_jtis` entries (JWT client assertions and JWT-bearer grants seen). */
+  /** Expired `used_jtis` entries (JWT client assertions and JWT-bearer grants seen) and expired JWT-bearer trusts. */
   grants: boolean;
   /** At most this many rows deleted per table in one run. */
   limit: number;
@@ -29,16 +29,18 @@ export interface JanitorResult {
   loginSessions: number;
   consentSessions: number;
   usedJtis: number;
+  /** Expired trust relationships of the JWT-bearer grant (`jwt_bearer_trusts`). */
+  jwtBearerTrusts: number;
   /** DELETE statements run (one per batch). */
   statements: number;
 }
 
 export type JanitorTable = keyof Omit<JanitorResult, 'statements'>;
 
-export const JANITOR_TABLES: readonly JanitorTable[] = ['tokens', 'loginSessions', 'consentSessions', 'usedJtis'];
+export const JANITOR_TABLES: readonly JanitorTable[] = ['tokens', 'loginSessions', 'consentSessions', 'usedJtis', 'jwtBearerTrusts'];
 
 /** The stores the janitor cleans; each owns the DELETE for its tables. */
-export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis'>;
+export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trusts'>;
 
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
@@ -56,7 +58,7 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     if (!Number.isFinite(lifespan) || lifespan <= 0) throw new Error('janitor: a token lifespan must be positive');
   }
   const cutoff = (options.now ?? Date.now()) - options.keepIfYounger;
-  const result: JanitorResult = { tokens: 0, loginSessions: 0, consentSessions: 0, usedJtis: 0, statements: 0 };
+  const result: JanitorResult = { tokens: 0, loginSessions: 0, consentSessions: 0, usedJtis: 0, jwtBearerTrusts: 0, statements: 0 };
 
   const inBatches = async (deleteBatch: (size: number) => Promise<number>): Promise<number> => {
     let total = 0;
@@ -75,7 +77,10 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     result.loginSessions = await inBatches((size) => stores.sessions.deleteEndedLoginSessions(cutoff, size));
     result.consentSessions = await inBatches((size) => stores.sessions.deleteStaleConsents(cutoff, size));
   }
-  if (options.grants) result.usedJtis = await inBatches((size) => stores.jtis.deleteExpired(cutoff, size));
+  if (options.grants) {
+    result.usedJtis = await inBatches((size) => stores.jtis.deleteExpired(cutoff, size));
+    result.jwtBearerTrusts = await inBatches((size) => stores.trusts.deleteExpired(cutoff, size));
+  }
   return result;
 }
 

@@ -3,6 +3,7 @@ import { type ClientRepository, type DocumentReading, SqlClientRepository } from
 import { type SessionStore, SqlSessionStore } from '../flow/session-store.js';
 import { UsedJtiStore } from '../oauth2/jti-store.js';
 import { SqlTokenStore, type TokenStore } from '../oauth2/token-store.js';
+import { JwtBearerTrustStore } from '../oauth2/trust-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { SessionSealing } from './session-sealing.js';
 import type { Tables } from './tables.js';
@@ -13,6 +14,8 @@ export interface Stores {
   readonly sessions: SessionStore;
   readonly jtis: UsedJtiStore;
   readonly clients: ClientRepository;
+  /** The JWT-bearer grant's trusted issuers. */
+  readonly trusts: JwtBearerTrustStore;
 }
 
 /**
@@ -42,6 +45,7 @@ export class SqlPersister implements Persister {
   readonly sessions: SessionStore;
   readonly jtis: UsedJtiStore;
   readonly clients: ClientRepository;
+  readonly trusts: JwtBearerTrustStore;
 
   constructor(
     private readonly db: Kysely<Tables>,
@@ -53,6 +57,7 @@ export class SqlPersister implements Persister {
     this.sessions = new SqlSessionStore(db, options.sessionSealing);
     this.jtis = new UsedJtiStore(db, options.logger);
     this.clients = new SqlClientRepository(db, options.clientReading);
+    this.trusts = new JwtBearerTrustStore(db);
   }
 
   transaction<T>(work: (stores: Persister) => Promise<T>): Promise<T> {

@@ -10,6 +10,7 @@ export interface Tables {
   used_jtis: UsedJtiRow;
   forced_subjects: ForcedSubjectRow;
   users: UserRow;
+  jwt_bearer_trusts: JwtBearerTrustRow;
 }
 
 export interface ClientRow {
@@ -116,4 +117,23 @@ export interface UserRow {
   claims: string;
   created_at: number;
   updated_at: number;
+}
+
+/** A trusted issuer of JWT-bearer grant assertions (Hydra's `trust.Grant`). */
+export interface JwtBearerTrustRow {
+  /** A UUID. */
+  id: string;
+  /** SHA-256 (hex) of issuer, subject and key id: at most one trust per triple. */
+  identity_hash: string;
+  issuer: string;
+  /** Empty when allow_any_subject is 1. */
+  subject: string;
+  allow_any_subject: number;
+  /** JSON array of the scope the issuer may grant. */
+  scope: string;
+  key_id: string;
+  /** The issuer's public JWK as JSON. */
+  public_jwk: string;
+  created_at: number;
+  expires_at: number;
 }
