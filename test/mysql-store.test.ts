@@ -5,12 +5,11 @@ import { SqlSessionStore } from '../src/flow/session-store.js';
 import { SqlTokenStore } from '../src/oauth2/token-store.js';
 import { type Database, openDatabase } from '../src/persistence/database.js';
 import { KEY_CHARS } from '../src/persistence/migrations/columns.js';
-import { migrateUp } from '../src/persistence/migrator.js';
 import { parseMysqlDsn } from '../src/persistence/mysql-dsn.js';
 import { SqlPersister } from '../src/persistence/persister.js';
 import { storedClient } from './support/fixtures.js';
 import { startTestServer, type TestServer } from './support/server.js';
-import { MYSQL_URL, STORES } from './support/stores.js';
+import { MYSQL_URL, openTestDatabase, STORES } from './support/stores.js';
 
 describe('MySQL DSNs as Hydra writes them', () => {
   it('reads the Go driver form, with tcp or a unix socket', () => {
@@ -113,17 +112,11 @@ describe('MySQL DSNs as Hydra writes them', () => {
 
 describe.each(STORES)('ids, tokens and secrets compare exactly ($name)', (store) => {
   let database: Database;
-  let drop: () => Promise<void>;
+  let close: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    const data = await store.create();
-    drop = data.drop;
-    database = openDatabase(data.dsn);
-    await migrateUp(database);
+    ({ database, close } = await openTestDatabase(store, { migrate: true }));
   });
-  afterAll(async () => {
-    await database?.close();
-    await drop?.();
-  });
+  afterAll(() => close?.());
 
   it('tells ids apart by case, accents and trailing spaces', async () => {
     const clients = new SqlClientRepository(database.db);

@@ -2,27 +2,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OAuth2Client } from '../src/client/model.js';
 import { SqlClientRepository, type StoredClient } from '../src/client/repository.js';
 import { SqlKeyRepository, type StoredKey } from '../src/jwk/repository.js';
-import { type Database, openDatabase } from '../src/persistence/database.js';
+import type { Database } from '../src/persistence/database.js';
 import { MIGRATIONS } from '../src/persistence/migrations/index.js';
 import { migrateDown, migrateUp, migrationStatus, pendingMigrations } from '../src/persistence/migrator.js';
 import { storedClient, storedKey } from './support/fixtures.js';
-import { STORES } from './support/stores.js';
+import { openTestDatabase, STORES } from './support/stores.js';
 
 const client = (id: string, extra: Partial<OAuth2Client> = {}): StoredClient => storedClient(id, extra);
 const key = (setId: string, kid: string): StoredKey => storedKey(setId, kid, { sealedPrivateJwk: null, createdAt: Date.now() });
 
 describe.each(STORES)('persistence ($name)', (store) => {
   let database: Database;
-  let drop: () => Promise<void>;
+  let close: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    const data = await store.create();
-    drop = data.drop;
-    database = openDatabase(data.dsn);
+    ({ database, close } = await openTestDatabase(store));
   });
-  afterAll(async () => {
-    await database?.close();
-    await drop?.();
-  });
+  afterAll(() => close?.());
 
   it('migrates up, reports status, migrates down and up again', async () => {
     expect(await pendingMigrations(database)).toEqual(MIGRATIONS.map((m) => m.name));

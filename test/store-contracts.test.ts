@@ -7,12 +7,11 @@ import { SqlKeyRepository } from '../src/jwk/repository.js';
 import { UsedJtiStore } from '../src/oauth2/jti-store.js';
 import { SqlTokenStore, type StoredToken } from '../src/oauth2/token-store.js';
 import type { Logger } from '../src/observability/logger.js';
-import { type Database, openDatabase } from '../src/persistence/database.js';
-import { migrateUp } from '../src/persistence/migrator.js';
+import type { Database } from '../src/persistence/database.js';
 import { SqlPersister } from '../src/persistence/persister.js';
 import type { Tables } from '../src/persistence/tables.js';
 import { storedClient, storedKey } from './support/fixtures.js';
-import { STORES } from './support/stores.js';
+import { openTestDatabase, STORES } from './support/stores.js';
 
 /**
  * The promises each store interface makes, checked on every dialect against a database opened and
@@ -81,17 +80,11 @@ const recordingLogger = { warn: (...args: unknown[]) => warnings.push(args) } as
 
 describe.each(STORES)('store contracts ($name)', (store) => {
   let database: Database;
-  let drop: () => Promise<void>;
+  let close: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    const data = await store.create();
-    drop = data.drop;
-    database = openDatabase(data.dsn);
-    await migrateUp(database);
+    ({ database, close } = await openTestDatabase(store, { migrate: true }));
   });
-  afterAll(async () => {
-    await database?.close();
-    await drop?.();
-  });
+  afterAll(() => close?.());
 
   describe('ClientRepository', () => {
     it('creates, reads, updates and deletes; a missing id is not found', async () => {

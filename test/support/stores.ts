@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { type Connection, createConnection } from 'mysql2/promise';
 import pg from 'pg';
+import { type Database, openDatabase } from '../../src/persistence/database.js';
+import { migrateUp } from '../../src/persistence/migrator.js';
 
 /**
  * The stores every repository and API test runs against. PostgreSQL comes from PORTCULLIS_TEST_POSTGRES
@@ -123,3 +125,20 @@ export const STORES: TestStore[] = [
     },
   },
 ];
+
+/** A fresh, empty database of a test store, opened (and with `migrate`, migrated); `close` also drops it. */
+export async function openTestDatabase(
+  store: TestStore,
+  options: { migrate?: boolean } = {},
+): Promise<{ database: Database; close(): Promise<void> }> {
+  const { dsn, drop } = await store.create();
+  const database = openDatabase(dsn);
+  if (options.migrate) await migrateUp(database);
+  return {
+    database,
+    close: async () => {
+      await database.close();
+      await drop();
+    },
+  };
+}
