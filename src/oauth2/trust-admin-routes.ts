@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import { PageTokens, pageLinks } from '../client/page-token.js';
+import { rfc3339 } from '../client/validate.js';
 import type { RouteModule } from '../http/app.js';
 import { BadRequestError, ConflictError, HttpError, NotFoundError } from '../http/errors.js';
 import { publicPart } from '../jwk/generate.js';
@@ -107,11 +108,6 @@ function roundToSecond(ms: number): number {
   return Math.round(ms / 1000) * 1000;
 }
 
-/** RFC 3339 in whole seconds, as Go writes a rounded time. */
-function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** A trust as Hydra answers it: the key shown as its set (the issuer) and kid, never the key itself. */
 function trustBody(trust: JwtBearerTrust) {
   return {
@@ -121,8 +117,8 @@ function trustBody(trust: JwtBearerTrust) {
     allow_any_subject: trust.allowAnySubject,
     scope: trust.scope,
     public_key: { set: trust.issuer, kid: trust.keyId },
-    created_at: rfc3339(trust.createdAt),
-    expires_at: rfc3339(trust.expiresAt),
+    created_at: rfc3339(new Date(trust.createdAt)),
+    expires_at: rfc3339(new Date(trust.expiresAt)),
   };
 }
 
