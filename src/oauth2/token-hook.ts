@@ -1,4 +1,5 @@
 import { outboundPolicy } from '../client/remote-checks.js';
+import { rfc3339 } from '../client/validate.js';
 import { HttpError } from '../http/errors.js';
 import { NotJsonError, postJson } from '../http/outbound.js';
 import type { TokenHookDeps } from './deps.js';
@@ -175,8 +176,8 @@ function hydraSession({ config }: TokenHookDeps, grant: Grant, session: TokenSes
         nonce: session.nonce ?? '',
         exp: ZERO_TIME,
         iat: ZERO_TIME,
-        rat: rfc3339(session.requestedAt),
-        auth_time: rfc3339(session.authTime),
+        rat: goTime(session.requestedAt),
+        auth_time: goTime(session.authTime),
         at_hash: '',
         acr: session.acr ?? '',
         amr: session.amr ?? [],
@@ -199,6 +200,6 @@ function hydraSession({ config }: TokenHookDeps, grant: Grant, session: TokenSes
 }
 
 /** Epoch seconds as Go marshals a time.Time; unknown times as Go's zero time. */
-function rfc3339(epochSeconds: number | undefined): string {
-  return epochSeconds === undefined ? ZERO_TIME : new Date(epochSeconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+function goTime(epochSeconds: number | undefined): string {
+  return epochSeconds === undefined ? ZERO_TIME : rfc3339(new Date(epochSeconds * 1000));
 }

@@ -1,4 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, importJWK, type JWK, type JWTPayload, jwtVerify } from 'jose';
+import { rfc3339 } from '../../client/validate.js';
 import { publicUrl } from '../../config/urls.js';
 import { HttpError, InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../../http/errors.js';
 import { disallowedAudiences } from '../audience.js';
@@ -138,14 +139,14 @@ function checkClaims(
   if (payload.exp < now) throw claimsError('expired.');
   if (typeof payload.nbf === 'number' && payload.nbf >= now) {
     throw claimsError(
-      `contains an "nbf" (not before) claim, that identifies the time '${rfc3339(payload.nbf)}' before which the token MUST NOT be accepted.`,
+      `contains an "nbf" (not before) claim, that identifies the time '${secondsRfc3339(payload.nbf)}' before which the token MUST NOT be accepted.`,
     );
   }
   if (!settings.iat_optional && typeof payload.iat !== 'number') throw claimsError('MUST contain an "iat" (issued at) claim.');
   const issued = typeof payload.iat === 'number' ? payload.iat : now;
   if (payload.exp - issued > settings.max_ttl / 1000) {
     throw claimsError(
-      `contains an "exp" (expiration time) claim with value "${rfc3339(payload.exp)}" that is unreasonably far in the future, considering token issued at "${rfc3339(issued)}".`,
+      `contains an "exp" (expiration time) claim with value "${secondsRfc3339(payload.exp)}" that is unreasonably far in the future, considering token issued at "${secondsRfc3339(issued)}".`,
     );
   }
   if (!settings.jti_optional && (typeof payload.jti !== 'string' || payload.jti === '')) {
@@ -153,6 +154,7 @@ function checkClaims(
   }
 }
 
-function rfc3339(seconds: number): string {
-  return new Date(Math.floor(seconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** Epoch seconds in RFC 3339, whole seconds, as fosite prints them. */
+function secondsRfc3339(seconds: number): string {
+  return rfc3339(new Date(seconds * 1000));
 }
