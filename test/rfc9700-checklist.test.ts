@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JsonWebKey as SdkJwk } from '@ory/hydra-client';
-import { decodeJwt, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,7 @@ import {
   submitForm,
 } from './support/browser.js';
 import { basicAuth, expectOAuthError, postForm, sdkJwks } from './support/http.js';
+import { issuerKey, signAssertion } from './support/jwt-bearer.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -855,7 +856,7 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
         oAuth2Client: { grant_types: [JWT_BEARER], scope: 'read write', token_endpoint_auth_method: 'client_secret_basic' },
       });
       grantClient = { id: data.client_id as string, secret: data.client_secret as string };
-      trustedKey = await ecKey('trusted-key');
+      trustedKey = await issuerKey('trusted-key');
       const { data: trust } = await server.admin.oauth2.trustOAuth2JwtGrantIssuer({
         trustOAuth2JwtGrantIssuer: {
           issuer: ISSUER,
@@ -872,25 +873,8 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
       await loopback.close();
     });
 
-    async function ecKey(kid: string): Promise<{ public: JWK; private: JWK }> {
-      const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-      return { public: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }, private: await exportJWK(privateKey) };
-    }
-    /** An assertion as the trusted issuer signs it; `claims` override the defaults, undefined drops one. */
-    async function assertion(claims: Record<string, unknown> = {}, signer: JWK = trustedKey.private): Promise<string> {
-      const now = Math.floor(Date.now() / 1000);
-      const all: Record<string, unknown> = {
-        iss: ISSUER,
-        sub: 'alice',
-        aud: tokenEndpoint,
-        iat: now,
-        exp: now + 300,
-        jti: crypto.randomUUID(),
-        ...claims,
-      };
-      const payload = Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined));
-      return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'trusted-key' }).sign(await importJWK(signer, 'ES256'));
-    }
+    const assertion = (claims: Record<string, unknown> = {}, signer: JWK = trustedKey.private) =>
+      signAssertion({ issuer: ISSUER, audience: tokenEndpoint, signer, kid: 'trusted-key', claims });
     const exchange = async (jwt: string, scope = 'read') =>
       postForm(
         `${server.publicUrl}/oauth2/token`,
@@ -920,7 +904,7 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     });
 
     it('RFC 7523 §3 / §4.10.2 JWT-bearer trust: only the trusted key of a trusted issuer, for its subject, no scope beyond the trust, and nothing once the trust is deleted', async () => {
-      const stranger = await ecKey('trusted-key');
+      const stranger = await issuerKey('trusted-key');
       const refused: Array<[string, Promise<string>]> = [
         ['a key that is not the trusted one (same kid)', assertion({}, stranger.private)],
         ['another subject', assertion({ sub: 'mallory' })],
