@@ -8,13 +8,13 @@
  */
 
 import type { JsonWebKey as SdkJwk } from '@ory/hydra-client';
-import { decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT, UnsecuredJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { Browser, CONSENT_URL, type ConsentChoice, FLOW_ENV, LOGIN_URL, relyingParty, runFlow } from './support/browser.js';
-import { basicAuth, expectErrorJson, type Form, postForm } from './support/http.js';
+import { basicAuth, expectErrorJson, type Form, postForm, sdkJwks } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -44,23 +44,24 @@ describe.each(STORES)('resource indicators, RFC 8707 ($name)', (store) => {
   let opaque: Rp;
   let jwt: Rp;
 
+  const make = async (extra: Record<string, unknown>): Promise<Rp> => {
+    const { data } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: {
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials', JWT_BEARER],
+        response_types: ['code'],
+        redirect_uris: [REDIRECT],
+        scope: 'openid offline_access',
+        audience: [API, AUD],
+        ...extra,
+      },
+    });
+    const id = data.client_id as string;
+    const secret = data.client_secret as string;
+    return { id, secret, rp: relyingParty(server, id, secret) };
+  };
+
   beforeAll(async () => {
     server = await startTestServer(store, { env: ENV });
-    const make = async (extra: Record<string, unknown>): Promise<Rp> => {
-      const { data } = await server.admin.oauth2.createOAuth2Client({
-        oAuth2Client: {
-          grant_types: ['authorization_code', 'refresh_token', 'client_credentials', JWT_BEARER],
-          response_types: ['code'],
-          redirect_uris: [REDIRECT],
-          scope: 'openid offline_access',
-          audience: [API, AUD],
-          ...extra,
-        },
-      });
-      const id = data.client_id as string;
-      const secret = data.client_secret as string;
-      return { id, secret, rp: relyingParty(server, id, secret) };
-    };
     opaque = await make({});
     jwt = await make({ access_token_strategy: 'jwt' });
   });
@@ -311,6 +312,23 @@ describe.each(STORES)('resource indicators, RFC 8707 ($name)', (store) => {
     expect(await aud(granted.body.access_token as string)).toEqual([AUD, MCP, API]);
     const refused = await tokenEndpoint(opaque, { grant_type: JWT_BEARER, assertion: await assertion('resource-jti-2'), resource: OTHER });
     expectInvalidTarget(refused, /not allowed to request the resource/);
+  });
+
+  it('a request object may carry the resources as an array (RFC 9101)', async () => {
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const unsigned = await make({ request_object_signing_alg: 'none', jwks: sdkJwks({ ...(await exportJWK(publicKey)), kid: 'k1' }) });
+    const inner = { client_id: unsigned.id, response_type: 'code', redirect_uri: REDIRECT };
+    const requestObject = new UnsecuredJWT({ ...inner, resource: [MCP, API] }).encode();
+    const { tokens } = await signIn(unsigned, [
+      ['response_type', 'code'],
+      ['request', requestObject],
+    ]);
+    expect(await aud(tokens.access_token)).toEqual([MCP, API]);
+    const refused = await request(unsigned, [
+      ['response_type', 'code'],
+      ['request', new UnsecuredJWT({ ...inner, resource: [MCP, OTHER] }).encode()],
+    ]);
+    expect((await redirected(refused.url)).searchParams.get('error')).toBe('invalid_target');
   });
 
   it('a remembered consent covers a request only when it granted the resources asked for', async () => {
