@@ -433,6 +433,25 @@ const clientAuth = (f: Fixtures): fc.Arbitrary<ClientAuth> =>
   );
 
 /** A token endpoint request no client may win with. */
+/**
+ * RFC 8707 `resource` values no victim may have: malformed (relative, fragment, bad escapes, no host,
+ * empty), or well-formed but allowed to no client (the victims register no audience).
+ */
+const resourceValue: fc.Arbitrary<string> = fc.oneof(
+  nasty,
+  fc.constantFrom(
+    'https://api.example/v1#frag',
+    'relative/path',
+    '/abs/path',
+    'https:///nohost',
+    'https://api.example/%zz',
+    'urn:x:y',
+    'https://evil.example/',
+  ),
+  fc.webUrl({ withQueryParameters: true, withFragments: true }),
+);
+const resources = fc.array(resourceValue, { minLength: 1, maxLength: 4 });
+
 const tokenRequest = (f: Fixtures): fc.Arbitrary<Omit<HostileRequest, 'path'>> =>
   fc
     .tuple(
@@ -474,6 +493,25 @@ const tokenRequest = (f: Fixtures): fc.Arbitrary<Omit<HostileRequest, 'path'>> =
           ['grant_type', 'authorization_code'],
           ['refresh_token', f.refreshToken],
         ]),
+        // The real code and refresh token with resources outside their grant: invalid_target, and nothing spent.
+        resources.map((values) => [
+          ['grant_type', 'authorization_code'],
+          ['code', f.code],
+          ['redirect_uri', REDIRECT],
+          ...values.map((value) => ['resource', value]),
+        ]),
+        resources.map((values) => [
+          ['grant_type', 'refresh_token'],
+          ['refresh_token', f.refreshToken],
+          ...values.map((value) => ['resource', value]),
+        ]),
+        fc
+          .tuple(resources, nasty)
+          .map(([values, audience]) => [
+            ['grant_type', 'client_credentials'],
+            ['audience', audience],
+            ...values.map((value) => ['resource', value]),
+          ]),
       ),
     )
     .map(([auth, pairs]) => ({
@@ -535,6 +573,7 @@ const authorizeParams = (f: Fixtures): fc.Arbitrary<Array<[string, string]>> => 
         )
         .map((spoiled) => ({ client_id: f.requestObjectClientId, ...spoiled })),
     },
+    resources.map((resource) => ({ resource })),
   );
   const extra: fc.Arbitrary<Record<string, string>> = fc.record(
     {

@@ -751,6 +751,32 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect(otherScope.searchParams.get('error')).toBe('invalid_scope');
   });
 
+  it('§2.3 / §4.10.2 audience restriction with resource indicators (RFC 8707): the token is for the resource asked for, and no other', async () => {
+    const ORDERS = `${API}/orders`;
+    // One grant for two resources; each access token can be narrowed to one of them.
+    const signedIn = await signIn(server, jwt.rp, REDIRECT, { extra: { scope: 'openid offline_access', resource: `${API} ${ORDERS}` } });
+    expect(decodeJwt(signedIn.tokens.access_token).aud).toEqual([API, ORDERS]);
+    const narrowed = await oidc.refreshTokenGrant(
+      jwt.rp,
+      signedIn.tokens.refresh_token as string,
+      new URLSearchParams({ resource: ORDERS }),
+    );
+    expect(decodeJwt(narrowed.access_token).aud).toEqual([ORDERS]);
+    expect((await server.admin.oauth2.introspectOAuth2Token({ token: narrowed.access_token })).data.aud).toEqual([ORDERS]);
+    // A resource outside the grant is refused at the token endpoint, one outside the client's audience at the authorization endpoint.
+    const outside = await token(jwt, {
+      grant_type: 'refresh_token',
+      refresh_token: narrowed.refresh_token as string,
+      resource: 'https://other.example',
+    });
+    expect(outside.status).toBe(400);
+    expect(outside.body.error).toBe('invalid_target');
+    const refused = new URL((await location(codeRequest(a, REDIRECT, { resource: 'https://other.example' }))).location);
+    expect(refused.searchParams.get('error')).toBe('invalid_target');
+    const malformed = new URL((await location(codeRequest(a, REDIRECT, { resource: `${API}#fragment` }))).location);
+    expect(malformed.searchParams.get('error')).toBe('invalid_target');
+  });
+
   // Neither Hydra nor Portcullis implements DPoP (RFC 9449) or mTLS-bound tokens (RFC 8705); tokens are bearer tokens.
   it.skip('§4.10.1 / §2.2.1 sender-constrained access and refresh tokens (DPoP, mTLS): not supported', () => {});
 

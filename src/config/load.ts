@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP, isIPv4 } from 'node:net';
 import { parse as parseYaml } from 'yaml';
+import { isAbsoluteUri } from '../util/absolute-uri.js';
 import { parseDuration } from './duration.js';
 import { HYDRA_KEYS, hydraOnlyKeys, type KeyFate } from './hydra-keys.js';
 import { type Config, envName, isLeaf, type Leaf, leaves, SCHEMA, type SchemaTree, URL_SHORTHANDS } from './schema.js';
@@ -315,6 +316,10 @@ function finish(config: Config): Config {
   }
   if (config.oauth2.grant.refresh_token.rotation_grace_period > 300_000) {
     throw new ConfigError('oauth2.grant.refresh_token.rotation_grace_period: at most 5m');
+  }
+  const notResource = config.oauth2.resource_indicators.allowed.find((resource) => !isAbsoluteUri(resource));
+  if (notResource !== undefined) {
+    throw new ConfigError(`oauth2.resource_indicators.allowed: "${notResource}" is not an absolute URI without a fragment (RFC 8707 §2)`);
   }
   if (config.dev) config.serve.cookies.secure = false;
   return config;

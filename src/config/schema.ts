@@ -424,6 +424,12 @@ export const SCHEMA = {
     refresh_token_hook: tokenHook(
       'POSTed the session before tokens are issued for the refresh_token grant (before `token_hook`); its answer merges as `token_hook`’s does (also settable as a URL alone).',
     ),
+    resource_indicators: {
+      allowed: list(
+        [],
+        'Resources (RFC 8707 `resource` values: absolute URIs without a fragment) any client may ask for at the authorization and token endpoints, beside those its own `audience` allows (matched the same way); they become the access token’s audience (`aud`). Other resources are refused with `invalid_target`.',
+      ),
+    },
     client_credentials: {
       default_grant_allowed_scope: bool(false, 'Grant every scope of the client when a client_credentials request asks for none.'),
     },

@@ -2,6 +2,7 @@ import type { FastifyReply } from 'fastify';
 import { rfc3339 } from '../client/validate.js';
 import { AccessDeniedError, ConsentRequiredError, NotFoundError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
+import { requestedAudience } from '../oauth2/resource.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import { spaceSeparated } from '../util/space-separated.js';
 import { fallbackUrl, oidcContext, openChallenge, publicClient, requestUrl, withQuery } from './common.js';
@@ -82,7 +83,7 @@ async function consentRequestOf(registry: FlowDeps, state: FlowState, challenge:
     challenge,
     consent_request_id: flowId,
     requested_scope: spaceSeparated(state.params.scope),
-    requested_access_token_audience: spaceSeparated(state.params.audience),
+    requested_access_token_audience: requestedAudience(state.params),
     skip: state.skip,
     subject: state.subject,
     oidc_context: oidcContext(state.params, undefined),

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JWTPayload } from 'jose';
 import { InvalidRequestError, LoginRequiredError, NotFoundError } from '../http/errors.js';
 import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
+import { requestedAudience } from '../oauth2/resource.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import { spaceSeparated } from '../util/space-separated.js';
 import { fallbackUrl, oidcContext, openChallenge, openVerifier, publicClient, requestUrl, withQuery } from './common.js';
@@ -72,7 +73,7 @@ export async function describeLoginRequest(registry: FlowDeps, challenge: string
     client: publicClient(stored.client),
     request_url: requestUrl(registry.config, state.params),
     requested_scope: spaceSeparated(state.params.scope),
-    requested_access_token_audience: spaceSeparated(state.params.audience),
+    requested_access_token_audience: requestedAudience(state.params),
     skip: state.skip,
     subject: state.subject,
     oidc_context: oidcContext(state.params, decodeHint(state.params.id_token_hint)),

@@ -158,6 +158,14 @@ export const InvalidRedirectUriError = kind(
   'The value of one or more redirect_uris is invalid.',
 );
 
+// RFC 8707 §2 resource indicators (fosite has no such code; the description is the RFC's).
+export const InvalidTargetError = kind(
+  'InvalidTargetError',
+  'invalid_target',
+  400,
+  'The requested resource is invalid, missing, unknown, or malformed.',
+);
+
 // OpenID Connect Core §6 / RFC 9101 request objects, with fosite's descriptions.
 export const InvalidRequestObjectError = kind(
   'InvalidRequestObjectError',

@@ -15,6 +15,8 @@ export interface IssueInput extends Grant {
   grant: LifespanGrant;
   /** Include a nonce in the ID token (not on refresh: OIDC Core §12.2). */
   includeNonce: boolean;
+  /** The access token's audience when narrower than the grant's (RFC 8707 §2.2 `resource`); the refresh token keeps `audience`. */
+  accessTokenAudience?: string[];
 }
 
 /**
@@ -28,8 +30,11 @@ export async function mintTokenResponse(
 ): Promise<{ response: TokenResponse; rows: StoredToken[] }> {
   const { config, tokens } = registry;
   // The tokens' shared fields, without the issuing options (which must not reach the stored rows).
-  const { grant: lifespanGrant, includeNonce, ...grant } = input;
-  const access = await tokens.mintAccessToken(grant, lifespan(config, input.client, lifespanGrant, 'access_token'));
+  const { grant: lifespanGrant, includeNonce, accessTokenAudience, ...grant } = input;
+  const access = await tokens.mintAccessToken(
+    accessTokenAudience ? { ...grant, audience: accessTokenAudience } : grant,
+    lifespan(config, input.client, lifespanGrant, 'access_token'),
+  );
   const response: TokenResponse = {
     access_token: access.token,
     token_type: 'bearer',

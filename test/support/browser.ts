@@ -56,6 +56,8 @@ export interface LoginChoice {
 
 export interface ConsentChoice {
   grant_scope?: string[];
+  /** The audience granted (default: all that was requested). */
+  grant_access_token_audience?: string[];
   remember?: boolean;
   remember_for?: number;
   reject?: boolean;
@@ -114,7 +116,7 @@ export async function runFlow(
             consentChallenge: challenge,
             acceptOAuth2ConsentRequest: {
               grant_scope: choice.grant_scope ?? consent.requested_scope,
-              grant_access_token_audience: consent.requested_access_token_audience,
+              grant_access_token_audience: choice.grant_access_token_audience ?? consent.requested_access_token_audience,
               remember: choice.remember ?? false,
               ...(choice.remember_for !== undefined ? { remember_for: choice.remember_for } : {}),
               session: {

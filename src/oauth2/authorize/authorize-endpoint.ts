@@ -6,7 +6,7 @@ import type { RouteModule } from '../../http/app.js';
 import { HttpError } from '../../http/errors.js';
 import type { AuthorizeDeps } from '../deps.js';
 import { mintAuthorizationResponse } from '../issue.js';
-import { singleValues } from '../token-params.js';
+import { authorizeParameters } from '../resource.js';
 import { deliver, deliverError, redirectToErrorPage } from './deliver.js';
 import type { AuthorizeRequest } from './model.js';
 import { AuthorizeError, parseAuthorizeRequest } from './request.js';
@@ -18,7 +18,7 @@ import { AuthorizeError, parseAuthorizeRequest } from './request.js';
  */
 export const authorizeEndpoint: RouteModule = (app, registry) => {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { params, repeated } = singleValues(request.method === 'GET' ? request.query : request.body);
+    const { params, repeated } = authorizeParameters(request.method === 'GET' ? request.query : request.body);
     const { login_verifier: loginVerifier, consent_verifier: consentVerifier, ...original } = params;
     let authz: AuthorizeRequest | undefined;
     try {

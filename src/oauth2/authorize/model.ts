@@ -18,6 +18,7 @@ export interface AuthorizeRequest {
   state: string;
   nonce: string;
   scope: string[];
+  /** The requested audience: the `audience` values, then the `resource` values (RFC 8707). */
   audience: string[];
   prompt: Set<string>;
   maxAge: number | undefined;

@@ -6,6 +6,7 @@ import { HttpError, InvalidRequestError, InvalidRequestObjectError, InvalidReque
 import { fetchText } from '../../http/outbound.js';
 import { verifyWithClientKeys } from '../client-auth.js';
 import type { AuthorizeRequestDeps } from '../deps.js';
+import { RESOURCE } from '../resource.js';
 import { parseScope } from '../scope.js';
 
 /**
@@ -134,7 +135,9 @@ function mergeClaims(outer: Record<string, string>, outerScope: string[], claims
   const merged = { ...outer };
   for (const [name, value] of Object.entries(claims)) {
     if (NOT_PARAMETERS.has(name) || value === undefined || value === null) continue;
-    merged[name] = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    // A repeatable parameter (RFC 8707 `resource`) may be an array of strings: kept as the outer query keeps it, joined by spaces.
+    if (name === RESOURCE && Array.isArray(value) && value.every((item) => typeof item === 'string')) merged[name] = value.join(' ');
+    else merged[name] = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   const scope = parseScope(merged.scope);
   for (const value of outerScope) if (!scope.includes(value)) scope.push(value);

@@ -14,6 +14,7 @@ import { spaceSeparated } from '../../util/space-separated.js';
 import { disallowedAudiences } from '../audience.js';
 import type { AuthorizeRequestDeps } from '../deps.js';
 import { verifyOwnIdToken } from '../id-token.js';
+import { resourcesOfParams, withResources } from '../resource.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 import type { AuthorizeRequest, ResponseMode } from './model.js';
 import { resolveRequestObject } from './request-object.js';
@@ -113,7 +114,7 @@ async function checkVerifiedRequest(
     checkState(state);
     const nonce = checkNonce(params, responseTypes);
     const scope = checkScope(registry, client, params);
-    const audience = checkAudience(client, params);
+    const audience = withResources(registry.config, client, checkAudience(client, params), resourcesOfParams(params));
     const prompt = checkPrompt(params);
     const maxAge = checkMaxAge(params);
     const codeChallenge = checkPkce(registry, client, params, responseTypes);

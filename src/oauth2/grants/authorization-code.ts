@@ -4,6 +4,7 @@ import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import type { GrantDeps } from '../deps.js';
 import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
+import { narrowedAudience, resourcesOfBody } from '../resource.js';
 import { applyTokenHooks } from '../token-hook.js';
 import { type FormBody, single } from '../token-params.js';
 import type { StoredToken } from '../token-store.js';
@@ -25,6 +26,9 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
   // PKCE verifier must not be able to burn it for the client that holds the right one.
   if (problem !== undefined) throw new InvalidGrantError(problem);
 
+  // RFC 8707 §2.2: `resource` narrows the access token to some of the granted audience; the refresh token keeps all of it.
+  const accessTokenAudience = narrowedAudience(row.audience, resourcesOfBody(body));
+
   const { session } = row;
   const { redirectUri: _r, codeChallenge: _c, ...kept } = session;
   const grant: Grant = {
@@ -44,6 +48,7 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
     session: hooked,
     grant: 'authorization_code',
     includeNonce: true,
+    accessTokenAudience,
   });
   // The code is spent and the tokens stored in one transaction, as fosite does: a crash in between must not
   // leave a used code without its tokens. Minted before it, as signing may read keys (SQLite has one connection).

@@ -2,6 +2,7 @@ import { InvalidRequestError, InvalidScopeError, UnauthorizedClientError } from 
 import { disallowedAudiences } from '../audience.js';
 import type { GrantHandler } from '../grant.js';
 import { lifespan } from '../lifespans.js';
+import { resourcesOfBody, withResources } from '../resource.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 import { applyTokenHooks } from '../token-hook.js';
 import { list, single } from '../token-params.js';
@@ -26,11 +27,12 @@ export const clientCredentialsGrant: GrantHandler = async ({ registry, client, b
   if (badScope !== undefined) throw new InvalidScopeError(`The OAuth 2.0 client is not allowed to request scope "${badScope}".`);
   const scope = requestedScope.length === 0 && config.oauth2.client_credentials.default_grant_allowed_scope ? allowedScope : requestedScope;
 
-  const audience = [...new Set(list(body, 'audience'))];
-  const [badAudience] = disallowedAudiences(client.audience, audience);
+  const requestedAudience = [...new Set(list(body, 'audience'))];
+  const [badAudience] = disallowedAudiences(client.audience, requestedAudience);
   if (badAudience !== undefined) {
     throw new InvalidRequestError(`The requested audience "${badAudience}" has not been allowed for the OAuth 2.0 client.`);
   }
+  const audience = withResources(config, client, requestedAudience, resourcesOfBody(body));
 
   const now = Date.now();
   const grant: Grant = {

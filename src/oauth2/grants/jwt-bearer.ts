@@ -5,6 +5,7 @@ import { HttpError, InvalidGrantError, InvalidRequestError, InvalidScopeError } 
 import { disallowedAudiences } from '../audience.js';
 import type { GrantHandler } from '../grant.js';
 import { lifespan } from '../lifespans.js';
+import { resourcesOfBody, withResources } from '../resource.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 import { applyTokenHooks } from '../token-hook.js';
 import { list, single } from '../token-params.js';
@@ -56,11 +57,12 @@ export const jwtBearerGrant: GrantHandler = async ({ registry, client, body }) =
       `The public key registered for issuer "${issuer}" and subject "${subject}" is not allowed to request scope "${notForTrust}".`,
     );
   }
-  const audience = [...new Set(list(body, 'audience'))];
-  const [badAudience] = disallowedAudiences(client.audience, audience);
+  const requestedAudience = [...new Set(list(body, 'audience'))];
+  const [badAudience] = disallowedAudiences(client.audience, requestedAudience);
   if (badAudience !== undefined) {
     throw new InvalidRequestError(`Requested audience "${badAudience}" has not been whitelisted by the OAuth 2.0 Client.`);
   }
+  const audience = withResources(config, client, requestedAudience, resourcesOfBody(body));
 
   checkClaims(payload, config.oauth2.grant.jwt, publicUrl(config, '/oauth2/token'), now);
   if (typeof payload.jti === 'string' && payload.jti !== '') {

@@ -1,9 +1,9 @@
 import type { OAuth2Client } from '../../client/model.js';
 import type { Config } from '../../config/schema.js';
 import { InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../../http/errors.js';
-import { disallowedAudiences } from '../audience.js';
 import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
+import { clientAudienceMatcher, narrowedAudience, resourcesOfBody } from '../resource.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 import { applyTokenHooks } from '../token-hook.js';
 import { single } from '../token-params.js';
@@ -36,6 +36,8 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
     throw new InvalidGrantError('The refresh token has already been used. Every token of its grant has been revoked.');
   }
   checkStillAllowed(config, client, row);
+  // RFC 8707 §2.2: `resource` narrows the new access token; the new refresh token keeps the whole grant.
+  const accessTokenAudience = narrowedAudience(row.audience, resourcesOfBody(body));
 
   // Minted before the transaction: signing may read keys, and SQLite has one connection, held by the transaction.
   const grant: Grant = {
@@ -50,7 +52,13 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
   };
   // Before the token is spent: a hook that refuses leaves it usable, as in Hydra.
   const hooked = await applyTokenHooks(registry, { grant, grantType: 'refresh_token', requestedScope: row.scope, body });
-  const minted = await mintTokenResponse(registry, { ...grant, session: hooked, grant: 'refresh_token', includeNonce: false });
+  const minted = await mintTokenResponse(registry, {
+    ...grant,
+    session: hooked,
+    grant: 'refresh_token',
+    includeNonce: false,
+    accessTokenAudience,
+  });
   const issued = await registry.persister.transaction(async ({ tokens }) => {
     if (!(await tokens.markUsed(row.signature, now, !row.active))) return false;
     await tokens.revokeAccessTokens(row.requestId);
@@ -72,7 +80,9 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
 function checkStillAllowed(config: Config, client: OAuth2Client, row: StoredToken): void {
   const [scope] = disallowedScopes(config.strategies.scope, parseScope(client.scope), row.scope);
   if (scope !== undefined) throw new InvalidScopeError(`The OAuth 2.0 Client is not allowed to request scope "${scope}".`);
-  const [audience] = disallowedAudiences(client.audience, row.audience);
+  // The grant's resources may also be ones any client may ask for (`oauth2.resource_indicators.allowed`).
+  const allows = clientAudienceMatcher(config, client);
+  const audience = row.audience.find((value) => !allows(value));
   if (audience !== undefined) {
     throw new InvalidRequestError(`Requested audience "${audience}" has not been whitelisted by the OAuth 2.0 Client.`);
   }
