@@ -316,6 +316,10 @@ function finish(config: Config): Config {
   if (config.oauth2.grant.refresh_token.rotation_grace_period > 300_000) {
     throw new ConfigError('oauth2.grant.refresh_token.rotation_grace_period: at most 5m');
   }
+  // RFC 9126 §2.2: a request_uri is short-lived; the brief window is what makes a leaked urn useless.
+  if (config.oauth2.pushed_authorization_requests.request_uri_lifespan > 600_000) {
+    throw new ConfigError('oauth2.pushed_authorization_requests.request_uri_lifespan: at most 10m');
+  }
   if (config.dev) config.serve.cookies.secure = false;
   return config;
 }
