@@ -240,6 +240,35 @@ describe.each(STORES)('pushed authorization requests ($name)', (store) => {
     expect((await redeem(basic, auth, pushed)).access_token).toBeTruthy();
   });
 
+  it('redeems at another node on the same database what one node stored (stateless nodes)', async () => {
+    const node = await startTestServer(store, { dsn: server.config.dsn, env: FLOW_ENV });
+    try {
+      const pushed = await push(basic, oauth.ClientSecretBasic(basic.client_secret as string));
+      const { callback } = await runFlow(
+        node,
+        new Browser(),
+        authorizeUrl(node, { client_id: basic.client_id, request_uri: pushed.requestUri }),
+      );
+      const code = new URL(callback).searchParams.get('code') as string;
+      const exchanged = await fetch(`${node.publicUrl}/oauth2/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: basicAuth(basic.client_id, basic.client_secret as string),
+        },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: pushed.verifier }),
+      });
+      expect(exchanged.status).toBe(200);
+      // Spent for every node, the one that issued it included.
+      expectOnErrorPage(
+        await firstRedirect(authorizeUrl(server, { client_id: basic.client_id, request_uri: pushed.requestUri })),
+        'invalid_request_uri',
+      );
+    } finally {
+      await node.close();
+    }
+  });
+
   it('lets only one of two simultaneous uses of a request_uri through', async () => {
     const pushed = await push(basic, oauth.ClientSecretBasic(basic.client_secret as string));
     const url = authorizeUrl(server, { client_id: basic.client_id, request_uri: pushed.requestUri });
