@@ -16,6 +16,7 @@ import { keyAdminRoutes } from './jwk/key-admin-routes.js';
 import { authorizeEndpoint } from './oauth2/authorize/authorize-endpoint.js';
 import { clientOrigins } from './oauth2/client-cors.js';
 import { introspectionAdminRoutes } from './oauth2/introspection-admin-routes.js';
+import { parEndpoint } from './oauth2/par-endpoint.js';
 import { revocationEndpoint } from './oauth2/revocation-endpoint.js';
 import { tokenAdminRoutes } from './oauth2/token-admin-routes.js';
 import { tokenEndpoint } from './oauth2/token-endpoint.js';
@@ -39,6 +40,7 @@ export const ROUTES: Record<Listener, RouteModule[]> = {
     jwksEndpoint,
     discoveryEndpoint,
     authorizeEndpoint,
+    parEndpoint,
     tokenEndpoint,
     revocationEndpoint,
     userinfoEndpoint,

@@ -116,6 +116,8 @@ describe('configuration', () => {
     [{ OIDC_SUBJECT_IDENTIFIERS_SUPPORTED_TYPES: 'public,secret' }, 'oidc.subject_identifiers.supported_types'],
     [{ OIDC_SUBJECT_IDENTIFIERS_SUPPORTED_TYPES: 'pairwise' }, 'oidc.subject_identifiers.pairwise.salt'],
     [{ OAUTH2_GRANT_REFRESH_TOKEN_ROTATION_GRACE_PERIOD: '10m' }, 'rotation_grace_period'],
+    [{ OAUTH2_PUSHED_AUTHORIZATION_REQUESTS_REQUEST_URI_LIFESPAN: '11m' }, 'request_uri_lifespan: at most 10m'],
+    [{ OAUTH2_PUSHED_AUTHORIZATION_REQUESTS_REQUEST_URI_LIFESPAN: '0s' }, 'oauth2.pushed_authorization_requests.request_uri_lifespan'],
   ])('stops on a bad value with one line naming the key: %j', (env, expected) => {
     expect(failure(() => loadConfig({ ...dev, env }))).toContain(expected);
   });

@@ -204,4 +204,34 @@ describe.each(STORES)('golden bodies ($name)', (store) => {
     await golden('logout-accept', await flowRequest('logout', logoutChallenge, 'accept'));
     await golden('login-request-not-found', await flowRequest('login', 'forged'));
   });
+
+  it('pushed authorization request (RFC 9126)', async () => {
+    const parCall = async (form: Record<string, string>) =>
+      read(
+        await fetch(`${server.publicUrl}/oauth2/par`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: basicAuth(client.client_id, client.client_secret),
+          },
+          body: new URLSearchParams(form).toString(),
+        }),
+      );
+    const form = {
+      response_type: 'code',
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid read',
+      state: STATE,
+      nonce: NONCE,
+      code_challenge: createHash('sha256').update(VERIFIER).digest('base64url'),
+      code_challenge_method: 'S256',
+    };
+    const pushed = await parCall(form);
+    // The urn's random part is what differs on every run; its prefix and shape are compared.
+    const body = pushed.body as { request_uri: string };
+    expect(body.request_uri).toMatch(/^urn:ietf:params:oauth:request_uri:[A-Za-z0-9_-]{43}$/);
+    body.request_uri = body.request_uri.replace(/[A-Za-z0-9_-]{43}$/, '<random>');
+    await golden('par-created', pushed);
+    await golden('par-error-invalid-redirect-uri', await parCall({ ...form, redirect_uri: 'https://evil.example/cb' }));
+  });
 });

@@ -574,6 +574,13 @@ const authorizeParams = (f: Fixtures): fc.Arbitrary<Array<[string, string]>> => 
         .map((spoiled) => ({ client_id: f.requestObjectClientId, ...spoiled })),
     },
     resources.map((resource) => ({ resource })),
+    // Pushed request urns (RFC 9126) that are not (or no longer) ours.
+    fc
+      .oneof(
+        nasty,
+        nasty.map((id) => `urn:ietf:params:oauth:request_uri:${id}`),
+      )
+      .map((request_uri) => ({ request_uri })),
   );
   const extra: fc.Arbitrary<Record<string, string>> = fc.record(
     {
@@ -671,6 +678,11 @@ const rotation = (key: string): RouteSpec => ({
 
 const introspectSuccess = (answer: Answer) => expect(JSON.parse(answer.text)).toEqual({ active: false });
 const revokeSuccess = (answer: Answer) => expect(answer.status).toBe(200);
+/** A push that happened to be valid: 201 with a urn of ours. */
+const parSuccess = (answer: Answer) => {
+  expect(answer.status).toBe(201);
+  expect(JSON.parse(answer.text).request_uri).toMatch(/^urn:ietf:params:oauth:request_uri:[A-Za-z0-9_-]{43}$/);
+};
 
 const SPECS: Record<string, RouteSpec> = {
   // Public listener
@@ -702,6 +714,33 @@ const SPECS: Record<string, RouteSpec> = {
     gen: (f) =>
       request(fc.constant('/oauth2/auth'), fc.oneof(formBody(authorizeParams(f).map(form)), formBody(junkForm), jsonBody(junkJsonBody)), f),
   },
+  [pub('POST', '/oauth2/par')]: {
+    kind: 'api',
+    success: parSuccess,
+    gen: (f) =>
+      request(
+        fc.constant('/oauth2/par'),
+        fc.oneof(
+          {
+            weight: 4,
+            arbitrary: fc.tuple(clientAuth(f), authorizeParams(f)).map(([auth, pairs]) => ({
+              headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
+              body: form([...pairs.filter(([name]) => !auth.pairs.some(([taken]) => taken === name)), ...auth.pairs]),
+            })),
+          },
+          formBody(junkForm),
+          jsonBody(junkJsonBody),
+        ),
+        f,
+      ),
+  },
+  ...Object.fromEntries(
+    // Refused (405) whatever they carry.
+    ['GET', 'PUT', 'PATCH', 'DELETE'].map((method): [string, RouteSpec] => [
+      pub(method, '/oauth2/par'),
+      { kind: 'api', gen: noise(pub(method, '/oauth2/par')) },
+    ]),
+  ),
   [pub('POST', '/oauth2/token')]: {
     kind: 'api',
     gen: (f) =>

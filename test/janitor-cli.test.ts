@@ -97,6 +97,7 @@ describe('portcullis janitor', () => {
       consentSessions: 0,
       usedJtis: 0,
       jwtBearerTrusts: 0,
+      pushedRequests: 0,
       statements: 3,
     });
     expect(await remaining()).toHaveLength(4);

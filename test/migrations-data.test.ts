@@ -121,6 +121,11 @@ const TABLE_ROWS: { table: string; since: number; row: Row }[] = [
       expires_at: 1_800_000_000_000,
     },
   },
+  {
+    table: 'pushed_authorization_requests',
+    since: MIGRATIONS.findIndex((m) => m.name === '0010-pushed-authorization-requests') + 1,
+    row: { id_hash: 'e'.repeat(64), client_id: 'client-1', parameters: 'v1.sealed', expires_at: 1_700_000_090_000 },
+  },
 ];
 
 /** Migration 0006 adds `clients.self_registered` (default 0: existing clients count as admin-created). */

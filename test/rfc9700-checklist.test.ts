@@ -311,6 +311,31 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect((signedIn.headers.get('location') as string).startsWith(`${withUi.publicUrl}/oauth2/auth?`)).toBe(true);
   });
 
+  // §4.1, §4.11 with pushed authorization requests (RFC 9126)
+
+  it('§4.1 / §4.11 pushed authorization requests: the redirect URI is checked at push time, and a pushed request is single use and bound to its client', async () => {
+    const push = (rp: Rp, form: Record<string, string>) =>
+      postForm(`${server.publicUrl}/oauth2/par`, form, { authorization: basicAuth(rp.id, rp.secret) });
+    const request = { response_type: 'code', scope: 'openid', state: 'checklist-state' };
+    // An unregistered redirect URI never becomes a request_uri: refused as JSON, nothing to redirect to.
+    for (const redirectUri of ['https://evil.example/cb', 'https://b.example/cb', `${REDIRECT}/`]) {
+      const refused = await push(a, { ...request, redirect_uri: redirectUri });
+      expect(refused.status, redirectUri).toBe(400);
+      expect(refused.body.error).toBe('invalid_request');
+      expect(refused.headers.get('location')).toBeNull();
+    }
+    const pushed = await push(a, { ...request, redirect_uri: REDIRECT });
+    expect(pushed.status).toBe(201);
+    const requestUri = pushed.body.request_uri as string;
+    // Another client presenting it gets the error page (and does not spend it); parameters beside it
+    // (a foreign redirect_uri) are ignored, never used as the redirect target.
+    expectErrorPage((await location(authUrl({ client_id: b.id, request_uri: requestUri, redirect_uri: 'https://b.example/cb' }))).location);
+    const first = await location(authUrl({ client_id: a.id, request_uri: requestUri, redirect_uri: 'https://evil.example/cb' }));
+    expect(first.location.startsWith(`${LOGIN_URL}?`), first.location).toBe(true);
+    // Spent: a replay (a leaked URL) goes to the error page.
+    expectErrorPage((await location(authUrl({ client_id: a.id, request_uri: requestUri }))).location);
+  });
+
   // §4.1.3, §2.1: exact redirect URI matching
 
   it('§4.1.3 / §2.1 redirect URI: exact string matching, no trailing-slash, case, path, query, port, userinfo or fragment variants', async () => {
@@ -724,6 +749,14 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect(deleted.status).toBe(204);
     checked.push(['registration delete', deleted.headers]);
     checked.push(['revocation', (await revoke({ token: accessToken })).headers]);
+
+    // RFC 9126 §2.2: the request_uri is a bearer reference to the request until it is spent.
+    const pushRequest = (form: Record<string, string>) =>
+      postForm(`${server.publicUrl}/oauth2/par`, form, { authorization: basicAuth(a.id, a.secret) });
+    const pushed = await pushRequest({ response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 'checklist-state' });
+    expect(pushed.status).toBe(201);
+    checked.push(['pushed authorization request', pushed.headers]);
+    checked.push(['pushed authorization request error', (await pushRequest({ response_type: 'code' })).headers]);
 
     for (const [name, headers] of checked) {
       expect(headers.get('cache-control'), name).toBe('no-store');

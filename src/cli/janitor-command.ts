@@ -92,6 +92,7 @@ export function janitorCommand(): Command {
           ['consent_sessions', String(result.consentSessions)],
           ['used_jtis', String(result.usedJtis)],
           ['jwt_bearer_trusts', String(result.jwtBearerTrusts)],
+          ['pushed_authorization_requests', String(result.pushedRequests)],
         ],
       });
     } finally {

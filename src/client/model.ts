@@ -88,6 +88,8 @@ export interface OAuth2Client extends Lifespans {
   access_token_strategy: string;
   skip_consent: boolean;
   skip_logout_consent: boolean;
+  /** RFC 9126 §6: this client's authorization requests are taken only as pushed authorization requests. */
+  require_pushed_authorization_requests: boolean;
   created_at: string;
   updated_at: string;
 }
@@ -149,6 +151,7 @@ export const clientInputSchema = {
     access_token_strategy: nullableString,
     skip_consent: { type: ['boolean', 'null'] },
     skip_logout_consent: { type: ['boolean', 'null'] },
+    require_pushed_authorization_requests: { type: ['boolean', 'null'] },
     ...Object.fromEntries(LIFESPAN_FIELDS.map((field) => [field, lifespanSchema])),
   },
 } as const;
@@ -196,6 +199,7 @@ export const clientResponseSchema = {
     access_token_strategy: { type: 'string' },
     skip_consent: { type: 'boolean' },
     skip_logout_consent: { type: 'boolean' },
+    require_pushed_authorization_requests: { type: 'boolean' },
     registration_access_token: { type: 'string' },
     registration_client_uri: { type: 'string' },
     created_at: { type: 'string' },

@@ -156,12 +156,18 @@ function readRow(row: ClientRow, reading: DocumentReading): StoredClient | undef
 
 function fromRow(row: ClientRow, client: OAuth2Client): StoredClient {
   return {
-    client,
+    client: withDefaults(client),
     secretHash: row.secret_hash,
     rotatedSecretHashes: readHashes(row.rotated_secret_hashes),
     registrationTokenHash: row.registration_token_hash,
     selfRegistered: Number(row.self_registered) === 1,
   };
+}
+
+/** A document written before a field existed gets the field's default. */
+function withDefaults(client: OAuth2Client): OAuth2Client {
+  if (typeof client.require_pushed_authorization_requests !== 'boolean') client.require_pushed_authorization_requests = false;
+  return client;
 }
 
 /** The rotated secrets' hashes of a row: anything but a JSON array of strings counts as none (never a 500). */

@@ -321,6 +321,10 @@ function finish(config: Config): Config {
   if (notResource !== undefined) {
     throw new ConfigError(`oauth2.resource_indicators.allowed: "${notResource}" is not an absolute URI without a fragment (RFC 8707 §2)`);
   }
+  // RFC 9126 §2.2: a request_uri is short-lived; the brief window is what makes a leaked urn useless.
+  if (config.oauth2.pushed_authorization_requests.request_uri_lifespan > 600_000) {
+    throw new ConfigError('oauth2.pushed_authorization_requests.request_uri_lifespan: at most 10m');
+  }
   if (config.dev) config.serve.cookies.secure = false;
   return config;
 }

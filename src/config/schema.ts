@@ -418,6 +418,16 @@ export const SCHEMA = {
       enforced: bool(false, 'Require PKCE (S256) from every client.'),
       enforced_for_public_clients: bool(false, 'Require PKCE (S256) from public clients (`token_endpoint_auth_method: none`).'),
     },
+    pushed_authorization_requests: {
+      request_uri_lifespan: lifetime(
+        60_000,
+        'How long a `request_uri` from the pushed authorization request endpoint (`POST /oauth2/par`, RFC 9126) can be used at the authorization endpoint (at most 10m); it is also spent by its first use.',
+      ),
+      required: bool(
+        false,
+        'Take authorization requests only as pushed authorization requests (RFC 9126 §5, discovery’s `require_pushed_authorization_requests`): any other request to `/oauth2/auth` is `invalid_request`. A client can require it for itself alone with its `require_pushed_authorization_requests` metadata.',
+      ),
+    },
     token_hook: tokenHook(
       'POSTed the session and the token request before tokens are issued, for every grant; its answer’s `session.access_token` / `session.id_token` replace the tokens’ extra claims (also settable as a URL alone: `oauth2.token_hook: <url>`, `OAUTH2_TOKEN_HOOK=<url>`).',
     ),

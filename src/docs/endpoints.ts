@@ -56,7 +56,7 @@ export async function collectEndpoints(): Promise<Endpoint[]> {
       const app = createApp(registry, listener, traced);
       app.addHook('onRoute', (route) => {
         const methods = [route.method].flat().filter((method) => method !== 'HEAD');
-        if (methods.length === 0) return;
+        if (methods.length === 0 || route.config?.refusal === true) return;
         if (!registering) throw new Error(`${route.url} was registered outside a route module of the ${listener} listener`);
         const module = registering.name;
         const known = endpoints.find((e) => e.listener === listener && e.path === route.url && e.module === module);

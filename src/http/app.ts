@@ -24,6 +24,8 @@ declare module 'fastify' {
      * are refused (400): a form is what a cross-site page can post without a CORS preflight.
      */
     forms?: boolean;
+    /** The route only refuses its methods (405, e.g. `GET /oauth2/par`): left out of the endpoint table. */
+    refusal?: boolean;
   }
 }
 

@@ -7,7 +7,7 @@ export interface JanitorOptions {
   tokens: boolean;
   /** Ended login sessions, and consent sessions nothing depends on any more. */
   requests: boolean;
-  /** Expired `used_jtis` entries (JWT client assertions and JWT-bearer grants seen) and expired JWT-bearer trusts. */
+  /** Expired `used_jtis` entries (JWT client assertions and JWT-bearer grants seen), expired JWT-bearer trusts and expired pushed authorization requests. */
   grants: boolean;
   /** At most this many rows deleted per table in one run. */
   limit: number;
@@ -31,16 +31,25 @@ export interface JanitorResult {
   usedJtis: number;
   /** Expired trust relationships of the JWT-bearer grant (`jwt_bearer_trusts`). */
   jwtBearerTrusts: number;
+  /** Expired pushed authorization requests (`pushed_authorization_requests`, RFC 9126) never taken. */
+  pushedRequests: number;
   /** DELETE statements run (one per batch). */
   statements: number;
 }
 
 export type JanitorTable = keyof Omit<JanitorResult, 'statements'>;
 
-export const JANITOR_TABLES: readonly JanitorTable[] = ['tokens', 'loginSessions', 'consentSessions', 'usedJtis', 'jwtBearerTrusts'];
+export const JANITOR_TABLES: readonly JanitorTable[] = [
+  'tokens',
+  'loginSessions',
+  'consentSessions',
+  'usedJtis',
+  'jwtBearerTrusts',
+  'pushedRequests',
+];
 
 /** The stores the janitor cleans; each owns the DELETE for its tables. */
-export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trusts'>;
+export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trusts' | 'pushedRequests'>;
 
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
@@ -58,7 +67,15 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     if (!Number.isFinite(lifespan) || lifespan <= 0) throw new Error('janitor: a token lifespan must be positive');
   }
   const cutoff = (options.now ?? Date.now()) - options.keepIfYounger;
-  const result: JanitorResult = { tokens: 0, loginSessions: 0, consentSessions: 0, usedJtis: 0, jwtBearerTrusts: 0, statements: 0 };
+  const result: JanitorResult = {
+    tokens: 0,
+    loginSessions: 0,
+    consentSessions: 0,
+    usedJtis: 0,
+    jwtBearerTrusts: 0,
+    pushedRequests: 0,
+    statements: 0,
+  };
 
   const inBatches = async (deleteBatch: (size: number) => Promise<number>): Promise<number> => {
     let total = 0;
@@ -80,6 +97,7 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
   if (options.grants) {
     result.usedJtis = await inBatches((size) => stores.jtis.deleteExpired(cutoff, size));
     result.jwtBearerTrusts = await inBatches((size) => stores.trusts.deleteExpired(cutoff, size));
+    result.pushedRequests = await inBatches((size) => stores.pushedRequests.deleteExpired(cutoff, size));
   }
   return result;
 }

@@ -20,7 +20,7 @@ import type { ClientAuthDeps, ClientKeysDeps } from './deps.js';
 import { type FormBody, single } from './token-params.js';
 
 /**
- * Client authentication at the token and revocation endpoints (RFC 6749 §2.3, RFC 7523 §2.2,
+ * Client authentication at the token, revocation and pushed authorization request endpoints (RFC 6749 §2.3, RFC 7523 §2.2,
  * OpenID Connect Core §9), as Hydra accepts it:
  *
  * - `client_secret_basic`: `Authorization: Basic base64(id:secret)`, where id and secret are each
@@ -210,10 +210,20 @@ function checkAssertionLifetime(payload: JWTPayload, maxTtlMs: number): void {
   }
 }
 
-/** The token endpoint (under the public URL and under the issuer) and the issuer itself. */
+/**
+ * The token endpoint (under the public URL and under the issuer), the issuer itself, and the pushed
+ * authorization request endpoint, which RFC 9126 §2 requires to be accepted there: an assertion
+ * names the server it is for, and all of these name this one (its `jti` is single-use whichever).
+ */
 function acceptedAudiences(registry: ClientAuthDeps): Set<string> {
   const { config } = registry;
-  return new Set([publicUrl(config, '/oauth2/token'), issuerUrl(config, '/oauth2/token'), issuerUrl(config, '')]);
+  return new Set([
+    publicUrl(config, '/oauth2/token'),
+    issuerUrl(config, '/oauth2/token'),
+    issuerUrl(config, ''),
+    publicUrl(config, '/oauth2/par'),
+    issuerUrl(config, '/oauth2/par'),
+  ]);
 }
 
 type VerifyOptions = { algorithms: string[]; issuer?: string; subject?: string; requiredClaims?: string[] };

@@ -25,8 +25,11 @@ export type ClientKeysDeps = Pick<Registry, 'config' | 'clientAuth'>;
 /** Reading a presented token and its client (introspection, revocation, per-client CORS). */
 export type TokenLookupDeps = Pick<Registry, 'config' | 'clients' | 'tokens'>;
 
-/** Checking an authorization request: its client, the settings, the keys that verify an `id_token_hint` and request objects. */
-export type AuthorizeRequestDeps = SigningKeyDeps & ClientKeysDeps & Pick<Registry, 'clients' | 'tracing'>;
+/** Storing and taking pushed authorization requests (RFC 9126): sealed with the keyring, expiring by the clock. */
+export type PushedRequestDeps = Pick<Registry, 'config' | 'keyring' | 'random' | 'clock' | 'persister'>;
+
+/** Checking an authorization request: its client, the settings, the keys that verify an `id_token_hint` and request objects, pushed requests. */
+export type AuthorizeRequestDeps = SigningKeyDeps & ClientKeysDeps & PushedRequestDeps & Pick<Registry, 'clients' | 'tracing'>;
 
 /** The authorization endpoint's legs: the request checks, the flow, minting, and the unit of work that stores both. */
 export type AuthorizeDeps = AuthorizeRequestDeps & FlowDeps & TokenIssuingDeps & Pick<Registry, 'persister' | 'metrics'>;

@@ -56,6 +56,9 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     frontchannel_logout_supported: true,
     frontchannel_logout_session_supported: true,
     authorization_response_iss_parameter_supported: true,
+    // RFC 9126 §5.
+    pushed_authorization_request_endpoint: publicUrl(config, '/oauth2/par'),
+    require_pushed_authorization_requests: config.oauth2.pushed_authorization_requests.required,
     credentials_endpoint_draft_00: publicUrl(config, '/credentials'),
     credentials_supported_draft_00: CREDENTIALS_SUPPORTED,
   };

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { type ClientRepository, type DocumentReading, SqlClientRepository } from '../client/repository.js';
 import { type SessionStore, SqlSessionStore } from '../flow/session-store.js';
 import { UsedJtiStore } from '../oauth2/jti-store.js';
+import { PushedRequestStore } from '../oauth2/pushed-request-store.js';
 import { SqlTokenStore, type TokenStore } from '../oauth2/token-store.js';
 import { JwtBearerTrustStore } from '../oauth2/trust-store.js';
 import type { Logger } from '../observability/logger.js';
@@ -16,6 +17,8 @@ export interface Stores {
   readonly clients: ClientRepository;
   /** The JWT-bearer grant's trusted issuers. */
   readonly trusts: JwtBearerTrustStore;
+  /** Pushed authorization requests (RFC 9126) waiting for the authorization endpoint. */
+  readonly pushedRequests: PushedRequestStore;
 }
 
 /**
@@ -46,6 +49,7 @@ export class SqlPersister implements Persister {
   readonly jtis: UsedJtiStore;
   readonly clients: ClientRepository;
   readonly trusts: JwtBearerTrustStore;
+  readonly pushedRequests: PushedRequestStore;
 
   constructor(
     private readonly db: Kysely<Tables>,
@@ -58,6 +62,7 @@ export class SqlPersister implements Persister {
     this.jtis = new UsedJtiStore(db, options.logger);
     this.clients = new SqlClientRepository(db, options.clientReading);
     this.trusts = new JwtBearerTrustStore(db);
+    this.pushedRequests = new PushedRequestStore(db);
   }
 
   transaction<T>(work: (stores: Persister) => Promise<T>): Promise<T> {

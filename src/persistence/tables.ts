@@ -11,6 +11,7 @@ export interface Tables {
   forced_subjects: ForcedSubjectRow;
   users: UserRow;
   jwt_bearer_trusts: JwtBearerTrustRow;
+  pushed_authorization_requests: PushedAuthorizationRequestRow;
 }
 
 export interface ClientRow {
@@ -135,5 +136,15 @@ export interface JwtBearerTrustRow {
   /** The issuer's public JWK as JSON. */
   public_jwk: string;
   created_at: number;
+  expires_at: number;
+}
+
+/** A pushed authorization request (RFC 9126) not yet taken by the authorization endpoint. */
+export interface PushedAuthorizationRequestRow {
+  /** SHA-256 (hex) of the random part of its `request_uri`. */
+  id_hash: string;
+  client_id: string;
+  /** The authorization request's parameters as JSON, sealed with `secrets.system`. */
+  parameters: string;
   expires_at: number;
 }

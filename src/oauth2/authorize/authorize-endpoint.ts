@@ -22,7 +22,7 @@ export const authorizeEndpoint: RouteModule = (app, registry) => {
     const { login_verifier: loginVerifier, consent_verifier: consentVerifier, ...original } = params;
     let authz: AuthorizeRequest | undefined;
     try {
-      authz = await parseAuthorizeRequest(registry, original, repeated);
+      authz = await parseAuthorizeRequest(registry, original, repeated, { continuing: Boolean(loginVerifier || consentVerifier) });
       return await proceed(registry, request, reply, authz, loginVerifier, consentVerifier);
     } catch (error) {
       if (error instanceof AuthorizeError) {

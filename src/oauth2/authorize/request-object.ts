@@ -12,7 +12,7 @@ import { parseScope } from '../scope.js';
 /**
  * Request objects (OpenID Connect Core §6, RFC 9101) as Hydra (fosite) takes them: only in OpenID
  * Connect requests (the outer `scope` has `openid`; otherwise `request` and `request_uri` are
- * ignored), by value (`request`) or by reference (`request_uri`, one of the client's registered
+ * ignored; a pushed request's `request` counts whatever its scope), by value (`request`) or by reference (`request_uri`, one of the client's registered
  * `request_uris`), signed with one of the client's keys. The object's parameters win over the outer
  * ones; the outer scope values are kept in addition (fosite). Stricter than fosite: `alg: none` is
  * accepted only from a client that registered `request_object_signing_alg: none` (fosite accepts it
@@ -46,10 +46,11 @@ export async function resolveRequestObject(
   registry: AuthorizeRequestDeps,
   stored: StoredClient,
   params: Record<string, string>,
+  options: { pushed?: boolean } = {},
 ): Promise<Record<string, string>> {
   const { request: byValue, request_uri: location, ...outer } = params;
   const outerScope = parseScope(params.scope);
-  if (!outerScope.includes('openid') || (!byValue && !location)) return params;
+  if ((!options.pushed && !outerScope.includes('openid')) || (!byValue && !location)) return params;
   if (byValue && location) {
     throw new InvalidRequestError("OpenID Connect parameters 'request' and 'request_uri' were both given, but you can use at most one.");
   }
@@ -62,7 +63,7 @@ export async function resolveRequestObject(
   }
   const jwt = location ? await fetchRequestObject(registry, stored, location) : (byValue as string);
   const claims = await verifyRequestObject(registry, stored, jwt);
-  return mergeClaims(outer, outerScope, claims);
+  return mergeClaims(outer, outerScope, claims, options.pushed === true);
 }
 
 async function fetchRequestObject(registry: AuthorizeRequestDeps, stored: StoredClient, location: string): Promise<string> {
@@ -124,10 +125,15 @@ async function verifyRequestObject(registry: AuthorizeRequestDeps, stored: Store
   }
 }
 
-/** The object's parameters over the outer ones; scope is the union of both (fosite). */
-function mergeClaims(outer: Record<string, string>, outerScope: string[], claims: JWTPayload): Record<string, string> {
+/**
+ * The object's parameters over the outer ones; scope is the union of both (fosite). A pushed
+ * request needs no outer `response_type` (RFC 9101 §4 asks only for `client_id` outside the object;
+ * OIDC Core §6.1's duplicate is for the authorization endpoint).
+ */
+function mergeClaims(outer: Record<string, string>, outerScope: string[], claims: JWTPayload, pushed: boolean): Record<string, string> {
   for (const name of ['client_id', 'response_type'] as const) {
     const inner = claims[name];
+    if (pushed && name === 'response_type' && outer[name] === undefined) continue;
     if (inner !== undefined && inner !== outer[name]) {
       throw new InvalidRequestObjectError(`The "${name}" of the request object differs from the "${name}" parameter of the request.`);
     }

@@ -5,6 +5,7 @@ import {
   HttpError,
   InvalidClientError,
   InvalidRequestError,
+  InvalidRequestUriError,
   InvalidScopeError,
   InvalidStateError,
   UnauthorizedClientError,
@@ -17,6 +18,7 @@ import { verifyOwnIdToken } from '../id-token.js';
 import { resourcesOfParams, withResources } from '../resource.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 import type { AuthorizeRequest, ResponseMode } from './model.js';
+import { type PushContext, withPushedRequest } from './pushed-request.js';
 import { resolveRequestObject } from './request-object.js';
 
 /** An error to deliver: to the client's redirect URI when `redirect` is set, else on the error page. */
@@ -41,10 +43,20 @@ export async function parseAuthorizeRequest(
   registry: AuthorizeRequestDeps,
   params: Record<string, string>,
   repeated: readonly string[] = [],
+  context: PushContext = {},
 ): Promise<AuthorizeRequest> {
   const stored = await checkClient(registry, params);
   const { client } = stored;
-  params = await withRequestObject(registry, stored, params);
+  // An unusable request_uri of ours goes to the error page: the request's other parameters are not
+  // the client's (RFC 9126 §4 ignores them), so no redirect URI is known to be its.
+  params = await earlyStep(
+    stored,
+    params,
+    () => withPushedRequest(registry, stored, params, context),
+    (error) => error instanceof InvalidRequestUriError,
+  );
+  // A pushed request object counts whatever the outer scope (RFC 9126 §3 and RFC 9101, which know no such condition).
+  params = await earlyStep(stored, params, () => resolveRequestObject(registry, stored, params, { pushed: context.pushing === true }));
   const { redirectUri, sent } = checkRedirectUri(client, params);
   try {
     return await checkVerifiedRequest(registry, client, params, repeated, redirectUri, sent);
@@ -55,29 +67,35 @@ export async function parseAuthorizeRequest(
 }
 
 /**
- * The parameters with the request object merged in. Its errors go to the redirect URI the outer
- * parameters name, when that is one of the client's and the client may be answered there; else to
- * the error page (Hydra always uses the error page here, as it checks the redirect URI later).
+ * A step that rewrites the parameters before the request's checks: the pushed request (RFC 9126)
+ * a `request_uri` of ours stands for, then the request object merged in. Their errors go to the
+ * redirect URI the parameters name, when that is one of the client's and the client may be answered
+ * there; else (and always when `toErrorPage` says so) to the error page. Hydra always uses the error
+ * page for request-object errors, as it checks the redirect URI later.
  */
-async function withRequestObject(
-  registry: AuthorizeRequestDeps,
+async function earlyStep(
   stored: StoredClient,
   params: Record<string, string>,
+  step: () => Promise<Record<string, string>>,
+  toErrorPage: (error: HttpError) => boolean = () => false,
 ): Promise<Record<string, string>> {
   try {
-    return await resolveRequestObject(registry, stored, params);
+    return await step();
   } catch (error) {
     if (!(error instanceof HttpError)) throw error;
-    if (!redirectsInvalidRequests(stored)) throw new AuthorizeError(error);
-    let target: AuthorizeError['redirect'];
-    try {
-      const { redirectUri } = checkRedirectUri(stored.client, params);
-      const responseMode = checkResponseMode(params, checkResponseTypeShape(params), redirectUri);
-      target = { redirectUri, responseMode, state: params.state ?? '' };
-    } catch {
-      target = undefined;
-    }
-    throw new AuthorizeError(error, target);
+    throw new AuthorizeError(error, toErrorPage(error) ? undefined : earlyErrorTarget(stored, params));
+  }
+}
+
+/** Where an error found before the request's checks may go: its redirect URI when that is the client's and the client may be answered there. */
+function earlyErrorTarget(stored: StoredClient, params: Record<string, string>): AuthorizeError['redirect'] {
+  if (!redirectsInvalidRequests(stored)) return undefined;
+  try {
+    const { redirectUri } = checkRedirectUri(stored.client, params);
+    const responseMode = checkResponseMode(params, checkResponseTypeShape(params), redirectUri);
+    return { redirectUri, responseMode, state: params.state ?? '' };
+  } catch {
+    return undefined;
   }
 }
 
