@@ -56,6 +56,8 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     frontchannel_logout_supported: true,
     frontchannel_logout_session_supported: true,
     authorization_response_iss_parameter_supported: true,
+    // draft-ietf-oauth-client-id-metadata-document §6: advertised only when on.
+    ...(config.oauth2.client_id_metadata_documents.enabled ? { client_id_metadata_document_supported: true } : {}),
     credentials_endpoint_draft_00: publicUrl(config, '/credentials'),
     credentials_supported_draft_00: CREDENTIALS_SUPPORTED,
   };
