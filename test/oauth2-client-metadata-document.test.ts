@@ -338,6 +338,7 @@ describe.each(STORES)('client ID metadata documents ($name)', (store) => {
       `${documents.base}/clients/%2e%2e/doc.json`,
       'https://rp.example',
       'https://rp.example/',
+      `${documents.base}/clients/${'a'.repeat(250)}.json`,
     ]) {
       const { error } = await errorPageAnswer(clientId);
       expect(error, clientId).toBe('invalid_client');

@@ -237,6 +237,9 @@ export class ClientMetadataDocuments {
 /** The draft's rules for a client identifier URL (§3); an allowed insecure prefix may be plain http. */
 function checkClientIdUrl(id: string, insecure: boolean): void {
   const refuse = (rule: string) => new UnusableDocument(`The client_id "${id}" is not a valid client ID metadata document URL: ${rule}.`);
+  // A client's id is stored (the stand-in row) and shown with this bound everywhere.
+  if (id.length > clientInputSchema.properties.client_id.maxLength)
+    throw refuse(`it is longer than ${clientInputSchema.properties.client_id.maxLength} characters`);
   let url: URL;
   try {
     url = new URL(id);
