@@ -12,7 +12,14 @@ import { Writable } from 'node:stream';
 import { exportJWK, generateKeyPair } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientMetadataDocuments, DEFAULT_CACHE_MS, MAX_DOCUMENT_BYTES, MIN_CACHE_MS } from '../src/client/metadata-document.js';
+import {
+  ClientMetadataDocuments,
+  cacheLifetime,
+  DEFAULT_CACHE_MS,
+  MAX_CACHE_MS,
+  MAX_DOCUMENT_BYTES,
+  MIN_CACHE_MS,
+} from '../src/client/metadata-document.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createRegistry } from '../src/registry.js';
@@ -433,6 +440,28 @@ describe.each(STORES)('client ID metadata documents ($name)', (store) => {
       const discovery = await (await fetch(`${off.publicUrl}/.well-known/openid-configuration`)).json();
       expect(discovery).not.toHaveProperty('client_id_metadata_document_supported');
     });
+  });
+});
+
+describe('client ID metadata document cache lifetime (RFC 9111 §4.2.1, within the bounds)', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  it.each([
+    [{}, DEFAULT_CACHE_MS],
+    [{ 'cache-control': 'max-age=600' }, 600_000],
+    [{ 'cache-control': 'public, MAX-AGE="600"' }, 600_000],
+    [{ 'cache-control': 's-maxage=120, max-age=600' }, 120_000],
+    [{ 'cache-control': 'max-age=0' }, MIN_CACHE_MS],
+    [{ 'cache-control': 'max-age=-5' }, MIN_CACHE_MS],
+    [{ 'cache-control': 'max-age=abc' }, MIN_CACHE_MS],
+    [{ 'cache-control': 'max-age=31536000' }, MAX_CACHE_MS],
+    [{ 'cache-control': 'no-store' }, 0],
+    [{ 'cache-control': 'max-age=600, no-cache' }, 0],
+    [{ expires: new Date(now + 300_000).toUTCString() }, 300_000],
+    [{ expires: new Date(now + 300_000).toUTCString(), date: new Date(now - 100_000).toUTCString() }, 400_000],
+    [{ expires: 'yesterday' }, MIN_CACHE_MS],
+    [{ expires: new Date(now + 300_000).toUTCString(), 'cache-control': 'max-age=900' }, 900_000],
+  ] as const)('%j → %d ms', (headers, expected) => {
+    expect(cacheLifetime(headers, now)).toBe(expected);
   });
 });
 

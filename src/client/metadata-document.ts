@@ -208,7 +208,7 @@ export class ClientMetadataDocuments {
       throw new UnusableDocument('The "client_id" of the client ID metadata document is not exactly the URL it was fetched from.');
     }
     for (const field of [...FORBIDDEN_FIELDS, ...ADMIN_ONLY_FIELDS]) {
-      if (field in fields) throw new UnusableDocument(`A client ID metadata document may not set "${field}".`);
+      if (Object.hasOwn(fields, field)) throw new UnusableDocument(`A client ID metadata document may not set "${field}".`);
     }
     const method = fields.token_endpoint_auth_method ?? 'none';
     if (typeof method === 'string' && SHARED_SECRET_METHODS.has(method)) {
@@ -259,7 +259,8 @@ function checkClientIdUrl(id: string, insecure: boolean): void {
 function checkTypes(fields: Record<string, unknown>): void {
   const properties = clientInputSchema.properties as Record<string, { type?: string | readonly string[]; items?: { type: string } }>;
   for (const [field, value] of Object.entries(fields)) {
-    const rule = properties[field];
+    // Own members of the schema only: `__proto__` or `constructor` in a document name no field.
+    const rule = Object.hasOwn(properties, field) ? properties[field] : undefined;
     if (!rule?.type) continue;
     const types = typeof rule.type === 'string' ? [rule.type] : rule.type;
     const fits = types.some((type) => jsonTypeFits(type, value));
