@@ -418,7 +418,9 @@ describe.each(STORES)('client ID metadata documents ($name)', (store) => {
   describe('switched off', () => {
     let off: TestServer;
     beforeAll(async () => {
+      // The same data as the server with the feature on, so rows standing in for document clients exist.
       off = await startTestServer(store, {
+        dsn: server.config.dsn,
         env: { ...FLOW_ENV, OAUTH2_CLIENT_ID_METADATA_DOCUMENTS_ALLOWED_INSECURE_PREFIXES: `${documents.base}/clients/` },
       });
     });
@@ -439,6 +441,26 @@ describe.each(STORES)('client ID metadata documents ($name)', (store) => {
       expect(documents.hitsOf(clientId)).toBe(0);
       const discovery = await (await fetch(`${off.publicUrl}/.well-known/openid-configuration`)).json();
       expect(discovery).not.toHaveProperty('client_id_metadata_document_supported');
+    });
+
+    it('does not take the row standing in for a document client for a registered client', async () => {
+      const clientId = documents.serve((url) => publicClient(url));
+      const { tokens } = await codeFlow(clientId);
+      const { data: row } = await server.admin.oauth2.getOAuth2Client({ id: clientId });
+      expect(row.client_id).toBe(clientId);
+      const start = await fetch(
+        `${off.publicUrl}/oauth2/auth?${new URLSearchParams({ client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, state: 'abcdefghij' })}`,
+        { redirect: 'manual' },
+      );
+      expect(new URL(start.headers.get('location') as string, off.publicUrl).searchParams.get('error')).toBe('invalid_client');
+      const refresh = await postForm(`${off.publicUrl}/oauth2/token`, {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token as string,
+        client_id: clientId,
+      });
+      expect(refresh.status).toBe(401);
+      expect(refresh.body.error).toBe('invalid_client');
+      expect(documents.hitsOf(clientId)).toBe(1);
     });
   });
 });
