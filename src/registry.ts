@@ -1,3 +1,4 @@
+import { checkMetadataDocumentSettings } from './client/metadata-document.js';
 import { ClientService } from './client/service.js';
 import type { Config } from './config/schema.js';
 import { createHasher, type SecretHasher } from './crypto/hasher.js';
@@ -90,9 +91,13 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       clientReading: { maxDepth: config.serve.max_json_depth, logger },
       sessionSealing: new SessionSealing({ keyring, encrypt: config.oauth2.session.encrypt_at_rest }),
     });
+    const documentsWarning = checkMetadataDocumentSettings(config);
+    if (documentsWarning) logger.warn(documentsWarning);
     const clients = new ClientService({
       config,
       tracing,
+      clock,
+      logger,
       repository: persister.clients,
       hasher,
       keyring,

@@ -9,7 +9,8 @@
  * `HOSTILE_RUNS` sets the number of requests per route (default 100).
  */
 import { Buffer } from 'node:buffer';
-import { connect } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import Fastify from 'fastify';
@@ -1762,3 +1763,182 @@ function rawExchange(url: URL, bytes: Buffer): Promise<string> {
     socket.write(bytes);
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile client ID metadata documents (issue 16 #5): what a document server answers is as hostile
+// as any request, and it reaches the authorization and token endpoints through any client_id.
+
+interface HostileDocument {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  delayMs: number;
+}
+
+const documentField: fc.Arbitrary<unknown> = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  nasty,
+  fc.array(nasty, { maxLength: 3 }),
+  fc.constantFrom(null, true, 0, -1, 1e308, '', 'none', 'private_key_jwt', 'client_secret_basic', 'authorization_code', 'code'),
+);
+
+/** A document at `url`: mostly well-formed with hostile fields, sometimes anything at all. */
+const hostileDocument = (url: string): fc.Arbitrary<HostileDocument> =>
+  fc.record({
+    status: fc.constantFrom(200, 200, 200, 200, 201, 204, 301, 302, 304, 404, 500),
+    headers: fc.record(
+      {
+        'content-type': fc.constantFrom(
+          'application/json',
+          'application/json; charset=utf-8',
+          'application/x+json',
+          'text/html',
+          'application/jsonx',
+          '',
+        ),
+        'cache-control': fc.oneof(
+          fc.constantFrom(
+            'max-age=60',
+            'max-age=-1',
+            'max-age=abc',
+            'max-age=99999999999999999999999',
+            's-maxage=1, max-age=9',
+            'no-store',
+            '"',
+            ',,=',
+          ),
+          fc.string({ maxLength: 40 }).map(ascii),
+        ),
+        expires: fc.oneof(
+          fc.constantFrom('0', 'Thu, 01 Jan 1970 00:00:00 GMT', 'Fri, 31 Dec 9999 23:59:59 GMT'),
+          fc.string({ maxLength: 30 }).map(ascii),
+        ),
+        date: fc.string({ maxLength: 30 }).map(ascii),
+        location: fc.constant(`${url}.moved`),
+      },
+      { requiredKeys: [] },
+    ),
+    body: fc.oneof(
+      fc
+        .dictionary(
+          fc.constantFrom(
+            'client_id',
+            'client_name',
+            'redirect_uris',
+            'grant_types',
+            'response_types',
+            'token_endpoint_auth_method',
+            'jwks',
+            'jwks_uri',
+            'scope',
+            'audience',
+            'subject_type',
+            'sector_identifier_uri',
+            'backchannel_logout_uri',
+            'request_uris',
+            'client_secret',
+            'metadata',
+            '__proto__',
+            'constructor',
+          ),
+          documentField,
+          { maxKeys: 8 },
+        )
+        .chain((fields) =>
+          fc.boolean().map((own) => JSON.stringify({ redirect_uris: [REDIRECT], ...fields, ...(own ? { client_id: url } : {}) })),
+        ),
+      fc.jsonValue().map((value) => JSON.stringify(value)),
+      fc.string({ maxLength: 200 }),
+      fc.constant(`{"client_id":"${url}","redirect_uris":["${REDIRECT}"],"pad":"${'x'.repeat(6000)}"}`),
+      fc.constant(`${'['.repeat(5000)}${']'.repeat(5000)}`),
+    ),
+    // Rarely slower than the fetch's deadline (each costs seconds).
+    delayMs: fc.constantFrom(...Array<number>(19).fill(0), 3_500),
+  });
+
+/** Stands for a document's own URL in the generated documents (replaced once the URL is known). */
+const URL_PLACEHOLDER = 'http://document.placeholder/self';
+
+describe.each(STORES)('hostile client ID metadata documents ($name)', (store) => {
+  let server: TestServer;
+  let documents: Server | undefined;
+  let base: string;
+  const served = new Map<string, HostileDocument>();
+
+  beforeAll(async () => {
+    documents = createServer((request, response) => {
+      const document = served.get(request.url ?? '');
+      if (!document) {
+        response.writeHead(404).end();
+        return;
+      }
+      const answer = () => {
+        try {
+          response.writeHead(document.status, document.headers);
+        } catch {
+          // A header value Node refuses to send: answer without the headers.
+          response.writeHead(document.status);
+        }
+        response.end(document.body);
+      };
+      if (document.delayMs > 0) setTimeout(answer, document.delayMs).unref();
+      else answer();
+    });
+    await new Promise<void>((resolve) => documents?.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(documents.address() as AddressInfo).port}`;
+    server = await startTestServer(store, {
+      env: {
+        ...ENV,
+        OAUTH2_CLIENT_ID_METADATA_DOCUMENTS_ENABLED: 'true',
+        OAUTH2_CLIENT_ID_METADATA_DOCUMENTS_ALLOWED_INSECURE_PREFIXES: `${base}/docs/`,
+      },
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    documents?.closeAllConnections();
+    await new Promise((resolve) => documents?.close(resolve));
+  });
+
+  it('never answers a 5xx or a stack trace, whatever the document (or its URL) is', { timeout: 300_000 }, async () => {
+    const pool = new Pool(server.publicUrl, { connections: 4 });
+    let count = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.constant(''),
+            rawNasty.map((text) => encodeURIComponent(text).slice(0, 100)),
+            fc.constantFrom('/../x', '#f', '?q=1', '%2e%2e/x'),
+          ),
+          hostileDocument(URL_PLACEHOLDER),
+          async (suffix, template) => {
+            count += 1;
+            const url = `${base}/docs/${count}${suffix}`;
+            // The document names its own URL where the template has the placeholder.
+            const document = JSON.parse(JSON.stringify(template).replaceAll(URL_PLACEHOLDER, url)) as HostileDocument;
+            served.set(new URL(url).pathname + new URL(url).search, document);
+            const authorize = await send(pool, 'GET', {
+              path: `/oauth2/auth?${new URLSearchParams({ client_id: url, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 'hostile-state' })}`,
+            });
+            expect(authorize.status, 'never a 5xx').toBeLessThan(500);
+            expect(authorize.text).not.toMatch(STACK_TRACE);
+            const token = await send(pool, 'POST', {
+              path: '/oauth2/token',
+              headers: { 'content-type': 'application/x-www-form-urlencoded' },
+              body: new URLSearchParams({ grant_type: 'authorization_code', code: 'hostile', client_id: url }).toString(),
+            });
+            expect(token.status, 'never a 5xx').toBeLessThan(500);
+            expect(token.text).not.toMatch(STACK_TRACE);
+            if (token.status >= 400) expectErrorJson(token, 'client error');
+          },
+        ),
+        { seed: SEED, numRuns: Math.min(RUNS, 40), endOnFailure: true },
+      );
+    } finally {
+      await pool.close();
+    }
+    expect((await fetch(`${server.publicUrl}/health/ready`)).status).toBe(200);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

@@ -87,9 +87,30 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
   let issuer: string;
   let errorPage: string;
 
+  /** Client ID metadata documents (issue 16 #5), served on loopback; `fetched` lists every path asked for. */
+  let documents: Server;
+  let documentsBase: string;
+  const fetched: string[] = [];
+
   beforeAll(async () => {
+    documents = createServer((request, response) => {
+      fetched.push(request.url ?? '');
+      const url = `${documentsBase}${request.url ?? ''}`;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({ client_id: url, redirect_uris: ['https://evil.example/cb'], scope: 'openid', token_endpoint_auth_method: 'none' }),
+      );
+    });
+    await new Promise<void>((resolve) => documents.listen(0, '127.0.0.1', resolve));
+    documentsBase = `http://127.0.0.1:${(documents.address() as AddressInfo).port}`;
     server = await startTestServer(store, {
-      env: { ...FLOW_ENV, URLS_LOGOUT: LOGOUT_URL, OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true' },
+      env: {
+        ...FLOW_ENV,
+        URLS_LOGOUT: LOGOUT_URL,
+        OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true',
+        OAUTH2_CLIENT_ID_METADATA_DOCUMENTS_ENABLED: 'true',
+        OAUTH2_CLIENT_ID_METADATA_DOCUMENTS_ALLOWED_INSECURE_PREFIXES: `${documentsBase}/documents/`,
+      },
     });
     withUi = await startTestServer(store, { identityUi: true });
     issuer = server.config.urls.self.issuer;
@@ -117,6 +138,8 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     await new SqlUserStore(withUi.registry.database.db).create({ username: 'alice', password: PASSWORD, claims: { name: 'Alice' } });
   });
   afterAll(async () => {
+    documents?.closeAllConnections();
+    documents?.close();
     await server?.close();
     await withUi?.close();
   });
@@ -220,6 +243,46 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect((await location(codeRequest(self, evil))).location.startsWith(LOGIN_URL)).toBe(true);
     const adminMade = await location(codeRequest(a, REDIRECT, { scope: 'openid admin' }));
     expect(new URL(adminMade.location).origin + new URL(adminMade.location).pathname).toBe(REDIRECT);
+  });
+
+  it('§4.11.2 no open redirect and SSRF (issue 16 #5): a metadata-document client gets invalid-request errors on the error page; no document is fetched from a non-public address', async () => {
+    // Anyone can host a client ID metadata document naming any redirect URI, so it is treated as self-registered.
+    const self = { id: `${documentsBase}/documents/client.json`, secret: '', rp: a.rp };
+    const evil = 'https://evil.example/cb';
+    for (const [why, url] of [
+      ['a bad scope', codeRequest(self, evil, { scope: 'openid admin' })],
+      ['a bad response_type', codeRequest(self, evil, { response_type: 'token' })],
+      ['a short state', codeRequest(self, evil, { state: 'short' })],
+      ['an unlisted redirect_uri', codeRequest(self, 'https://evil.example/other')],
+    ]) {
+      const answer = await location(url as string);
+      expect(answer.status, why).toBe(302);
+      expectErrorPage(answer.location);
+    }
+    expect((await location(codeRequest(self, evil))).location.startsWith(LOGIN_URL)).toBe(true);
+    expect(fetched).toEqual(['/documents/client.json']);
+    // The fetch refuses non-public addresses (cloud metadata, loopback, private networks, loopback
+    // outside the development-mode prefix) before connecting: invalid_client on the error page.
+    const port = new URL(documentsBase).port;
+    for (const clientId of [
+      'https://169.254.169.254/latest/meta-data/iam',
+      `https://127.0.0.1:${port}/documents/client.json`,
+      `https://[::ffff:127.0.0.1]:${port}/documents/client.json`,
+      'https://10.0.0.1/client.json',
+      'https://localhost/client.json',
+      `${documentsBase}/elsewhere/client.json`,
+    ]) {
+      const answer = await location(codeRequest({ id: clientId, secret: '', rp: a.rp }, evil));
+      expectErrorPage(answer.location);
+      expect(new URL(answer.location).searchParams.get('error'), clientId).toBe('invalid_client');
+      const refused = await postForm(`${server.publicUrl}/oauth2/token`, {
+        grant_type: 'authorization_code',
+        code: 'x',
+        client_id: clientId,
+      });
+      expect(refused.status).toBe(401);
+    }
+    expect(fetched).toEqual(['/documents/client.json']);
   });
 
   it('§4.11 no open redirect: logout with an unregistered, foreign or unproven post_logout_redirect_uri goes to the error page', async () => {

@@ -587,3 +587,37 @@ describe.each(STORES)('issue 12: outbound fetches and client authentication ($na
     });
   });
 });
+
+describe('outbound answers over the size limit', () => {
+  let big: Server;
+  let url: string;
+  beforeAll(async () => {
+    big = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      // The whole answer at once, far over the limit.
+      response.end(JSON.stringify({ padding: 'x'.repeat(20_000) }));
+    });
+    await new Promise<void>((resolve) => big.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(big.address() as AddressInfo).port}/big.json`;
+  });
+  afterAll(async () => {
+    big.closeAllConnections();
+    await new Promise<void>((resolve) => big.close(() => resolve()));
+  });
+
+  it('reject with an OutboundError (they once resolved as an empty body and threw an uncaught exception)', async () => {
+    const { fetchJson, fetchText, OutboundError } = await import('../src/http/outbound.js');
+    const open = { disallowPrivateIpRanges: false, privateIpExceptionUrls: [] };
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', record);
+    try {
+      await expect(fetchText(url, open, 'application/json', { maxBytes: 5120 })).rejects.toThrow(/more than 5120 bytes/);
+      await expect(fetchJson(url, open, { maxBytes: 1024 })).rejects.toBeInstanceOf(OutboundError);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      process.off('uncaughtException', record);
+    }
+    expect(uncaught).toEqual([]);
+  });
+});

@@ -22,6 +22,12 @@ export interface StoredClient {
    * `outboundPolicy`). Written on insert, and by updates that set it; an update never clears it.
    */
   selfRegistered?: boolean;
+  /**
+   * The row only stands in for a client known from its client ID metadata document (`metadata-document.ts`),
+   * so that its tokens and consents have a client row to refer to: the document, not the row, is the
+   * client (`ClientService.find`). Stored as `self_registered = 2`; such a client counts as self-registered.
+   */
+  metadataDocument?: boolean;
 }
 
 export interface ClientQuery {
@@ -100,7 +106,7 @@ export class SqlClientRepository implements ClientRepository {
 
   async update(stored: StoredClient, condition?: RegistrationCondition): Promise<boolean> {
     const { id, self_registered, ...rest } = toRow(stored);
-    const changes = stored.selfRegistered ? { ...rest, self_registered } : rest;
+    const changes = stored.selfRegistered || stored.metadataDocument ? { ...rest, self_registered } : rest;
     let query = this.db.updateTable('clients').set(changes).where('id', '=', id);
     if (condition) query = query.where('registration_token_hash', '=', condition.registrationTokenHash);
     const result = await query.executeTakeFirst();
@@ -115,7 +121,14 @@ export class SqlClientRepository implements ClientRepository {
   }
 }
 
-function toRow({ client, secretHash, rotatedSecretHashes, registrationTokenHash, selfRegistered }: StoredClient): ClientRow {
+function toRow({
+  client,
+  secretHash,
+  rotatedSecretHashes,
+  registrationTokenHash,
+  selfRegistered,
+  metadataDocument,
+}: StoredClient): ClientRow {
   return {
     id: client.client_id,
     client_name: client.client_name,
@@ -124,7 +137,7 @@ function toRow({ client, secretHash, rotatedSecretHashes, registrationTokenHash,
     rotated_secret_hashes: rotatedSecretHashes?.length ? JSON.stringify(rotatedSecretHashes) : null,
     registration_token_hash: registrationTokenHash,
     document: JSON.stringify(client),
-    self_registered: selfRegistered ? 1 : 0,
+    self_registered: metadataDocument ? 2 : selfRegistered ? 1 : 0,
     created_at: Date.parse(client.created_at),
     updated_at: Date.parse(client.updated_at),
   };
@@ -160,7 +173,8 @@ function fromRow(row: ClientRow, client: OAuth2Client): StoredClient {
     secretHash: row.secret_hash,
     rotatedSecretHashes: readHashes(row.rotated_secret_hashes),
     registrationTokenHash: row.registration_token_hash,
-    selfRegistered: Number(row.self_registered) === 1,
+    selfRegistered: Number(row.self_registered) >= 1,
+    ...(Number(row.self_registered) === 2 ? { metadataDocument: true } : {}),
   };
 }
 

@@ -6,8 +6,10 @@ import type { SecretHasher } from '../crypto/hasher.js';
 import { type Keyring, safeEqual, sha256Hex } from '../crypto/keyring.js';
 import { mintOpaqueToken, verifyOpaqueToken } from '../crypto/opaque-token.js';
 import { randomString } from '../crypto/random.js';
-import { BadRequestError, InvalidClientMetadataError, NotFoundError } from '../http/errors.js';
+import { BadRequestError, ConflictError, InvalidClientMetadataError, NotFoundError } from '../http/errors.js';
+import { type Clock, systemClock } from '../util/clock.js';
 import { LruMap } from '../util/lru.js';
+import { ClientMetadataDocuments, type MetadataDocumentDeps, type UnresolvedClient } from './metadata-document.js';
 import { ADMIN_ONLY_FIELDS, type ClientInput, type ClientResponse, type OAuth2Client } from './model.js';
 import { type ClientOrigin, checkRemoteMetadata, type RemoteCheckOptions } from './remote-checks.js';
 import type { ClientQuery, ClientRepository, StoredClient } from './repository.js';
@@ -30,6 +32,10 @@ export interface ClientServiceDeps {
   resolve?: RemoteCheckOptions['resolve'];
   /** Traces the `sector_identifier_uri` fetch (the registry's tracing, when on). */
   tracing?: RemoteCheckOptions['tracing'];
+  /** The time client ID metadata documents are cached by (the registry's clock). */
+  clock?: Clock;
+  /** Where refused client ID metadata documents are reported. */
+  logger?: MetadataDocumentDeps['logger'];
 }
 
 /** At most this many clients are kept in memory for authentication (the least recently read dropped first). */
@@ -45,7 +51,39 @@ export class ClientService {
    */
   private readonly cache = new LruMap<string, { until: number; stored: Promise<StoredClient | undefined> }>(MAX_CACHED_CLIENTS);
 
-  constructor(private readonly deps: ClientServiceDeps) {}
+  /** Clients described by client ID metadata documents (`oauth2.client_id_metadata_documents`), cached apart. */
+  private readonly documents: ClientMetadataDocuments;
+
+  constructor(private readonly deps: ClientServiceDeps) {
+    this.documents = new ClientMetadataDocuments({
+      config: deps.config,
+      clock: deps.clock ?? systemClock,
+      logger: deps.logger,
+      tracing: deps.tracing,
+      store: (stored) => this.storeDocumentClient(stored),
+    });
+  }
+
+  /**
+   * Writes (or rewrites) the row standing in for a client a metadata document describes, each time
+   * the document is fetched: its tokens and consents refer to the client by a foreign key. A
+   * registered client with that id is left alone.
+   */
+  private async storeDocumentClient(stored: StoredClient): Promise<void> {
+    const id = stored.client.client_id;
+    const existing = await this.deps.repository.find(id);
+    try {
+      if (!existing) await this.deps.repository.insert(stored);
+      else if (existing.metadataDocument) {
+        await this.deps.repository.update({ ...stored, client: { ...stored.client, created_at: existing.client.created_at } });
+      }
+    } catch (error) {
+      // Another request (or node) stored it first.
+      if (!(error instanceof ConflictError)) throw error;
+    } finally {
+      this.forget(id);
+    }
+  }
 
   /**
    * Creates a client; the response carries the secret and registration token, never shown again.
@@ -81,6 +119,26 @@ export class ClientService {
    * Served from memory for at most `cache.ttl`; the result is frozen (shared by every caller).
    */
   find(id: string): Promise<StoredClient | undefined> {
+    return this.findRegistered(id).then(async (stored) => {
+      // A registered client wins over a document at the same URL. A row standing in for a document's
+      // client is not the client: the document is (cached, or fetched again), and without the
+      // feature there is no such client.
+      if (stored && !stored.metadataDocument) return stored;
+      if (!this.documents.handles(id)) return undefined;
+      const found = await this.documents.resolve(id);
+      return found && deepFreeze(found);
+    });
+  }
+
+  /**
+   * Why `find` found no client for `id` when it is a client ID metadata document URL that was
+   * refused (unreachable, invalid, …); undefined for other unknown ids.
+   */
+  unresolved(id: string): UnresolvedClient | undefined {
+    return this.documents.handles(id) ? this.documents.unresolved(id) : undefined;
+  }
+
+  private findRegistered(id: string): Promise<StoredClient | undefined> {
     const ttl = this.deps.config.cache.ttl;
     if (ttl <= 0) return this.deps.repository.find(id);
     const now = Date.now();

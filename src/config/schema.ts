@@ -428,6 +428,16 @@ export const SCHEMA = {
         'Take authorization requests only as pushed authorization requests (RFC 9126 §5, discovery’s `require_pushed_authorization_requests`): any other request to `/oauth2/auth` is `invalid_request`. A client can require it for itself alone with its `require_pushed_authorization_requests` metadata.',
       ),
     },
+    client_id_metadata_documents: {
+      enabled: bool(
+        false,
+        'Accept an https URL that names no registered client as a `client_id`: the client’s metadata is fetched from that URL (OAuth Client ID Metadata Document, draft-ietf-oauth-client-id-metadata-document; see docs/modern-oauth.md). Discovery then says `client_id_metadata_document_supported: true`.',
+      ),
+      allowed_insecure_prefixes: list(
+        [],
+        'Development mode only: `client_id` URLs starting with one of these prefixes (each a plain-http loopback URL, e.g. `http://127.0.0.1:8080/`) are fetched although they are not https and point at a loopback address, for testing clients locally. Outside development mode the list is ignored, with a warning at start-up.',
+      ),
+    },
     token_hook: tokenHook(
       'POSTed the session and the token request before tokens are issued, for every grant; its answer’s `session.access_token` / `session.id_token` replace the tokens’ extra claims (also settable as a URL alone: `oauth2.token_hook: <url>`, `OAUTH2_TOKEN_HOOK=<url>`).',
     ),

@@ -1,5 +1,5 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { type ClientRequest, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { type ClientRequest, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
@@ -208,6 +208,26 @@ export async function fetchJson(url: string, policy: OutboundPolicy, options: Fe
 
 /** GETs a URL and returns its body as text (a request object at a `request_uri`), under fetchJson's rules. */
 export async function fetchText(url: string, policy: OutboundPolicy, accept: string, options: FetchJsonOptions = {}): Promise<string> {
+  return (await fetchResponse(url, policy, accept, options)).body;
+}
+
+/** A 200 answer: its headers (as Node gives them, names in lower case) and its body as text. */
+export interface FetchedResponse {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * GETs a URL under fetchJson's rules (the policy, one deadline, a size limit, redirects and any other
+ * status than 200 refused) and returns the answer's headers with its body, for callers that read
+ * its content type or caching headers (client ID metadata documents).
+ */
+export async function fetchResponse(
+  url: string,
+  policy: OutboundPolicy,
+  accept: string,
+  options: FetchJsonOptions = {},
+): Promise<FetchedResponse> {
   const timeoutMs = options.timeoutMs ?? 5000;
   const maxBytes = options.maxBytes ?? 1_048_576;
   // Refused and malformed URLs reject the returned promise (the function is async).
@@ -216,14 +236,14 @@ export async function fetchText(url: string, policy: OutboundPolicy, accept: str
   const headers: Record<string, string> = { accept };
   const span = outboundSpan(options.tracing, 'GET', target, headers);
   const requestOptions: RequestOptions = { method: 'GET', headers, ...prepared.lookup };
-  const answer = new Promise<string>((resolve, reject) => {
+  const answer = new Promise<FetchedResponse>((resolve, reject) => {
     const request = send(target, requestOptions, (response: IncomingMessage) => {
       if (response.statusCode !== 200) {
         response.resume();
         reject(new OutboundError(`${url} answered ${response.statusCode}`));
         return;
       }
-      readBody(url, request, response, maxBytes).then(resolve, reject);
+      readBody(url, request, response, maxBytes).then((body) => resolve({ headers: response.headers, body }), reject);
     });
     // One deadline for the whole exchange, so a slow trickle of bytes cannot hold the request open.
     const timer = setTimeout(() => request.destroy(new OutboundError(`${url} did not answer within ${timeoutMs} ms`)), timeoutMs);
@@ -285,22 +305,36 @@ export async function sendRequest(
   return span ? endWhenSettled(span, status) : status;
 }
 
-/** Reads a response's body, at most maxBytes of it (else the request is destroyed), and parses it as JSON. */
-/** A response's body as text, at most `maxBytes` (beyond that the request is destroyed with an OutboundError). */
+/**
+ * A response's body as text, at most `maxBytes`: beyond that the promise rejects with an
+ * OutboundError and the request is destroyed. (Destroying it with the error instead let the
+ * response end empty first, so an oversize answer resolved as an empty body, and the error then
+ * surfaced as an uncaught exception.)
+ */
 function readBody(url: string, request: ClientRequest, response: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
     response.on('data', (chunk: Buffer) => {
+      if (settled) return;
       size += chunk.length;
       if (size > maxBytes) {
-        request.destroy(new OutboundError(`${url} answered more than ${maxBytes} bytes`));
+        settled = true;
+        reject(new OutboundError(`${url} answered more than ${maxBytes} bytes`));
+        request.destroy();
         return;
       }
       chunks.push(chunk);
     });
-    response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    response.on('error', reject);
+    response.on('end', () => {
+      if (!settled) resolve(Buffer.concat(chunks).toString('utf8'));
+      settled = true;
+    });
+    response.on('error', (error) => {
+      if (!settled) reject(error instanceof OutboundError ? error : new OutboundError(`${url}: ${error.message}`));
+      settled = true;
+    });
   });
 }
 

@@ -110,7 +110,7 @@ export async function authenticateClient(registry: ClientAuthDeps, request: Fast
   if (stored && registered === method && method === 'none') return stored.client;
   const secretOk = secret !== undefined && (await checkSecret(registry, stored, secret));
   if (stored && registered === method && secretOk) return stored.client;
-  if (!stored) throw fail('', 'The requested OAuth 2.0 client does not exist.');
+  if (!stored) throw fail('', unknownClient(registry, clientId));
   if (registered === method) throw fail('', 'The client secret is not valid.');
   // The caller proved it holds the secret: tell it what to change (Hydra's hint). Otherwise the
   // registered method stays unsaid.
@@ -134,6 +134,12 @@ async function checkSecret(registry: ClientAuthDeps, stored: StoredClient | unde
     if (await registry.clientAuth.secrets.verify(registry, stored.client.client_id, secret, hash)) return true;
   }
   return false;
+}
+
+/** The debug text of an unknown client: why its client ID metadata document was refused, when it was one. */
+function unknownClient(registry: ClientAuthDeps, clientId: string): string {
+  const unresolved = registry.clients.unresolved(clientId);
+  return unresolved ? `${unresolved.hint} ${unresolved.debug}`.trim() : 'The requested OAuth 2.0 client does not exist.';
 }
 
 function methodMismatch(registered: string, used: string): string {
@@ -170,7 +176,7 @@ async function authenticateWithAssertion(
     throw new InvalidClientError('The client_id parameter differs from the "sub" claim of the client_assertion.');
   }
   const stored = await registry.clients.find(clientId);
-  if (!stored) throw new InvalidClientError('', 'The requested OAuth 2.0 client does not exist.');
+  if (!stored) throw new InvalidClientError('', unknownClient(registry, clientId));
   const client = stored.client;
   if (client.token_endpoint_auth_method !== 'private_key_jwt') {
     throw new InvalidClientError('', methodMismatch(client.token_endpoint_auth_method, 'private_key_jwt'));

@@ -59,6 +59,8 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     // RFC 9126 §5.
     pushed_authorization_request_endpoint: publicUrl(config, '/oauth2/par'),
     require_pushed_authorization_requests: config.oauth2.pushed_authorization_requests.required,
+    // draft-ietf-oauth-client-id-metadata-document §6: advertised only when on.
+    ...(config.oauth2.client_id_metadata_documents.enabled ? { client_id_metadata_document_supported: true } : {}),
     credentials_endpoint_draft_00: publicUrl(config, '/credentials'),
     credentials_supported_draft_00: CREDENTIALS_SUPPORTED,
   };

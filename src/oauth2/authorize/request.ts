@@ -163,8 +163,11 @@ async function checkClient(registry: AuthorizeRequestDeps, params: Record<string
   const clientId = params.client_id;
   if (!clientId) throw new AuthorizeError(new InvalidRequestError('The "client_id" parameter is missing.'));
   const stored = await registry.clients.find(clientId);
-  if (!stored) throw new AuthorizeError(new InvalidClientError('The requested OAuth 2.0 client does not exist.'));
-  return stored;
+  if (stored) return stored;
+  // A client ID metadata document that could not be used says why (draft-ietf-oauth-client-id-metadata-document §5.1).
+  const unresolved = registry.clients.unresolved(clientId);
+  if (unresolved) throw new AuthorizeError(new InvalidClientError(unresolved.hint, unresolved.debug));
+  throw new AuthorizeError(new InvalidClientError('The requested OAuth 2.0 client does not exist.'));
 }
 
 function checkNotRepeated(repeated: readonly string[]): void {
