@@ -210,6 +210,7 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
     access_token_strategy: strategy,
     skip_consent: input.skip_consent ?? false,
     skip_logout_consent: input.skip_logout_consent ?? false,
+    ...(input.dpop_bound_access_tokens === true ? { dpop_bound_access_tokens: true as const } : {}),
     ...normalizeLifespans(input, config),
     created_at: existing?.created_at ?? timestamp,
     updated_at: timestamp,

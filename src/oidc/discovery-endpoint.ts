@@ -56,6 +56,10 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     frontchannel_logout_supported: true,
     frontchannel_logout_session_supported: true,
     authorization_response_iss_parameter_supported: true,
+    // RFC 9449 §5.1 (Hydra has no DPoP); absent when no algorithm is accepted.
+    ...(config.oauth2.dpop.signing_alg_values.length > 0
+      ? { dpop_signing_alg_values_supported: config.oauth2.dpop.signing_alg_values }
+      : {}),
     credentials_endpoint_draft_00: publicUrl(config, '/credentials'),
     credentials_supported_draft_00: CREDENTIALS_SUPPORTED,
   };

@@ -13,6 +13,7 @@ import {
 import { spaceSeparated } from '../../util/space-separated.js';
 import { disallowedAudiences } from '../audience.js';
 import type { AuthorizeRequestDeps } from '../deps.js';
+import { checkDpopJkt } from '../dpop/binding.js';
 import { verifyOwnIdToken } from '../id-token.js';
 import { disallowedScopes, parseScope } from '../scope.js';
 import type { AuthorizeRequest, ResponseMode } from './model.js';
@@ -118,6 +119,7 @@ async function checkVerifiedRequest(
     const maxAge = checkMaxAge(params);
     const codeChallenge = checkPkce(registry, client, params, responseTypes);
     const idTokenHintClaims = await checkIdTokenHint(registry, params);
+    const dpopJkt = checkDpopJkt(params, responseTypes);
     return {
       params,
       client,
@@ -133,6 +135,7 @@ async function checkVerifiedRequest(
       maxAge,
       idTokenHintClaims,
       codeChallenge,
+      ...(dpopJkt ? { dpopJkt } : {}),
     };
   } catch (error) {
     if (error instanceof HttpError) return fail(error);
