@@ -116,7 +116,7 @@ describe.each(STORES)('DPoP ($name)', (store) => {
   let confidentialApp: Made;
 
   beforeAll(async () => {
-    server = await startTestServer(store, { clock, env: FLOW_ENV });
+    server = await startTestServer(store, { clock, env: { ...FLOW_ENV, OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true' } });
     as = serverOf(server);
     tokenUrl = `${server.publicUrl}/oauth2/token`;
     machine = await createClient(server, { grant_types: ['client_credentials'], scope: 'read' });
@@ -146,10 +146,11 @@ describe.each(STORES)('DPoP ($name)', (store) => {
   };
 
   /** A client-credentials token request carrying `dpop` as its DPoP header(s). */
-  const forged = (dpop: string | string[] | undefined, client: Made = machine): Promise<FormAnswer> => {
+  const forged = (dpop: string | string[] | undefined, client: Made = machine, scope: string | null = 'read'): Promise<FormAnswer> => {
     const headers = new Headers({ authorization: basicAuth(client.client_id, client.client_secret as string) });
     for (const value of dpop === undefined ? [] : [dpop].flat()) headers.append('dpop', value);
-    return tokenRequest(server, { grant_type: 'client_credentials', scope: 'read' }, Object.fromEntries(headers.entries()));
+    const form = { grant_type: 'client_credentials', ...(scope === null ? {} : { scope }) };
+    return tokenRequest(server, form, Object.fromEntries(headers.entries()));
   };
 
   it('advertises the proof algorithms in discovery', async () => {
@@ -275,6 +276,32 @@ describe.each(STORES)('DPoP ($name)', (store) => {
       oAuth2Client: { grant_types: ['client_credentials'], scope: 'read' },
     });
     expect((replaced as Record<string, unknown>).dpop_bound_access_tokens).toBeUndefined();
+  });
+
+  it('dynamic registration (RFC 7591) accepts dpop_bound_access_tokens, shows it, and enforces it', async () => {
+    const registered = await fetch(`${server.publicUrl}/oauth2/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_types: ['client_credentials'], dpop_bound_access_tokens: true }),
+    });
+    expect(registered.status).toBe(201);
+    const client = (await registered.json()) as Made & { registration_access_token: string };
+    expect(client.dpop_bound_access_tokens).toBe(true);
+    const read = await fetch(`${server.publicUrl}/oauth2/register/${client.client_id}`, {
+      headers: { authorization: `Bearer ${client.registration_access_token}` },
+    });
+    expect(((await read.json()) as Made).dpop_bound_access_tokens).toBe(true);
+    expectOAuthError(await forged(undefined, client, null), 400, 'invalid_request');
+    const key = await forgerKey();
+    const issued = await forged(await proof(key, { htu: tokenUrl }), client, null);
+    expect(issued.body.token_type, issued.text).toBe('DPoP');
+    // Not a boolean: refused by the schema, never stored.
+    const wrong = await fetch(`${server.publicUrl}/oauth2/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_types: ['client_credentials'], dpop_bound_access_tokens: 'yes' }),
+    });
+    expect(wrong.status).toBe(400);
   });
 
   it('a code requested with dpop_jkt is redeemed only with a proof of that key; refresh tokens of public clients stay bound', async () => {
