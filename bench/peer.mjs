@@ -6,7 +6,7 @@
 //   PEER_CLIENTS  JSON: [{ client_id, client_secret }]
 //   PEER_RESOURCE the resource indicator whose access tokens are RS256 JWTs (W3)
 //
-// Settings matched to Portcullis: client_secret_basic, client_credentials, opaque access tokens
+// Settings matched to Portcullis: client_secret_basic, client_credentials (with DPoP proofs for W7), opaque access tokens
 // (oidc-provider's format unless a resource server asks for JWT), a 2048-bit RS256 signing key,
 // introspection, refresh-token rotation on every use, token lifetimes of one hour. Storage is the
 // provider's own in-memory adapter: the peer keeps no token durably.
@@ -40,6 +40,8 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    // W7: DPoP-bound client_credentials tokens (RFC 9449), no server nonces, as Portcullis by default.
+    dPoP: { enabled: true },
     // Any authenticated client may introspect (Portcullis's admin listener answers anyone who reaches it).
     introspection: { enabled: true, allowedPolicy: async () => true },
     resourceIndicators: {

@@ -17,6 +17,7 @@ import { flowDriver } from './lib/flows.mjs';
 import {
   checkJwtAccessToken,
   clientCredentials,
+  clientCredentialsDpop,
   clientCredentialsJwt,
   discovery,
   floorLoad,
@@ -57,6 +58,7 @@ const WORKLOADS = [
   { id: 'W4', title: 'discovery and JWKS', store: 'sqlite', peer: true, minRatio: 1, make: discovery },
   { id: 'W5', title: 'authorization code flows with PKCE', store: 'sqlite', peer: false, minRps: 400, unit: 'flows/s', flows: true },
   { id: 'W6', title: 'refresh-token rotation', store: 'sqlite', peer: true, make: refreshRotation, refresh: true },
+  { id: 'W7', title: 'client_credentials with a DPoP proof', store: 'sqlite', peer: true, make: clientCredentialsDpop },
   { id: 'W1-pg', title: 'client_credentials, opaque token (PostgreSQL)', store: 'postgres', peer: true, make: clientCredentials },
   { id: 'W5-pg', title: 'authorization code flows with PKCE (PostgreSQL)', store: 'postgres', peer: false, unit: 'flows/s', flows: true },
 ].filter((workload) => (CHECK ? ['W1', 'W2'].includes(workload.id) : !ONLY || ONLY.has(workload.id.toUpperCase())));

@@ -245,6 +245,14 @@ const junkHeaders = (f: Fixtures): fc.Arbitrary<Record<string, string>> =>
           .map((pair) => `Basic ${Buffer.from(pair, 'latin1').toString('base64')}`),
         fc.constantFrom(...f.jwts).map((jwt) => `Bearer ${jwt}`),
         mutatedAscii(f.accessToken).map((token) => `Bearer ${token}`),
+        // A real (unbound) access token with the DPoP scheme, and mutated ones (RFC 9449 §7).
+        fc.constant(`DPoP ${f.accessToken}`),
+        mutatedAscii(f.accessToken).map((token) => `DPoP ${token}`),
+      ),
+      // DPoP proofs (RFC 9449): hostile JWTs, junk, two proofs in one header, one far too long.
+      dpop: fc.oneof(
+        fc.constantFrom(...f.jwts),
+        fc.constantFrom('garbage', 'a.b.c, d.e.f', `${'a'.repeat(9000)}.b.c`, '..', 'eyJ.eyJ.eyJ'),
       ),
       cookie: fc.oneof(
         fc.constantFrom(
@@ -1353,8 +1361,30 @@ async function hostileJwts(f: {
     await new SignJWT({ nonce: 'n', aud: f.issuer })
       .setProtectedHeader({ alg: 'ES256', typ: 'openid4vci-proof+jwt', jwk: foreignJwk })
       .sign(foreignEc.privateKey),
+    // DPoP proofs (RFC 9449) that must fail before their jti is recorded: none, HS256 keyed with the
+    // public key, a private key embedded, a proof for another URL, a stale one.
+    ...(await hostileDpopProofs(f.issuer, foreignEc, foreignJwk)),
   ];
   return out;
+}
+
+/** DPoP proofs refused before anything is stored (a proof that passed would record its jti, and change the store). */
+async function hostileDpopProofs(issuer: string, key: Awaited<ReturnType<typeof generateKeyPair>>, publicJwk: JWK): Promise<string[]> {
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { htm: 'POST', htu: `${issuer}oauth2/token`, jti: 'hostile-dpop', iat: now };
+  const header = { typ: 'dpop+jwt', jwk: publicJwk };
+  return [
+    `${b64({ alg: 'none', ...header })}.${b64(claims)}.`,
+    await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', ...header }).sign(new TextEncoder().encode(JSON.stringify(publicJwk))),
+    await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(key.privateKey) })
+      .sign(key.privateKey),
+    await new SignJWT({ ...claims, htu: 'https://elsewhere.example/oauth2/token' })
+      .setProtectedHeader({ alg: 'ES256', ...header })
+      .sign(key.privateKey),
+    await new SignJWT({ ...claims, iat: now - 3600 }).setProtectedHeader({ alg: 'ES256', ...header }).sign(key.privateKey),
+  ];
 }
 
 type Snapshot = Record<string, string[]>;

@@ -873,8 +873,50 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect(malformed.searchParams.get('error')).toBe('invalid_target');
   });
 
-  // Neither Hydra nor Portcullis implements DPoP (RFC 9449) or mTLS-bound tokens (RFC 8705); tokens are bearer tokens.
-  it.skip('§4.10.1 / §2.2.1 sender-constrained access and refresh tokens (DPoP, mTLS): not supported', () => {});
+  // Sender constraints by DPoP (RFC 9449; Hydra has none). mTLS-bound tokens (RFC 8705) are not offered.
+  it('§4.10.1 / §2.2.1 sender-constrained access and refresh tokens (DPoP): a stolen token or refresh token is useless without the key', async () => {
+    expect((await discovery()).dpop_signing_alg_values_supported).toContain('ES256');
+    const DPoP = oidc.getDPoPHandle(a.rp, await oidc.randomDPoPKeyPair('ES256'));
+    const started = await authorize(server, a.rp, REDIRECT, { extra: { dpop_jkt: await DPoP.calculateThumbprint() } });
+    const checks = { pkceCodeVerifier: started.verifier as string, expectedState: started.state, expectedNonce: started.nonce };
+    // The code is bound to the key (dpop_jkt): whoever intercepts it cannot redeem it without the key.
+    const thief = oidc.getDPoPHandle(a.rp, await oidc.randomDPoPKeyPair('ES256'));
+    const stolen = await oidc
+      .authorizationCodeGrant(a.rp, started.callback, checks, undefined, { DPoP: thief })
+      .catch((error: unknown) => error);
+    expect((stolen as { error?: string }).error).toBe('invalid_grant');
+    const tokens = await oidc.authorizationCodeGrant(a.rp, started.callback, checks, undefined, { DPoP });
+    expect(tokens.token_type).toBe('dpop');
+
+    // The access token as a bearer token is refused; with a proof of the key it works.
+    const asBearer = await userinfo(tokens.access_token);
+    expect(asBearer.status).toBe(401);
+    expect(asBearer.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_token"/);
+    expect((await credentials(tokens.access_token)).status).toBe(401);
+    const info = await oidc.fetchProtectedResource(
+      a.rp,
+      tokens.access_token,
+      new URL(`${server.publicUrl}/userinfo`),
+      'GET',
+      undefined,
+      undefined,
+      {
+        DPoP,
+      },
+    );
+    expect(((await info.json()) as { sub: string }).sub).toBe('alice');
+    // Resource servers see the binding in introspection.
+    const introspected = (await server.admin.oauth2.introspectOAuth2Token({ token: tokens.access_token })).data as unknown as Record<
+      string,
+      unknown
+    >;
+    expect(introspected.cnf).toEqual({ jkt: await DPoP.calculateThumbprint() });
+
+    // Confidential client: its refresh token is protected by its authentication (RFC 9449 §5), the new access token is bound again.
+    const refreshed = await oidc.refreshTokenGrant(a.rp, tokens.refresh_token as string, undefined, { DPoP });
+    expect(refreshed.token_type).toBe('dpop');
+    expect((await userinfo(refreshed.access_token)).status).toBe(401);
+  });
 
   // §4.3.2, RFC 6750 §2.3: tokens in URLs
 

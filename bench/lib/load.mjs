@@ -1,4 +1,5 @@
 // The HTTP workloads driven by autocannon (W1–W4, W6), in the harness process.
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import autocannon from 'autocannon';
 import { basicAuth, CLIENTS } from './servers.mjs';
 
@@ -75,6 +76,50 @@ function clientCredentialsLoad(server, { connections, duration }, jwt) {
 
 /** W1: client_credentials, opaque access token, client_secret_basic. */
 export const clientCredentials = (server, options) => clientCredentialsLoad(server, options, false);
+
+/**
+ * DPoP proofs (RFC 9449) for one ES256 key and one token endpoint, each with a fresh `jti` and `iat`:
+ * signed here, in the harness, so the measured server only verifies them (about 30 µs of harness CPU
+ * each, with node:crypto and a JWS assembled by hand).
+ */
+function dpopProofs(htu) {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' });
+  const header = Buffer.from(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })).toString('base64url');
+  return () => {
+    const claims = { jti: randomUUID(), htm: 'POST', htu, iat: Math.floor(Date.now() / 1000) };
+    const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  };
+}
+
+/** W7: client_credentials with a DPoP proof on every request (a new proof each time, as replays are refused). */
+export function clientCredentialsDpop(server, { connections, duration }) {
+  const proof = dpopProofs(server.endpoints.token);
+  return async () =>
+    summarise(
+      await cannon({
+        url: server.endpoints.token,
+        method: 'POST',
+        connections,
+        duration,
+        headers: { authorization: basicAuth(CLIENTS.opaque), 'content-type': FORM },
+        requests: [
+          {
+            setupRequest: (request) => {
+              request.body = 'grant_type=client_credentials&scope=read';
+              request.headers = { ...request.headers, dpop: proof() };
+              return request;
+            },
+            onResponse: (status, body) => {
+              if (status !== 200) noteFailure(server, 'W7', status, body);
+              else if (!/"token_type":"dpop"/i.test(body)) noteFailure(server, 'W7 (token not DPoP-bound)', status, body);
+            },
+          },
+        ],
+      }),
+    );
+}
 
 /** W3: client_credentials with an RS256 JWT access token. */
 export const clientCredentialsJwt = (server, options) => clientCredentialsLoad(server, options, true);

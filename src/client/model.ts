@@ -90,6 +90,11 @@ export interface OAuth2Client extends Lifespans {
   skip_logout_consent: boolean;
   /** RFC 9126 §6: this client's authorization requests are taken only as pushed authorization requests. */
   require_pushed_authorization_requests: boolean;
+  /**
+   * RFC 9449 §5.2: every token request must carry a DPoP proof. Beyond Hydra's model, so stored and
+   * shown only when true (a client that does not use it keeps Hydra's exact JSON).
+   */
+  dpop_bound_access_tokens?: true;
   created_at: string;
   updated_at: string;
 }
@@ -102,7 +107,11 @@ export interface ClientResponse extends OAuth2Client {
 }
 
 /** A client as a request gives it: any subset of fields, types checked by the route schema. */
-export type ClientInput = Partial<Omit<ClientResponse, 'jwks'>> & { jwks?: unknown; metadata?: unknown };
+export type ClientInput = Partial<Omit<ClientResponse, 'jwks' | 'dpop_bound_access_tokens'>> & {
+  jwks?: unknown;
+  metadata?: unknown;
+  dpop_bound_access_tokens?: boolean | null;
+};
 
 /** True for grant/response checks: an empty registered list means Hydra's default. */
 export function effectiveGrantTypes(client: OAuth2Client): string[] {
@@ -152,6 +161,7 @@ export const clientInputSchema = {
     skip_consent: { type: ['boolean', 'null'] },
     skip_logout_consent: { type: ['boolean', 'null'] },
     require_pushed_authorization_requests: { type: ['boolean', 'null'] },
+    dpop_bound_access_tokens: { type: ['boolean', 'null'] },
     ...Object.fromEntries(LIFESPAN_FIELDS.map((field) => [field, lifespanSchema])),
   },
 } as const;
@@ -200,6 +210,7 @@ export const clientResponseSchema = {
     skip_consent: { type: 'boolean' },
     skip_logout_consent: { type: 'boolean' },
     require_pushed_authorization_requests: { type: 'boolean' },
+    dpop_bound_access_tokens: { type: 'boolean' },
     registration_access_token: { type: 'string' },
     registration_client_uri: { type: 'string' },
     created_at: { type: 'string' },

@@ -4,7 +4,7 @@
  * so a key added here is configurable everywhere at once.
  */
 
-import { GRANT_TYPES } from '../client/model.js';
+import { GRANT_TYPES, SIGNING_ALGS } from '../client/model.js';
 import { PUBLISHED_SETS } from './hydra-keys.js';
 
 export type LeafKind = 'string' | 'url' | 'address' | 'integer' | 'number' | 'boolean' | 'duration' | 'list' | 'enum' | 'headers';
@@ -448,6 +448,25 @@ export const SCHEMA = {
       allowed: list(
         [],
         'Resources (RFC 8707 `resource` values: absolute URIs without a fragment) any client may ask for at the authorization and token endpoints, beside those its own `audience` allows (matched the same way); they become the access token’s audience (`aud`). Other resources are refused with `invalid_target`.',
+      ),
+    },
+    dpop: {
+      signing_alg_values: list(
+        ['ES256', 'PS256', 'RS256', 'EdDSA', 'Ed25519'],
+        'Algorithms a DPoP proof (RFC 9449) may be signed with, asymmetric only (`Ed25519` is RFC 9864’s fully specified name for EdDSA with Ed25519, which oauth4webapi signs with); advertised as `dpop_signing_alg_values_supported`. Empty: DPoP is not offered (every proof is refused).',
+        { itemsOneOf: [...SIGNING_ALGS, 'Ed25519'] },
+      ),
+      proof_max_age: lifetime(
+        5 * 60_000,
+        'How far a DPoP proof’s `iat` may lie from this server’s clock, before or after; its `jti` is remembered for as long, so a replay within the window is refused.',
+      ),
+      required_nonce: bool(
+        false,
+        'Require a server nonce in every DPoP proof (RFC 9449 §8, §9): a proof without the current one is answered `use_dpop_nonce` with a fresh nonce in `DPoP-Nonce`. Nonces are stateless (an HMAC of a time window with `secrets.system`), so every node accepts every node’s.',
+      ),
+      nonce_lifetime: lifetime(
+        5 * 60_000,
+        'Length of a DPoP nonce’s time window: a nonce is accepted in its window and the next, so it lives between one and two windows.',
       ),
     },
     client_credentials: {

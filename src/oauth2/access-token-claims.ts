@@ -1,7 +1,10 @@
 import type { Config } from '../config/schema.js';
 
-/** Claims a promoted `ext` claim may never replace (Hydra's list): the token's own identity, scope list and `ext`. */
-const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scp', 'ext']);
+/**
+ * Claims a promoted `ext` claim may never replace (Hydra's list): the token's own identity, scope list and `ext`;
+ * beyond Hydra, `cnf`, so that no consent session can make a bearer token look DPoP-bound (RFC 9449 §6.1).
+ */
+const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scp', 'ext', 'cnf']);
 
 type ClaimShaping = Pick<Config['oauth2'], 'allowed_top_level_claims' | 'mirror_top_level_claims' | 'preserve_ext_claims'>;
 

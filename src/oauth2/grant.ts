@@ -8,7 +8,8 @@ import type { FormBody } from './token-params.js';
 /** The token response (RFC 6749 §5.1) as Hydra shapes it. */
 export interface TokenResponse {
   access_token: string;
-  token_type: 'bearer';
+  /** `DPoP` for a DPoP-bound access token (RFC 9449 §5). */
+  token_type: 'bearer' | 'DPoP';
   expires_in: number;
   scope: string;
   refresh_token?: string;
@@ -23,6 +24,8 @@ export interface GrantContext {
   client: OAuth2Client;
   body: FormBody;
   request: FastifyRequest;
+  /** The thumbprint of the key the request's DPoP proof proved (RFC 9449), when it carried one. */
+  dpopJkt?: string;
 }
 
 export type GrantHandler = (context: GrantContext) => Promise<TokenResponse>;

@@ -22,6 +22,8 @@ export interface IntrospectedToken {
   token_type?: string;
   token_use?: string;
   ext?: Record<string, unknown>;
+  /** RFC 9449 §6.2: the key a DPoP-bound access token is bound to. */
+  cnf?: { jkt: string };
 }
 
 const introspectionResponseSchema = {
@@ -40,6 +42,7 @@ const introspectionResponseSchema = {
     token_type: { type: 'string' },
     token_use: { type: 'string' },
     ext: { type: 'object', additionalProperties: true },
+    cnf: { type: 'object', properties: { jkt: { type: 'string' } } },
   },
   required: ['active'],
 } as const;
@@ -87,5 +90,11 @@ function introspected(registry: TokenLookupDeps, row: StoredToken): Introspected
   if (row.session.obfuscatedSubject) answer.obfuscated_subject = row.session.obfuscatedSubject;
   if (row.expiresAt > 0) answer.exp = Math.floor(row.expiresAt / 1000);
   if (row.session.ext && Object.keys(row.session.ext).length > 0) answer.ext = row.session.ext;
+  // RFC 9449 §6.2, beyond Hydra (which has no DPoP): a bound access token says so, and names its key.
+  // Only access tokens: a confidential client's refresh token shares the grant's session but is not bound.
+  if (row.kind === 'access_token' && row.session.dpopJkt !== undefined) {
+    answer.token_type = 'DPoP';
+    answer.cnf = { jkt: row.session.dpopJkt };
+  }
   return answer;
 }

@@ -2,6 +2,7 @@ import type { ConsentDecision } from '../flow/decision.js';
 import type { AuthorizeRequest } from './authorize/model.js';
 import { grantsCredentials, mintVcNonce } from './credential-nonce.js';
 import type { TokenIssuingDeps } from './deps.js';
+import { tokenTypeOf } from './dpop/binding.js';
 import type { TokenResponse } from './grant.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';
@@ -37,7 +38,7 @@ export async function mintTokenResponse(
   );
   const response: TokenResponse = {
     access_token: access.token,
-    token_type: 'bearer',
+    token_type: tokenTypeOf(input.session),
     expires_in: access.expiresIn,
     scope: input.scope.join(' '),
   };
@@ -110,6 +111,7 @@ export async function mintAuthorizationResponse(
           ...session,
           ...(authz.redirectUriSent ? { redirectUri: authz.redirectUri } : {}),
           ...(authz.codeChallenge ? { codeChallenge: authz.codeChallenge } : {}),
+          ...(authz.dpopJkt ? { dpopJkt: authz.dpopJkt } : {}),
         },
       },
       config.ttl.auth_code,

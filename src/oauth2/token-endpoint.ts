@@ -3,6 +3,7 @@ import type { RouteModule } from '../http/app.js';
 import { noStore } from '../http/cache.js';
 import { InvalidRequestError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../http/errors.js';
 import { authenticateClient } from './client-auth.js';
+import { offerDpopNonce, tokenRequestKey } from './dpop/binding.js';
 import type { GrantHandler } from './grant.js';
 import { authorizationCodeGrant } from './grants/authorization-code.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
@@ -58,7 +59,9 @@ export const tokenEndpoint: RouteModule = (app, registry) => {
       if (!effectiveGrantTypes(client).includes(grantType)) {
         throw new UnauthorizedClientError(`The client is not allowed to use the grant type "${grantType}".`);
       }
-      const answer = await handler({ registry, client, body, request });
+      const dpopJkt = await tokenRequestKey(registry, request, client);
+      const answer = await handler({ registry, client, body, request, ...(dpopJkt ? { dpopJkt } : {}) });
+      if (dpopJkt) offerDpopNonce(registry, reply);
       registry.metrics.tokensIssued.inc({ grant_type: grantType });
       return answer;
     },

@@ -24,6 +24,11 @@ export interface TokenSession {
   /** Authorization codes: what the token request must repeat. */
   redirectUri?: string;
   codeChallenge?: string;
+  /**
+   * DPoP (RFC 9449): the SHA-256 JWK thumbprint the grant's tokens are bound to: a code's `dpop_jkt`,
+   * the access tokens' `cnf.jkt`, a public client's refresh token's key (`oauth2/dpop/binding.ts`).
+   */
+  dpopJkt?: string;
   /** The access-token format chosen for this grant. */
   accessTokenStrategy?: 'opaque' | 'jwt';
 }

@@ -147,6 +147,8 @@ export class TokenService {
     const claims: JWTPayload & Record<string, unknown> = {
       ...accessTokenExtClaims(config.oauth2, grant.session.ext),
       client_id: grant.client.client_id,
+      // RFC 9449 §6.1: a DPoP-bound token names its key, for resource servers that verify it locally.
+      ...(grant.session.dpopJkt ? { cnf: { jkt: grant.session.dpopJkt } } : {}),
     };
     const scopeClaim = config.strategies.jwt.scope_claim;
     if (scopeClaim !== 'string') claims.scp = grant.scope;

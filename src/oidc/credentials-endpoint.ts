@@ -59,7 +59,7 @@ export const credentialsEndpoint: RouteModule = (app, registry) => {
     },
     async (request, reply) => {
       noStore(reply);
-      const { token, row } = await activeAccessToken(registry, request);
+      const { token, row } = await activeAccessToken(registry, request, reply);
       if (!grantsCredentials(row.scope)) {
         throw new InvalidScopeError('The access token must be granted the openid and userinfo_credential_draft_00 scopes.');
       }

@@ -61,6 +61,10 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     require_pushed_authorization_requests: config.oauth2.pushed_authorization_requests.required,
     // draft-ietf-oauth-client-id-metadata-document §6: advertised only when on.
     ...(config.oauth2.client_id_metadata_documents.enabled ? { client_id_metadata_document_supported: true } : {}),
+    // RFC 9449 §5.1 (Hydra has no DPoP); absent when no algorithm is accepted.
+    ...(config.oauth2.dpop.signing_alg_values.length > 0
+      ? { dpop_signing_alg_values_supported: config.oauth2.dpop.signing_alg_values }
+      : {}),
     credentials_endpoint_draft_00: publicUrl(config, '/credentials'),
     credentials_supported_draft_00: CREDENTIALS_SUPPORTED,
   };

@@ -12,7 +12,7 @@ import { userinfoClaims } from './userinfo-claims.js';
 export const userinfoEndpoint: RouteModule = (app, registry) => {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     noStore(reply);
-    const { row } = await activeAccessToken(registry, request);
+    const { row } = await activeAccessToken(registry, request, reply);
     if (!row.scope.includes('openid')) {
       throw bearerError(new InvalidTokenError('The access token was not granted the openid scope.'));
     }

@@ -24,4 +24,6 @@ export interface AuthorizeRequest {
   maxAge: number | undefined;
   idTokenHintClaims: JWTPayload | undefined;
   codeChallenge: string;
+  /** RFC 9449 §10: the thumbprint of the DPoP key the code is bound to. */
+  dpopJkt?: string;
 }

@@ -14,6 +14,7 @@ import {
 import { spaceSeparated } from '../../util/space-separated.js';
 import { disallowedAudiences } from '../audience.js';
 import type { AuthorizeRequestDeps } from '../deps.js';
+import { checkDpopJkt } from '../dpop/binding.js';
 import { verifyOwnIdToken } from '../id-token.js';
 import { resourcesOfParams, withResources } from '../resource.js';
 import { disallowedScopes, parseScope } from '../scope.js';
@@ -137,6 +138,7 @@ async function checkVerifiedRequest(
     const maxAge = checkMaxAge(params);
     const codeChallenge = checkPkce(registry, client, params, responseTypes);
     const idTokenHintClaims = await checkIdTokenHint(registry, params);
+    const dpopJkt = checkDpopJkt(params, responseTypes);
     return {
       params,
       client,
@@ -152,6 +154,7 @@ async function checkVerifiedRequest(
       maxAge,
       idTokenHintClaims,
       codeChallenge,
+      ...(dpopJkt ? { dpopJkt } : {}),
     };
   } catch (error) {
     if (error instanceof HttpError) return fail(error);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { safeEqual } from '../../crypto/keyring.js';
 import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import type { GrantDeps } from '../deps.js';
+import { boundSession, checkCodeBinding } from '../dpop/binding.js';
 import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
 import { narrowedAudience, resourcesOfBody } from '../resource.js';
@@ -13,7 +14,7 @@ import type { Grant } from '../tokens.js';
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
 /** `grant_type=authorization_code`: single-use codes; a replay revokes everything issued from the code. */
-export const authorizationCodeGrant: GrantHandler = async ({ registry, client, body }) => {
+export const authorizationCodeGrant: GrantHandler = async ({ registry, client, body, dpopJkt }) => {
   const code = single(body, 'code');
   if (!code) throw new InvalidRequestError('The "code" parameter is missing.');
   const now = Date.now();
@@ -25,6 +26,7 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
   // A failed exchange leaves the code unspent (as fosite does): whoever injects a stolen code with a wrong
   // PKCE verifier must not be able to burn it for the client that holds the right one.
   if (problem !== undefined) throw new InvalidGrantError(problem);
+  checkCodeBinding(row.session, dpopJkt);
 
   // RFC 8707 §2.2: `resource` narrows the access token to some of the granted audience; the refresh token keeps all of it.
   const accessTokenAudience = narrowedAudience(row.audience, resourcesOfBody(body));
@@ -37,7 +39,7 @@ export const authorizationCodeGrant: GrantHandler = async ({ registry, client, b
     subject: row.subject,
     scope: row.scope,
     audience: row.audience,
-    session: { ...kept, grantType: 'authorization_code' },
+    session: boundSession({ ...kept, grantType: 'authorization_code' }, dpopJkt),
     consentId: row.consentId,
     requestedAt: row.requestedAt,
   };

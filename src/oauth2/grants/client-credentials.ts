@@ -1,5 +1,6 @@
 import { InvalidRequestError, InvalidScopeError, UnauthorizedClientError } from '../../http/errors.js';
 import { disallowedAudiences } from '../audience.js';
+import { boundSession, tokenTypeOf } from '../dpop/binding.js';
 import type { GrantHandler } from '../grant.js';
 import { lifespan } from '../lifespans.js';
 import { resourcesOfBody, withResources } from '../resource.js';
@@ -13,7 +14,7 @@ import type { Grant } from '../tokens.js';
  * the client itself, for the requested scope and audience the client is allowed; no refresh token and
  * no ID token. Only confidential clients may use it (RFC 6749 §4.4).
  */
-export const clientCredentialsGrant: GrantHandler = async ({ registry, client, body }) => {
+export const clientCredentialsGrant: GrantHandler = async ({ registry, client, body, dpopJkt }) => {
   const { config } = registry;
   if (client.token_endpoint_auth_method === 'none') {
     throw new UnauthorizedClientError(
@@ -41,12 +42,12 @@ export const clientCredentialsGrant: GrantHandler = async ({ registry, client, b
     subject: client.client_id,
     scope,
     audience,
-    session: { grantType: 'client_credentials', ext: {} },
+    session: boundSession({ grantType: 'client_credentials', ext: {} }, dpopJkt),
     consentId: null,
     requestedAt: now,
   };
   grant.session = await applyTokenHooks(registry, { grant, grantType: 'client_credentials', requestedScope, body });
   const minted = await registry.tokens.mintAccessToken(grant, lifespan(config, client, 'client_credentials', 'access_token'), now);
   await registry.tokenStore.insert([minted.row]);
-  return { access_token: minted.token, token_type: 'bearer', expires_in: minted.expiresIn, scope: scope.join(' ') };
+  return { access_token: minted.token, token_type: tokenTypeOf(grant.session), expires_in: minted.expiresIn, scope: scope.join(' ') };
 };

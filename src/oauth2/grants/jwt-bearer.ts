@@ -3,6 +3,7 @@ import { rfc3339 } from '../../client/validate.js';
 import { publicUrl } from '../../config/urls.js';
 import { HttpError, InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../../http/errors.js';
 import { disallowedAudiences } from '../audience.js';
+import { boundSession, tokenTypeOf } from '../dpop/binding.js';
 import type { GrantHandler } from '../grant.js';
 import { lifespan } from '../lifespans.js';
 import { resourcesOfBody, withResources } from '../resource.js';
@@ -24,7 +25,7 @@ const claimsError = (hint: string) => new InvalidGrantError(`The JWT in "asserti
  * within both the client's and the trust's, addressed to the token endpoint, not expired, living at
  * most `oauth2.grant.jwt.max_ttl`, its `jti` used once. The answer is an access token for `sub`.
  */
-export const jwtBearerGrant: GrantHandler = async ({ registry, client, body }) => {
+export const jwtBearerGrant: GrantHandler = async ({ registry, client, body, dpopJkt }) => {
   const { config, persister } = registry;
   const settings = config.oauth2.grant.jwt;
   const assertion = single(body, 'assertion');
@@ -82,7 +83,7 @@ export const jwtBearerGrant: GrantHandler = async ({ registry, client, body }) =
     subject,
     scope: requestedScope,
     audience,
-    session: { grantType: JWT_BEARER_GRANT_TYPE, ext: {} },
+    session: boundSession({ grantType: JWT_BEARER_GRANT_TYPE, ext: {} }, dpopJkt),
     consentId: null,
     requestedAt: now,
   };
@@ -90,7 +91,12 @@ export const jwtBearerGrant: GrantHandler = async ({ registry, client, body }) =
   grant.session = await applyTokenHooks(registry, { grant, grantType: JWT_BEARER_GRANT_TYPE, requestedScope, body });
   const minted = await registry.tokens.mintAccessToken(grant, lifespan(config, client, 'jwt_bearer', 'access_token'), now);
   await registry.tokenStore.insert([minted.row]);
-  return { access_token: minted.token, token_type: 'bearer', expires_in: minted.expiresIn, scope: requestedScope.join(' ') };
+  return {
+    access_token: minted.token,
+    token_type: tokenTypeOf(grant.session),
+    expires_in: minted.expiresIn,
+    scope: requestedScope.join(' '),
+  };
 };
 
 /** The assertion's claims and the trust whose key verified it; without one, fosite's `invalid_grant`. */

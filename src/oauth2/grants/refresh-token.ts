@@ -1,6 +1,7 @@
 import type { OAuth2Client } from '../../client/model.js';
 import type { Config } from '../../config/schema.js';
 import { InvalidGrantError, InvalidRequestError, InvalidScopeError } from '../../http/errors.js';
+import { boundSession, checkRefreshBinding } from '../dpop/binding.js';
 import type { GrantHandler } from '../grant.js';
 import { mintTokenResponse } from '../issue.js';
 import { clientAudienceMatcher, narrowedAudience, resourcesOfBody } from '../resource.js';
@@ -16,7 +17,7 @@ import type { Grant } from '../tokens.js';
  * leave one winner; the others get `invalid_request` and revoke nothing. A request that arrives after
  * the winner finished is a reuse like any other (clients with parallel tabs want the grace period).
  */
-export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }) => {
+export const refreshTokenGrant: GrantHandler = async ({ registry, client, body, dpopJkt }) => {
   const presented = single(body, 'refresh_token');
   if (!presented) throw new InvalidRequestError('The "refresh_token" parameter is missing.');
   const { tokenStore, config } = registry;
@@ -38,6 +39,7 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
   checkStillAllowed(config, client, row);
   // RFC 8707 §2.2: `resource` narrows the new access token; the new refresh token keeps the whole grant.
   const accessTokenAudience = narrowedAudience(row.audience, resourcesOfBody(body));
+  checkRefreshBinding(client, row.session, dpopJkt);
 
   // Minted before the transaction: signing may read keys, and SQLite has one connection, held by the transaction.
   const grant: Grant = {
@@ -46,7 +48,7 @@ export const refreshTokenGrant: GrantHandler = async ({ registry, client, body }
     subject: row.subject,
     scope: row.scope,
     audience: row.audience,
-    session: { ...row.session },
+    session: boundSession(row.session, dpopJkt),
     consentId: row.consentId,
     requestedAt: row.requestedAt,
   };
