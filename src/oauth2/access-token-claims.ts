@@ -1,7 +1,10 @@
 import type { Config } from '../config/schema.js';
 
-/** Claims a promoted `ext` claim may never replace (Hydra's list): the token's own identity, scope list and `ext`. */
-const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scp', 'ext']);
+/**
+ * Claims a promoted `ext` claim may never replace (Hydra's list): the token's own identity, scope list and `ext`; and
+ * `act` (RFC 8693 §4.1), which only a token exchange sets, so that no consent app or hook can forge a delegation.
+ */
+const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scp', 'ext', 'act']);
 
 type ClaimShaping = Pick<Config['oauth2'], 'allowed_top_level_claims' | 'mirror_top_level_claims' | 'preserve_ext_claims'>;
 

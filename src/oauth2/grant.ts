@@ -9,6 +9,8 @@ import type { FormBody } from './token-params.js';
 export interface TokenResponse {
   access_token: string;
   token_type: 'bearer';
+  /** Token exchange (RFC 8693 §2.2.1): the type of the token issued. */
+  issued_token_type?: string;
   expires_in: number;
   scope: string;
   refresh_token?: string;

@@ -5,7 +5,7 @@ import type { TokenLookupDeps } from './deps.js';
 import { formBody, resolvePresentedToken } from './presented-token.js';
 import { disallowedScopes, parseScope } from './scope.js';
 import { single } from './token-params.js';
-import type { StoredToken } from './token-store.js';
+import type { ActClaim, StoredToken } from './token-store.js';
 
 /** Hydra's `introspectedOAuth2Token` (RFC 7662 §2.2). */
 export interface IntrospectedToken {
@@ -22,6 +22,8 @@ export interface IntrospectedToken {
   token_type?: string;
   token_use?: string;
   ext?: Record<string, unknown>;
+  /** Token exchange (RFC 8693 §4.1): the actor chain. */
+  act?: ActClaim;
 }
 
 const introspectionResponseSchema = {
@@ -40,6 +42,7 @@ const introspectionResponseSchema = {
     token_type: { type: 'string' },
     token_use: { type: 'string' },
     ext: { type: 'object', additionalProperties: true },
+    act: { type: 'object', additionalProperties: true },
   },
   required: ['active'],
 } as const;
@@ -87,5 +90,6 @@ function introspected(registry: TokenLookupDeps, row: StoredToken): Introspected
   if (row.session.obfuscatedSubject) answer.obfuscated_subject = row.session.obfuscatedSubject;
   if (row.expiresAt > 0) answer.exp = Math.floor(row.expiresAt / 1000);
   if (row.session.ext && Object.keys(row.session.ext).length > 0) answer.ext = row.session.ext;
+  if (row.session.act) answer.act = row.session.act;
   return answer;
 }
