@@ -30,7 +30,7 @@ export interface PresentedToken {
 }
 
 /** How deep an `act` chain may nest (RFC 8693 sets no limit; one nested past any real chain is refused). */
-const MAX_ACT_DEPTH = 16;
+export const MAX_ACT_DEPTH = 16;
 
 /** Which form field is being read, for the error descriptions. */
 export type TokenRole = 'subject_token' | 'actor_token';
@@ -155,8 +155,6 @@ function actClaim(value: unknown, depth: number): ActClaim | undefined {
 export function actDepth(act: ActClaim | undefined): number {
   return act === undefined ? 0 : 1 + actDepth(act.act);
 }
-
-export { MAX_ACT_DEPTH };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
