@@ -441,6 +441,14 @@ const clientAuth = (f: Fixtures): fc.Arbitrary<ClientAuth> =>
     }),
   );
 
+/** RFC 8693 §3 token type identifiers. */
+const EXCHANGE_TOKEN_TYPES = [
+  'urn:ietf:params:oauth:token-type:access_token',
+  'urn:ietf:params:oauth:token-type:id_token',
+  'urn:ietf:params:oauth:token-type:jwt',
+  'urn:ietf:params:oauth:token-type:refresh_token',
+];
+
 /** A token endpoint request no client may win with. */
 /**
  * RFC 8707 `resource` values no victim may have: malformed (relative, fragment, bad escapes, no host,
@@ -489,6 +497,31 @@ const tokenRequest = (f: Fixtures): fc.Arbitrary<Omit<HostileRequest, 'path'>> =
           ['assertion', assertion],
           ['scope', scope],
         ]),
+        // Token exchange (RFC 8693): forged, mutated and hostile subject and actor tokens, and any token type names.
+        fc
+          .tuple(
+            fc.oneof(mutated(f.accessToken), mutated(f.idToken), fc.constantFrom(...f.jwts), nasty),
+            fc.oneof(fc.constantFrom(...EXCHANGE_TOKEN_TYPES), nasty),
+            fc.option(fc.tuple(fc.oneof(mutated(f.accessToken), fc.constantFrom(...f.jwts)), fc.constantFrom(...EXCHANGE_TOKEN_TYPES)), {
+              nil: undefined,
+            }),
+            fc.oneof(fc.constantFrom(...EXCHANGE_TOKEN_TYPES), nasty),
+            nasty,
+          )
+          .map(([subject, subjectType, actor, requested, target]) => [
+            ['grant_type', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+            ['subject_token', subject],
+            ['subject_token_type', subjectType],
+            ...(actor
+              ? [
+                  ['actor_token', actor[0]],
+                  ['actor_token_type', actor[1]],
+                ]
+              : []),
+            ['requested_token_type', requested],
+            ['resource', target],
+            ['audience', target],
+          ]),
         nasty.map((scope) => [
           ['grant_type', 'client_credentials'],
           ['scope', scope],
@@ -1419,7 +1452,8 @@ async function setUp(server: TestServer): Promise<Fixtures> {
     oAuth2Client: {
       client_id: 'victim',
       client_secret: 'victim-secret-0123456789',
-      grant_types: ['authorization_code', 'refresh_token'],
+      // Token exchange too, so that hostile exchanges reach the grant's own checks.
+      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange'],
       response_types: ['code'],
       redirect_uris: [REDIRECT],
       post_logout_redirect_uris: ['https://victim.example/bye'],

@@ -918,6 +918,35 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect((await userinfo(refreshed.access_token)).status).toBe(401);
   });
 
+  it('§4.10.2 / §2.3 token exchange (RFC 8693) never widens privilege: no other client’s tokens, scope within the subject token’s, audience within the client’s', async () => {
+    const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+    const ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+    const { data } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: {
+        grant_types: ['client_credentials', GRANT],
+        scope: 'openid email',
+        audience: [API],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    });
+    const auth = { authorization: basicAuth(data.client_id as string, data.client_secret as string) };
+    const token = (form: Record<string, string>) => postForm(`${server.publicUrl}/oauth2/token`, form, auth);
+    const own = (await token({ grant_type: 'client_credentials', scope: 'openid' })).body.access_token as string;
+    const exchange = (extra: Record<string, string>) =>
+      token({ grant_type: GRANT, subject_token: own, subject_token_type: ACCESS, ...extra });
+    // Another client's (a user's) token is refused by default (oauth2.token_exchange.token_owner: same_client).
+    const { tokens } = await signIn(server, a.rp, REDIRECT, { extra: { scope: 'openid' } });
+    const foreign = await token({ grant_type: GRANT, subject_token: tokens.access_token, subject_token_type: ACCESS });
+    expect([foreign.status, foreign.body.error]).toEqual([400, 'invalid_request']);
+    // The client may have `email`, the subject token does not: refused.
+    expect((await exchange({ scope: 'openid email' })).body.error).toBe('invalid_scope');
+    expect((await exchange({ audience: 'https://other.example' })).body.error).toBe('invalid_target');
+    const narrowed = await exchange({ scope: 'openid', audience: API });
+    expect(narrowed.status).toBe(200);
+    const introspected = (await server.admin.oauth2.introspectOAuth2Token({ token: narrowed.body.access_token as string })).data;
+    expect([introspected.scope, introspected.aud]).toEqual(['openid', [API]]);
+  });
+
   // §4.3.2, RFC 6750 §2.3: tokens in URLs
 
   it('§4.3.2 access tokens are refused in query strings (userinfo and /credentials)', async () => {

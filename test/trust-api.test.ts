@@ -9,9 +9,9 @@ import { basicAuth, expectOAuthError, rejection, tokenRequest } from './support/
 import { issuerKey, signAssertion } from './support/jwt-bearer.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
+import { grantTypesSupported, IN_A_DAY, trustIssuer } from './support/trust.js';
 
 const PATH = '/admin/trust/grants/jwt-bearer/issuers';
-const IN_A_DAY = () => new Date(Date.now() + 86_400_000).toISOString();
 
 describe.each(STORES)('JWT-bearer trust admin API ($name)', (store) => {
   let server: TestServer;
@@ -227,23 +227,12 @@ describe.each(STORES)('JWT-bearer grant (RFC 7523) ($name)', (store) => {
       },
     });
     auth = { authorization: basicAuth(client.client_id as string, client.client_secret as string) };
-    await server.admin.oauth2.trustOAuth2JwtGrantIssuer({
-      trustOAuth2JwtGrantIssuer: {
-        issuer: ISSUER,
-        subject: 'alice',
-        scope: ['read', 'write'],
-        jwk: key.public as unknown as SdkJwk,
-        expires_at: IN_A_DAY(),
-      },
-    });
+    await trustIssuer(server, ISSUER, key.public, { subject: 'alice' }, ['read', 'write']);
   });
   afterAll(() => server?.close());
 
   it('is advertised, and exchanges a trusted assertion for an access token of its subject', async () => {
-    const metadata = (await (await fetch(`${server.publicUrl}/.well-known/openid-configuration`)).json()) as {
-      grant_types_supported: string[];
-    };
-    expect(metadata.grant_types_supported).toContain(GRANT);
+    expect(await grantTypesSupported(server)).toContain(GRANT);
     const answer = await exchange(await assertion(), { scope: 'read' });
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({ token_type: 'bearer', scope: 'read' });

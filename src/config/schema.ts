@@ -5,6 +5,7 @@
  */
 
 import { GRANT_TYPES, SIGNING_ALGS } from '../client/model.js';
+import { EXCHANGEABLE_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT_TYPE, TOKEN_TYPES } from '../oauth2/token-types.js';
 import { PUBLISHED_SETS } from './hydra-keys.js';
 
 export type LeafKind = 'string' | 'url' | 'address' | 'integer' | 'number' | 'boolean' | 'duration' | 'list' | 'enum' | 'headers';
@@ -366,8 +367,8 @@ export const SCHEMA = {
         'Scopes a self-registered client may register, matched by `strategies.scope` (`photos.*` allows `photos.read`); `default_scope` is always allowed. Others: 400 `invalid_client_metadata`. The admin API is not bound by it.',
       ),
       allowed_grant_types: list(
-        GRANT_TYPES,
-        'Grant types a self-registered client may register (none registered means `authorization_code`).',
+        GRANT_TYPES.filter((grant) => grant !== TOKEN_EXCHANGE_GRANT_TYPE),
+        'Grant types a self-registered client may register (none registered means `authorization_code`). Token exchange is not among the defaults: a client that may exchange tokens should be registered by an administrator.',
         {
           itemsOneOf: GRANT_TYPES,
         },
@@ -467,6 +468,31 @@ export const SCHEMA = {
       nonce_lifetime: lifetime(
         5 * 60_000,
         'Length of a DPoP nonce’s time window: a nonce is accepted in its window and the next, so it lives between one and two windows.',
+      ),
+    },
+    token_exchange: {
+      enabled: bool(
+        true,
+        'Serve OAuth 2.0 Token Exchange (RFC 8693, `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`) to clients registered for that grant type, and list it in discovery. `false`: `unsupported_grant_type`.',
+      ),
+      subject_token_types: list(
+        [TOKEN_TYPES.access_token, TOKEN_TYPES.jwt],
+        'The `subject_token_type`s accepted: this server’s active access tokens (`…:access_token`), JWTs of issuers trusted through `/admin/trust/grants/jwt-bearer/issuers` (`…:jwt`), and this server’s unexpired ID tokens (`…:id_token`, not by default: an ID token carries no scope, so its exchange is bounded only by the client’s scope). Others: `invalid_request`.',
+        { itemsOneOf: EXCHANGEABLE_TOKEN_TYPES },
+      ),
+      actor_token_types: list(
+        [...EXCHANGEABLE_TOKEN_TYPES],
+        'The `actor_token_type`s accepted (delegation: the token issued names the actor in `act`). Empty: no delegation.',
+        { itemsOneOf: EXCHANGEABLE_TOKEN_TYPES },
+      ),
+      token_owner: oneOf(
+        ['same_client', 'audience', 'any'] as const,
+        'same_client',
+        'Whose tokens of this server a client may present as subject or actor token: `same_client`, only those issued to itself (an access token’s `client_id`, an ID token’s `aud`); `audience`, also access tokens naming its client id in their audience (a resource server exchanging the tokens it receives); `any`, every one. Trusted issuers’ JWTs are governed by their trust relationships instead.',
+      ),
+      allow_impersonation: bool(
+        true,
+        'Accept exchanges without an `actor_token` (impersonation, RFC 8693 §1.1: the token issued carries no new `act`). `false`: an actor token is required.',
       ),
     },
     client_credentials: {

@@ -2,9 +2,23 @@ import type { Config } from '../config/schema.js';
 
 /**
  * Claims a promoted `ext` claim may never replace (Hydra's list): the token's own identity, scope list and `ext`;
- * beyond Hydra, `cnf`, so that no consent session can make a bearer token look DPoP-bound (RFC 9449 §6.1).
+ * beyond Hydra, `cnf`, so that no consent session can make a bearer token look DPoP-bound (RFC 9449 §6.1), and
+ * `act` (RFC 8693 §4.1), which only a token exchange sets, so that no consent app or hook can forge a delegation.
  */
-const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scp', 'ext', 'cnf']);
+const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'jti',
+  'client_id',
+  'scp',
+  'ext',
+  'cnf',
+  'act',
+]);
 
 type ClaimShaping = Pick<Config['oauth2'], 'allowed_top_level_claims' | 'mirror_top_level_claims' | 'preserve_ext_claims'>;
 

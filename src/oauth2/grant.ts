@@ -10,6 +10,8 @@ export interface TokenResponse {
   access_token: string;
   /** `DPoP` for a DPoP-bound access token (RFC 9449 §5). */
   token_type: 'bearer' | 'DPoP';
+  /** Token exchange (RFC 8693 §2.2.1): the type of the token issued. */
+  issued_token_type?: string;
   expires_in: number;
   scope: string;
   refresh_token?: string;

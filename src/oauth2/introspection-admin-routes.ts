@@ -5,7 +5,7 @@ import type { TokenLookupDeps } from './deps.js';
 import { formBody, resolvePresentedToken } from './presented-token.js';
 import { disallowedScopes, parseScope } from './scope.js';
 import { single } from './token-params.js';
-import type { StoredToken } from './token-store.js';
+import type { ActClaim, StoredToken } from './token-store.js';
 
 /** Hydra's `introspectedOAuth2Token` (RFC 7662 §2.2). */
 export interface IntrospectedToken {
@@ -24,6 +24,8 @@ export interface IntrospectedToken {
   ext?: Record<string, unknown>;
   /** RFC 9449 §6.2: the key a DPoP-bound access token is bound to. */
   cnf?: { jkt: string };
+  /** Token exchange (RFC 8693 §4.1): the actor chain. */
+  act?: ActClaim;
 }
 
 const introspectionResponseSchema = {
@@ -43,6 +45,7 @@ const introspectionResponseSchema = {
     token_use: { type: 'string' },
     ext: { type: 'object', additionalProperties: true },
     cnf: { type: 'object', properties: { jkt: { type: 'string' } } },
+    act: { type: 'object', additionalProperties: true },
   },
   required: ['active'],
 } as const;
@@ -96,5 +99,6 @@ function introspected(registry: TokenLookupDeps, row: StoredToken): Introspected
     answer.token_type = 'DPoP';
     answer.cnf = { jkt: row.session.dpopJkt };
   }
+  if (row.session.act) answer.act = row.session.act;
   return answer;
 }

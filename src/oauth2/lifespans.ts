@@ -8,7 +8,9 @@ export type LifespanGrant =
   | 'implicit'
   | 'jwt_bearer'
   | 'refresh_token'
-  | 'device_authorization';
+  | 'device_authorization'
+  /** Token exchange (RFC 8693): no client lifespan field, so always `ttl.access_token`. */
+  | 'token_exchange';
 export type LifespanToken = 'access_token' | 'id_token' | 'refresh_token';
 
 /**

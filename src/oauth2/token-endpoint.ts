@@ -9,7 +9,9 @@ import { authorizationCodeGrant } from './grants/authorization-code.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
 import { JWT_BEARER_GRANT_TYPE, jwtBearerGrant } from './grants/jwt-bearer.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
+import { tokenExchangeGrant } from './grants/token-exchange.js';
 import { type FormBody, single } from './token-params.js';
+import { TOKEN_EXCHANGE_GRANT_TYPE } from './token-types.js';
 
 /** Grant types this server exchanges at the token endpoint. */
 export const GRANT_HANDLERS: Record<string, GrantHandler> = {
@@ -17,12 +19,14 @@ export const GRANT_HANDLERS: Record<string, GrantHandler> = {
   refresh_token: refreshTokenGrant,
   client_credentials: clientCredentialsGrant,
   [JWT_BEARER_GRANT_TYPE]: jwtBearerGrant,
+  [TOKEN_EXCHANGE_GRANT_TYPE]: tokenExchangeGrant,
 };
 
 const tokenResponseSchema = {
   type: 'object',
   properties: {
     access_token: { type: 'string' },
+    issued_token_type: { type: 'string' },
     token_type: { type: 'string' },
     expires_in: { type: 'integer' },
     scope: { type: 'string' },
@@ -53,7 +57,8 @@ export const tokenEndpoint: RouteModule = (app, registry) => {
       const body = request.body;
       const grantType = single(body, 'grant_type');
       if (!grantType) throw new InvalidRequestError('The "grant_type" parameter is missing.');
-      const handler = Object.hasOwn(GRANT_HANDLERS, grantType) ? GRANT_HANDLERS[grantType] : undefined;
+      const offered = grantType !== TOKEN_EXCHANGE_GRANT_TYPE || registry.config.oauth2.token_exchange.enabled;
+      const handler = offered && Object.hasOwn(GRANT_HANDLERS, grantType) ? GRANT_HANDLERS[grantType] : undefined;
       if (!handler) throw new UnsupportedGrantTypeError(`The grant type "${grantType}" is not supported.`);
       const client = await authenticateClient(registry, request, body);
       if (!effectiveGrantTypes(client).includes(grantType)) {

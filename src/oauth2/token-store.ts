@@ -29,8 +29,18 @@ export interface TokenSession {
    * the access tokens' `cnf.jkt`, a public client's refresh token's key (`oauth2/dpop/binding.ts`).
    */
   dpopJkt?: string;
+  /** Token exchange (RFC 8693 §4.1): the actor, and the actors before it nested under `act`. */
+  act?: ActClaim;
   /** The access-token format chosen for this grant. */
   accessTokenStrategy?: 'opaque' | 'jwt';
+}
+
+/** RFC 8693 §4.1 `act`: who acts for the subject; the actors before it nested, least recent deepest. */
+export interface ActClaim {
+  sub: string;
+  /** The actor's issuer, when not this server. */
+  iss?: string;
+  act?: ActClaim;
 }
 
 export interface StoredToken {

@@ -62,8 +62,14 @@ export class TokenService {
     return (client.access_token_strategy || this.deps.config.strategies.access_token) as 'opaque' | 'jwt';
   }
 
-  async mintAccessToken(grant: Grant, lifespanMs: number, now = Date.now()): Promise<MintedToken> {
-    if (this.strategyFor(grant.client) === 'jwt') return this.mintJwtAccessToken(grant, lifespanMs, now);
+  /** `strategy` overrides the client's format (token exchange's `requested_token_type=…:jwt`). */
+  async mintAccessToken(
+    grant: Grant,
+    lifespanMs: number,
+    now = Date.now(),
+    strategy = this.strategyFor(grant.client),
+  ): Promise<MintedToken> {
+    if (strategy === 'jwt') return this.mintJwtAccessToken(grant, lifespanMs, now);
     return this.mintOpaque('access_token', grant, lifespanMs, now);
   }
 
@@ -150,6 +156,7 @@ export class TokenService {
       // RFC 9449 §6.1: a DPoP-bound token names its key, for resource servers that verify it locally.
       ...(grant.session.dpopJkt ? { cnf: { jkt: grant.session.dpopJkt } } : {}),
     };
+    if (grant.session.act) claims.act = grant.session.act;
     const scopeClaim = config.strategies.jwt.scope_claim;
     if (scopeClaim !== 'string') claims.scp = grant.scope;
     if (scopeClaim !== 'list') claims.scope = grant.scope.join(' ');

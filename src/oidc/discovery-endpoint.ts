@@ -4,6 +4,7 @@ import type { RouteModule } from '../http/app.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import type { SigningKeyDeps } from '../oauth2/deps.js';
 import { JWT_BEARER_GRANT_TYPE } from '../oauth2/grants/jwt-bearer.js';
+import { TOKEN_EXCHANGE_GRANT_TYPE } from '../oauth2/token-types.js';
 import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
 
 const STANDARD_CLAIMS = ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'rat', 'nonce', 'acr', 'amr', 'sid', 'at_hash', 'c_hash'];
@@ -34,7 +35,14 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     subject_types_supported: config.oidc.subject_identifiers.supported_types,
     response_types_supported: ['code', 'code id_token', 'id_token', 'token id_token', 'token', 'token id_token code'],
     response_modes_supported: ['query', 'fragment', 'form_post'],
-    grant_types_supported: ['authorization_code', 'implicit', 'client_credentials', 'refresh_token', JWT_BEARER_GRANT_TYPE],
+    grant_types_supported: [
+      'authorization_code',
+      'implicit',
+      'client_credentials',
+      'refresh_token',
+      JWT_BEARER_GRANT_TYPE,
+      ...(config.oauth2.token_exchange.enabled ? [TOKEN_EXCHANGE_GRANT_TYPE] : []),
+    ],
     claims_supported: [...new Set([...STANDARD_CLAIMS, ...overrides.supported_claims])],
     scopes_supported: [...new Set([...STANDARD_SCOPES, ...overrides.supported_scope])],
     token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'],
