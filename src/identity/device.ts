@@ -9,12 +9,13 @@ import type { SignInKeys } from './throttle.js';
 const MAX_CODE = 64;
 
 /**
- * The code as typed, then as devices usually mean it when that differs: upper case, without the
- * spaces and dashes people add while copying (RFC 8628 §6.1). Tried in that order, so a server whose
- * character set has lower case letters or dashes still gets the code exactly as typed first.
+ * The code as typed, then without the spaces and dashes people add while copying one (devices often
+ * show `WDJB-MJHT`, RFC 8628 §6.1). Tried in that order, so a server whose character set has dashes
+ * still gets the code exactly as typed first. Case is kept: Portcullis' and Hydra's default codes mix
+ * upper and lower case, so another case would be another code (perhaps another device's).
  */
 function candidates(typed: string): string[] {
-  const plain = typed.toUpperCase().replace(/[\s-]+/g, '');
+  const plain = typed.replace(/[\s-]+/g, '');
   return plain === typed || plain === '' ? [typed] : [typed, plain];
 }
 
