@@ -35,6 +35,8 @@ const MAX_PARAMETER = 4096;
 const ERROR_URL = 'https://errors.test/oops';
 const LOGOUT_URL = 'http://logout.test/logout';
 const REDIRECT = 'https://victim.example/cb';
+/** A request_uri the request-object client registered, where nothing listens. */
+const UNREACHABLE_REQUEST_URI = 'http://127.0.0.1:1/request.jwt';
 const ENV = {
   URLS_LOGIN: LOGIN_URL,
   URLS_CONSENT: CONSENT_URL,
@@ -135,6 +137,10 @@ interface Fixtures {
   consentChallenge: string;
   consentVerifier: string;
   logoutChallenge: string;
+  /** A client registered for signed request objects (RS256, its keys, one unreachable request_uri). */
+  requestObjectClientId: string;
+  /** Request objects signed by that client's own key, each with a defect (foreign client, type, redirect, expiry, nesting). */
+  requestObjects: string[];
   /** Hostile JWTs: `alg: none`, foreign keys, confused algorithms, broken headers. */
   jwts: string[];
 }
@@ -514,6 +520,21 @@ const authorizeParams = (f: Fixtures): fc.Arbitrary<Array<[string, string]>> => 
     fc.constant<Record<string, string[]>>({ client_id: [f.clientId, f.clientId] }),
     fc.constant({ state: 'x'.repeat(MAX_PARAMETER + 1) }),
     fc.constant({ response_mode: 'form_post', response_type: 'token' }),
+    // Request objects for a client that registered keys, so they reach the fetch and the verification.
+    {
+      weight: 4,
+      arbitrary: fc
+        .oneof(
+          fc.constantFrom(...f.jwts, ...f.requestObjects).map((request) => ({ request })),
+          nasty.map((request) => ({ request })),
+          fc
+            .oneof(nasty, fc.constantFrom(UNREACHABLE_REQUEST_URI, 'http://169.254.169.254/latest'))
+            .map((request_uri) => ({ request_uri })),
+          fc.constantFrom(...f.requestObjects).map((request) => ({ request, request_uri: UNREACHABLE_REQUEST_URI })),
+          fc.constant<Record<string, string[]>>({ request: [f.requestObjects[0] as string, f.requestObjects[0] as string] }),
+        )
+        .map((spoiled) => ({ client_id: f.requestObjectClientId, ...spoiled })),
+    },
   );
   const extra: fc.Arbitrary<Record<string, string>> = fc.record(
     {
@@ -594,6 +615,20 @@ const junkJsonOn =
   (key: string, ids?: fc.Arbitrary<string>): RouteSpec['gen'] =>
   (f) =>
     request(pathOf(byKey(key), ids), jsonBody(junkJsonBody), f);
+
+/**
+ * Secret rotation of odd ids and of clients that have no secret to rotate (private_key_jwt, and the
+ * request-object client, which authenticates with none): refused whatever the body, nothing rotated.
+ */
+const rotation = (key: string): RouteSpec => ({
+  kind: 'api',
+  gen: (f) =>
+    request(
+      pathOf(byKey(key), fc.oneof(oddId, fc.constantFrom(f.jwtClientId, f.requestObjectClientId))),
+      fc.oneof(noBody, jsonBody(junkJsonBody), formBody(junkForm)),
+      f,
+    ),
+});
 
 const introspectSuccess = (answer: Answer) => expect(JSON.parse(answer.text)).toEqual({ active: false });
 const revokeSuccess = (answer: Answer) => expect(answer.status).toBe(200);
@@ -824,8 +859,8 @@ const SPECS: Record<string, RouteSpec> = {
       ),
   },
   [adm('DELETE', '/clients/:id')]: { kind: 'api', gen: noise(adm('DELETE', '/clients/:id')) },
-  [adm('POST', '/clients/:id/secrets/rotate')]: { kind: 'api', gen: noise(adm('POST', '/clients/:id/secrets/rotate')) },
-  [adm('DELETE', '/clients/:id/secrets/rotate')]: { kind: 'api', gen: noise(adm('DELETE', '/clients/:id/secrets/rotate')) },
+  [adm('POST', '/clients/:id/secrets/rotate')]: rotation(adm('POST', '/clients/:id/secrets/rotate')),
+  [adm('DELETE', '/clients/:id/secrets/rotate')]: rotation(adm('DELETE', '/clients/:id/secrets/rotate')),
   [adm('PUT', '/clients/:id/lifespans')]: {
     kind: 'api',
     gen: (f) =>
@@ -960,9 +995,19 @@ const SPECS: Record<string, RouteSpec> = {
     kind: 'lenient',
     gen: (f) =>
       request(
-        fc
-          .tuple(rawNasty, fc.option(rawNasty, { nil: undefined }))
-          .map(([s, sid]) => `/admin/oauth2/auth/sessions/consent?subject=${s}${sid === undefined ? '' : `&login_session_id=${sid}`}`),
+        fc.oneof(
+          fc
+            .tuple(rawNasty, fc.option(rawNasty, { nil: undefined }))
+            .map(([s, sid]) => `/admin/oauth2/auth/sessions/consent?subject=${s}${sid === undefined ? '' : `&login_session_id=${sid}`}`),
+          // Paging garbage, for a subject that has consent sessions (so the page token is decoded and used).
+          fc
+            .tuple(
+              fc.constantFrom('alice', 'nobody'),
+              fc.constantFrom('page_size', 'page_token'),
+              fc.oneof(rawNasty, fc.constantFrom('0', '-1', '1.5', '1e3', '99999999', 'eyJpZCI6MX0', 'AAAA', '')),
+            )
+            .map(([s, k, v]) => `/admin/oauth2/auth/sessions/consent?subject=${s}&${k}=${v}`),
+        ),
         noBody,
         f,
       ),
@@ -1284,6 +1329,20 @@ async function setUp(server: TestServer): Promise<Fixtures> {
       scope: 'read',
     },
   });
+  const requestObjectKey = await generateKeyPair('RS256', { extractable: true });
+  await api.createOAuth2Client({
+    oAuth2Client: {
+      client_id: 'request-object-victim',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [REDIRECT],
+      scope: 'openid',
+      token_endpoint_auth_method: 'none',
+      jwks: sdkJwks({ ...(await exportJWK(requestObjectKey.publicKey)), kid: 'ro-key', alg: 'RS256', use: 'sig' }),
+      request_object_signing_alg: 'RS256',
+      request_uris: [UNREACHABLE_REQUEST_URI],
+    },
+  });
   await server.admin.jwk.createJsonWebKeySet({ set: 'victim-set', createJsonWebKeySet: { alg: 'ES256', use: 'sig', kid: 'victim-kid' } });
   const registered = await fetch(`${publicUrl}/oauth2/register`, {
     method: 'POST',
@@ -1362,7 +1421,33 @@ async function setUp(server: TestServer): Promise<Fixtures> {
     // The fuzz sends these in URLs: they must fit the parameter limit with room to spare.
     expect(value.length).toBeLessThan(MAX_PARAMETER / 2);
   }
+  const objectClaims = {
+    iss: 'request-object-victim',
+    aud: issuer,
+    client_id: 'request-object-victim',
+    response_type: 'code',
+    redirect_uri: REDIRECT,
+    scope: 'openid',
+    state: 'state-0123456789',
+    nonce: 'nonce-0123456789',
+    exp: Math.floor(Date.now() / 1000) + 3600,
+  };
+  const defects: Record<string, unknown>[] = [
+    { client_id: 'victim' },
+    { response_type: 'token' },
+    { redirect_uri: 'https://evil.example/cb' },
+    { scope: 'openid admin' },
+    { exp: Math.floor(Date.now() / 1000) - 3600 },
+    { prompt: 'bogus' },
+  ];
+  const requestObjects = await Promise.all(
+    defects.map((defect) =>
+      new SignJWT({ ...objectClaims, ...defect }).setProtectedHeader({ alg: 'RS256', kid: 'ro-key' }).sign(requestObjectKey.privateKey),
+    ),
+  );
   return {
+    requestObjectClientId: 'request-object-victim',
+    requestObjects,
     clientId: 'victim',
     clientSecret: base.clientSecret,
     jwtClientId: 'jwt-victim',

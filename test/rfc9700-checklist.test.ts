@@ -4,7 +4,11 @@
  * party, Ory's SDK playing the login, consent and logout apps, fetch for what an attacker sends).
  * docs/security.md lists these tests against the RFC's sections.
  */
-import { decodeJwt } from 'jose';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { JsonWebKey as SdkJwk } from '@ory/hydra-client';
+import { decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import * as oauth from 'oauth4webapi';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlUserStore } from '../src/identity/user-store.js';
@@ -21,7 +25,8 @@ import {
   signIn,
   submitForm,
 } from './support/browser.js';
-import { basicAuth, postForm } from './support/http.js';
+import { basicAuth, expectOAuthError, postForm, sdkJwks } from './support/http.js';
+import { issuerKey, signAssertion } from './support/jwt-bearer.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -32,6 +37,38 @@ const LOGGED_OUT = 'https://rp.example/logged-out';
 const LOGOUT_URL = 'http://logout.test/logout';
 const API = 'https://api.example';
 const PASSWORD = 'correct horse battery staple';
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+/** A loopback server answering each path with a handler (none: 404), counting the requests per path. */
+class Loopback {
+  readonly counts = new Map<string, number>();
+  readonly handlers = new Map<string, (request: IncomingMessage, response: ServerResponse) => void>();
+  private server: Server | undefined;
+  base = '';
+
+  async start(): Promise<void> {
+    const server = createServer((request, response) => {
+      const path = (request.url ?? '').split('?')[0] as string;
+      this.counts.set(path, this.count(path) + 1);
+      request.resume();
+      const handler = this.handlers.get(path);
+      if (handler) handler(request, response);
+      else response.writeHead(404).end();
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    this.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  count(path: string): number {
+    return this.counts.get(path) ?? 0;
+  }
+
+  close(): Promise<void> {
+    this.server?.closeAllConnections();
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
 
 interface Rp {
   id: string;
@@ -799,5 +836,253 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     const metadata = await discovery();
     expect(metadata.response_types_supported).toContain('code');
     expect(metadata.grant_types_supported).toContain('authorization_code');
+  });
+
+  // Issue 15's grants and routes: JWT-bearer assertions (RFC 7523), secret rotation, request objects
+  // (RFC 9101) and token hooks, each protection driven over HTTP
+
+  describe('issue 15', () => {
+    const ISSUER = 'https://assertions.example';
+    let tokenEndpoint: string;
+    let grantClient: { id: string; secret: string };
+    let trustedKey: { public: JWK; private: JWK };
+    let trustId: string;
+    const loopback = new Loopback();
+    /** Shares the store, with the admin's opt-in for self-registered clients' private fetch targets. */
+    let optedIn: TestServer;
+
+    beforeAll(async () => {
+      await loopback.start();
+      optedIn = await startTestServer(store, {
+        dsn: server.config.dsn,
+        env: {
+          ...FLOW_ENV,
+          OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true',
+          OIDC_DYNAMIC_CLIENT_REGISTRATION_ALLOW_PRIVATE_IP_RANGES: 'true',
+        },
+      });
+      tokenEndpoint = (await discovery()).token_endpoint as string;
+      const { data } = await server.admin.oauth2.createOAuth2Client({
+        oAuth2Client: { grant_types: [JWT_BEARER], scope: 'read write', token_endpoint_auth_method: 'client_secret_basic' },
+      });
+      grantClient = { id: data.client_id as string, secret: data.client_secret as string };
+      trustedKey = await issuerKey('trusted-key');
+      const { data: trust } = await server.admin.oauth2.trustOAuth2JwtGrantIssuer({
+        trustOAuth2JwtGrantIssuer: {
+          issuer: ISSUER,
+          subject: 'alice',
+          scope: ['read'],
+          jwk: trustedKey.public as unknown as SdkJwk,
+          expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+        },
+      });
+      trustId = trust.id as string;
+    });
+    afterAll(async () => {
+      await optedIn?.close();
+      await loopback.close();
+    });
+
+    const assertion = (claims: Record<string, unknown> = {}, signer: JWK = trustedKey.private) =>
+      signAssertion({ issuer: ISSUER, audience: tokenEndpoint, signer, kid: 'trusted-key', claims });
+    const exchange = async (jwt: string, scope = 'read') =>
+      postForm(
+        `${server.publicUrl}/oauth2/token`,
+        { grant_type: JWT_BEARER, assertion: jwt, scope },
+        { authorization: basicAuth(grantClient.id, grantClient.secret) },
+      );
+
+    it('RFC 7523 §3 (see §4.5, §4.10.2) JWT-bearer assertions: single use (jti), for this token endpoint (aud), and short-lived (exp within oauth2.grant.jwt.max_ttl)', async () => {
+      const once = await assertion();
+      expect((await exchange(once)).status).toBe(200);
+      expectOAuthError(await exchange(once), 400, 'jti_known');
+      const now = Math.floor(Date.now() / 1000);
+      const refused: Array<[string, Record<string, unknown>]> = [
+        ['another audience', { aud: 'https://other-server.example/oauth2/token' }],
+        ['no audience', { aud: undefined }],
+        ['no jti (replay protection)', { jti: undefined }],
+        ['no expiry', { exp: undefined }],
+        ['expired', { exp: now - 60 }],
+        // oauth2.grant.jwt.max_ttl (720h by default): an assertion good for a month and more is refused.
+        ['beyond max_ttl', { exp: now + 721 * 3600 }],
+      ];
+      for (const [why, claims] of refused) {
+        const answer = await exchange(await assertion(claims));
+        expect(answer.status, why).toBe(400);
+        expect(answer.body.error, why).toBe('invalid_grant');
+      }
+    });
+
+    it('RFC 7523 §3 / §4.10.2 JWT-bearer trust: only the trusted key of a trusted issuer, for its subject, no scope beyond the trust, and nothing once the trust is deleted', async () => {
+      const stranger = await issuerKey('trusted-key');
+      const refused: Array<[string, Promise<string>]> = [
+        ['a key that is not the trusted one (same kid)', assertion({}, stranger.private)],
+        ['another subject', assertion({ sub: 'mallory' })],
+        ['an untrusted issuer', assertion({ iss: 'https://untrusted.example' })],
+      ];
+      for (const [why, jwt] of refused) {
+        const answer = await exchange(await jwt);
+        expect(answer.status, why).toBe(400);
+        expect(answer.body.error, why).toBe('invalid_grant');
+      }
+      // The client may ask for write; the trust grants only read.
+      expectOAuthError(await exchange(await assertion(), 'write'), 400, 'invalid_scope');
+      expectOAuthError(await exchange(await assertion(), 'read write'), 400, 'invalid_scope');
+      const granted = await exchange(await assertion(), 'read');
+      expect(granted.status).toBe(200);
+      expect((await server.admin.oauth2.introspectOAuth2Token({ token: granted.body.access_token as string })).data).toMatchObject({
+        active: true,
+        sub: 'alice',
+        scope: 'read',
+      });
+      await server.admin.oauth2.deleteTrustedOAuth2JwtGrantIssuer({ id: trustId });
+      expectOAuthError(await exchange(await assertion()), 400, 'invalid_grant');
+    });
+
+    it('§2.5 client secret rotation: a rotated-out secret authenticates until the rotation is ended (DELETE), never after', async () => {
+      const { data } = await server.admin.oauth2.createOAuth2Client({
+        oAuth2Client: { grant_types: ['client_credentials'], client_secret: 'the-secret-before-rotation' },
+      });
+      const id = data.client_id as string;
+      const as = { issuer, token_endpoint: `${server.publicUrl}/oauth2/token` };
+      const authenticates = async (secret: string) => {
+        const response = await oauth.clientCredentialsGrantRequest(
+          as,
+          { client_id: id },
+          oauth.ClientSecretBasic(secret),
+          new URLSearchParams(),
+          { [oauth.allowInsecureRequests]: true },
+        );
+        if (response.status === 401) return false;
+        expect((await oauth.processClientCredentialsResponse(as, { client_id: id }, response)).access_token).toBeTruthy();
+        return true;
+      };
+      const rotation = `${server.adminUrl}/admin/clients/${encodeURIComponent(id)}/secrets/rotate`;
+      const rotated = await fetch(rotation, { method: 'POST' });
+      expect(rotated.status).toBe(200);
+      const fresh = ((await rotated.json()) as { client_secret: string }).client_secret;
+      expect(await authenticates('the-secret-before-rotation')).toBe(true);
+      expect(await authenticates(fresh)).toBe(true);
+      expect((await fetch(rotation, { method: 'DELETE' })).status).toBe(200);
+      expect(await authenticates('the-secret-before-rotation')).toBe(false);
+      expect(await authenticates(fresh)).toBe(true);
+    });
+
+    it('RFC 9101 §10.1 / OIDC Core §6.1 request objects: unsigned (alg none) only from a client that registered none, never from one that registered no algorithm', async () => {
+      const { publicKey } = await generateKeyPair('RS256', { extractable: true });
+      const jwks = sdkJwks({ ...(await exportJWK(publicKey)), kid: 'rp-key', alg: 'RS256', use: 'sig' });
+      const make = async (alg: string | undefined) =>
+        (
+          await server.admin.oauth2.createOAuth2Client({
+            oAuth2Client: {
+              grant_types: ['authorization_code'],
+              response_types: ['code'],
+              redirect_uris: [REDIRECT],
+              scope: 'openid',
+              jwks,
+              ...(alg === undefined ? {} : { request_object_signing_alg: alg }),
+            },
+          })
+        ).data.client_id as string;
+      const unsigned = (clientId: string) => {
+        const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+        const claims = { client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 'checklist-state' };
+        return `${b64({ alg: 'none' })}.${b64(claims)}.`;
+      };
+      const request = (clientId: string) =>
+        authUrl({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, request: unsigned(clientId) });
+      for (const alg of [undefined, 'RS256']) {
+        const clientId = await make(alg);
+        const refused = new URL((await location(request(clientId))).location);
+        expect(refused.searchParams.get('error'), String(alg)).toBe('invalid_request_object');
+      }
+      // The same unsigned object from a client that registered none makes a valid request: on to the login app.
+      expect((await location(request(await make('none')))).location.startsWith(`${LOGIN_URL}?login_challenge=`)).toBe(true);
+    });
+
+    it('RFC 9101 §5.2.3 / §10.4 request_uri SSRF: only registered URIs are fetched, and a self-registered client’s only under the private-address rule, when fetched too', async () => {
+      const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+      const objectPath = '/request-object.jwt';
+      const metadata = {
+        redirect_uris: [REDIRECT],
+        response_types: ['code'],
+        grant_types: ['authorization_code'],
+        scope: 'openid',
+        jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'ro-key', alg: 'RS256', use: 'sig' }] },
+        request_object_signing_alg: 'RS256',
+        request_uris: [`${loopback.base}${objectPath}`],
+      };
+      const register = (on: TestServer) =>
+        postForm(`${on.publicUrl}/oauth2/register`, JSON.stringify(metadata), { 'content-type': 'application/json' });
+      // Refused at registration where the rule holds; the admin's opt-in lets it register.
+      const refused = await register(server);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toBe('invalid_client_metadata');
+      const registered = await register(optedIn);
+      expect(registered.status).toBe(201);
+      const clientId = registered.body.client_id as string;
+      const object = await new SignJWT({
+        client_id: clientId,
+        response_type: 'code',
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        state: 'checklist-state',
+      })
+        .setProtectedHeader({ alg: 'RS256', kid: 'ro-key' })
+        .setIssuer(clientId)
+        .setAudience(issuer)
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      loopback.handlers.set(objectPath, (_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/oauth-authz-req+jwt' }).end(object);
+      });
+      const at = (on: TestServer, requestUri: string) =>
+        `${on.publicUrl}/oauth2/auth?${new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, request_uri: requestUri })}`;
+      // A URI the client did not register is never fetched, even with the opt-in.
+      const unregistered = new URL((await location(at(optedIn, `${loopback.base}/elsewhere.jwt`))).location);
+      expect(unregistered.searchParams.get('error')).toBe('invalid_request_uri');
+      expect(loopback.count('/elsewhere.jwt')).toBe(0);
+      // Where the rule holds, the registered loopback URI is not fetched either.
+      const guarded = new URL((await location(at(server, `${loopback.base}${objectPath}`))).location);
+      expect(guarded.searchParams.get('error')).toBe('invalid_request_uri');
+      expect(loopback.count(objectPath)).toBe(0);
+      // With the opt-in it is fetched, and the object makes a valid request.
+      expect((await location(at(optedIn, `${loopback.base}${objectPath}`))).location.startsWith(`${LOGIN_URL}?login_challenge=`)).toBe(
+        true,
+      );
+      expect(loopback.count(objectPath)).toBe(1);
+    });
+
+    it('token hooks (outbound requests): held to clients.http.disallow_private_ip_ranges, and a hook that does not answer in time fails the request, issuing nothing', async () => {
+      loopback.handlers.set('/silent-hook', () => {
+        // Never answers: the server must give up on its own.
+      });
+      const hook = `${loopback.base}/silent-hook`;
+      const guarded = await startTestServer(store, {
+        dsn: server.config.dsn,
+        env: { OAUTH2_TOKEN_HOOK: hook, CLIENTS_HTTP_DISALLOW_PRIVATE_IP_RANGES: 'true' },
+      });
+      const slow = await startTestServer(store, { dsn: server.config.dsn, env: { OAUTH2_TOKEN_HOOK: hook } });
+      try {
+        const { data } = await server.admin.oauth2.createOAuth2Client({ oAuth2Client: { grant_types: ['client_credentials'] } });
+        const auth = { authorization: basicAuth(data.client_id as string, data.client_secret as string) };
+        const form = { grant_type: 'client_credentials' };
+        const refused = await postForm(`${guarded.publicUrl}/oauth2/token`, form, auth);
+        expectOAuthError(refused, 500, 'server_error');
+        expect(loopback.count('/silent-hook')).toBe(0);
+        const started = Date.now();
+        const timedOut = await postForm(`${slow.publicUrl}/oauth2/token`, form, auth);
+        expectOAuthError(timedOut, 500, 'server_error');
+        expect(timedOut.body.error_description).toBe('An error occurred while executing the token hook.');
+        expect(loopback.count('/silent-hook')).toBe(1);
+        expect(Date.now() - started).toBeLessThan(15_000);
+        for (const on of [guarded, slow]) {
+          expect(on.registry.metrics.tokensIssued.get({ grant_type: 'client_credentials' })).toBe(0);
+        }
+      } finally {
+        await guarded.close();
+        await slow.close();
+      }
+    });
   });
 });

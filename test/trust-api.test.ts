@@ -1,20 +1,17 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JsonWebKey as SdkJwk, TrustOAuth2JwtGrantIssuer } from '@ory/hydra-client';
-import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+import { importJWK, type JWK, SignJWT } from 'jose';
+import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runJanitor } from '../src/janitor/janitor.js';
 import { basicAuth, expectOAuthError, rejection, tokenRequest } from './support/http.js';
+import { issuerKey, signAssertion } from './support/jwt-bearer.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
 const PATH = '/admin/trust/grants/jwt-bearer/issuers';
 const IN_A_DAY = () => new Date(Date.now() + 86_400_000).toISOString();
-
-async function issuerKey(kid: string): Promise<{ public: JWK; private: JWK }> {
-  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-  return { public: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }, private: await exportJWK(privateKey) };
-}
 
 describe.each(STORES)('JWT-bearer trust admin API ($name)', (store) => {
   let server: TestServer;
@@ -153,6 +150,29 @@ describe.each(STORES)('JWT-bearer trust admin API ($name)', (store) => {
     expect(seen.sort()).toEqual(['p1', 'p2', 'p3']);
   });
 
+  it("pages through Ory's SDK: pageSize, then the Link header's page_token as pageToken", async () => {
+    for (const subject of ['s1', 's2', 's3']) {
+      await trust({ issuer: 'https://sdk-paged.example', subject, jwk: key.public as unknown as SdkJwk, expires_at: IN_A_DAY() });
+    }
+    const seen: string[] = [];
+    let pageToken: string | undefined;
+    let pages = 0;
+    do {
+      const page = await server.admin.oauth2.listTrustedOAuth2JwtGrantIssuers({
+        issuer: 'https://sdk-paged.example',
+        pageSize: 2,
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      pages += 1;
+      expect(page.data.length).toBeLessThanOrEqual(2);
+      seen.push(...page.data.map((item) => item.subject as string));
+      const next = /<([^>]+)>; rel="next"/.exec(String(page.headers.link ?? ''));
+      pageToken = next ? (new URL(next[1] as string, server.adminUrl).searchParams.get('page_token') ?? undefined) : undefined;
+    } while (pageToken !== undefined && pages < 5);
+    expect(pages).toBe(2);
+    expect(seen.sort()).toEqual(['s1', 's2', 's3']);
+  });
+
   it('the janitor (grants) removes expired trusts and keeps the others', async () => {
     const { data: expired } = await trust({
       issuer: 'https://expired.example',
@@ -189,19 +209,8 @@ describe.each(STORES)('JWT-bearer grant (RFC 7523) ($name)', (store) => {
   let auth: Record<string, string>;
 
   /** An assertion as an issuer signs it with jose; `claims` override or (undefined) drop the defaults. */
-  async function assertion(claims: Record<string, unknown> = {}, signer: JWK = key.private, kid = 'grant-key'): Promise<string> {
-    const now = Math.floor(Date.now() / 1000);
-    const defaults: Record<string, unknown> = {
-      iss: ISSUER,
-      sub: 'alice',
-      aud: tokenUrl,
-      iat: now,
-      exp: now + 300,
-      jti: crypto.randomUUID(),
-    };
-    const payload = Object.fromEntries(Object.entries({ ...defaults, ...claims }).filter(([, value]) => value !== undefined));
-    return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid }).sign(await importJWK(signer, 'ES256'));
-  }
+  const assertion = (claims: Record<string, unknown> = {}, signer: JWK = key.private, kid = 'grant-key') =>
+    signAssertion({ issuer: ISSUER, audience: tokenUrl, signer, kid, claims });
   const exchange = (jwt: string, extra: Record<string, string> = {}) =>
     tokenRequest(server, { grant_type: GRANT, assertion: jwt, ...extra }, auth);
 
@@ -261,6 +270,56 @@ describe.each(STORES)('JWT-bearer grant (RFC 7523) ($name)', (store) => {
     expectOAuthError(await exchange(await assertion(), { scope: 'delete' }), 400, 'invalid_scope');
     expectOAuthError(await tokenRequest(server, { grant_type: GRANT }, auth), 400, 'invalid_request');
     expectOAuthError(await exchange('not.a.jwt'), 400, 'invalid_grant');
+  });
+
+  it('an expired trust grants nothing, and a trust deleted through the SDK stops granting (oauth4webapi as the client)', async () => {
+    const as = { issuer: server.config.urls.self.issuer, token_endpoint: tokenUrl };
+    const { data: client } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: { grant_types: [GRANT], scope: 'read', token_endpoint_auth_method: 'client_secret_basic' },
+    });
+    const rp = { client_id: client.client_id as string };
+    const grant = async (jwt: string) =>
+      oauth.genericTokenEndpointRequest(
+        as,
+        rp,
+        oauth.ClientSecretBasic(client.client_secret as string),
+        GRANT,
+        new URLSearchParams({ assertion: jwt }),
+        {
+          [oauth.allowInsecureRequests]: true,
+        },
+      );
+    const expiring = await issuerKey('expiring-key');
+    await server.admin.oauth2.trustOAuth2JwtGrantIssuer({
+      trustOAuth2JwtGrantIssuer: {
+        issuer: 'https://expired-trust.example',
+        subject: 'alice',
+        scope: ['read'],
+        jwk: expiring.public as unknown as SdkJwk,
+        expires_at: new Date(Date.now() - 60_000).toISOString(),
+      },
+    });
+    const expiredAnswer = await grant(await assertion({ iss: 'https://expired-trust.example' }, expiring.private, 'expiring-key'));
+    expect(expiredAnswer.status).toBe(400);
+    expect(((await expiredAnswer.json()) as { error: string }).error).toBe('invalid_grant');
+
+    const deleting = await issuerKey('deleted-key');
+    const { data: created } = await server.admin.oauth2.trustOAuth2JwtGrantIssuer({
+      trustOAuth2JwtGrantIssuer: {
+        issuer: 'https://deleted-trust.example',
+        subject: 'alice',
+        scope: ['read'],
+        jwk: deleting.public as unknown as SdkJwk,
+        expires_at: IN_A_DAY(),
+      },
+    });
+    const signed = () => assertion({ iss: 'https://deleted-trust.example' }, deleting.private, 'deleted-key');
+    const tokens = await oauth.processGenericTokenEndpointResponse(as, rp, await grant(await signed()));
+    expect(tokens.access_token).toMatch(/^ory_at_/);
+    await server.admin.oauth2.deleteTrustedOAuth2JwtGrantIssuer({ id: created.id as string });
+    const afterDelete = await grant(await signed());
+    expect(afterDelete.status).toBe(400);
+    expect(((await afterDelete.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
   it('checks aud, exp, nbf, iat, jti and max_ttl as fosite does', async () => {
