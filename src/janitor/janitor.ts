@@ -3,7 +3,7 @@ import type { Stores } from '../persistence/persister.js';
 
 /** What to clean up and how hard; `portcullis janitor` and the scheduled run inside `serve` share it. */
 export interface JanitorOptions {
-  /** Expired tokens, and revoked or used ones. */
+  /** Expired tokens, and revoked or used ones; expired device authorization requests. */
   tokens: boolean;
   /** Ended login sessions, and consent sessions nothing depends on any more. */
   requests: boolean;
@@ -31,16 +31,25 @@ export interface JanitorResult {
   usedJtis: number;
   /** Expired trust relationships of the JWT-bearer grant (`jwt_bearer_trusts`). */
   jwtBearerTrusts: number;
+  /** Expired device authorization requests (`device_codes`). */
+  deviceCodes: number;
   /** DELETE statements run (one per batch). */
   statements: number;
 }
 
 export type JanitorTable = keyof Omit<JanitorResult, 'statements'>;
 
-export const JANITOR_TABLES: readonly JanitorTable[] = ['tokens', 'loginSessions', 'consentSessions', 'usedJtis', 'jwtBearerTrusts'];
+export const JANITOR_TABLES: readonly JanitorTable[] = [
+  'tokens',
+  'loginSessions',
+  'consentSessions',
+  'usedJtis',
+  'jwtBearerTrusts',
+  'deviceCodes',
+];
 
 /** The stores the janitor cleans; each owns the DELETE for its tables. */
-export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trusts'>;
+export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trusts' | 'devices'>;
 
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
@@ -58,7 +67,15 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     if (!Number.isFinite(lifespan) || lifespan <= 0) throw new Error('janitor: a token lifespan must be positive');
   }
   const cutoff = (options.now ?? Date.now()) - options.keepIfYounger;
-  const result: JanitorResult = { tokens: 0, loginSessions: 0, consentSessions: 0, usedJtis: 0, jwtBearerTrusts: 0, statements: 0 };
+  const result: JanitorResult = {
+    tokens: 0,
+    loginSessions: 0,
+    consentSessions: 0,
+    usedJtis: 0,
+    jwtBearerTrusts: 0,
+    deviceCodes: 0,
+    statements: 0,
+  };
 
   const inBatches = async (deleteBatch: (size: number) => Promise<number>): Promise<number> => {
     let total = 0;
@@ -72,7 +89,10 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     return total;
   };
 
-  if (options.tokens) result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size, options.lifespans));
+  if (options.tokens) {
+    result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size, options.lifespans));
+    result.deviceCodes = await inBatches((size) => stores.devices.deleteExpired(cutoff, size));
+  }
   if (options.requests) {
     result.loginSessions = await inBatches((size) => stores.sessions.deleteEndedLoginSessions(cutoff, size));
     result.consentSessions = await inBatches((size) => stores.sessions.deleteStaleConsents(cutoff, size));

@@ -14,7 +14,7 @@ export type TokenIssuingDeps = SigningKeyDeps & Pick<Registry, 'keyring' | 'toke
 export type TokenHookDeps = Pick<Registry, 'config' | 'tracing' | 'metrics'>;
 
 /** A grant handler: minting and the token hooks, plus the stores a grant spends and writes (in one unit of work) and the clock. */
-export type GrantDeps = TokenIssuingDeps & TokenHookDeps & Pick<Registry, 'persister' | 'tokenStore' | 'clock'>;
+export type GrantDeps = TokenIssuingDeps & TokenHookDeps & Pick<Registry, 'persister' | 'tokenStore' | 'devices' | 'clock'>;
 
 /** Client authentication: the clients, the verified-secret and jwks_uri caches, the hasher, used assertion ids. */
 export type ClientAuthDeps = ClientKeysDeps & Pick<Registry, 'clients' | 'hasher' | 'usedJtis'>;

@@ -6,6 +6,7 @@ import { authenticateClient } from './client-auth.js';
 import type { GrantHandler } from './grant.js';
 import { authorizationCodeGrant } from './grants/authorization-code.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
+import { DEVICE_CODE_GRANT_TYPE, deviceCodeGrant } from './grants/device-code.js';
 import { JWT_BEARER_GRANT_TYPE, jwtBearerGrant } from './grants/jwt-bearer.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
 import { type FormBody, single } from './token-params.js';
@@ -16,6 +17,7 @@ export const GRANT_HANDLERS: Record<string, GrantHandler> = {
   refresh_token: refreshTokenGrant,
   client_credentials: clientCredentialsGrant,
   [JWT_BEARER_GRANT_TYPE]: jwtBearerGrant,
+  [DEVICE_CODE_GRANT_TYPE]: deviceCodeGrant,
 };
 
 const tokenResponseSchema = {

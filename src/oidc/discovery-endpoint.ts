@@ -3,6 +3,7 @@ import { issuerUrl, publicUrl } from '../config/urls.js';
 import type { RouteModule } from '../http/app.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import type { SigningKeyDeps } from '../oauth2/deps.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../oauth2/grants/device-code.js';
 import { JWT_BEARER_GRANT_TYPE } from '../oauth2/grants/jwt-bearer.js';
 import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
 
@@ -26,6 +27,7 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     issuer,
     authorization_endpoint: overrides.auth_url || publicUrl(config, '/oauth2/auth'),
     token_endpoint: overrides.token_url || publicUrl(config, '/oauth2/token'),
+    device_authorization_endpoint: overrides.device_authorization_url || publicUrl(config, '/oauth2/device/auth'),
     jwks_uri: overrides.jwks_url || issuerUrl(config, '/.well-known/jwks.json'),
     ...(registrationEndpoint ? { registration_endpoint: registrationEndpoint } : {}),
     revocation_endpoint: issuerUrl(config, '/oauth2/revoke'),
@@ -34,7 +36,14 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     subject_types_supported: config.oidc.subject_identifiers.supported_types,
     response_types_supported: ['code', 'code id_token', 'id_token', 'token id_token', 'token', 'token id_token code'],
     response_modes_supported: ['query', 'fragment', 'form_post'],
-    grant_types_supported: ['authorization_code', 'implicit', 'client_credentials', 'refresh_token', JWT_BEARER_GRANT_TYPE],
+    grant_types_supported: [
+      'authorization_code',
+      'implicit',
+      'client_credentials',
+      'refresh_token',
+      DEVICE_CODE_GRANT_TYPE,
+      JWT_BEARER_GRANT_TYPE,
+    ],
     claims_supported: [...new Set([...STANDARD_CLAIMS, ...overrides.supported_claims])],
     scopes_supported: [...new Set([...STANDARD_SCOPES, ...overrides.supported_scope])],
     token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'],

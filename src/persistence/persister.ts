@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type ClientRepository, type DocumentReading, SqlClientRepository } from '../client/repository.js';
 import { type SessionStore, SqlSessionStore } from '../flow/session-store.js';
+import { DeviceCodeStore } from '../oauth2/device-store.js';
 import { UsedJtiStore } from '../oauth2/jti-store.js';
 import { SqlTokenStore, type TokenStore } from '../oauth2/token-store.js';
 import { JwtBearerTrustStore } from '../oauth2/trust-store.js';
@@ -16,6 +17,8 @@ export interface Stores {
   readonly clients: ClientRepository;
   /** The JWT-bearer grant's trusted issuers. */
   readonly trusts: JwtBearerTrustStore;
+  /** The device authorization grant's requests (RFC 8628). */
+  readonly devices: DeviceCodeStore;
 }
 
 /**
@@ -46,6 +49,7 @@ export class SqlPersister implements Persister {
   readonly jtis: UsedJtiStore;
   readonly clients: ClientRepository;
   readonly trusts: JwtBearerTrustStore;
+  readonly devices: DeviceCodeStore;
 
   constructor(
     private readonly db: Kysely<Tables>,
@@ -58,6 +62,7 @@ export class SqlPersister implements Persister {
     this.jtis = new UsedJtiStore(db, options.logger);
     this.clients = new SqlClientRepository(db, options.clientReading);
     this.trusts = new JwtBearerTrustStore(db);
+    this.devices = new DeviceCodeStore(db, options.sessionSealing);
   }
 
   transaction<T>(work: (stores: Persister) => Promise<T>): Promise<T> {

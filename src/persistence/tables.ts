@@ -11,6 +11,7 @@ export interface Tables {
   forced_subjects: ForcedSubjectRow;
   users: UserRow;
   jwt_bearer_trusts: JwtBearerTrustRow;
+  device_codes: DeviceCodeRow;
 }
 
 export interface ClientRow {
@@ -136,4 +137,24 @@ export interface JwtBearerTrustRow {
   public_jwk: string;
   created_at: number;
   expires_at: number;
+}
+
+/** A device authorization request (RFC 8628); neither code is stored, only their signatures' hashes. */
+export interface DeviceCodeRow {
+  /** SHA-256 (hex) of the device code's HMAC signature. */
+  device_code_signature: string;
+  /** HMAC (hex) of the user code under the system secret; unique. */
+  user_code_signature: string;
+  request_id: string;
+  client_id: string;
+  /** Requested scope and audience, JSON arrays. */
+  scope: string;
+  audience: string;
+  /** 0 pending, 1 granted, 2 denied, 3 used. */
+  state: number;
+  /** What was granted (JSON, sealed when sessions are encrypted at rest); `{}` until granted. */
+  session: string;
+  requested_at: number;
+  expires_at: number;
+  last_polled_at: number;
 }
