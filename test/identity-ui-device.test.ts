@@ -201,6 +201,28 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('device login through the id
     expect(page.url().startsWith(`${ui}/login?`)).toBe(true);
   }, 90_000);
 
+  it('after the codes Portcullis allows one challenge, the page says to open the link again (429), not an error page', async () => {
+    const started = await startDevice();
+    const browser = new Browser();
+    const reached = await browser.follow(started.verification_uri);
+    expect(reached.url.startsWith(`${ui}/device?`)).toBe(true);
+    const form = { url: reached.url, html: await reached.response.text() };
+    const statuses: number[] = [];
+    let last = '';
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const answer = await submitForm(browser, form, { user_code: `WRONG${attempt}` });
+      statuses.push(answer.status);
+      last = await answer.text();
+    }
+    expect(statuses).toEqual([422, 422, 422, 422, 422, 429]);
+    expect(last).toContain('Too many codes were tried on this page. Open the link from your device again.');
+    // A fresh link (a fresh challenge) takes the right code.
+    const again = await browser.follow(started.verification_uri_complete as string);
+    const accepted = await submitForm(browser, { url: again.url, html: await again.response.text() }, { user_code: started.user_code });
+    expect(accepted.status).toBe(302);
+    expect((accepted.headers.get('location') as string).startsWith(`${server.publicUrl}/oauth2/device/verify?`)).toBe(true);
+  });
+
   it('the code-entry page: escapes what the link carries, needs its challenge and CSRF token, and has the security headers', async () => {
     const browser = new Browser();
     const hostile = '"><script>alert(1)</script>';

@@ -84,9 +84,19 @@ export function deviceRoutes(app: FastifyInstance, ui: UiContext): void {
         ui.logger.info('device code accepted');
         return redirect(reply, data.redirect_to);
       } catch (error) {
+        const status = adminStatus(error);
+        if (status === 429) {
+          // Portcullis' own limit on codes tried with one challenge: a fresh link gives a fresh page.
+          ui.signIns.failed(keys);
+          ui.logger.info('device code refused: too many codes tried with this challenge');
+          return renderForm(ui, request, reply, challenge, typed, false, {
+            error: 'Too many codes were tried on this page. Open the link from your device again.',
+            status: 429,
+          });
+        }
         // 400: no pending device request has this code (wrong, expired or used). Anything else (an
         // expired or unknown challenge, Portcullis unreachable) is the error handler's to explain.
-        if (adminStatus(error) !== 400) throw error;
+        if (status !== 400) throw error;
       }
     }
     ui.signIns.failed(keys);
