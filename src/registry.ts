@@ -4,10 +4,12 @@ import type { Config } from './config/schema.js';
 import { createHasher, type SecretHasher } from './crypto/hasher.js';
 import { Keyring } from './crypto/keyring.js';
 import { RandomPool } from './crypto/random.js';
+import { DeviceGuessingLimits } from './flow/device-guessing.js';
 import type { SessionStore } from './flow/session-store.js';
 import { KeyManager } from './jwk/manager.js';
 import { SqlKeyRepository } from './jwk/repository.js';
 import { ClientAuthState } from './oauth2/client-auth-state.js';
+import type { DeviceCodeStore } from './oauth2/device-store.js';
 import type { UsedJtiStore } from './oauth2/jti-store.js';
 import type { TokenStore } from './oauth2/token-store.js';
 import { TokenService } from './oauth2/tokens.js';
@@ -52,6 +54,10 @@ export interface Registry {
   readonly clientAuth: ClientAuthState;
   /** The persister's single-use ids: client-assertion `jti`s and verifiable-credential nonces. */
   readonly usedJtis: UsedJtiStore;
+  /** The persister's device authorization requests (RFC 8628). */
+  readonly devices: DeviceCodeStore;
+  /** The limits on guessing device flows' user codes (per address, per device challenge). */
+  readonly deviceGuessing: DeviceGuessingLimits;
   readonly lifecycle: Lifecycle;
   /** Prometheus metrics of this process (`GET /admin/metrics/prometheus`). */
   readonly metrics: Metrics;
@@ -130,6 +136,8 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       tokens,
       clientAuth: new ClientAuthState(config, clock, tracing),
       usedJtis: persister.jtis,
+      devices: persister.devices,
+      deviceGuessing: new DeviceGuessingLimits(config, clock),
       lifecycle: { shuttingDown: false },
       metrics: new Metrics(),
       clock,

@@ -2,6 +2,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import { clientAdminRoutes } from './client/client-admin-routes.js';
 import { clientSecretAdminRoutes } from './client/client-secret-admin-routes.js';
+import { deviceAdminRoutes } from './flow/device-admin-routes.js';
 import { fallbackPagesEndpoint } from './flow/fallback-pages-endpoint.js';
 import { loginConsentAdminRoutes } from './flow/login-consent-admin-routes.js';
 import { logoutAdminRoutes } from './flow/logout-admin-routes.js';
@@ -15,6 +16,8 @@ import { jwksEndpoint } from './jwk/jwks-endpoint.js';
 import { keyAdminRoutes } from './jwk/key-admin-routes.js';
 import { authorizeEndpoint } from './oauth2/authorize/authorize-endpoint.js';
 import { clientOrigins } from './oauth2/client-cors.js';
+import { deviceAuthorizationEndpoint } from './oauth2/device-authorization-endpoint.js';
+import { deviceVerificationEndpoint } from './oauth2/device-verification-endpoint.js';
 import { introspectionAdminRoutes } from './oauth2/introspection-admin-routes.js';
 import { parEndpoint } from './oauth2/par-endpoint.js';
 import { revocationEndpoint } from './oauth2/revocation-endpoint.js';
@@ -42,6 +45,8 @@ export const ROUTES: Record<Listener, RouteModule[]> = {
     authorizeEndpoint,
     parEndpoint,
     tokenEndpoint,
+    deviceAuthorizationEndpoint,
+    deviceVerificationEndpoint,
     revocationEndpoint,
     userinfoEndpoint,
     credentialsEndpoint,
@@ -56,6 +61,7 @@ export const ROUTES: Record<Listener, RouteModule[]> = {
     keyAdminRoutes,
     loginConsentAdminRoutes,
     logoutAdminRoutes,
+    deviceAdminRoutes,
     sessionAdminRoutes,
     introspectionAdminRoutes,
     tokenAdminRoutes,

@@ -208,12 +208,16 @@ describe('portcullis ui', () => {
     expect(await health.json()).toEqual({ status: 'ok' });
     expect(ui.stderr).toContain('identity UI ready');
     expect(ui.stderr).toContain(`"url":"${url}"`);
+    // What Portcullis' urls.* should point at: the UI's pages, the device flow's included.
+    expect(ui.stderr).toContain(`"urls.login":"${url}/login"`);
+    expect(ui.stderr).toContain(`"urls.device.verification":"${url}/device","urls.device.success":"${url}/device/done"`);
     // Development mode: a generated secret next to the working directory, and the users table created.
     expect(ui.stderr).toContain('NO SYSTEM SECRET WAS CONFIGURED');
     expect(ui.stderr).toContain('0003-users');
     const page = await fetch(`${url}/login`);
     expect(page.status).toBe(400);
     expect(await page.text()).toContain('Nothing to do here');
+    expect((await fetch(`${url}/device`)).status).toBe(400);
 
     ui.child.kill('SIGTERM');
     expect(await ui.exit).toEqual({ code: 0, signal: null });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CliProcess } from './support/cli.js';
 import { freePort } from './support/server.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
@@ -14,7 +15,8 @@ const DOCS = process.env.PORTCULLIS_DOCS_SCREENSHOTS === '1' ? resolve(import.me
 
 /**
  * The quickstart as a person meets it: the one command, then a real browser (Debian's Chromium,
- * driven by playwright-core) signs in at the demo app, refreshes, and logs out.
+ * driven by playwright-core) signs in at the demo app, refreshes, and logs out; and a device signs
+ * in with the command the quickstart prints (`perform device-code`), the browser entering its code.
  */
 describe.skipIf(!existsSync(CHROMIUM))('quickstart in a browser', () => {
   let quickstart: ChildProcess;
@@ -128,6 +130,42 @@ describe.skipIf(!existsSync(CHROMIUM))('quickstart in a browser', () => {
     await page.getByRole('alert').waitFor();
     expect(await page.getByRole('alert').textContent()).toContain('login_required');
   });
+
+  it('signs a device in with the printed perform device-code command: the browser confirms its code, signs in and consents', async () => {
+    const printed = /node dist\/cli\/main\.js (perform device-code .+)$/m.exec(output)?.[1];
+    expect(printed, output).toBeTruthy();
+    const device = new CliProcess((printed as string).split(' '), {});
+    try {
+      let link: string | undefined;
+      for (let i = 0; i < 200 && !link; i++) {
+        link = /^To login please go to:\n\t (\S+)$/m.exec(device.stderr)?.[1];
+        if (!link) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(link, device.stderr).toBeTruthy();
+      const page = await newPage();
+      await page.goto(link as string);
+      await page.getByLabel('Code').waitFor();
+      expect(await page.getByLabel('Code').inputValue()).toBe(new URL(link as string).searchParams.get('user_code'));
+      await shoot(page, 'device-code');
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.getByLabel('Username or email').fill('demo');
+      await page.getByLabel('Password').fill('portcullis-demo');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Allow' }).waitFor();
+      expect(await page.locator('main').textContent()).toContain('Portcullis demo device on a device');
+      await page.getByRole('button', { name: 'Allow' }).click();
+      await page.getByRole('heading', { name: 'Your device is connected' }).waitFor();
+
+      expect((await device.exit).code, device.stderr).toBe(0);
+      expect(device.stderr).toContain('Successfully signed in!');
+      // Hydra's token table: an access, a refresh (offline) and an ID token (openid).
+      expect(device.stdout).toMatch(/^ACCESS TOKEN\s+ory_at_\S+$/m);
+      expect(device.stdout).toMatch(/^REFRESH TOKEN\s+ory_rt_\S+$/m);
+      expect(device.stdout).toMatch(/^ID TOKEN\s+\S+\.\S+\.\S+$/m);
+    } finally {
+      device.child.kill();
+    }
+  }, 60_000);
 
   it('shows an error for a wrong password and signs nobody in', async () => {
     const page = await newPage();

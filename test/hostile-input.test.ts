@@ -907,6 +907,39 @@ const SPECS: Record<string, RouteSpec> = {
         f,
       ),
   },
+  [pub('POST', '/oauth2/device/auth')]: {
+    kind: 'api',
+    gen: (f) =>
+      request(
+        fc.constant('/oauth2/device/auth'),
+        fc.oneof(
+          fc.tuple(clientAuth(f), nasty, nasty).map(([auth, scope, audience]) => ({
+            headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
+            body: form([['scope', scope], ['audience', audience], ...auth.pairs]),
+          })),
+          formBody(junkForm),
+          jsonBody(junkJsonBody),
+        ),
+        f,
+      ),
+  },
+  [pub('GET', '/oauth2/device/verify')]: {
+    kind: 'browser',
+    gen: (f) =>
+      request(
+        fc
+          .tuple(
+            fc.constantFrom('device_verifier', 'login_verifier', 'consent_verifier', 'user_code', 'client_id'),
+            fc.oneof(rawNasty, mutatedAscii(f.loginVerifier).map(enc)),
+            fc.option(fc.constantFrom(`&client_id=${enc(f.clientId)}`, '&device_verifier=x', '&user_code=a&user_code=b'), { nil: '' }),
+          )
+          .map(([name, value, extra]) => `/oauth2/device/verify?${name}=${value}${extra}`),
+        noBody,
+        f,
+      ),
+  },
+  [pub('GET', '/oauth2/fallbacks/device')]: { kind: 'page', gen: noise(pub('GET', '/oauth2/fallbacks/device')) },
+  [pub('GET', '/oauth2/fallbacks/device/done')]: { kind: 'page', gen: noise(pub('GET', '/oauth2/fallbacks/device/done')) },
   [pub('GET', '/oauth2/fallbacks/login')]: { kind: 'page', gen: noise(pub('GET', '/oauth2/fallbacks/login')) },
   [pub('GET', '/oauth2/fallbacks/consent')]: { kind: 'page', gen: noise(pub('GET', '/oauth2/fallbacks/consent')) },
   [pub('GET', '/oauth2/fallbacks/logout')]: { kind: 'page', gen: noise(pub('GET', '/oauth2/fallbacks/logout')) },
@@ -1095,6 +1128,20 @@ const SPECS: Record<string, RouteSpec> = {
     (f) => [f.consentChallenge, [f.loginChallenge, f.logoutChallenge]],
     '{"error":"access_denied"}',
   ),
+  [adm('PUT', '/oauth2/auth/requests/device/accept')]: {
+    kind: 'api',
+    gen: (f) =>
+      request(
+        fc
+          .oneof(rawNasty, mutatedAscii(f.loginChallenge).map(enc), fc.constant(enc(f.consentChallenge)))
+          .map((challenge) => `/admin/oauth2/auth/requests/device/accept?device_challenge=${challenge}`),
+        fc.oneof(
+          jsonBody(junkJsonBody),
+          nasty.map((code) => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_code: code }) })),
+        ),
+        f,
+      ),
+  },
   [adm('GET', '/oauth2/auth/requests/logout')]: flowRead('/oauth2/auth/requests/logout', 'logout_challenge', (f) => [
     f.logoutChallenge,
     [f.loginChallenge, f.consentChallenge],
@@ -1332,6 +1379,10 @@ function checkBrowser(route: Route, answer: Answer, publicUrl: string): void {
     expect(location.searchParams.get('error')).toBeTruthy();
   } else if (location.href.startsWith(REDIRECT)) {
     expect(new URLSearchParams(location.hash.slice(1)).get('error') ?? location.searchParams.get('error')).toBeTruthy();
+  } else if (route.url === '/oauth2/device/verify') {
+    // No verifier (only a user code, say): a new device challenge, for the device verification app.
+    expect(location.origin + location.pathname).toBe(`${publicUrl}/oauth2/fallbacks/device`);
+    expect(location.searchParams.get('device_challenge')).toBeTruthy();
   } else {
     // Nothing to log out (no session): the logout ends where a finished logout ends.
     expect(route.url).toBe('/oauth2/sessions/logout');

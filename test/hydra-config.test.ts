@@ -199,7 +199,9 @@ describe('the fates table', () => {
       const leaf = LEAVES.get(key);
       // A key also given as a URL alone (`oauth2.token_hook: <url>`) is implemented through its `url` leaf.
       const shorthand = URL_SHORTHANDS.has(key) && LEAVES.get(`${key}.url`)?.kind === 'url' && type === 'string or object';
-      expect(HYDRA_KEYS[key]?.fate === 'implemented', key).toBe(leaf !== undefined || shorthand);
+      // An object of Hydra keys (`oauth2.device_authorization.user_code`) is implemented through its leaves.
+      const object = type.startsWith('object') && [...LEAVES.keys()].some((other) => other.startsWith(`${key}.`));
+      expect(HYDRA_KEYS[key]?.fate === 'implemented', key).toBe(leaf !== undefined || shorthand || object);
       if (leaf) expect(kinds[type], `${key}: ${type}`).toContain(leaf.kind);
     }
   });
@@ -271,7 +273,8 @@ describe('Hydra-only keys in a file', () => {
     const device = load({
       file: fileWith('urls.device', { verification: 'https://ui.example/verify', success: 'https://ui.example/done' }),
     });
-    expect(device.warnings.map((warning) => warning.split(' ')[0])).toEqual(['urls.device.verification', 'urls.device.success']);
+    expect(device.warnings).toEqual([]);
+    expect(device.config?.urls.device).toEqual({ verification: 'https://ui.example/verify', success: 'https://ui.example/done' });
     expect(load({ file: fileWith('urls.device.verificaton', 'https://ui.example/') }).error).toMatch(
       /^urls\.device\.verificaton \(from .*\): unknown configuration key$/,
     );
@@ -455,10 +458,8 @@ describe('Hydra’s five-minute quickstart, started as its compose file starts i
     expect(flow.tokens?.id_token).toEqual(expect.any(String));
     expect(flow.tokens?.refresh_token).toMatch(/^ory_rt_/);
 
-    // The device URLs are the only keys Portcullis lacks: one warning each, naming them.
-    for (const key of ['urls.device.verification', 'urls.device.success']) {
-      expect(server.stderr.split(`${key} (from ${config}) is not implemented yet`)).toHaveLength(2);
-    }
+    // Every key of the quickstart's file is one Portcullis has (the device URLs too): nothing is warned about.
+    expect(server.stderr).not.toContain('is not implemented yet');
     server.child.kill('SIGTERM');
     await server.exit;
   }, 60_000);

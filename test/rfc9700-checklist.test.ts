@@ -351,6 +351,8 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
       '/logout?logout_challenge=bogus&next=https://evil.example/',
       '/login?redirect_to=https://evil.example/',
       '/error?error=x&redirect_uri=https://evil.example/',
+      '/device?device_challenge=bogus&redirect_to=https://evil.example/',
+      '/device/done?client_id=x&redirect_uri=https://evil.example/',
     ]) {
       const answer = await location(`${ui}${path}`);
       expect(answer.location, path).toBe('');
@@ -702,6 +704,12 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect((await submitForm(browser, page, credentials, { omit: ['csrf_token'] })).status).toBe(403);
     expect((await submitForm(new Browser(), page, credentials)).status).toBe(403);
     expect((await submitForm(browser, page, credentials)).status).toBe(302);
+
+    // The device flow's code-entry form likewise: refused before Portcullis is asked.
+    const deviceUrl = `${withUi.ui?.url as string}/device?device_challenge=some-challenge`;
+    const devicePage = { url: deviceUrl, html: await (await browser.get(deviceUrl)).text() };
+    expect((await submitForm(browser, devicePage, { user_code: 'ABCDEFGH' }, { omit: ['csrf_token'] })).status).toBe(403);
+    expect((await submitForm(new Browser(), devicePage, { user_code: 'ABCDEFGH' })).status).toBe(403);
   });
 
   // §4.16: clickjacking
@@ -728,7 +736,7 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     expect(frontChannel.response.status).toBe(200);
     pages.push(['front-channel logout page', frontChannel.response]);
 
-    // The identity UI's pages: login, consent, logout, error, home and not found.
+    // The identity UI's pages: login, consent, logout, error, device code and done, home and not found.
     const ui = withUi.ui?.url as string;
     const person = new Browser();
     const request = await authorizationRequest(uiClient.rp, REDIRECT);
@@ -745,6 +753,8 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
     pages.push(['identity UI consent', consent.response]);
     await get('identity UI logout (bad challenge)', `${ui}/logout?logout_challenge=bogus`);
     await get('identity UI error', `${ui}/error?error=invalid_request`);
+    await get('identity UI device code', `${ui}/device?device_challenge=some-challenge&user_code=ABCD`);
+    await get('identity UI device done', `${ui}/device/done?client_id=x`);
     await get('identity UI home', `${ui}/`);
     await get('identity UI not found', `${ui}/nothing-here`);
 

@@ -65,7 +65,7 @@ export interface RequestInit {
   body?: string;
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   text: string;
   headers: IncomingHttpHeaders;
@@ -103,6 +103,25 @@ export async function send(flags: EndpointFlag, url: string, init: RequestInit, 
 
 /** `send`, keeping the response headers (a list's `Link`). */
 async function exchangeChecked(flags: EndpointFlag, url: string, init: RequestInit, label: string, where: string): Promise<Answer> {
+  const answer = await sendForAnswer(flags, url, init, where);
+  if (answer.status < 200 || answer.status > 299) {
+    let detail = answer.text;
+    try {
+      const parsed = JSON.parse(answer.text) as { error?: string; error_description?: string };
+      detail = [parsed.error, parsed.error_description].filter(Boolean).join(': ');
+    } catch {
+      // not JSON: show as is
+    }
+    throw new CliError(`${label} failed with ${answer.status}: ${detail}`);
+  }
+  return answer;
+}
+
+/**
+ * One HTTP call whatever status it is answered with (a caller that reads error answers itself, as a
+ * device polling the token endpoint does); a CliError only when the server cannot be reached.
+ */
+export async function sendForAnswer(flags: EndpointFlag, url: string, init: RequestInit, where = url): Promise<Answer> {
   // Keyed by lower-case name, so a `-H` header replaces the command's own (e.g. Authorization).
   const merged = new Map<string, [string, string]>();
   for (const [name, value] of [['accept', 'application/json'], ...Object.entries(init.headers ?? {}), ...extraHeaders(flags)] as const) {
@@ -120,16 +139,6 @@ async function exchangeChecked(flags: EndpointFlag, url: string, init: RequestIn
     // When every address of a host refused, the error is an AggregateError with an empty message.
     const failure = error as Error & { code?: string };
     throw new CliError(`cannot reach ${where}: ${failure.message || failure.code || String(error)}`);
-  }
-  if (answer.status < 200 || answer.status > 299) {
-    let detail = answer.text;
-    try {
-      const parsed = JSON.parse(answer.text) as { error?: string; error_description?: string };
-      detail = [parsed.error, parsed.error_description].filter(Boolean).join(': ');
-    } catch {
-      // not JSON: show as is
-    }
-    throw new CliError(`${label} failed with ${answer.status}: ${detail}`);
   }
   return answer;
 }

@@ -41,7 +41,7 @@ export function janitorCommand(): Command {
     .argument('[dsn]', 'data source (default: dsn from -c, or the DSN environment variable)')
     .option('-c, --config <file>', 'configuration file to read the dsn from')
     .option('-e, --read-from-env', 'read the dsn from the DSN environment variable (the default when none is given)')
-    .option('--tokens', 'delete expired, revoked and used tokens')
+    .option('--tokens', 'delete expired, revoked and used tokens, and expired device codes')
     .option('--requests', 'delete ended login sessions and consent sessions no token belongs to')
     .option('--grants', 'delete expired JWT ids (client assertions and JWT-bearer grants seen)')
     .option('--limit <n>', 'most rows deleted per table', '10000')
@@ -93,6 +93,7 @@ export function janitorCommand(): Command {
           ['used_jtis', String(result.usedJtis)],
           ['jwt_bearer_trusts', String(result.jwtBearerTrusts)],
           ['pushed_authorization_requests', String(result.pushedRequests)],
+          ['device_codes', String(result.deviceCodes)],
         ],
       });
     } finally {

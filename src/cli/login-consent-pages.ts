@@ -2,7 +2,10 @@
  * The example login and consent app `perform authorization-code` serves beside its callback, as
  * Hydra's does: point `urls.login` and `urls.consent` at `http://127.0.0.1:<port>/login` and
  * `/consent` to sign in as any username. With `--skip`, a request the server marks `skip` (a
- * remembered login or consent) is accepted without showing the page. For manual tests and demos only.
+ * remembered login or consent) is accepted without showing the page. It also has the device flow's
+ * code-entry page at `/device` and its end at `/device/done` (`perform device-code --port`, as
+ * Hydra's: point `urls.device.verification` and `urls.device.success` there). For manual tests and
+ * demos only.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -71,11 +74,18 @@ export function loginConsentPages(admin: EndpointFlag, skip: boolean) {
       { grant_scope: scope, grant_access_token_audience: audience, remember, remember_for: REMEMBER_FOR },
     );
 
+  /** The posted form when it carries this run's CSRF token; else a 403 page is sent and undefined returned. */
+  async function checkedForm(request: IncomingMessage, response: ServerResponse): Promise<URLSearchParams | undefined> {
+    const form = await readForm(request);
+    if (safeEqual(presentedCsrf(form), csrf)) return form;
+    html(response, 403, page('Forbidden', '<p>This form did not come from this page.</p>'));
+    return undefined;
+  }
+
   async function login(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     if (request.method === 'POST') {
-      const form = await readForm(request);
-      if (!safeEqual(presentedCsrf(form), csrf))
-        return void html(response, 403, page('Forbidden', '<p>This form did not come from this page.</p>'));
+      const form = await checkedForm(request, response);
+      if (!form) return;
       const challenge = form.get('challenge') ?? '';
       const query = new URLSearchParams({ login_challenge: challenge });
       const answer =
@@ -100,9 +110,8 @@ export function loginConsentPages(admin: EndpointFlag, skip: boolean) {
 
   async function consent(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     if (request.method === 'POST') {
-      const form = await readForm(request);
-      if (!safeEqual(presentedCsrf(form), csrf))
-        return void html(response, 403, page('Forbidden', '<p>This form did not come from this page.</p>'));
+      const form = await checkedForm(request, response);
+      if (!form) return;
       const challenge = form.get('challenge') ?? '';
       const answer =
         form.get('action') === 'accept'
@@ -133,8 +142,42 @@ ${audience.map((a) => hidden('audience', a)).join('')}
     html(response, 200, page('Consent', form));
   }
 
+  async function device(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    if (request.method === 'POST') {
+      const form = await checkedForm(request, response);
+      if (!form) return;
+      const challenge = form.get('device_challenge') ?? '';
+      const userCode = form.get('user_code') ?? '';
+      if (!challenge || !userCode) return void html(response, 400, page('Error', '<p>The code and the device challenge are required.</p>'));
+      const answer = await callAdmin<{ redirect_to: string }>(
+        admin,
+        'PUT',
+        `/admin/oauth2/auth/requests/device/accept?${new URLSearchParams({ device_challenge: challenge })}`,
+        { user_code: userCode },
+      );
+      return void redirect(response, answer.redirect_to);
+    }
+    const challenge = url.searchParams.get('device_challenge') ?? '';
+    if (!challenge) return void html(response, 400, page('Error', '<p>device_challenge is required.</p>'));
+    const form = `<form method="post" action="/device">${hidden('device_challenge', challenge)}${hidden('csrf', csrf)}
+<p>Enter the code your device shows:</p>
+<label>Code <input type="text" name="user_code" value="${escapeHtml(url.searchParams.get('user_code') ?? '')}" required></label>
+<button type="submit">Submit</button></form>`;
+    html(response, 200, page('Device authorization', form));
+  }
+
+  const done = async (_request: IncomingMessage, response: ServerResponse) =>
+    void html(response, 200, page('Device authorization', '<p>You can now close this window and return to your device.</p>'));
+
+  const routes: ReadonlyMap<string, (request: IncomingMessage, response: ServerResponse, url: URL) => Promise<void>> = new Map([
+    ['/login', login],
+    ['/consent', consent],
+    ['/device', device],
+    ['/device/done', done],
+  ]);
+
   return async (request: IncomingMessage, response: ServerResponse, url: URL): Promise<boolean> => {
-    const route = url.pathname === '/login' ? login : url.pathname === '/consent' ? consent : undefined;
+    const route = routes.get(url.pathname);
     if (!route || (request.method !== 'GET' && request.method !== 'POST')) return false;
     try {
       await route(request, response, url);

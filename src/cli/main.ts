@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { CliError } from './admin-api.js';
 import { authorizationCodeCommand } from './authorization-code-command.js';
 import { clientCommands } from './client-commands.js';
+import { deviceCodeCommand } from './device-code-command.js';
 import { janitorCommand } from './janitor-command.js';
 import { jwkCommands } from './jwk-commands.js';
 import { migrateCommand } from './migrate.js';
@@ -70,7 +71,8 @@ export function buildProgram(): Command {
       new Command('perform')
         .description('Run OAuth 2.0 flows as a client')
         .addCommand(tokens.performClientCredentials)
-        .addCommand(authorizationCodeCommand()),
+        .addCommand(authorizationCodeCommand())
+        .addCommand(deviceCodeCommand()),
     )
     .addCommand(new Command('introspect').description('Introspect tokens through the admin API').addCommand(tokens.introspect))
     .addCommand(new Command('revoke').description('Revoke tokens as a client').addCommand(tokens.revoke))

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { ClientInput } from '../client/model.js';
 import { ensureSystemSecret } from '../config/secrets.js';
 import type { Registry } from '../registry.js';
 import { configFromFlags } from './serve.js';
@@ -6,6 +7,8 @@ import { configFromFlags } from './serve.js';
 /** The quickstart's fixed demo account and client: created when missing, printed at start. */
 export const DEMO_USER = { username: 'demo', password: 'portcullis-demo', email: 'demo@example.com' };
 export const DEMO_CLIENT_ID = 'portcullis-demo';
+/** A public client for the device flow (RFC 8628): `portcullis perform device-code --client-id portcullis-demo-device`. */
+export const DEMO_DEVICE_CLIENT_ID = 'portcullis-demo-device';
 
 interface QuickstartFlags {
   config?: string;
@@ -47,12 +50,15 @@ async function quickstart(flags: QuickstartFlags): Promise<void> {
   config.urls.consent ||= `${uiBase}/consent`;
   config.urls.logout ||= `${uiBase}/logout`;
   config.urls.error ||= `${uiBase}/error`;
+  config.urls.device.verification ||= `${uiBase}/device`;
+  config.urls.device.success ||= `${uiBase}/device/done`;
   config.urls.post_logout_redirect ||= `${demoBase}/`;
 
   const registry = await createRegistry(config, logger, { migrate: true });
   const servers = await startServers(registry, 'all');
   const ui = await startIdentityUi(config, logger, { database: registry.database });
   const secret = await ensureDemoClient(registry, demoBase);
+  await ensureDemoDeviceClient(registry);
   const users = new SqlUserStore(registry.database.db);
   if (!(await users.findByLogin(DEMO_USER.username))) {
     await users.create({
@@ -81,6 +87,8 @@ async function quickstart(flags: QuickstartFlags): Promise<void> {
       `  sign-in pages   ${uiBase}/`,
       '',
       `Open ${demoBase} and sign in as "${DEMO_USER.username}" with the password "${DEMO_USER.password}".`,
+      'Or sign in a device (the device flow), and open the link it prints:',
+      `  node dist/cli/main.js perform device-code --client-id ${DEMO_DEVICE_CLIENT_ID} --endpoint ${config.urls.self.public.replace(/\/+$/, '')}`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -96,6 +104,26 @@ async function quickstart(flags: QuickstartFlags): Promise<void> {
   };
   process.once('SIGTERM', () => void stop());
   process.once('SIGINT', () => void stop());
+}
+
+/** Creates the client, or brings it up to date when it exists. */
+async function upsertClient(registry: Registry, client: ClientInput & { client_id: string }): Promise<void> {
+  if (await registry.clients.find(client.client_id)) await registry.clients.replace(client.client_id, client);
+  else await registry.clients.create(client);
+}
+
+/**
+ * The demo device: a public client (a device keeps no secret) that may use the device grant and
+ * refresh its tokens, and nothing else.
+ */
+async function ensureDemoDeviceClient(registry: Registry): Promise<void> {
+  await upsertClient(registry, {
+    client_id: DEMO_DEVICE_CLIENT_ID,
+    client_name: 'Portcullis demo device',
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    scope: 'openid offline offline_access profile email',
+    token_endpoint_auth_method: 'none' as const,
+  });
 }
 
 /** The demo client, created or brought up to date, with a fresh secret the demo app uses for this run. */
@@ -114,7 +142,6 @@ async function ensureDemoClient(registry: Registry, demoBase: string): Promise<s
     backchannel_logout_uri: `${demoBase}/backchannel-logout`,
     token_endpoint_auth_method: 'client_secret_basic' as const,
   };
-  if (await registry.clients.find(DEMO_CLIENT_ID)) await registry.clients.replace(DEMO_CLIENT_ID, client);
-  else await registry.clients.create(client);
+  await upsertClient(registry, client);
   return secret;
 }

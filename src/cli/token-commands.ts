@@ -78,15 +78,21 @@ export function postForm(flags: EndpointFlag, url: string, form: URLSearchParams
   );
 }
 
-/** `--client-id` and `--client-secret`, from OAUTH2_CLIENT_ID and OAUTH2_CLIENT_SECRET when not given (as Hydra). */
-export function clientFlags(command: Command): Command {
+/**
+ * `--client-id` and `--client-secret`, from OAUTH2_CLIENT_ID and OAUTH2_CLIENT_SECRET when not given
+ * (as Hydra), and `--auth-method` (default `client_secret_basic`, unless the command says otherwise).
+ */
+export function clientFlags(
+  command: Command,
+  defaultAuthMethod: 'client_secret_basic' | 'client_secret_post' = 'client_secret_basic',
+): Command {
   return command
     .addOption(new Option('--client-id <id>', 'the OAuth 2.0 client id').env('OAUTH2_CLIENT_ID'))
     .addOption(new Option('--client-secret <secret>', 'the OAuth 2.0 client secret').env('OAUTH2_CLIENT_SECRET'))
     .addOption(
       new Option('--auth-method <method>', 'how the client authenticates')
         .choices(['client_secret_basic', 'client_secret_post'])
-        .default('client_secret_basic'),
+        .default(defaultAuthMethod),
     );
 }
 

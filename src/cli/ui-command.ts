@@ -2,10 +2,10 @@ import { Command, Option } from 'commander';
 import { ensureSystemSecret } from '../config/secrets.js';
 import { type ConfigFlags, configFromFlags } from './serve.js';
 
-/** `portcullis ui`: the identity UI (sign-in, consent and logout pages) on its own port. */
+/** `portcullis ui`: the identity UI (sign-in, consent, logout and device-code pages) on its own port. */
 export function uiCommand(): Command {
   return new Command('ui')
-    .description('Run the identity UI: sign-in, consent and logout pages for Portcullis (port 3000)')
+    .description('Run the identity UI: sign-in, consent, logout and device-code pages for Portcullis (port 3000)')
     .option('-c, --config <file>', 'configuration file (YAML or JSON)')
     .addOption(new Option('--dev', 'development mode: non-secure cookies, generated secret, automatic SQLite migrations'))
     .action(async (flags: ConfigFlags) => {
@@ -42,7 +42,16 @@ async function runUi(flags: ConfigFlags): Promise<void> {
     await database.close().catch(() => {});
     throw error;
   }
-  logger.info({ url: ui.url, admin_url: config.ui.admin_url }, 'identity UI ready');
+  // What Portcullis' urls.* should point at for this UI to answer its requests (it cannot set them itself: another process).
+  const pages = {
+    'urls.login': `${ui.url}/login`,
+    'urls.consent': `${ui.url}/consent`,
+    'urls.logout': `${ui.url}/logout`,
+    'urls.error': `${ui.url}/error`,
+    'urls.device.verification': `${ui.url}/device`,
+    'urls.device.success': `${ui.url}/device/done`,
+  };
+  logger.info({ url: ui.url, admin_url: config.ui.admin_url, set_in_portcullis: pages }, 'identity UI ready');
 
   let stopping = false;
   const stop = async (signal: string) => {

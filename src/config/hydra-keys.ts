@@ -77,7 +77,7 @@ const listener = (name: 'public' | 'admin'): Record<string, KeyFate> => ({
 });
 
 const HSM_PART = ignored('read only when `hsm.enabled` is true, which Portcullis refuses');
-const DEVICE = pending('the device authorization grant (RFC 8628) is not implemented yet, so nothing uses it');
+const DEVICE = implemented();
 const TOKEN_HOOK = implemented();
 const REFRESH_HOOK = implemented();
 const JAEGER_REMOTE_SAMPLING = pending(
@@ -119,9 +119,7 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'webfinger.oidc_discovery.jwks_url': implemented(),
   'webfinger.oidc_discovery.token_url': implemented(),
   'webfinger.oidc_discovery.auth_url': implemented(),
-  'webfinger.oidc_discovery.device_authorization_url': pending(
-    'the device authorization grant (RFC 8628) is not implemented yet, so discovery advertises no `device_authorization_endpoint`',
-  ),
+  'webfinger.oidc_discovery.device_authorization_url': implemented(),
   'webfinger.oidc_discovery.client_registration_url': implemented(),
   'webfinger.oidc_discovery.supported_claims': implemented(),
   'webfinger.oidc_discovery.supported_scope': implemented(),
@@ -184,7 +182,7 @@ export const HYDRA_KEYS: Readonly<Record<string, KeyFate>> = {
   'oauth2.device_authorization.user_code.entropy_preset': DEVICE,
   'oauth2.device_authorization.user_code.length': DEVICE,
   'oauth2.device_authorization.user_code.character_set': DEVICE,
-  'oauth2.device_authorization.user_code': DEVICE,
+  'oauth2.device_authorization.user_code': implemented('an object of the three keys above'),
   'oauth2.token_hook.url': TOKEN_HOOK,
   'oauth2.token_hook.auth.type': TOKEN_HOOK,
   'oauth2.token_hook.auth.config.in': TOKEN_HOOK,

@@ -48,6 +48,18 @@ const SCHEMA_BY_ENV: ReadonlyMap<string, string> = new Map([
   ...[...URL_SHORTHANDS].map((key): [string, string] => [envName(key), `${key}.url`]),
 ]);
 const HYDRA_ONLY_BY_ENV: ReadonlyMap<string, string> = new Map([...HYDRA_ONLY.keys()].map((key) => [envName(key), key]));
+/**
+ * Hydra keys that are objects of schema keys (`oauth2.device_authorization.user_code`): in the
+ * environment their value is a JSON object of those keys, each set as if given alone.
+ */
+const OBJECT_KEYS_BY_ENV: ReadonlyMap<string, string> = new Map(
+  Object.entries(HYDRA_KEYS)
+    .filter(
+      ([key, fate]) =>
+        fate.fate === 'implemented' && !SCHEMA_BY_ENV.has(envName(key)) && leaves().some(([leaf]) => leaf.startsWith(`${key}.`)),
+    )
+    .map(([key]): [string, string] => [envName(key), key]),
+);
 /** `SERVE_`, `OAUTH2_`, `TTL_`…: the first segments of nested keys, ours and Hydra's. */
 const KEY_ENV_PREFIXES: readonly string[] = [
   ...new Set(
@@ -86,11 +98,29 @@ function collectEnv(env: Record<string, string | undefined>, collected: Collecte
     const source = `environment variable ${name}`;
     const key = SCHEMA_BY_ENV.get(name);
     const hydraKey = HYDRA_ONLY_BY_ENV.get(name);
+    const objectKey = OBJECT_KEYS_BY_ENV.get(name);
     if (key !== undefined) collected.schema.set(key, { value, source });
     else if (hydraKey !== undefined) collected.hydra.set(hydraKey, { value, source });
+    else if (objectKey !== undefined) collectEnvObject(objectKey, value, source, collected);
     else if (looksLikeKey(name)) {
       collected.warnings.push(`${source} matches no configuration key of Portcullis or Hydra and is ignored`);
     }
+  }
+}
+
+/** A JSON object of an object key's leaves, from one environment variable; each leaf as if set alone. */
+function collectEnvObject(key: string, value: string, source: string, collected: Collected): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!isObject(parsed)) throw new ConfigError(`${key} (from ${source}): expected a JSON object of keys`);
+  const names = new Set(leaves().map(([leaf]) => leaf));
+  for (const [name, child] of Object.entries(parsed)) {
+    if (!names.has(`${key}.${name}`)) throw new ConfigError(`${key}.${name} (from ${source}): unknown configuration key`);
+    collected.schema.set(`${key}.${name}`, { value: child, source });
   }
 }
 

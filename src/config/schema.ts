@@ -239,6 +239,10 @@ export const SCHEMA = {
         login_csrf: str('ory_hydra_login_csrf', 'Name prefix of the login CSRF cookie.'),
         consent_csrf: str('ory_hydra_consent_csrf', 'Name prefix of the consent CSRF cookie.'),
         logout_csrf: str('ory_hydra_logout_csrf', 'Name of the logout CSRF cookie.'),
+        device_csrf: str(
+          'ory_hydra_device_csrf',
+          'Name of the device verification CSRF cookie (one per browser: the device flow starts before its client is known).',
+        ),
       },
       paths: {
         session: str('/', 'Path of the login session cookie.'),
@@ -293,6 +297,12 @@ export const SCHEMA = {
     error: url('Where errors that cannot go back to a client are shown (default: a built-in page).'),
     post_logout_redirect: url('Where a logout without a client redirect ends (default: a built-in page).'),
     registration: url('The registration app for `prompt=registration` (default: the login app).'),
+    device: {
+      verification: url(
+        'The device verification app, where people enter a device flow’s user code; it receives a `device_challenge` (and the `user_code` when the link carried one) and answers it through the admin API (default: a built-in fallback page).',
+      ),
+      success: url('Where a completed device flow sends the browser, with `client_id` (default: a built-in page).'),
+    },
     identity_provider: {
       url: url(
         'Admin URL of the identity provider (Ory Kratos): when a logout ends a login session accepted with an `identity_provider_session_id`, that session is disabled there too (`DELETE <url>/admin/sessions/<id>`, in the background, as Hydra does).',
@@ -313,6 +323,7 @@ export const SCHEMA = {
     login_consent_request: lifetime(1_800_000, 'How long a login, consent or logout challenge stays valid.'),
     authentication_session: lifetime(720 * HOUR, 'Longest life of a remembered login session.'),
     vc_nonce: lifetime(HOUR, 'Lifetime of a verifiable-credential nonce.'),
+    device_user_code: lifetime(600_000, 'Lifetime of a device flow’s device code and user code (RFC 8628 `expires_in`).'),
   },
   strategies: {
     access_token: oneOf(['opaque', 'jwt'] as const, 'opaque', 'Access token format for clients that do not choose one.'),
@@ -337,6 +348,9 @@ export const SCHEMA = {
       userinfo_url: url('`userinfo_endpoint` the discovery document advertises (default: `<public URL>/userinfo`).'),
       client_registration_url: url(
         '`registration_endpoint` the discovery document advertises (default: `<public URL>/oauth2/register` when dynamic client registration is enabled, else none).',
+      ),
+      device_authorization_url: url(
+        '`device_authorization_endpoint` the discovery document advertises (default: `<public URL>/oauth2/device/auth`).',
       ),
       supported_claims: list([], 'Claims added to `claims_supported` of the discovery document.'),
       supported_scope: list([], 'Scopes added to `scopes_supported` of the discovery document.'),
@@ -494,6 +508,24 @@ export const SCHEMA = {
         true,
         'Accept exchanges without an `actor_token` (impersonation, RFC 8693 §1.1: the token issued carries no new `act`). `false`: an actor token is required.',
       ),
+    },
+    device_authorization: {
+      token_polling_interval: {
+        kind: 'duration',
+        default: 5000,
+        positive: true,
+        description:
+          'The device code grant’s polling `interval` (RFC 8628 §3.2): a token request for a device code sooner than this after the previous one is answered `slow_down`.',
+      } satisfies DurationLeaf,
+      user_code: {
+        entropy_preset: oneOf(
+          ['high', 'medium', 'low'] as const,
+          'high',
+          'Length and characters of user codes, as Hydra’s presets: `high` 8 letters and digits without look-alikes (0/O, 1/l/I), `medium` 8 upper-case letters, `low` 9 digits.',
+        ),
+        length: int(0, 0, 64, 'Characters in a user code; 0: the preset’s.'),
+        character_set: str('', 'The characters user codes are drawn from (empty: the preset’s); at least two.', { minLength: 2 }),
+      },
     },
     client_credentials: {
       default_grant_allowed_scope: bool(false, 'Grant every scope of the client when a client_credentials request asks for none.'),

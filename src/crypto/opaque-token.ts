@@ -5,6 +5,7 @@ export const TOKEN_PREFIX = {
   accessToken: 'ory_at_',
   refreshToken: 'ory_rt_',
   authorizeCode: 'ory_ac_',
+  deviceCode: 'ory_dc_',
 } as const;
 
 export type TokenKind = keyof typeof TOKEN_PREFIX;

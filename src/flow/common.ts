@@ -15,6 +15,19 @@ export function requestUrl(config: Config, params: AuthorizeParams, extra: Recor
   return publicUrl(config, `/oauth2/auth?${query}`);
 }
 
+/** The device verification endpoint (RFC 8628 `verification_uri`), where every leg of a device flow returns. */
+export const DEVICE_VERIFICATION_PATH = '/oauth2/device/verify';
+
+/**
+ * Where a flow's browser continues: the authorization endpoint, or for a device flow the device
+ * verification endpoint (with the device request's client, scope and audience as its parameters).
+ */
+export function flowUrl(config: Config, state: Pick<FlowState, 'params' | 'deviceRequestId'>, extra: Record<string, string> = {}): string {
+  if (!state.deviceRequestId) return requestUrl(config, state.params, extra);
+  const query = new URLSearchParams({ ...state.params, ...extra });
+  return publicUrl(config, `${DEVICE_VERIFICATION_PATH}?${query}`);
+}
+
 export function isExpired(config: Config, state: Pick<FlowState, 'requestedAt'>, now = Date.now()): boolean {
   return state.requestedAt * 1000 + config.ttl.login_consent_request < now;
 }
@@ -64,7 +77,7 @@ export async function openChallenge(registry: FlowDeps, stage: CsrfKind, challen
   if (isExpired(registry.config, state, registry.clock.now())) {
     throw new RequestUnauthorizedError(`The ${stage} request has expired. Please try again.`);
   }
-  if (await registry.sessions.findConsent(flowIdOf(state))) throw new ChallengeUsedError(requestUrl(registry.config, state.params));
+  if (await registry.sessions.findConsent(flowIdOf(state))) throw new ChallengeUsedError(flowUrl(registry.config, state));
   return state;
 }
 
@@ -108,6 +121,7 @@ export async function rejectionRedirect(
     requestedAt: state.requestedAt,
     bind: bindingOf(state.params),
     rejected,
+    deviceRequestId: state.deviceRequestId,
   });
-  return requestUrl(registry.config, state.params, { [`${stage}_verifier`]: verifier });
+  return flowUrl(registry.config, state, { [`${stage}_verifier`]: verifier });
 }

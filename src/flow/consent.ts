@@ -5,7 +5,7 @@ import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
 import { requestedAudience } from '../oauth2/resource.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import { spaceSeparated } from '../util/space-separated.js';
-import { fallbackUrl, oidcContext, openChallenge, publicClient, requestUrl, withQuery } from './common.js';
+import { fallbackUrl, flowUrl, oidcContext, openChallenge, publicClient, withQuery } from './common.js';
 import { csrfCookieName, setCookie } from './cookies.js';
 import type { ConsentDecision } from './decision.js';
 import type { FlowDeps } from './deps.js';
@@ -26,6 +26,8 @@ const LOGIN_FIELDS = [
   'context',
   'forceSubjectIdentifier',
   'identityProviderSessionId',
+  'deviceRequestId',
+  'deviceChallengeId',
 ] as const satisfies ReadonlyArray<keyof FlowState>;
 
 function loginFields(state: FlowState): Partial<FlowState> {
@@ -52,7 +54,9 @@ export async function startConsent(
 ): Promise<FastifyReply> {
   const { config } = registry;
   let skip = false;
-  if (!authz.prompt.has('consent') && !mustAlwaysAsk(authz)) {
+  // A device flow is never skipped for a public client: the person must always see which device they let in (as Hydra).
+  const alwaysAsk = login.deviceRequestId ? authz.client.token_endpoint_auth_method === 'none' : mustAlwaysAsk(authz);
+  if (!authz.prompt.has('consent') && !alwaysAsk) {
     const remembered = await registry.sessions.rememberedConsents(login.subject, authz.client.client_id, Date.now());
     skip = remembered.some(
       (consent) =>
@@ -88,12 +92,13 @@ async function consentRequestOf(registry: FlowDeps, state: FlowState, challenge:
     subject: state.subject,
     oidc_context: oidcContext(state.params, undefined),
     client: publicClient(stored.client),
-    request_url: requestUrl(registry.config, state.params),
+    request_url: flowUrl(registry.config, state),
     login_challenge: flowId,
     login_session_id: state.sid,
     acr: state.acr,
     amr: state.amr,
     context: state.context,
+    ...(state.deviceChallengeId ? { device_challenge_id: state.deviceChallengeId } : {}),
   };
 }
 
@@ -128,7 +133,7 @@ export async function acceptConsent(registry: FlowDeps, challenge: string, body:
     consentContext: body.context ?? {},
     handledAt: Math.floor(Date.now() / 1000),
   });
-  return requestUrl(registry.config, state.params, { consent_verifier: verifier });
+  return flowUrl(registry.config, state, { consent_verifier: verifier });
 }
 
 /** Step 4: the decision of a completed flow (nothing is written yet; see `recordConsent`). */

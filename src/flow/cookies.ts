@@ -22,6 +22,11 @@ export function logoutCsrfCookieName(config: Config): string {
   return cookieName(config, config.serve.cookies.names.logout_csrf);
 }
 
+/** The device flow's CSRF cookie (one per browser: the device challenge exists before its client is known). */
+export function deviceCsrfCookieName(config: Config): string {
+  return cookieName(config, config.serve.cookies.names.device_csrf);
+}
+
 export function sessionCookieName(config: Config): string {
   return cookieName(config, config.serve.cookies.names.session);
 }

@@ -10,3 +10,6 @@ export type FlowDeps = Pick<Registry, 'config' | 'keyring' | 'cookieKeyring' | '
 
 /** Ending a login session, and the identity provider's session it was accepted with. */
 export type IdentityProviderDeps = Pick<Registry, 'config' | 'logger' | 'sessions' | 'tracing'>;
+
+/** The device flow's legs (RFC 8628): the flow's slice, the device requests, and the user-code guessing limits. */
+export type DeviceFlowDeps = FlowDeps & Pick<Registry, 'devices' | 'deviceGuessing'>;

@@ -12,6 +12,11 @@ const PAGES: Record<string, { title: string; key: string; what: string }> = {
     key: 'urls.consent',
     what: 'your consent app; it receives a consent_challenge and answers it through the admin API',
   },
+  device: {
+    title: 'Device verification',
+    key: 'urls.device.verification',
+    what: 'your device verification app; it receives a device_challenge, asks for the user code and answers it through the admin API',
+  },
   logout: {
     title: 'Logout',
     key: 'urls.logout',
@@ -37,6 +42,15 @@ export const fallbackPagesEndpoint: RouteModule = (app) => {
       reply,
       'Logged out',
       () => '<h1>You are logged out</h1><p>Set <code>urls.post_logout_redirect</code> to send people somewhere else.</p>',
+    ),
+  );
+  app.get('/oauth2/fallbacks/device/done', async (_request, reply) =>
+    sendHtml(
+      reply,
+      'Device signed in',
+      () =>
+        '<h1>You successfully authenticated on your device!</h1><p>The device login request succeeded. ' +
+        'Portcullis shows this page because <code>urls.device.success</code> is not set.</p>',
     ),
   );
   app.get<{ Querystring: { error?: unknown; error_description?: unknown } }>('/oauth2/fallbacks/error', async (request, reply) => {

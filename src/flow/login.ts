@@ -5,7 +5,7 @@ import type { AuthorizeRequest } from '../oauth2/authorize/model.js';
 import { requestedAudience } from '../oauth2/resource.js';
 import { obfuscatedSubject } from '../oauth2/subject.js';
 import { spaceSeparated } from '../util/space-separated.js';
-import { fallbackUrl, oidcContext, openChallenge, openVerifier, publicClient, requestUrl, withQuery } from './common.js';
+import { fallbackUrl, flowUrl, oidcContext, openChallenge, openVerifier, publicClient, withQuery } from './common.js';
 import { csrfCookieName, readCookies, sessionCookieName, sessionCookieValue, sessionIdFromCookie, setCookie } from './cookies.js';
 import type { FlowDeps } from './deps.js';
 import type { LoginSession } from './session-store.js';
@@ -17,6 +17,7 @@ export async function startLogin(
   request: FastifyRequest,
   reply: FastifyReply,
   authz: AuthorizeRequest,
+  device?: { requestId: string; challengeId: string },
 ): Promise<FastifyReply> {
   const { config } = registry;
   const now = registry.clock.now();
@@ -42,12 +43,14 @@ export async function startLogin(
     subject: session?.subject ?? '',
     sid: session?.id ?? '',
     authTime: session ? Math.floor(session.authenticatedAt / 1000) : 0,
+    deviceRequestId: device?.requestId ?? '',
+    deviceChallengeId: device?.challengeId ?? '',
   });
   setCookie(reply, config, csrfCookieName(config, 'login', authz.client.client_id), csrf, {
     maxAge: Math.round(config.ttl.login_consent_request / 1000),
   });
   const app = authz.prompt.has('registration') ? config.urls.registration || config.urls.login : config.urls.login;
-  registry.metrics.flowsStarted.inc({ flow: 'authorization' });
+  registry.metrics.flowsStarted.inc({ flow: device ? 'device' : 'authorization' });
   return reply.redirect(withQuery(app || fallbackUrl(config, 'login'), 'login_challenge', challenge), 302);
 }
 
@@ -71,13 +74,14 @@ export async function describeLoginRequest(registry: FlowDeps, challenge: string
   return {
     challenge,
     client: publicClient(stored.client),
-    request_url: requestUrl(registry.config, state.params),
+    request_url: flowUrl(registry.config, state),
     requested_scope: spaceSeparated(state.params.scope),
     requested_access_token_audience: requestedAudience(state.params),
     skip: state.skip,
     subject: state.subject,
     oidc_context: oidcContext(state.params, decodeHint(state.params.id_token_hint)),
     session_id: state.skip ? state.sid : newSessionIdOf(state),
+    ...(state.deviceChallengeId ? { device_challenge_id: state.deviceChallengeId } : {}),
   };
 }
 
@@ -99,7 +103,7 @@ export async function acceptLogin(registry: FlowDeps, challenge: string, body: A
   if (!body.subject) throw new InvalidRequestError('Field "subject" must not be empty.');
   if (state.skip && body.subject !== state.subject) {
     // A remembered session may not silently become someone else's: ask for a fresh login.
-    return requestUrl(registry.config, state.params, { prompt: 'login' });
+    return flowUrl(registry.config, state, state.deviceRequestId ? {} : { prompt: 'login' });
   }
   const now = Math.floor(Date.now() / 1000);
   const verifier = sealFlow(registry.keyring, 'login-verifier', {
@@ -118,8 +122,10 @@ export async function acceptLogin(registry: FlowDeps, challenge: string, body: A
     context: body.context ?? {},
     forceSubjectIdentifier: body.force_subject_identifier ?? '',
     identityProviderSessionId: body.identity_provider_session_id ?? '',
+    deviceRequestId: state.deviceRequestId,
+    deviceChallengeId: state.deviceChallengeId,
   });
-  return requestUrl(registry.config, state.params, { login_verifier: verifier });
+  return flowUrl(registry.config, state, { login_verifier: verifier });
 }
 
 /**

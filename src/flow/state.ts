@@ -16,7 +16,9 @@ export type FlowKind =
   | 'consent-challenge'
   | 'consent-verifier'
   | 'logout-challenge'
-  | 'logout-verifier';
+  | 'logout-verifier'
+  | 'device-challenge'
+  | 'device-verifier';
 
 /** The original authorization request's parameters (without verifiers). */
 export type AuthorizeParams = Record<string, string>;
@@ -70,6 +72,12 @@ export interface FlowState {
    * `state`, already validated, travel in `params`.
    */
   clientId: string;
+  /**
+   * Device flows (RFC 8628): the device authorization request the flow authorizes (set from the
+   * device verifier on, carried through login and consent), and the device challenge's id.
+   */
+  deviceRequestId: string;
+  deviceChallengeId: string;
 }
 
 /** A state with every field at its default (a fresh object each time: states are filled in place). */
@@ -102,6 +110,8 @@ function defaultState(): FlowState {
     handledAt: 0,
     rejected: null,
     clientId: '',
+    deviceRequestId: '',
+    deviceChallengeId: '',
   };
 }
 
@@ -133,6 +143,8 @@ const FIELD_NAMES: Record<Exclude<keyof FlowState, 'params'>, string> = {
   handledAt: '$q',
   rejected: '$err',
   clientId: '$cid',
+  deviceRequestId: '$drid',
+  deviceChallengeId: '$dcid',
 };
 const FIELD_OF: ReadonlyMap<string, string> = new Map(Object.entries(FIELD_NAMES).map(([field, name]) => [name, field]));
 

@@ -102,6 +102,25 @@ export const ServerError = kind(
   500,
   'The authorization server encountered an unexpected condition that prevented it from fulfilling the request.',
 );
+// RFC 8628 §3.5: the device code grant's polling answers (fosite's descriptions).
+export const AuthorizationPendingError = kind(
+  'AuthorizationPendingError',
+  'authorization_pending',
+  400,
+  "The authorization request is still pending as the end user hasn't yet completed the user-interaction steps.",
+);
+export const SlowDownError = kind(
+  'SlowDownError',
+  'slow_down',
+  400,
+  'The authorization request was rate-limited to prevent system overload.',
+);
+export const ExpiredTokenError = kind(
+  'ExpiredTokenError',
+  'expired_token',
+  400,
+  'The device_code has expired, and the device authorization session has concluded.',
+);
 export const TemporarilyUnavailableError = kind(
   'TemporarilyUnavailableError',
   'temporarily_unavailable',

@@ -14,9 +14,20 @@ export type AdminFailure =
   /** The request was already completed: Portcullis says where the browser should go instead (Hydra answers 410). */
   { kind: 'handled'; redirectTo: string } | { kind: 'expired' } | { kind: 'invalid' } | { kind: 'unavailable'; status?: number };
 
+interface SdkError {
+  isAxiosError?: boolean;
+  response?: { status: number; data?: unknown };
+}
+
+/** The HTTP status the admin API answered an SDK call with; undefined when the error did not come from one. */
+export function adminStatus(error: unknown): number | undefined {
+  const failure = error as SdkError | undefined;
+  return failure?.isAxiosError === true ? failure.response?.status : undefined;
+}
+
 /** Classifies an error thrown by an SDK call; undefined when it did not come from one. */
 export function adminFailure(error: unknown): AdminFailure | undefined {
-  const failure = error as { isAxiosError?: boolean; response?: { status: number; data?: unknown } };
+  const failure = error as SdkError | undefined;
   if (failure?.isAxiosError !== true) return undefined;
   const response = failure.response;
   if (!response) return { kind: 'unavailable' };

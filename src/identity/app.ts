@@ -5,6 +5,7 @@ import { parseForm } from '../http/plugins/parsers.js';
 import { adminFailure } from './admin-api.js';
 import { consentRoutes } from './consent.js';
 import { redirect, show, type UiContext } from './context.js';
+import { deviceRoutes } from './device.js';
 import { loginRoutes } from './login.js';
 import { logoutRoutes } from './logout.js';
 import { errorPage, homePage } from './pages.js';
@@ -24,8 +25,8 @@ const ERROR_TITLES: Record<string, string> = {
 };
 
 /**
- * The identity UI as a Fastify app (not yet listening): sign-in, consent and logout pages, an error
- * page, and `/health`. It holds no state of its own: the flow lives in Portcullis, the CSRF value
+ * The identity UI as a Fastify app (not yet listening): sign-in, consent and logout pages, the device
+ * flow's code-entry and success pages, an error page, and `/health`. It holds no state of its own: the flow lives in Portcullis, the CSRF value
  * in a cookie, the people in the user store.
  */
 export function createIdentityApp(ui: UiContext): FastifyInstance {
@@ -107,6 +108,7 @@ export function createIdentityApp(ui: UiContext): FastifyInstance {
   loginRoutes(app, ui);
   consentRoutes(app, ui);
   logoutRoutes(app, ui);
+  deviceRoutes(app, ui);
 
   app.get('/', async (_request, reply) => show(ui, reply, homePage(ui.settings.product)));
 

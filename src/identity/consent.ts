@@ -1,7 +1,7 @@
 import type { OAuth2ConsentRequest } from '@ory/hydra-client';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { idTokenClaims } from './claims.js';
-import { challengeFrom, crossSite, missingChallenge, param, redirect, refuseForm, show, type UiContext } from './context.js';
+import { challengeFrom, crossSite, fromDevice, missingChallenge, param, redirect, refuseForm, show, type UiContext } from './context.js';
 import { consentPage } from './pages.js';
 
 const clientName = (consent: OAuth2ConsentRequest) => consent.client?.client_name || consent.client?.client_id || 'An application';
@@ -62,6 +62,7 @@ export function consentRoutes(app: FastifyInstance, ui: UiContext): void {
         subject: consent.subject ?? '',
         scopes: consent.requested_scope ?? [],
         audience: consent.requested_access_token_audience ?? [],
+        device: fromDevice(consent.request_url),
       }),
     );
   });

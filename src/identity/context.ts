@@ -71,3 +71,17 @@ export function refuseForm(ui: UiContext, reply: FastifyReply): FastifyReply {
 export function crossSite(request: FastifyRequest): boolean {
   return request.headers['sec-fetch-site'] === 'cross-site';
 }
+
+/**
+ * True when a login or consent request continues a device flow (RFC 8628) rather than a sign-in in
+ * this browser: Portcullis, as Hydra, starts those from its device verification endpoint, whose
+ * address the request carries as `request_url`.
+ */
+export function fromDevice(requestUrl: string | undefined): boolean {
+  if (!requestUrl) return false;
+  try {
+    return new URL(requestUrl).pathname.endsWith('/oauth2/device/verify');
+  } catch {
+    return false;
+  }
+}

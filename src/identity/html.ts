@@ -86,6 +86,8 @@ pre{font:.8rem/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;backgro
 .scopes li+li{border-top:1px solid var(--line)}
 .scopes strong{display:block;font-weight:600}
 .scopes span{display:block;color:var(--muted);font-size:.93rem}
+.notice{font-size:.93rem;border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:.55rem;padding:.55rem .8rem}
+input.code{font:1.3rem/1.3 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;letter-spacing:.12em}
 .fine{color:var(--muted);font-size:.88rem;margin:1.25rem 0 0}
 footer{color:var(--muted);font-size:.85rem;text-align:center;margin-top:1.5rem}
 `.trim();

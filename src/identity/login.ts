@@ -1,6 +1,6 @@
 import type { OAuth2LoginRequest } from '@ory/hydra-client';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { challengeFrom, crossSite, missingChallenge, param, redirect, refuseForm, show, type UiContext } from './context.js';
+import { challengeFrom, crossSite, fromDevice, missingChallenge, param, redirect, refuseForm, show, type UiContext } from './context.js';
 import { loginPage } from './pages.js';
 import { normalizeLogin } from './user-store.js';
 
@@ -22,7 +22,14 @@ function renderForm(
   notChecked?: NotChecked,
 ) {
   const csrfToken = ui.csrf.token(request, reply, 'login', login.challenge);
-  const page = loginPage({ challenge: login.challenge, csrfToken, clientName: clientName(login), username, ...(error ? { error } : {}) });
+  const page = loginPage({
+    challenge: login.challenge,
+    csrfToken,
+    clientName: clientName(login),
+    username,
+    device: fromDevice(login.request_url),
+    ...(error ? { error } : {}),
+  });
   if (!notChecked) return show(ui, reply, page);
   reply.header('retry-after', String(notChecked.seconds));
   return show(ui, reply, { ...page, status: notChecked.status });

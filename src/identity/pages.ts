@@ -14,6 +14,8 @@ export interface LoginView {
   csrfToken: string;
   clientName: string;
   username: string;
+  /** The sign-in connects a device (RFC 8628), not this browser, to the application. */
+  device?: boolean;
   error?: string;
 }
 
@@ -24,7 +26,7 @@ export function loginPage(view: LoginView): Page {
     status: invalid ? 422 : 200,
     body: html`<div class="card">
 <h1>Sign in</h1>
-<p class="lede">to continue to <strong>${view.clientName}</strong></p>
+<p class="lede">${view.device ? html`to connect <strong>${view.clientName}</strong> on your device` : html`to continue to <strong>${view.clientName}</strong>`}</p>
 ${invalid ? html`<p class="alert" role="alert" id="login-error">${view.error}</p>` : ''}
 <form method="post" action="login">
 ${hidden('login_challenge', view.challenge)}
@@ -58,6 +60,8 @@ export interface ConsentView {
   subject: string;
   scopes: readonly string[];
   audience: readonly string[];
+  /** The access goes to the application on a device (RFC 8628), not in this browser. */
+  device?: boolean;
 }
 
 /** Each requested scope in plain words; scopes with the same meaning (`offline`, `offline_access`) once. */
@@ -105,6 +109,7 @@ ${logo ? html`<img src="${logo}" alt="" width="52" height="52">` : html`<span cl
 <h1><span>${view.clientName}</span> wants to access your account</h1>
 </div>
 <p class="who">Signed in as ${who}</p>
+${view.device ? html`<p class="notice">The request comes from <strong>${view.clientName}</strong> on a device, not from this browser. Allow it only for a device you are connecting yourself.</p>` : ''}
 <h2 id="scopes-heading">This will allow ${view.clientName} to:</h2>
 ${items.length > 0 ? html`<ul class="scopes" aria-labelledby="scopes-heading">${items}</ul>` : html`<p>Nothing beyond knowing that you signed in.</p>`}
 <form method="post" action="consent">
@@ -121,6 +126,58 @@ ${hidden('csrf_token', view.csrfToken)}
         ? html`${view.clientName} will use this information as its ${links.map((link, i) => html`${i > 0 ? ' and ' : ''}${link}`)} describe.`
         : html`Only allow applications you trust with this information.`
     }</p>
+</div>`,
+  };
+}
+
+export interface DeviceCodeView {
+  challenge: string;
+  csrfToken: string;
+  /** The code as the device's link carried it, or as the person last typed it. */
+  userCode: string;
+  /** True when the code came with the link (verification_uri_complete): the person only confirms it. */
+  prefilled: boolean;
+  error?: string;
+  /** 422 for a wrong code, 429 or 503 when it was not checked. */
+  status?: number;
+}
+
+/**
+ * The code-entry page of the device flow (RFC 8628 §3.3): the person types the code their device
+ * shows, or confirms the one its link carried. Either way they submit it themselves: a link someone
+ * sent them must not connect a device without a look at the code (RFC 8628 §5.4, remote phishing).
+ */
+export function deviceCodePage(view: DeviceCodeView): Page {
+  const invalid = view.error !== undefined;
+  return {
+    title: 'Connect a device',
+    status: view.status ?? (invalid ? 422 : 200),
+    body: html`<div class="card">
+<h1>Connect a device</h1>
+<p class="lede">${view.prefilled ? 'Check that this code is the one your device shows, then continue.' : 'Enter the code your device shows.'}</p>
+${invalid ? html`<p class="alert" role="alert" id="device-error">${view.error}</p>` : ''}
+<form method="post" action="device">
+${hidden('device_challenge', view.challenge)}
+${hidden('csrf_token', view.csrfToken)}
+<div class="field">
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" type="text" class="code" value="${view.userCode}" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" required maxlength="64"${invalid ? html` aria-invalid="true" aria-describedby="device-error"` : ''} autofocus>
+</div>
+<div class="actions">
+<button class="primary" type="submit" name="action" value="continue">Continue</button>
+</div>
+</form>
+<p class="fine">Only enter a code from a device in front of you. If someone sent you this code or link, stop here: they would get access to your account.</p>
+</div>`,
+  };
+}
+
+export function deviceDonePage(): Page {
+  return {
+    title: 'Device connected',
+    body: html`<div class="card">
+<h1>Your device is connected</h1>
+<p class="lede">You can return to your device: it finishes signing in by itself. You can close this page.</p>
 </div>`,
   };
 }

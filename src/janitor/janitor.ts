@@ -3,7 +3,7 @@ import type { Stores } from '../persistence/persister.js';
 
 /** What to clean up and how hard; `portcullis janitor` and the scheduled run inside `serve` share it. */
 export interface JanitorOptions {
-  /** Expired tokens, and revoked or used ones. */
+  /** Expired tokens, and revoked or used ones; expired device authorization requests. */
   tokens: boolean;
   /** Ended login sessions, and consent sessions nothing depends on any more. */
   requests: boolean;
@@ -33,6 +33,8 @@ export interface JanitorResult {
   jwtBearerTrusts: number;
   /** Expired pushed authorization requests (`pushed_authorization_requests`, RFC 9126) never taken. */
   pushedRequests: number;
+  /** Expired device authorization requests (`device_codes`). */
+  deviceCodes: number;
   /** DELETE statements run (one per batch). */
   statements: number;
 }
@@ -46,10 +48,11 @@ export const JANITOR_TABLES: readonly JanitorTable[] = [
   'usedJtis',
   'jwtBearerTrusts',
   'pushedRequests',
+  'deviceCodes',
 ];
 
 /** The stores the janitor cleans; each owns the DELETE for its tables. */
-export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trusts' | 'pushedRequests'>;
+export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trusts' | 'pushedRequests' | 'devices'>;
 
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
@@ -74,6 +77,7 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     usedJtis: 0,
     jwtBearerTrusts: 0,
     pushedRequests: 0,
+    deviceCodes: 0,
     statements: 0,
   };
 
@@ -89,7 +93,10 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     return total;
   };
 
-  if (options.tokens) result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size, options.lifespans));
+  if (options.tokens) {
+    result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size, options.lifespans));
+    result.deviceCodes = await inBatches((size) => stores.devices.deleteExpired(cutoff, size));
+  }
   if (options.requests) {
     result.loginSessions = await inBatches((size) => stores.sessions.deleteEndedLoginSessions(cutoff, size));
     result.consentSessions = await inBatches((size) => stores.sessions.deleteStaleConsents(cutoff, size));

@@ -79,15 +79,7 @@ export async function mintAuthorizationResponse(
   const { config, tokens } = registry;
   const { client } = authz;
   const session: TokenSession = {
-    grantType: authz.responseTypes.has('code') ? 'authorization_code' : 'implicit',
-    ext: decision.accessTokenClaims,
-    idTokenClaims: decision.idTokenClaims,
-    ...(decision.subjectForClient ? { obfuscatedSubject: decision.subjectForClient } : {}),
-    authTime: decision.authTime,
-    requestedAt: decision.requestedAt,
-    ...(decision.acr ? { acr: decision.acr } : {}),
-    ...(decision.amr.length > 0 ? { amr: decision.amr } : {}),
-    sid: decision.sid,
+    ...decisionSession(authz.responseTypes.has('code') ? 'authorization_code' : 'implicit', decision),
     ...(authz.nonce ? { nonce: authz.nonce } : {}),
   };
   const grant: Grant = {
@@ -141,4 +133,19 @@ export async function mintAuthorizationResponse(
   }
   if (!response.code && !response.access_token && !response.id_token) response.scope = grant.scope.join(' ');
   return { response, rows };
+}
+
+/** The token session a completed flow's decision gives its tokens (the authorization endpoint's, and a device flow's). */
+export function decisionSession(grantType: string, decision: ConsentDecision): TokenSession {
+  return {
+    grantType,
+    ext: decision.accessTokenClaims,
+    idTokenClaims: decision.idTokenClaims,
+    ...(decision.subjectForClient ? { obfuscatedSubject: decision.subjectForClient } : {}),
+    authTime: decision.authTime,
+    requestedAt: decision.requestedAt,
+    ...(decision.acr ? { acr: decision.acr } : {}),
+    ...(decision.amr.length > 0 ? { amr: decision.amr } : {}),
+    sid: decision.sid,
+  };
 }

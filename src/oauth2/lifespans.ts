@@ -38,6 +38,8 @@ export function lifespanGrantOf(grantType: string): LifespanGrant {
       return 'implicit';
     case 'urn:ietf:params:oauth:grant-type:jwt-bearer':
       return 'jwt_bearer';
+    case 'urn:ietf:params:oauth:grant-type:device_code':
+      return 'device_authorization';
     default:
       return 'authorization_code';
   }

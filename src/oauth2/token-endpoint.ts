@@ -7,6 +7,7 @@ import { offerDpopNonce, tokenRequestKey } from './dpop/binding.js';
 import type { GrantHandler } from './grant.js';
 import { authorizationCodeGrant } from './grants/authorization-code.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
+import { DEVICE_CODE_GRANT_TYPE, deviceCodeGrant } from './grants/device-code.js';
 import { JWT_BEARER_GRANT_TYPE, jwtBearerGrant } from './grants/jwt-bearer.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
 import { tokenExchangeGrant } from './grants/token-exchange.js';
@@ -20,6 +21,7 @@ export const GRANT_HANDLERS: Record<string, GrantHandler> = {
   client_credentials: clientCredentialsGrant,
   [JWT_BEARER_GRANT_TYPE]: jwtBearerGrant,
   [TOKEN_EXCHANGE_GRANT_TYPE]: tokenExchangeGrant,
+  [DEVICE_CODE_GRANT_TYPE]: deviceCodeGrant,
 };
 
 const tokenResponseSchema = {

@@ -128,7 +128,7 @@ export class Metrics {
   ]);
   readonly flowsStarted = new Counter(
     'portcullis_flows_started_total',
-    'Browser flows started (flow="authorization": authorization requests sent to the login app).',
+    'Browser flows started (flow="authorization": authorization requests sent to the login app; flow="device": device verifications begun).',
     ['flow'],
   );
   readonly flowsCompleted = new Counter(

@@ -3,6 +3,7 @@ import { issuerUrl, publicUrl } from '../config/urls.js';
 import type { RouteModule } from '../http/app.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import type { SigningKeyDeps } from '../oauth2/deps.js';
+import { DEVICE_CODE_GRANT_TYPE } from '../oauth2/grants/device-code.js';
 import { JWT_BEARER_GRANT_TYPE } from '../oauth2/grants/jwt-bearer.js';
 import { TOKEN_EXCHANGE_GRANT_TYPE } from '../oauth2/token-types.js';
 import { CREDENTIALS_SUPPORTED } from './credentials-supported.js';
@@ -27,6 +28,7 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     issuer,
     authorization_endpoint: overrides.auth_url || publicUrl(config, '/oauth2/auth'),
     token_endpoint: overrides.token_url || publicUrl(config, '/oauth2/token'),
+    device_authorization_endpoint: overrides.device_authorization_url || publicUrl(config, '/oauth2/device/auth'),
     jwks_uri: overrides.jwks_url || issuerUrl(config, '/.well-known/jwks.json'),
     ...(registrationEndpoint ? { registration_endpoint: registrationEndpoint } : {}),
     revocation_endpoint: issuerUrl(config, '/oauth2/revoke'),
@@ -40,6 +42,7 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
       'implicit',
       'client_credentials',
       'refresh_token',
+      DEVICE_CODE_GRANT_TYPE,
       JWT_BEARER_GRANT_TYPE,
       ...(config.oauth2.token_exchange.enabled ? [TOKEN_EXCHANGE_GRANT_TYPE] : []),
     ],

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type ClientRepository, type DocumentReading, SqlClientRepository } from '../client/repository.js';
 import { type SessionStore, SqlSessionStore } from '../flow/session-store.js';
+import { DeviceCodeStore } from '../oauth2/device-store.js';
 import { UsedJtiStore } from '../oauth2/jti-store.js';
 import { PushedRequestStore } from '../oauth2/pushed-request-store.js';
 import { SqlTokenStore, type TokenStore } from '../oauth2/token-store.js';
@@ -19,6 +20,8 @@ export interface Stores {
   readonly trusts: JwtBearerTrustStore;
   /** Pushed authorization requests (RFC 9126) waiting for the authorization endpoint. */
   readonly pushedRequests: PushedRequestStore;
+  /** The device authorization grant's requests (RFC 8628). */
+  readonly devices: DeviceCodeStore;
 }
 
 /**
@@ -50,6 +53,7 @@ export class SqlPersister implements Persister {
   readonly clients: ClientRepository;
   readonly trusts: JwtBearerTrustStore;
   readonly pushedRequests: PushedRequestStore;
+  readonly devices: DeviceCodeStore;
 
   constructor(
     private readonly db: Kysely<Tables>,
@@ -63,6 +67,7 @@ export class SqlPersister implements Persister {
     this.clients = new SqlClientRepository(db, options.clientReading);
     this.trusts = new JwtBearerTrustStore(db);
     this.pushedRequests = new PushedRequestStore(db);
+    this.devices = new DeviceCodeStore(db, options.sessionSealing);
   }
 
   transaction<T>(work: (stores: Persister) => Promise<T>): Promise<T> {

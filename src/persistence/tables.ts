@@ -12,6 +12,7 @@ export interface Tables {
   users: UserRow;
   jwt_bearer_trusts: JwtBearerTrustRow;
   pushed_authorization_requests: PushedAuthorizationRequestRow;
+  device_codes: DeviceCodeRow;
 }
 
 export interface ClientRow {
@@ -147,4 +148,24 @@ export interface PushedAuthorizationRequestRow {
   /** The authorization request's parameters as JSON, sealed with `secrets.system`. */
   parameters: string;
   expires_at: number;
+}
+
+/** A device authorization request (RFC 8628); neither code is stored, only their signatures' hashes. */
+export interface DeviceCodeRow {
+  /** SHA-256 (hex) of the device code's HMAC signature. */
+  device_code_signature: string;
+  /** HMAC (hex) of the user code under the system secret; unique. */
+  user_code_signature: string;
+  request_id: string;
+  client_id: string;
+  /** Requested scope and audience, JSON arrays. */
+  scope: string;
+  audience: string;
+  /** 0 pending, 1 granted, 2 denied, 3 used. */
+  state: number;
+  /** What was granted (JSON, sealed when sessions are encrypted at rest); `{}` until granted. */
+  session: string;
+  requested_at: number;
+  expires_at: number;
+  last_polled_at: number;
 }

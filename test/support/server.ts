@@ -38,7 +38,8 @@ export interface StartOptions {
   dsn?: string;
   /**
    * Also start the identity UI (src/identity) on a free loopback port, sharing the store, as the
-   * login, consent and logout app (`urls.login` etc. point at it unless `env` sets them).
+   * login, consent, logout and device verification app (`urls.login`, `urls.device.verification` etc.
+   * point at it unless `env` sets them).
    * `adminUrl` makes it call the admin API somewhere else than the admin listener (e.g. a recording proxy).
    */
   identityUi?: boolean | { adminUrl?: string };
@@ -57,6 +58,8 @@ export async function startTestServer(store: TestStore, options: StartOptions = 
         URLS_LOGIN: `${uiUrl}/login`,
         URLS_CONSENT: `${uiUrl}/consent`,
         URLS_LOGOUT: `${uiUrl}/logout`,
+        URLS_DEVICE_VERIFICATION: `${uiUrl}/device`,
+        URLS_DEVICE_SUCCESS: `${uiUrl}/device/done`,
         UI_PORT: String(uiPort),
         UI_HOST: '127.0.0.1',
         UI_ADMIN_URL: (typeof options.identityUi === 'object' && options.identityUi.adminUrl) || `http://127.0.0.1:${adminPort}`,

@@ -6,6 +6,7 @@ import { m0005ConsentIndexPartial } from './0005-consent-index-partial.js';
 import { m0006ClientOrigin } from './0006-client-origin.js';
 import { m0007ClientRotatedSecrets } from './0007-client-rotated-secrets.js';
 import { m0008JwtBearerTrusts } from './0008-jwt-bearer-trusts.js';
+import { m0009DeviceCodes } from './0009-device-codes.js';
 import { m0010PushedAuthorizationRequests } from './0010-pushed-authorization-requests.js';
 import type { VersionedMigration } from './migration.js';
 
@@ -19,5 +20,6 @@ export const MIGRATIONS: readonly VersionedMigration[] = [
   m0006ClientOrigin,
   m0007ClientRotatedSecrets,
   m0008JwtBearerTrusts,
+  m0009DeviceCodes,
   m0010PushedAuthorizationRequests,
 ];
