@@ -212,6 +212,7 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
     skip_logout_consent: input.skip_logout_consent ?? false,
     require_pushed_authorization_requests: input.require_pushed_authorization_requests ?? false,
     ...(input.dpop_bound_access_tokens === true ? { dpop_bound_access_tokens: true as const } : {}),
+    ...(input.fapi2_security_profile === true ? { fapi2_security_profile: true as const } : {}),
     ...normalizeLifespans(input, config),
     created_at: existing?.created_at ?? timestamp,
     updated_at: timestamp,
