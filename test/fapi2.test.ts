@@ -45,7 +45,8 @@ describe.each(CASES)('FAPI 2.0 Security Profile ($name)', ({ store, mode }: { st
   let publicClient: Made;
   let rsaOnly: Made;
 
-  async function createClient(body: Record<string, unknown>, profile = true): Promise<Made> {
+  /** POSTs a client to the admin API, with the per-client switch in that mode. */
+  async function postClient(body: Record<string, unknown>, profile = true) {
     const response = await fetch(`${server.adminUrl}/admin/clients`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -58,10 +59,19 @@ describe.each(CASES)('FAPI 2.0 Security Profile ($name)', ({ store, mode }: { st
         ...body,
       }),
     });
-    const made = (await response.json()) as Made;
-    expect(response.status, JSON.stringify(made)).toBe(201);
-    return made;
+    return { status: response.status, body: (await response.json()) as Made & { error?: string } };
   }
+
+  async function createClient(body: Record<string, unknown>, profile = true): Promise<Made> {
+    const made = await postClient(body, profile);
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    return made.body;
+  }
+
+  /** Clients the profile does not allow: refused at registration with the per-client switch, created (and refused at use) when global. */
+  const SECRET_CLIENT = { token_endpoint_auth_method: 'client_secret_basic' };
+  const PUBLIC_CLIENT = { token_endpoint_auth_method: 'none' };
+  const RSA_CLIENT = { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'RS256' };
 
   beforeAll(async () => {
     server = await startTestServer(store, {
@@ -91,13 +101,11 @@ describe.each(CASES)('FAPI 2.0 Security Profile ($name)', ({ store, mode }: { st
       { ...(await exportJWK(ps.publicKey)), kid: 'ps', use: 'sig' },
     ];
     fapi = await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys } });
-    rsaOnly = await createClient({
-      token_endpoint_auth_method: 'private_key_jwt',
-      token_endpoint_auth_signing_alg: 'RS256',
-      jwks: { keys },
-    });
-    secretClient = await createClient({ token_endpoint_auth_method: 'client_secret_basic' });
-    publicClient = await createClient({ token_endpoint_auth_method: 'none' });
+    if (mode === 'global') {
+      rsaOnly = await createClient({ ...RSA_CLIENT, jwks: { keys } });
+      secretClient = await createClient(SECRET_CLIENT);
+      publicClient = await createClient(PUBLIC_CLIENT);
+    }
   });
   afterAll(async () => server?.close());
 
@@ -248,6 +256,15 @@ describe.each(CASES)('FAPI 2.0 Security Profile ($name)', ({ store, mode }: { st
   });
 
   it('§5.3.2.1: only confidential clients, authenticated with private_key_jwt (client secrets and public clients refused)', async () => {
+    if (mode === 'per client') {
+      for (const body of [SECRET_CLIENT, PUBLIC_CLIENT]) {
+        const refused = await postClient(body);
+        expect(refused.status).toBe(400);
+        expect(refused.body.error).toBe('invalid_client_metadata');
+        expect((refused.body as { error_description?: string }).error_description).toContain('fapi2_security_profile');
+      }
+      return;
+    }
     const { parameters } = await requestParameters();
     const basic = await postForm(`${server.publicUrl}/oauth2/par`, parameters, {
       authorization: basicAuth(secretClient.client_id, secretClient.client_secret as string),
@@ -307,17 +324,17 @@ describe.each(CASES)('FAPI 2.0 Security Profile ($name)', ({ store, mode }: { st
 
   it('§5.4.1: client assertions signed only with PS256, ES256 or EdDSA', async () => {
     const form = { grant_type: 'client_credentials' };
-    // RS256 is refused, even from a client that registered it.
-    expectOAuthError(
-      await tokenRequest(server, await withAssertion(fapi, form, { alg: 'RS256', key: rsaKey, kid: 'rsa' })),
-      401,
-      'invalid_client',
-    );
-    expectOAuthError(
-      await tokenRequest(server, await withAssertion(rsaOnly, form, { alg: 'RS256', key: rsaKey, kid: 'rsa' })),
-      401,
-      'invalid_client',
-    );
+    // RS256 is refused, even from a client that registered it (which the per-client switch refuses to register).
+    const rs256 = { alg: 'RS256', key: rsaKey, kid: 'rsa' };
+    expectOAuthError(await tokenRequest(server, await withAssertion(fapi, form, rs256)), 401, 'invalid_client');
+    if (mode === 'global') {
+      expectOAuthError(await tokenRequest(server, await withAssertion(rsaOnly, form, rs256)), 401, 'invalid_client');
+    } else {
+      const refused = await postClient({ ...RSA_CLIENT, jwks: { keys: [{ kty: 'RSA', n: 'sXch', e: 'AQAB', kid: 'r' }] } });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toBe('invalid_client_metadata');
+      expect((refused.body as { error_description?: string }).error_description).toContain('fapi2_security_profile');
+    }
     // PS256 and EdDSA get as far as the DPoP requirement: authenticated.
     for (const options of [
       { alg: 'PS256', key: psKey, kid: 'ps' },
