@@ -96,6 +96,11 @@ export interface OAuth2Client extends Lifespans {
    * shown only when true (a client that does not use it keeps Hydra's exact JSON).
    */
   dpop_bound_access_tokens?: true;
+  /**
+   * FAPI 2.0 Security Profile for this client alone (`oauth2/fapi2.ts`). Beyond Hydra's model, so
+   * stored and shown only when true, as `dpop_bound_access_tokens`.
+   */
+  fapi2_security_profile?: true;
   created_at: string;
   updated_at: string;
 }
@@ -108,10 +113,11 @@ export interface ClientResponse extends OAuth2Client {
 }
 
 /** A client as a request gives it: any subset of fields, types checked by the route schema. */
-export type ClientInput = Partial<Omit<ClientResponse, 'jwks' | 'dpop_bound_access_tokens'>> & {
+export type ClientInput = Partial<Omit<ClientResponse, 'jwks' | 'dpop_bound_access_tokens' | 'fapi2_security_profile'>> & {
   jwks?: unknown;
   metadata?: unknown;
   dpop_bound_access_tokens?: boolean | null;
+  fapi2_security_profile?: boolean | null;
 };
 
 /** True for grant/response checks: an empty registered list means Hydra's default. */
@@ -163,6 +169,7 @@ export const clientInputSchema = {
     skip_logout_consent: { type: ['boolean', 'null'] },
     require_pushed_authorization_requests: { type: ['boolean', 'null'] },
     dpop_bound_access_tokens: { type: ['boolean', 'null'] },
+    fapi2_security_profile: { type: ['boolean', 'null'] },
     ...Object.fromEntries(LIFESPAN_FIELDS.map((field) => [field, lifespanSchema])),
   },
 } as const;
@@ -212,6 +219,7 @@ export const clientResponseSchema = {
     skip_logout_consent: { type: 'boolean' },
     require_pushed_authorization_requests: { type: 'boolean' },
     dpop_bound_access_tokens: { type: 'boolean' },
+    fapi2_security_profile: { type: 'boolean' },
     registration_access_token: { type: 'string' },
     registration_client_uri: { type: 'string' },
     created_at: { type: 'string' },

@@ -3,6 +3,7 @@ import { formatDuration, parseDuration } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
 import { InvalidClientMetadataError, InvalidRedirectUriError } from '../http/errors.js';
 import { audienceMatcher } from '../oauth2/audience.js';
+import { FAPI2_SIGNING_ALGS } from '../oauth2/fapi2.js';
 import { scopeMatcher } from '../oauth2/scope.js';
 import { sectorIdentifier } from '../oauth2/subject.js';
 import { spaceSeparated, whitespaceSeparated } from '../util/space-separated.js';
@@ -135,6 +136,7 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
   if (authSigningAlg && !(SIGNING_ALGS as readonly string[]).includes(authSigningAlg)) {
     throw invalid(`Field token_endpoint_auth_signing_alg must be one of ${SIGNING_ALGS.join(', ')}.`);
   }
+  if (input.fapi2_security_profile === true) checkFapi2Metadata(method, authSigningAlg);
   const userinfoAlg = input.userinfo_signed_response_alg || 'none';
   if (userinfoAlg !== 'none' && userinfoAlg !== 'RS256') {
     throw invalid('Field userinfo_signed_response_alg must be none or RS256.');
@@ -212,6 +214,7 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
     skip_logout_consent: input.skip_logout_consent ?? false,
     require_pushed_authorization_requests: input.require_pushed_authorization_requests ?? false,
     ...(input.dpop_bound_access_tokens === true ? { dpop_bound_access_tokens: true as const } : {}),
+    ...(input.fapi2_security_profile === true ? { fapi2_security_profile: true as const } : {}),
     ...normalizeLifespans(input, config),
     created_at: existing?.created_at ?? timestamp,
     updated_at: timestamp,
@@ -329,6 +332,24 @@ function checkBounds(input: ClientInput, config: Config): void {
  * host need none: that follows the spec, where Hydra refuses any client with several redirect URIs
  * and no sector, but only when a user signs in.
  */
+/**
+ * A client that opts into the FAPI 2.0 Security Profile (`oauth2/fapi2.ts`) registers what the
+ * profile lets it use: `private_key_jwt` (§5.3.2.1), and PS256, ES256 or EdDSA if it names an
+ * algorithm (§5.4.1). Refused here rather than at every request it could never make.
+ */
+function checkFapi2Metadata(method: TokenEndpointAuthMethod, authSigningAlg: string): void {
+  if (method !== 'private_key_jwt') {
+    throw new InvalidClientMetadataError(
+      'A client with fapi2_security_profile must use token_endpoint_auth_method private_key_jwt (FAPI 2.0 Security Profile §5.3.2.1).',
+    );
+  }
+  if (authSigningAlg && !(FAPI2_SIGNING_ALGS as readonly string[]).includes(authSigningAlg)) {
+    throw new InvalidClientMetadataError(
+      'A client with fapi2_security_profile must use token_endpoint_auth_signing_alg PS256, ES256 or EdDSA (FAPI 2.0 Security Profile §5.4.1).',
+    );
+  }
+}
+
 function checkPairwiseSector(subjectType: string, sectorIdentifierUri: string, redirectUris: string[]): void {
   if (subjectType !== 'pairwise' || sectorIdentifierUri || redirectUris.length === 0) return;
   if (sectorIdentifier({ sector_identifier_uri: '', redirect_uris: redirectUris }) === undefined) {

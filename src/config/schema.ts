@@ -443,6 +443,12 @@ export const SCHEMA = {
         'Take authorization requests only as pushed authorization requests (RFC 9126 §5, discovery’s `require_pushed_authorization_requests`): any other request to `/oauth2/auth` is `invalid_request`. A client can require it for itself alone with its `require_pushed_authorization_requests` metadata.',
       ),
     },
+    fapi2_security_profile: {
+      enabled: bool(
+        false,
+        'Apply the FAPI 2.0 Security Profile to every client (a client can opt in alone with its `fapi2_security_profile` metadata; see docs/modern-oauth.md): authorization requests only pushed (PAR), with `response_type=code`, PKCE S256 and an explicit `redirect_uri`; clients authenticate only with `private_key_jwt` whose assertion’s `aud` is the issuer, as a string; client assertions and request objects signed with PS256, ES256 or EdDSA; every token request carries a DPoP proof; authorization codes live at most 60s and `request_uri`s less than 600s. Discovery advertises what the profile allows.',
+      ),
+    },
     client_id_metadata_documents: {
       enabled: bool(
         false,

@@ -17,6 +17,7 @@ import { parseBasicCredentials } from '../http/basic-credentials.js';
 import { InvalidClientError, InvalidRequestError } from '../http/errors.js';
 import { AssertionKeysError } from './client-auth-state.js';
 import type { ClientAuthDeps, ClientKeysDeps } from './deps.js';
+import { checkFapi2AssertionAudience, checkFapi2ClientAuthentication, fapi2DefaultSigningAlgs, fapi2SigningAlgs } from './fapi2.js';
 import { type FormBody, single } from './token-params.js';
 
 /**
@@ -58,6 +59,12 @@ export const MAX_ASSERTION_KEY_CANDIDATES = 5;
 const IAT_LEEWAY_S = 60;
 
 export async function authenticateClient(registry: ClientAuthDeps, request: FastifyRequest, body: FormBody): Promise<OAuth2Client> {
+  const client = await authenticateWithRegisteredMethod(registry, request, body);
+  checkFapi2ClientAuthentication(registry, client);
+  return client;
+}
+
+async function authenticateWithRegisteredMethod(registry: ClientAuthDeps, request: FastifyRequest, body: FormBody): Promise<OAuth2Client> {
   const basic = parseBasicCredentials(request.headers.authorization);
   const bodyId = single(body, 'client_id');
   const bodySecret = single(body, 'client_secret');
@@ -184,6 +191,7 @@ async function authenticateWithAssertion(
 
   const payload = await verifyAssertion(registry, stored, assertion, header);
   // From here on the caller has proven it holds the client's key: refusals say what is wrong.
+  checkFapi2AssertionAudience(registry, client, payload.aud);
   const accepted = acceptedAudiences(registry);
   const audiences = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
   if (!audiences.some((aud) => typeof aud === 'string' && accepted.has(withoutTrailingSlashes(aud)))) {
@@ -241,7 +249,9 @@ async function verifyAssertion(
   header: ProtectedHeaderParameters,
 ): Promise<JWTPayload> {
   const client = stored.client;
-  const algorithms = client.token_endpoint_auth_signing_alg ? [client.token_endpoint_auth_signing_alg] : [...DEFAULT_ASSERTION_ALGS];
+  const algorithms = client.token_endpoint_auth_signing_alg
+    ? fapi2SigningAlgs(registry, client, [client.token_endpoint_auth_signing_alg])
+    : fapi2DefaultSigningAlgs(registry, client, DEFAULT_ASSERTION_ALGS);
   const options: VerifyOptions = { algorithms, issuer: client.client_id, subject: client.client_id, requiredClaims: ['exp', 'jti'] };
   try {
     if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {

@@ -8,7 +8,7 @@ import type { Registry } from '../registry.js';
 export type SigningKeyDeps = Pick<Registry, 'config' | 'keys'>;
 
 /** Minting codes and tokens (`issue.ts`): the token service, ID-token signing, nonces and request ids. */
-export type TokenIssuingDeps = SigningKeyDeps & Pick<Registry, 'keyring' | 'tokens' | 'random'>;
+export type TokenIssuingDeps = SigningKeyDeps & Pick<Registry, 'keyring' | 'tokens' | 'random' | 'clock'>;
 
 /** Calling the token hooks: their settings, the outbound tracing, their metrics. */
 export type TokenHookDeps = Pick<Registry, 'config' | 'tracing' | 'metrics'>;

@@ -3,6 +3,7 @@ import type { AuthorizeRequest } from './authorize/model.js';
 import { grantsCredentials, mintVcNonce } from './credential-nonce.js';
 import type { TokenIssuingDeps } from './deps.js';
 import { tokenTypeOf } from './dpop/binding.js';
+import { fapi2CodeLifespan } from './fapi2.js';
 import type { TokenResponse } from './grant.js';
 import { signIdToken } from './id-token.js';
 import { type LifespanGrant, lifespan } from './lifespans.js';
@@ -106,7 +107,8 @@ export async function mintAuthorizationResponse(
           ...(authz.dpopJkt ? { dpopJkt: authz.dpopJkt } : {}),
         },
       },
-      config.ttl.auth_code,
+      fapi2CodeLifespan(registry, client, config.ttl.auth_code),
+      registry.clock.now(),
     );
     response.code = code.token;
     rows.push(code.row);

@@ -43,7 +43,7 @@ export const parEndpoint: RouteModule = (app, registry) => {
         // The authorization endpoint's errors, answered to the client directly (RFC 9126 §2.3).
         throw error instanceof AuthorizeError ? error.error : error;
       }
-      return reply.status(201).send(await storePushedRequest(registry, client.client_id, checked));
+      return reply.status(201).send(await storePushedRequest(registry, client, checked));
     },
   );
   app.route({

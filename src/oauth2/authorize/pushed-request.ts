@@ -3,6 +3,7 @@ import type { StoredClient } from '../../client/repository.js';
 import { sha256Hex } from '../../crypto/keyring.js';
 import { InvalidRequestError, InvalidRequestUriError } from '../../http/errors.js';
 import type { PushedRequestDeps } from '../deps.js';
+import { fapi2Applies, fapi2RequestUriLifespan } from '../fapi2.js';
 
 /**
  * Pushed authorization requests (RFC 9126). A client posts its authorization request to
@@ -54,9 +55,16 @@ export function isPushedRequestUri(value: string | undefined): value is string {
   return value?.startsWith(PUSHED_REQUEST_URI_PREFIX) === true;
 }
 
-/** Whether this client's authorization requests must be pushed (globally, or by its own metadata: RFC 9126 §5, §6). */
+/**
+ * Whether this client's authorization requests must be pushed (globally, or by its own metadata:
+ * RFC 9126 §5, §6; or by the FAPI 2.0 Security Profile, §5.3.2.2).
+ */
 export function pushRequired(registry: Pick<PushedRequestDeps, 'config'>, client: OAuth2Client): boolean {
-  return registry.config.oauth2.pushed_authorization_requests.required || client.require_pushed_authorization_requests === true;
+  return (
+    registry.config.oauth2.pushed_authorization_requests.required ||
+    client.require_pushed_authorization_requests === true ||
+    fapi2Applies(registry, client)
+  );
 }
 
 /**
@@ -105,15 +113,15 @@ export async function withPushedRequest(
 /** Stores a checked authorization request; its `request_uri` and how many seconds it may be used for. */
 export async function storePushedRequest(
   registry: PushedRequestDeps,
-  clientId: string,
+  client: OAuth2Client,
   params: Record<string, string>,
 ): Promise<{ request_uri: string; expires_in: number }> {
   const id = registry.random.bytes(ID_BYTES).toString('base64url');
   const idHash = sha256Hex(id);
-  const lifespan = registry.config.oauth2.pushed_authorization_requests.request_uri_lifespan;
+  const lifespan = fapi2RequestUriLifespan(registry, client, registry.config.oauth2.pushed_authorization_requests.request_uri_lifespan);
   await registry.persister.pushedRequests.insert({
     idHash,
-    clientId,
+    clientId: client.client_id,
     sealedParameters: registry.keyring.seal(SEAL_PURPOSE, JSON.stringify(params), idHash),
     expiresAt: registry.clock.now() + lifespan,
   });

@@ -6,6 +6,7 @@ import { HttpError, InvalidRequestError, InvalidRequestObjectError, InvalidReque
 import { fetchText } from '../../http/outbound.js';
 import { verifyWithClientKeys } from '../client-auth.js';
 import type { AuthorizeRequestDeps } from '../deps.js';
+import { FAPI2_SIGNING_ALGS, fapi2SigningAlgs } from '../fapi2.js';
 import { RESOURCE } from '../resource.js';
 import { parseScope } from '../scope.js';
 
@@ -100,6 +101,11 @@ async function verifyRequestObject(registry: AuthorizeRequestDeps, stored: Store
   if (required && required !== alg) {
     throw new InvalidRequestObjectError(
       `The request object uses signing algorithm '${alg}', but the requested OAuth 2.0 Client enforces signing algorithm '${required}'.`,
+    );
+  }
+  if (fapi2SigningAlgs(registry, stored.client, [alg]).length === 0) {
+    throw new InvalidRequestObjectError(
+      `The FAPI 2.0 Security Profile requires request objects signed with ${FAPI2_SIGNING_ALGS.join(', ')}.`,
     );
   }
   try {

@@ -15,6 +15,7 @@ import { spaceSeparated } from '../../util/space-separated.js';
 import { disallowedAudiences } from '../audience.js';
 import type { AuthorizeRequestDeps } from '../deps.js';
 import { checkDpopJkt } from '../dpop/binding.js';
+import { checkFapi2AuthorizationRequest } from '../fapi2.js';
 import { verifyOwnIdToken } from '../id-token.js';
 import { resourcesOfParams, withResources } from '../resource.js';
 import { disallowedScopes, parseScope } from '../scope.js';
@@ -137,6 +138,7 @@ async function checkVerifiedRequest(
     const prompt = checkPrompt(params);
     const maxAge = checkMaxAge(params);
     const codeChallenge = checkPkce(registry, client, params, responseTypes);
+    checkFapi2AuthorizationRequest(registry, client, { responseTypes, codeChallenge, redirectUriSent: sent });
     const idTokenHintClaims = await checkIdTokenHint(registry, params);
     const dpopJkt = checkDpopJkt(params, responseTypes);
     return {

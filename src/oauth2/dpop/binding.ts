@@ -3,6 +3,7 @@ import type { OAuth2Client } from '../../client/model.js';
 import { publicUrl } from '../../config/urls.js';
 import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import type { DpopDeps } from '../deps.js';
+import { fapi2RequiresDpop } from '../fapi2.js';
 import type { TokenSession } from '../token-store.js';
 import { dpopHeader, offeredDpopNonce, verifyDpopProof } from './proof.js';
 
@@ -32,6 +33,11 @@ export async function tokenRequestKey(deps: DpopDeps, request: FastifyRequest, c
   if (proof === undefined) {
     if (client.dpop_bound_access_tokens) {
       throw new InvalidRequestError('The client is registered with dpop_bound_access_tokens: its token requests must carry a DPoP proof.');
+    }
+    if (fapi2RequiresDpop(deps, client)) {
+      throw new InvalidRequestError(
+        'The FAPI 2.0 Security Profile requires sender-constrained tokens: token requests must carry a DPoP proof.',
+      );
     }
     return undefined;
   }

@@ -17,7 +17,8 @@ const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 export const authorizationCodeGrant: GrantHandler = async ({ registry, client, body, dpopJkt }) => {
   const code = single(body, 'code');
   if (!code) throw new InvalidRequestError('The "code" parameter is missing.');
-  const now = Date.now();
+  // The registry's clock, as the code was minted with (issue.ts).
+  const now = registry.clock.now();
   const row = await registry.tokens.resolve(code, 'authorization_code');
   if (!row) throw new InvalidGrantError('The authorization code is malformed, unknown, or was not issued by this server.');
   if (row.clientId !== client.client_id) throw new InvalidGrantError('The authorization code was issued to another client.');
