@@ -613,11 +613,22 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       expect(await store.create(written)).toBe(true);
       const expected = { ...written, state: 'pending', grant: undefined, lastPolledAt: 0 };
       expect(await store.findByDeviceCode('dev-find')).toEqual(expected);
-      expect(await store.findByUserCode('user-find')).toEqual(expected);
+      expect(await store.findByUserCode(['user-find'])).toEqual(expected);
       expect(await store.findByRequestId('devreq-find')).toEqual(expected);
       expect(await store.findByDeviceCode('user-find')).toBeUndefined();
-      expect(await store.findByUserCode('dev-find')).toBeUndefined();
+      expect(await store.findByUserCode(['dev-find'])).toBeUndefined();
       expect(await store.findByDeviceCode('dev-missing')).toBeUndefined();
+    });
+
+    it('finds a user code by any of several signatures, the earliest in the list first', async () => {
+      const store = devices();
+      await store.create(deviceRequest('sig-older', clientId, { userCodeSignature: 'user-sig-older' }));
+      await store.create(deviceRequest('sig-newer', clientId, { userCodeSignature: 'user-sig-newer' }));
+      expect((await store.findByUserCode(['user-sig-newer', 'user-sig-older']))?.requestId).toBe('devreq-sig-newer');
+      expect((await store.findByUserCode(['user-sig-older', 'user-sig-newer']))?.requestId).toBe('devreq-sig-older');
+      expect((await store.findByUserCode(['user-sig-missing', 'user-sig-older']))?.requestId).toBe('devreq-sig-older');
+      expect(await store.findByUserCode(['user-sig-missing'])).toBeUndefined();
+      expect(await store.findByUserCode([])).toBeUndefined();
     });
 
     it('refuses a second request with a taken user code signature, and keeps the first', async () => {
@@ -626,7 +637,7 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       const clash = deviceRequest('taken-2', clientId, { userCodeSignature: 'user-taken' });
       expect(await store.create(clash)).toBe(false);
       expect(await store.findByDeviceCode('dev-taken-2')).toBeUndefined();
-      expect((await store.findByUserCode('user-taken'))?.requestId).toBe('devreq-taken');
+      expect((await store.findByUserCode(['user-taken']))?.requestId).toBe('devreq-taken');
     });
 
     it('grants a pending request with the grant intact, then uses it once; a used row cannot be granted again', async () => {
