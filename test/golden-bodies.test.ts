@@ -46,6 +46,8 @@ const VOLATILE_KEYS = new Set([
   'expires_in',
   'expires_at',
   'jti',
+  'device_code',
+  'user_code',
 ]);
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
@@ -233,5 +235,36 @@ describe.each(STORES)('golden bodies ($name)', (store) => {
     body.request_uri = body.request_uri.replace(/[A-Za-z0-9_-]{43}$/, '<random>');
     await golden('par-created', pushed);
     await golden('par-error-invalid-redirect-uri', await parCall({ ...form, redirect_uri: 'https://evil.example/cb' }));
+  });
+
+  it('device authorization and polling (RFC 8628)', async () => {
+    const created = await adminCall('POST', '/admin/clients', {
+      client_name: 'Golden device',
+      grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
+      token_endpoint_auth_method: 'none',
+      scope: 'openid offline_access',
+    });
+    expect(created.status).toBe(201);
+    const deviceClient = (created.body as { client_id: string }).client_id;
+    const publicCall = async (path: string, form: Record<string, string>) =>
+      read(
+        await fetch(`${server.publicUrl}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ client_id: deviceClient, ...form }).toString(),
+        }),
+      );
+    const authorized = await publicCall('/oauth2/device/auth', { scope: 'openid offline_access' });
+    // The user code is volatile, and verification_uri_complete carries it: its place is compared.
+    const body = authorized.body as { user_code: string; verification_uri_complete: string; device_code: string };
+    expect(body.verification_uri_complete).toContain(`user_code=${encodeURIComponent(body.user_code)}`);
+    body.verification_uri_complete = body.verification_uri_complete.replace(encodeURIComponent(body.user_code), '<user_code>');
+    await golden('device-authorization', authorized);
+
+    const poll = () =>
+      publicCall('/oauth2/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: body.device_code });
+    await golden('token-error-authorization-pending', await poll());
+    // Polled again at once, sooner than the interval.
+    await golden('token-error-slow-down', await poll());
   });
 });

@@ -365,4 +365,56 @@ describe.each(STORES)('device authorization grant (RFC 8628) ($name)', (store) =
       expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     }
   });
+  it('keeps finding pending user codes after secrets.system rotates, and never issues a code pending under an older secret', async () => {
+    const OLD = 'test-secret-0123456789abcdef';
+    const NEW = 'rotated-secret-0123456789abcdef';
+    // One-letter codes from two letters: both can be pending at once, and then no other code exists.
+    const tiny = { OAUTH2_DEVICE_AUTHORIZATION_USER_CODE_LENGTH: '1', OAUTH2_DEVICE_AUTHORIZATION_USER_CODE_CHARACTER_SET: 'QR' };
+    const at = (secrets: string) =>
+      startTestServer(store, {
+        dsn: server.config.dsn,
+        env: { ...FLOW_ENV, ...tiny, URLS_DEVICE_VERIFICATION: DEVICE_APP, SECRETS_SYSTEM: secrets },
+      });
+    const before = await at(OLD);
+    const rotated = await at(`${NEW},${OLD}`);
+    const replaced = await at(NEW);
+    try {
+      const issue = (on: TestServer) =>
+        postForm(`${on.publicUrl}/oauth2/device/auth`, { client_id: publicClient.client_id, scope: 'openid' });
+      const pending = new Map<string, string>();
+      for (let attempt = 0; attempt < 20 && pending.size < 2; attempt++) {
+        const answer = await issue(before);
+        if (answer.status === 200) pending.set(answer.body.user_code as string, answer.body.device_code as string);
+      }
+      expect([...pending.keys()].sort()).toEqual(['Q', 'R']);
+      // Both letters are pending under the old secret: the rotated server finds no free code.
+      for (let attempt = 0; attempt < 3; attempt++) expectOAuthError(await issue(rotated), 500, 'server_error');
+
+      const accept = async (on: TestServer, userCode: string) => {
+        const started = await new Browser().get(`${on.publicUrl}/oauth2/device/verify`);
+        const challenge = new URL(started.headers.get('location') as string).searchParams.get('device_challenge') as string;
+        const call = on.admin.oauth2.acceptUserCodeRequest({
+          deviceChallenge: challenge,
+          acceptDeviceUserCodeRequest: { user_code: userCode },
+        });
+        return call.then(
+          (answer) => ({ status: answer.status }),
+          () => rejection(call),
+        );
+      };
+      // Without the old secret the codes are unknown; with it (second), they are found.
+      expect((await accept(replaced, 'Q')).status).toBe(400);
+      expect((await accept(rotated, 'Q')).status).toBe(200);
+      expect((await accept(rotated, 'R')).status).toBe(200);
+      // The device codes verify under the older secret too: the device keeps polling.
+      const poll = await postForm(`${rotated.publicUrl}/oauth2/token`, {
+        grant_type: DEVICE_GRANT,
+        device_code: pending.get('Q') as string,
+        client_id: publicClient.client_id,
+      });
+      expectOAuthError(poll, 400, 'authorization_pending');
+    } finally {
+      await Promise.all([before.close(), rotated.close(), replaced.close()]);
+    }
+  });
 });

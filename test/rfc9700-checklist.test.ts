@@ -25,7 +25,8 @@ import {
   signIn,
   submitForm,
 } from './support/browser.js';
-import { basicAuth, expectOAuthError, postForm, sdkJwks } from './support/http.js';
+import { TestClock } from './support/clock.js';
+import { basicAuth, expectOAuthError, postForm, rejection, sdkJwks } from './support/http.js';
 import { issuerKey, signAssertion } from './support/jwt-bearer.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
@@ -38,6 +39,8 @@ const LOGOUT_URL = 'http://logout.test/logout';
 const API = 'https://api.example';
 const PASSWORD = 'correct horse battery staple';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const DEVICE_APP = 'http://device.test/verify';
 
 /** A loopback server answering each path with a handler (none: 404), counting the requests per path. */
 class Loopback {
@@ -1276,6 +1279,121 @@ describe.each(STORES)('RFC 9700 checklist ($name)', (store) => {
         await guarded.close();
         await slow.close();
       }
+    });
+  });
+  describe('RFC 8628 §5 device authorization grant', () => {
+    const clock = new TestClock();
+    /** Shares the store; its own clock (to expire codes) and its own guessing limits. */
+    let devices: TestServer;
+    let deviceA: string;
+    let deviceB: string;
+
+    beforeAll(async () => {
+      devices = await startTestServer(store, { dsn: server.config.dsn, env: { ...FLOW_ENV, URLS_DEVICE_VERIFICATION: DEVICE_APP }, clock });
+      const make = async () =>
+        (
+          await devices.admin.oauth2.createOAuth2Client({
+            oAuth2Client: { grant_types: [DEVICE_GRANT], token_endpoint_auth_method: 'none', scope: 'openid offline_access' },
+          })
+        ).data.client_id as string;
+      deviceA = await make();
+      deviceB = await make();
+    });
+    afterAll(async () => devices?.close());
+
+    const authorizeDevice = async (clientId = deviceA) => {
+      const answer = await postForm(`${devices.publicUrl}/oauth2/device/auth`, { client_id: clientId, scope: 'openid' });
+      expect(answer.status).toBe(200);
+      return answer.body as { device_code: string; user_code: string; verification_uri: string };
+    };
+    const pollDevice = (deviceCode: string, clientId = deviceA) =>
+      postForm(`${devices.publicUrl}/oauth2/token`, { grant_type: DEVICE_GRANT, device_code: deviceCode, client_id: clientId });
+    /** Opens the verification link in a browser: the device challenge the verification app receives. */
+    const openChallenge = async (browser: Browser) => {
+      const started = await browser.get(`${devices.publicUrl}/oauth2/device/verify`);
+      expect(started.status).toBe(302);
+      return new URL(started.headers.get('location') as string).searchParams.get('device_challenge') as string;
+    };
+    const acceptCode = (challenge: string, userCode: string) =>
+      devices.admin.oauth2.acceptUserCodeRequest({ deviceChallenge: challenge, acceptDeviceUserCodeRequest: { user_code: userCode } });
+    /** The person approves: the user code accepted, then login and consent. */
+    const approve = async (userCode: string) => {
+      const browser = new Browser();
+      const { data } = await acceptCode(await openChallenge(browser), userCode);
+      const { callback } = await runFlow(devices, browser, data.redirect_to);
+      expect(new URL(callback).pathname).toBe('/oauth2/fallbacks/device/done');
+    };
+
+    it('§5.3 / RFC 9700 §4.5 a device code is single use: a second redemption is refused and revokes the tokens issued with it', async () => {
+      const device = await authorizeDevice();
+      await approve(device.user_code);
+      const first = await pollDevice(device.device_code);
+      expect(first.status).toBe(200);
+      const accessToken = first.body.access_token as string;
+      expect((await devices.admin.oauth2.introspectOAuth2Token({ token: accessToken })).data.active).toBe(true);
+      clock.advance(5000);
+      expectOAuthError(await pollDevice(device.device_code), 400, 'invalid_grant');
+      expect((await devices.admin.oauth2.introspectOAuth2Token({ token: accessToken })).data.active).toBe(false);
+      // The user code is spent too: it cannot start another approval.
+      const again = await rejection(acceptCode(await openChallenge(new Browser()), device.user_code));
+      expect(again.status).toBe(400);
+    });
+
+    it('§5.3 / RFC 9700 §4.5 a device code issued to one client is refused to another, and stays redeemable by its own', async () => {
+      const device = await authorizeDevice(deviceA);
+      await approve(device.user_code);
+      expectOAuthError(await pollDevice(device.device_code, deviceB), 400, 'invalid_grant');
+      clock.advance(5000);
+      expect((await pollDevice(device.device_code, deviceA)).status).toBe(200);
+    });
+
+    it('RFC 8628 §3.5 polling faster than the interval gets slow_down, and nothing else', async () => {
+      const device = await authorizeDevice();
+      expectOAuthError(await pollDevice(device.device_code), 400, 'authorization_pending');
+      expectOAuthError(await pollDevice(device.device_code), 400, 'slow_down');
+      // The clock also runs in real time, so leave a margin below the interval.
+      clock.advance(4_000);
+      expectOAuthError(await pollDevice(device.device_code), 400, 'slow_down');
+      clock.advance(1_000);
+      expectOAuthError(await pollDevice(device.device_code), 400, 'authorization_pending');
+    });
+
+    it('§5.2 an expired device code gets expired_token, and its user code can no longer be approved', async () => {
+      const device = await authorizeDevice();
+      const challenge = await openChallenge(new Browser());
+      clock.advance(devices.config.ttl.device_user_code);
+      clock.advance(5000);
+      expectOAuthError(await pollDevice(device.device_code), 400, 'expired_token');
+      expect((await rejection(acceptCode(challenge, device.user_code))).status).toBe(400);
+    });
+
+    // Last in this block: it spends this address's allowance of device challenges.
+    it('§5.1 user code brute force: five codes per device challenge, then 429 even for the right code; and few challenges per address', async () => {
+      const device = await authorizeDevice();
+      const challenge = await openChallenge(new Browser());
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const wrong = await rejection(acceptCode(challenge, `WRONG${attempt}XX`));
+        expect(wrong.status).toBe(400);
+      }
+      const limited = await rejection(acceptCode(challenge, device.user_code));
+      expect(limited.status).toBe(429);
+      expect(limited.headers['retry-after']).toBeTruthy();
+      // The right code stays unapproved by this challenge, and works from a fresh one.
+      clock.advance(5000);
+      expectOAuthError(await pollDevice(device.device_code), 400, 'authorization_pending');
+      await approve(device.user_code);
+      clock.advance(5000);
+      expect((await pollDevice(device.device_code)).status).toBe(200);
+
+      // New challenges to guess with are limited per address (20 an hour; some were opened above).
+      const statuses: number[] = [];
+      for (let open = 0; open < 21; open++) {
+        const response = await fetch(`${devices.publicUrl}/oauth2/device/verify`, { redirect: 'manual' });
+        await response.arrayBuffer();
+        statuses.push(response.status);
+      }
+      expect(statuses).toContain(429);
+      expect(statuses.at(-1)).toBe(429);
     });
   });
 });

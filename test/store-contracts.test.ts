@@ -4,6 +4,7 @@ import { SqlClientRepository } from '../src/client/repository.js';
 import { type ConsentSession, type LoginSession, SqlSessionStore } from '../src/flow/session-store.js';
 import { SqlUserStore, UserConflictError } from '../src/identity/user-store.js';
 import { SqlKeyRepository } from '../src/jwk/repository.js';
+import { DeviceCodeStore, type DeviceGrant, type DeviceRequest } from '../src/oauth2/device-store.js';
 import { UsedJtiStore } from '../src/oauth2/jti-store.js';
 import { SqlTokenStore, type StoredToken } from '../src/oauth2/token-store.js';
 import type { Logger } from '../src/observability/logger.js';
@@ -75,6 +76,26 @@ function countingInserts(db: Kysely<Tables>): { db: Kysely<Tables>; rowsPerInser
 }
 
 /** Warnings would only be the background sweep failing, which a contract case must notice. */
+const deviceRequest = (key: string, clientId: string, extra: Partial<DeviceRequest> = {}) => ({
+  deviceCodeSignature: `dev-${key}`,
+  userCodeSignature: `user-${key}`,
+  requestId: `devreq-${key}`,
+  clientId,
+  scope: ['openid', 'offline_access'],
+  audience: ['https://api.example'],
+  requestedAt: 1_000,
+  expiresAt: Date.now() + 600_000,
+  ...extra,
+});
+
+const deviceGrant = (consentId: string): DeviceGrant => ({
+  subject: 'device-user',
+  scope: ['openid'],
+  audience: ['https://api.example'],
+  session: { grantType: 'urn:ietf:params:oauth:grant-type:device_code', ext: { team: 'a' }, idTokenClaims: { name: 'Alice' } },
+  consentId,
+});
+
 const warnings: unknown[] = [];
 const recordingLogger = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as Logger;
 
@@ -576,6 +597,126 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       expect(await sessions.findLoginSession('login-tx')).toBeUndefined();
       expect(await sessions.findConsent('consent-tx')).toBeUndefined();
       expect(await sessions.forcedSubject('sess-judy', 'sessions-client-a')).toBeUndefined();
+    });
+  });
+
+  describe('DeviceCodeStore', () => {
+    const clientId = 'devices-client';
+    beforeAll(async () => {
+      await new SqlClientRepository(database.db).insert(storedClient(clientId));
+    });
+    const devices = () => new DeviceCodeStore(database.db);
+
+    it('stores a pending request and finds it by device code signature, user code signature and request id', async () => {
+      const store = devices();
+      const written = deviceRequest('find', clientId, { requestedAt: 1_234, expiresAt: 9_999_999_999_999 });
+      expect(await store.create(written)).toBe(true);
+      const expected = { ...written, state: 'pending', grant: undefined, lastPolledAt: 0 };
+      expect(await store.findByDeviceCode('dev-find')).toEqual(expected);
+      expect(await store.findByUserCode(['user-find'])).toEqual(expected);
+      expect(await store.findByRequestId('devreq-find')).toEqual(expected);
+      expect(await store.findByDeviceCode('user-find')).toBeUndefined();
+      expect(await store.findByUserCode(['dev-find'])).toBeUndefined();
+      expect(await store.findByDeviceCode('dev-missing')).toBeUndefined();
+    });
+
+    it('finds a user code by any of several signatures, the earliest in the list first', async () => {
+      const store = devices();
+      await store.create(deviceRequest('sig-older', clientId, { userCodeSignature: 'user-sig-older' }));
+      await store.create(deviceRequest('sig-newer', clientId, { userCodeSignature: 'user-sig-newer' }));
+      expect((await store.findByUserCode(['user-sig-newer', 'user-sig-older']))?.requestId).toBe('devreq-sig-newer');
+      expect((await store.findByUserCode(['user-sig-older', 'user-sig-newer']))?.requestId).toBe('devreq-sig-older');
+      expect((await store.findByUserCode(['user-sig-missing', 'user-sig-older']))?.requestId).toBe('devreq-sig-older');
+      expect(await store.findByUserCode(['user-sig-missing'])).toBeUndefined();
+      expect(await store.findByUserCode([])).toBeUndefined();
+    });
+
+    it('refuses a second request with a taken user code signature, and keeps the first', async () => {
+      const store = devices();
+      expect(await store.create(deviceRequest('taken', clientId))).toBe(true);
+      const clash = deviceRequest('taken-2', clientId, { userCodeSignature: 'user-taken' });
+      expect(await store.create(clash)).toBe(false);
+      expect(await store.findByDeviceCode('dev-taken-2')).toBeUndefined();
+      expect((await store.findByUserCode(['user-taken']))?.requestId).toBe('devreq-taken');
+    });
+
+    it('grants a pending request with the grant intact, then uses it once; a used row cannot be granted again', async () => {
+      const store = devices();
+      await store.create(deviceRequest('grant', clientId));
+      expect(await store.markUsed('devreq-grant')).toBe(false); // not granted yet
+      expect(await store.grant('devreq-grant', deviceGrant('consent-grant'), Date.now())).toBe(true);
+      const granted = await store.findByDeviceCode('dev-grant');
+      expect(granted).toMatchObject({ state: 'granted', grant: deviceGrant('consent-grant') });
+      expect(await store.grant('devreq-grant', deviceGrant('consent-other'), Date.now())).toBe(false);
+      expect(await store.deny('devreq-grant')).toBe(false);
+      expect((await store.findByDeviceCode('dev-grant'))?.grant?.consentId).toBe('consent-grant');
+
+      expect(await store.markUsed('devreq-grant')).toBe(true);
+      expect(await store.markUsed('devreq-grant')).toBe(false);
+      expect(await store.grant('devreq-grant', deviceGrant('consent-again'), Date.now())).toBe(false);
+      const used = await store.findByDeviceCode('dev-grant');
+      expect(used).toMatchObject({ state: 'used', grant: deviceGrant('consent-grant') });
+    });
+
+    it('denies a pending request; a denied row cannot be granted, used or denied again', async () => {
+      const store = devices();
+      await store.create(deviceRequest('deny', clientId));
+      expect(await store.deny('devreq-deny')).toBe(true);
+      expect(await store.deny('devreq-deny')).toBe(false);
+      expect(await store.grant('devreq-deny', deviceGrant('consent-deny'), Date.now())).toBe(false);
+      expect(await store.markUsed('devreq-deny')).toBe(false);
+      expect(await store.findByDeviceCode('dev-deny')).toMatchObject({ state: 'denied', grant: undefined });
+      expect(await store.deny('devreq-missing')).toBe(false);
+      expect(await store.grant('devreq-missing', deviceGrant('consent-missing'), Date.now())).toBe(false);
+    });
+
+    it('does not grant an expired request', async () => {
+      const store = devices();
+      await store.create(deviceRequest('expired', clientId, { expiresAt: 5_000 }));
+      expect(await store.grant('devreq-expired', deviceGrant('consent-expired'), 5_000)).toBe(false);
+      expect((await store.findByDeviceCode('dev-expired'))?.state).toBe('pending');
+      expect(await store.grant('devreq-expired', deviceGrant('consent-expired'), 4_999)).toBe(true);
+    });
+
+    it('of racing uses of one granted request, exactly one wins; of racing grants, exactly one', async () => {
+      const store = devices();
+      await store.create(deviceRequest('race', clientId));
+      const grants = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => store.grant('devreq-race', deviceGrant(`consent-race-${i}`), Date.now())),
+      );
+      expect(grants.filter(Boolean)).toHaveLength(1);
+      const winner = grants.indexOf(true);
+      expect((await store.findByDeviceCode('dev-race'))?.grant?.consentId).toBe(`consent-race-${winner}`);
+      const uses = await Promise.all(Array.from({ length: 6 }, () => devices().markUsed('devreq-race')));
+      expect(uses.filter(Boolean)).toHaveLength(1);
+      expect((await store.findByDeviceCode('dev-race'))?.state).toBe('used');
+    });
+
+    it('records a poll only when the previous one was at least the interval before', async () => {
+      const store = devices();
+      await store.create(deviceRequest('poll', clientId));
+      expect(await store.recordPoll('dev-poll', 100_000, 5_000)).toBe(true);
+      expect((await store.findByDeviceCode('dev-poll'))?.lastPolledAt).toBe(100_000);
+      expect(await store.recordPoll('dev-poll', 104_999, 5_000)).toBe(false);
+      expect((await store.findByDeviceCode('dev-poll'))?.lastPolledAt).toBe(100_000);
+      expect(await store.recordPoll('dev-poll', 105_000, 5_000)).toBe(true);
+      expect((await store.findByDeviceCode('dev-poll'))?.lastPolledAt).toBe(105_000);
+      expect(await store.recordPoll('dev-missing', 200_000, 5_000)).toBe(false);
+      const racing = await Promise.all(Array.from({ length: 6 }, () => devices().recordPoll('dev-poll', 200_000, 5_000)));
+      expect(racing.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('deletes expired requests in batches of the given size, and never an unexpired one', async () => {
+      const store = devices();
+      for (let i = 0; i < 5; i++) await store.create(deviceRequest(`old-${i}`, clientId, { expiresAt: 10 + i }));
+      await store.create(deviceRequest('fresh', clientId, { expiresAt: 50 }));
+      expect(await store.deleteExpired(50, 2)).toBe(2);
+      expect(await store.deleteExpired(50, 2)).toBe(2);
+      expect(await store.deleteExpired(50, 2)).toBe(1);
+      expect(await store.deleteExpired(50, 2)).toBe(0);
+      for (let i = 0; i < 5; i++) expect(await store.findByDeviceCode(`dev-old-${i}`)).toBeUndefined();
+      expect(await store.findByDeviceCode('dev-fresh')).toBeDefined();
+      expect(await store.findByDeviceCode('dev-find')).toBeDefined();
     });
   });
 

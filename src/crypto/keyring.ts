@@ -96,6 +96,14 @@ export class Keyring {
   }
 
   /**
+   * What `sign` gives under each secret, the first secret's first: for lookups by a keyed hash (a
+   * user code's), which must still find what was signed before the secrets rotated.
+   */
+  signatures(purpose: string, data: string): string[] {
+    return this.keys(purpose).map((key) => createHmac('sha512-256', key).update(data).digest('base64url'));
+  }
+
+  /**
    * True when any secret's key produced `signature` over `data`; compares in constant time. The
    * encoded strings are compared, so only the one spelling `sign` gives verifies (no decoding, which
    * would accept variants in the spare bits of the last character).

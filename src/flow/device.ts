@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import { safeEqual } from '../crypto/keyring.js';
 import { InvalidRequestError, NotFoundError, RequestUnauthorizedError } from '../http/errors.js';
 import type { DeviceRequest } from '../oauth2/device-store.js';
-import { normalizeUserCode, userCodeSignature } from '../oauth2/user-code.js';
+import { normalizeUserCode, userCodeSignatures } from '../oauth2/user-code.js';
 import { fallbackUrl, flowUrl, isExpired, withQuery } from './common.js';
 import { deviceCsrfCookieName, readCookies, setCookie } from './cookies.js';
 import type { DeviceFlowDeps } from './deps.js';
@@ -53,7 +53,7 @@ export async function acceptUserCode(registry: DeviceFlowDeps, challenge: string
   if (!typed) throw new InvalidRequestError("Field 'user_code' must not be empty.");
   const challengeId = flowIdOf(state);
   registry.deviceGuessing.tryUserCode(challengeId);
-  const found = await registry.devices.findByUserCode(userCodeSignature(registry.keyring, normalizeUserCode(config, typed)));
+  const found = await registry.devices.findByUserCode(userCodeSignatures(registry.keyring, normalizeUserCode(config, typed)));
   const device = pendingDevice(found, now);
   const verifier = sealFlow(registry.keyring, 'device-verifier', {
     csrf: state.csrf,

@@ -11,7 +11,7 @@ import { DEVICE_CODE_GRANT_TYPE } from './grants/device-code.js';
 import { formBody } from './presented-token.js';
 import { disallowedScopes, parseScope } from './scope.js';
 import { list, single } from './token-params.js';
-import { newUserCode, userCodeSignature } from './user-code.js';
+import { newUserCode, userCodeSignatures } from './user-code.js';
 
 /** Fresh user codes tried when one collides with a stored one (as fosite: the odds of three in a row are nil unless the entropy is far too low). */
 const USER_CODE_ATTEMPTS = 3;
@@ -67,9 +67,12 @@ export const deviceAuthorizationEndpoint: RouteModule = (app, registry) => {
       const requestId = registry.random.timeOrderedUuid(now);
       for (let attempt = 0; attempt < USER_CODE_ATTEMPTS; attempt++) {
         const userCode = newUserCode(config);
+        const [signature, ...older] = userCodeSignatures(registry.keyring, userCode) as [string, ...string[]];
+        // Taken under an older secret (issued before a rotation): draw another, so a typed code names one request.
+        if (older.length > 0 && (await registry.devices.findByUserCode(older))) continue;
         const created = await registry.devices.create({
           deviceCodeSignature: sha256Hex(deviceCode.signature),
-          userCodeSignature: userCodeSignature(registry.keyring, userCode),
+          userCodeSignature: signature,
           requestId,
           clientId: client.client_id,
           scope,

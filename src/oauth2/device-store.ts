@@ -70,8 +70,14 @@ export class DeviceCodeStore {
     return row && this.fromRow(row);
   }
 
-  async findByUserCode(signature: string): Promise<DeviceRequest | undefined> {
-    const row = await this.db.selectFrom('device_codes').selectAll().where('user_code_signature', '=', signature).executeTakeFirst();
+  /**
+   * The request stored under any of `signatures` (a user code's HMAC under each system secret), the
+   * earliest in the list first when several are (a code drawn again after a rotation).
+   */
+  async findByUserCode(signatures: readonly string[]): Promise<DeviceRequest | undefined> {
+    if (signatures.length === 0) return undefined;
+    const rows = await this.db.selectFrom('device_codes').selectAll().where('user_code_signature', 'in', signatures).execute();
+    const [row] = rows.sort((a, b) => signatures.indexOf(a.user_code_signature) - signatures.indexOf(b.user_code_signature));
     return row && this.fromRow(row);
   }
 

@@ -43,10 +43,20 @@ export function normalizeUserCode(config: Config, typed: string): string {
 }
 
 /**
- * The user code's storage key: an HMAC under the system secret, so the store is only ever asked about
- * keyed hashes (a lookup's timing says nothing about how close a guess came, and a database dump
- * yields no codes).
+ * The user code's storage key: an HMAC under the first system secret, so the store is only ever asked
+ * about keyed hashes (a lookup's timing says nothing about how close a guess came, and a database
+ * dump yields no codes).
  */
 export function userCodeSignature(keyring: Keyring, code: string): string {
   return keyring.sign(SIGN_PURPOSE, code);
+}
+
+/**
+ * The keys a user code may be stored under: its HMAC under every system secret, the first secret's
+ * first. A code issued before `secrets.system` rotated (a new secret prepended) is stored under an
+ * older secret's HMAC and must still be found while it is pending, as opaque tokens verify with
+ * every secret; a new code must not collide with a pending one under any of them.
+ */
+export function userCodeSignatures(keyring: Keyring, code: string): string[] {
+  return keyring.signatures(SIGN_PURPOSE, code);
 }
