@@ -96,6 +96,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       logger,
       clientReading: { maxDepth: config.serve.max_json_depth, logger },
       sessionSealing: new SessionSealing({ keyring, encrypt: config.oauth2.session.encrypt_at_rest }),
+      clock,
     });
     const documentsWarning = checkMetadataDocumentSettings(config);
     if (documentsWarning) logger.warn(documentsWarning);
