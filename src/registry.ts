@@ -10,6 +10,7 @@ import { KeyManager } from './jwk/manager.js';
 import { SqlKeyRepository } from './jwk/repository.js';
 import { ClientAuthState } from './oauth2/client-auth-state.js';
 import type { DeviceCodeStore } from './oauth2/device-store.js';
+import { ProofKeys } from './oauth2/dpop/proof-keys.js';
 import type { UsedJtiStore } from './oauth2/jti-store.js';
 import type { TokenStore } from './oauth2/token-store.js';
 import { TokenService } from './oauth2/tokens.js';
@@ -54,6 +55,8 @@ export interface Registry {
   readonly clientAuth: ClientAuthState;
   /** The persister's single-use ids: client-assertion `jti`s and verifiable-credential nonces. */
   readonly usedJtis: UsedJtiStore;
+  /** The keys of DPoP proofs verified before, imported once (`oauth2/dpop/proof-keys.ts`). */
+  readonly dpopKeys: ProofKeys;
   /** The persister's device authorization requests (RFC 8628). */
   readonly devices: DeviceCodeStore;
   /** The limits on guessing device flows' user codes (per address, per device challenge). */
@@ -96,6 +99,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       logger,
       clientReading: { maxDepth: config.serve.max_json_depth, logger },
       sessionSealing: new SessionSealing({ keyring, encrypt: config.oauth2.session.encrypt_at_rest }),
+      clock,
     });
     const documentsWarning = checkMetadataDocumentSettings(config);
     if (documentsWarning) logger.warn(documentsWarning);
@@ -136,6 +140,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       tokens,
       clientAuth: new ClientAuthState(config, clock, tracing),
       usedJtis: persister.jtis,
+      dpopKeys: new ProofKeys(),
       devices: persister.devices,
       deviceGuessing: new DeviceGuessingLimits(config, clock),
       lifecycle: { shuttingDown: false },

@@ -249,6 +249,34 @@ describe.each(STORES)('DPoP ($name)', (store) => {
     }
   });
 
+  it('a key verified before is not trusted blindly: proofs naming it are still checked in full, and bind to its thumbprint', async () => {
+    const key = await forgerKey();
+    const first = await forged(await proof(key, { htu: tokenUrl }));
+    expect(first.status).toBe(200);
+    // The same key again (now remembered): bound to the same thumbprint.
+    const again = await forged(await proof(key, { htu: tokenUrl }));
+    expect(again.status).toBe(200);
+    const introspected = (await server.admin.oauth2.introspectOAuth2Token({ token: again.body.access_token as string }))
+      .data as unknown as Record<string, unknown>;
+    expect(introspected.cnf).toEqual({ jkt: key.jkt });
+    const impostor = await forgerKey();
+    const claims = () => ({ htm: 'POST', htu: tokenUrl, iat: Math.floor(clock.now() / 1000), jti: randomUUID() });
+    const cases: Record<string, string> = {
+      // The remembered key's jwk, signed by another key.
+      'signed by another key than the remembered jwk': await new SignJWT(claims())
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicJwk })
+        .sign(impostor.privateKey),
+      // The same public key, but a jwk whose key_ops forbid verifying: jose refuses to import it.
+      "the remembered key with key_ops: ['sign']": await proof(key, { htu: tokenUrl }, { jwk: { ...key.publicJwk, key_ops: ['sign'] } }),
+      "the remembered key with use: 'enc'": await proof(key, { htu: tokenUrl }, { jwk: { ...key.publicJwk, use: 'enc' } }),
+    };
+    for (const [name, dpop] of Object.entries(cases)) {
+      const answer = await forged(dpop);
+      expect(answer.body.error, name).toBe('invalid_dpop_proof');
+      expectOAuthError(answer, 400, 'invalid_dpop_proof');
+    }
+  });
+
   it('a stale proof is refused once the clock passed proof_max_age', async () => {
     const key = await forgerKey();
     const early = await proof(key, { htu: tokenUrl, iat: Math.floor(clock.now() / 1000) });

@@ -11,6 +11,7 @@ import type { Logger } from '../src/observability/logger.js';
 import type { Database } from '../src/persistence/database.js';
 import { SqlPersister } from '../src/persistence/persister.js';
 import type { Tables } from '../src/persistence/tables.js';
+import { TestClock } from './support/clock.js';
 import { storedClient, storedKey } from './support/fixtures.js';
 import { openTestDatabase, STORES } from './support/stores.js';
 
@@ -753,6 +754,42 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       const jtis = new UsedJtiStore(database.db, recordingLogger);
       const results = await Promise.all(Array.from({ length: 6 }, () => jtis.use('client-a', 'jti-race', farFuture())));
       expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it("tells expired ids by the store's clock, and takes an expired id over in place", async () => {
+      const clock = new TestClock();
+      const jtis = new UsedJtiStore(database.db, recordingLogger, clock);
+      expect(await jtis.use('client-a', 'jti-clocked', clock.now() + 60_000)).toBe(true);
+      expect(await jtis.use('client-a', 'jti-clocked', clock.now() + 60_000)).toBe(false);
+      clock.advance(60_000);
+      // Expired by the clock (not by real time): used again, and the row now lives until the new expiry.
+      expect(await jtis.use('client-a', 'jti-clocked', clock.now() + 60_000)).toBe(true);
+      expect(await jtis.use('client-a', 'jti-clocked', clock.now() + 60_000)).toBe(false);
+      clock.advance(59_000);
+      expect(await jtis.use('client-a', 'jti-clocked', clock.now() + 60_000)).toBe(false);
+      // A store on the real clock, as another node would be, sees the taken-over row as live.
+      expect(await new UsedJtiStore(database.db, recordingLogger).use('client-a', 'jti-clocked', farFuture())).toBe(false);
+    });
+
+    it('of racing uses of an expired id, exactly one takes it over', async () => {
+      const jtis = new UsedJtiStore(database.db, recordingLogger);
+      expect(await jtis.use('client-a', 'jti-race-expired', Date.now() - 1)).toBe(true);
+      const results = await Promise.all(Array.from({ length: 6 }, () => jtis.use('client-a', 'jti-race-expired', farFuture())));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('takes an expired id over inside a unit of work, and refuses a live one there without aborting it', async () => {
+      const persister = new SqlPersister(database.db);
+      expect(await persister.jtis.use('client-a', 'jti-tx-expired', Date.now() - 1)).toBe(true);
+      expect(await persister.jtis.use('client-a', 'jti-tx-live', farFuture())).toBe(true);
+      const outcome = await persister.transaction(async (stores) => [
+        await stores.jtis.use('client-a', 'jti-tx-live', farFuture()),
+        await stores.jtis.use('client-a', 'jti-tx-expired', farFuture()),
+        await stores.jtis.use('client-a', 'jti-tx-new', farFuture()),
+      ]);
+      expect(outcome).toEqual([false, true, true]);
+      expect(await persister.jtis.use('client-a', 'jti-tx-expired', farFuture())).toBe(false);
+      expect(await persister.jtis.use('client-a', 'jti-tx-new', farFuture())).toBe(false);
     });
 
     it('sweeps expired rows in the background without failing', async () => {

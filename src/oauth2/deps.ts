@@ -16,8 +16,8 @@ export type TokenHookDeps = Pick<Registry, 'config' | 'tracing' | 'metrics'>;
 /** A grant handler: minting and the token hooks, plus the stores a grant spends and writes (in one unit of work) and the clock. */
 export type GrantDeps = TokenIssuingDeps & TokenHookDeps & Pick<Registry, 'persister' | 'tokenStore' | 'devices' | 'clock'>;
 
-/** DPoP proofs (`dpop/`): the settings, the nonce key, the used proof ids and the clock their `iat` is checked against. */
-export type DpopDeps = Pick<Registry, 'config' | 'keyring' | 'usedJtis' | 'clock'>;
+/** DPoP proofs (`dpop/`): the settings, the nonce key, the used proof ids, the verified proof keys and the clock their `iat` is checked against. */
+export type DpopDeps = Pick<Registry, 'config' | 'keyring' | 'usedJtis' | 'dpopKeys' | 'clock'>;
 
 /** Client authentication: the clients, the verified-secret and jwks_uri caches, the hasher, used assertion ids. */
 export type ClientAuthDeps = ClientKeysDeps & Pick<Registry, 'clients' | 'hasher' | 'usedJtis'>;

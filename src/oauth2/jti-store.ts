@@ -2,7 +2,8 @@ import type { Kysely } from 'kysely';
 import { sha256Hex } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
 import type { Tables } from '../persistence/tables.js';
-import { insertIfAbsent } from '../persistence/upsert.js';
+import { insertUnlessLive } from '../persistence/upsert.js';
+import { type Clock, systemClock } from '../util/clock.js';
 
 /** Expired rows are swept at most this often (the janitor removes the rest in bulk). */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -16,21 +17,25 @@ const SWEEP_INTERVAL_MS = 60_000;
 export class UsedJtiStore {
   private lastSweep = 0;
 
-  /** `logger` reports failed background sweeps; without one (the CLI, which records no ids) they go unreported. */
+  /**
+   * `logger` reports failed background sweeps; without one (the CLI, which records no ids) they go
+   * unreported. `clock` tells which ids have expired (the registry's, so a test can move it).
+   */
   constructor(
     private readonly db: Kysely<Tables>,
     private readonly logger?: Logger,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Records `id` in `namespace` as used until `expiresAt` (ms); false when it is already recorded: a replay. */
   async use(namespace: string, id: string, expiresAt: number): Promise<boolean> {
-    const now = Date.now();
+    const now = this.clock.now();
     const hash = sha256Hex(`${namespace}\n${id}`);
     this.sweep(now);
-    // An id whose earlier use has expired may be used again.
-    await this.db.deleteFrom('used_jtis').where('jti_hash', '=', hash).where('expires_at', '<=', now).execute();
-    // A taken id is no error (which would abort an enclosing PostgreSQL transaction): nothing is inserted.
-    return insertIfAbsent(this.db, this.db.insertInto('used_jtis').values({ jti_hash: hash, expires_at: expiresAt }), 'jti_hash');
+    // One statement: a new id is inserted, an id whose earlier use has expired is taken over, and a
+    // live one is left alone (no error, which would abort an enclosing PostgreSQL transaction). The
+    // database decides, so a replay is refused on every node sharing it.
+    return insertUnlessLive(this.db, 'used_jtis', { jti_hash: hash, expires_at: expiresAt }, 'jti_hash', 'expires_at', now);
   }
 
   /** Deletes expired rows in the background, at most every SWEEP_INTERVAL_MS. */

@@ -7,6 +7,7 @@ import { PushedRequestStore } from '../oauth2/pushed-request-store.js';
 import { SqlTokenStore, type TokenStore } from '../oauth2/token-store.js';
 import { JwtBearerTrustStore } from '../oauth2/trust-store.js';
 import type { Logger } from '../observability/logger.js';
+import type { Clock } from '../util/clock.js';
 import type { SessionSealing } from './session-sealing.js';
 import type { Tables } from './tables.js';
 
@@ -44,6 +45,8 @@ export interface PersisterOptions {
   clientReading?: DocumentReading;
   /** How the session data of tokens and consents is written and read (sealed or plain JSON); plain by default. */
   sessionSealing?: SessionSealing;
+  /** The time the used-JWT-id store tells expired ids by (the registry's clock); the system clock by default. */
+  clock?: Clock;
 }
 
 export class SqlPersister implements Persister {
@@ -63,7 +66,7 @@ export class SqlPersister implements Persister {
     // per persister, so every request of the process shares it.
     this.tokens = new SqlTokenStore(db, options.sessionSealing);
     this.sessions = new SqlSessionStore(db, options.sessionSealing);
-    this.jtis = new UsedJtiStore(db, options.logger);
+    this.jtis = new UsedJtiStore(db, options.logger, options.clock);
     this.clients = new SqlClientRepository(db, options.clientReading);
     this.trusts = new JwtBearerTrustStore(db);
     this.pushedRequests = new PushedRequestStore(db);

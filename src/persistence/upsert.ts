@@ -54,3 +54,56 @@ export async function insertIfAbsent<DB, TB extends keyof DB & string>(
   }
   return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
 }
+
+/**
+ * Inserts `row` into `table` unless a live row has its key: a row whose `expiryColumn` is at or
+ * before `now` counts as absent and is taken over (its other columns replaced by `row`'s). True when
+ * the row is now `row`: inserted, or an expired one replaced. SQLite and PostgreSQL do it in one
+ * statement (`on conflict … do update … where` the old row expired: a live row is left untouched and
+ * nothing is counted); two nodes racing for one key get one true between them, as the conflict locks
+ * the row. MySQL cannot tell an insert from an untouched row by its count (mysql2 asks for found
+ * rows), so there the insert comes first and only a duplicate key is followed by an update of the
+ * expired row, which again one statement wins.
+ */
+export async function insertUnlessLive<DB, TB extends keyof DB & string>(
+  db: Kysely<DB>,
+  table: TB,
+  row: { readonly [C in keyof DB[TB] & string]: string | number },
+  keyColumn: keyof DB[TB] & string,
+  expiryColumn: keyof DB[TB] & string,
+  now: number,
+): Promise<boolean> {
+  // Column names as data, so the builder is untyped here; the signature ties them to the table.
+  const untyped = db as Executor;
+  const name: string = table;
+  const values: Record<string, string | number> = row;
+  const key: string = keyColumn;
+  const expiry: string = expiryColumn;
+  const replaced = Object.keys(values).filter((column) => column !== key);
+  if (speaksMysql(untyped)) {
+    try {
+      await untyped.insertInto(name).values(values).executeTakeFirstOrThrow();
+      return true;
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+    }
+    const update = await untyped
+      .updateTable(name)
+      .set(Object.fromEntries(replaced.map((column) => [column, values[column]])))
+      .where(key, '=', values[key])
+      .where(expiry, '<=', now)
+      .executeTakeFirst();
+    return Number(update.numUpdatedRows) > 0;
+  }
+  const result = await untyped
+    .insertInto(name)
+    .values(values)
+    .onConflict((oc) =>
+      oc
+        .column(key)
+        .doUpdateSet(Object.fromEntries(replaced.map((column) => [column, sql.ref(`excluded.${column}`)])))
+        .where(sql.ref(`${name}.${expiry}`), '<=', now),
+    )
+    .executeTakeFirstOrThrow();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+}

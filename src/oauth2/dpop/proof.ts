@@ -1,10 +1,11 @@
 import { hash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, type JWK, type JWTPayload, jwtVerify } from 'jose';
+import { type CryptoKey, calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, type JWK, type JWTPayload, jwtVerify } from 'jose';
 import { safeEqual } from '../../crypto/keyring.js';
 import { HttpError } from '../../http/errors.js';
 import type { DpopDeps } from '../deps.js';
 import { acceptsDpopNonce, currentDpopNonce } from './nonce.js';
+import { ProofKeys } from './proof-keys.js';
 
 /**
  * DPoP proofs (RFC 9449 §4): the checks of §4.3 for one request, with `jose` doing the JOSE. Used by
@@ -108,9 +109,20 @@ export async function verifyDpopProof(deps: DpopDeps, proof: string, expected: P
     throw invalid('The "jwk" header of the DPoP proof must be a public asymmetric key, without private members.');
   }
   const now = deps.clock.now();
+  // A key verified before is not imported again (ProofKeys); the signature is checked all the same.
+  const keyId = ProofKeys.idOf(header.alg, jwk);
+  const known = deps.dpopKeys.get(keyId);
   let payload: JWTPayload;
+  let key: CryptoKey | undefined;
   try {
-    ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms, currentDate: new Date(now) }));
+    const verified = await jwtVerify(proof, known ? () => known.key : EmbeddedJWK, {
+      typ: 'dpop+jwt',
+      algorithms,
+      currentDate: new Date(now),
+    });
+    payload = verified.payload;
+    // jose hands back the key a resolver found (EmbeddedJWK imports a CryptoKey).
+    key = verified.key as CryptoKey | undefined;
   } catch {
     throw invalid('The signature of the DPoP proof does not verify with its "jwk", or its claims are malformed.');
   }
@@ -139,10 +151,11 @@ export async function verifyDpopProof(deps: DpopDeps, proof: string, expected: P
       currentDpopNonce(deps.keyring, settings.nonce_lifetime, now),
     );
   }
-  const jkt = await calculateJwkThumbprint(jwk, 'sha256');
+  const jkt = known?.jkt ?? (await calculateJwkThumbprint(jwk, 'sha256'));
   // Remembered while the proof's iat is acceptable: a replay within that time is refused.
   const remembered = await deps.usedJtis.use(`dpop\n${jkt}\n${target}`, jti, iat * 1000 + settings.proof_max_age + 1000);
   if (!remembered) throw invalid('The DPoP proof has already been used (its "jti" is known).');
+  if (!known && key !== undefined) deps.dpopKeys.remember(keyId, { key, jkt });
   return jkt;
 }
 
