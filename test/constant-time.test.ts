@@ -183,7 +183,8 @@ const UNNAMED_OPERANDS: Array<{ file: string; call: string; reason: string }> = 
   {
     file: 'oauth2/dpop/proof.ts',
     call: 'safeEqual(payload.ath, ath)',
-    reason: 'a DPoP proof’s `ath`, the hash of the access token it is sent with (RFC 9449 §4.2): compared in constant time as a token digest, though no name says secret',
+    reason:
+      'a DPoP proof’s `ath`, the hash of the access token it is sent with (RFC 9449 §4.2): compared in constant time as a token digest, though no name says secret',
   },
 ];
 
