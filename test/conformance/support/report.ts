@@ -151,13 +151,13 @@ export function parseReport(markdown: string): Array<Pick<ReportRow, 'plan' | 'v
     if (heading) plan = PLANS.find((entry) => entry.file === heading[1])?.id;
     const cells = /^\| (.+) \| `(oidcc-[^`]+)` \| (.+) \| (.+) \|$/.exec(line);
     if (cells && plan) {
-      const unescape = (text: string) => text.replace(/\\\|/g, '|');
+      const unescaped = (text: string) => text.replace(/\\\|/g, '|');
       rows.push({
         plan,
-        variant: unescape(cells[1] as string),
+        variant: unescaped(cells[1] as string),
         module: cells[2] as string,
-        result: unescape(cells[3] as string),
-        test: unescape(cells[4] as string),
+        result: unescaped(cells[3] as string),
+        test: unescaped(cells[4] as string),
       });
     }
   }
