@@ -198,7 +198,7 @@ describe.each(STORES)('request objects at the authorization endpoint ($name)', (
     const object = await signedObject({ response_type: 'code id_token' });
     const location = await refusal(authorizeUrl({ request: object.request, redirect_uri: REDIRECT }));
     expectAtClient(location, 'invalid_request_object');
-    expect(location.searchParams.get('error_description')).toContain('"response_type"');
+    expect(location.searchParams.get('error_description')).toContain("'response_type'"); // RFC 6749's error_description charset: no double quotes
   });
 
   it('refuses an expired request object', async () => {

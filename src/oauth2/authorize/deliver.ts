@@ -17,6 +17,8 @@ export interface Destination {
  */
 export function deliver(reply: FastifyReply, config: Config, to: Destination, values: Record<string, string>): FastifyReply {
   const params = new URLSearchParams(values);
+  const description = params.get('error_description');
+  if (description !== null) params.set('error_description', describableInRfc6749(description));
   if (to.state) params.set('state', to.state);
   params.set('iss', config.urls.self.issuer);
   reply.header('cache-control', 'no-store');
@@ -34,6 +36,19 @@ export function deliver(reply: FastifyReply, config: Config, to: Destination, va
   }
   const separator = to.responseMode === 'fragment' ? '#' : to.redirectUri.includes('?') ? '&' : '?';
   return reply.redirect(`${to.redirectUri}${separator}${params}`, 302);
+}
+
+/**
+ * RFC 6749 §4.1.2.1: error_description may only hold %x20-21 / %x23-5B / %x5D-7E. Hydra's messages quote
+ * parameter names ("none"), and a login or consent app may reject with any text, so an error sent to the
+ * client is spelled within that set: quotes become apostrophes, backslashes slashes, anything else outside
+ * it a space. We follow the RFC here where Hydra does not (the conformance suite checks it).
+ */
+export function describableInRfc6749(description: string): string {
+  return description
+    .replace(/"/g, "'")
+    .replace(/\\/g, '/')
+    .replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, ' ');
 }
 
 export function deliverError(reply: FastifyReply, config: Config, to: Destination, error: HttpError): FastifyReply {

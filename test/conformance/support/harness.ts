@@ -16,6 +16,13 @@ import type { TestStore } from '../../support/stores.js';
 import { checkAuthorizationResponse, checkIdToken, checkJwks, checkTokenResponse, claimsOf } from './checks.js';
 
 export const REDIRECT_URI = 'https://rp.conformance.example/cb';
+/** Where the server sends the browser to confirm a logout; the harness plays that app through the admin API. */
+export const LOGOUT_URL = 'http://logout.test/logout';
+
+/** Where an end-session request ended: sent back to the client, or a page of the server's own. */
+export type LogoutOutcome =
+  | { kind: 'redirect'; url: string; params: URLSearchParams; logoutRequest?: Record<string, unknown> }
+  | { kind: 'page'; status: number; url: string; body: string; logoutRequest?: Record<string, unknown> };
 
 export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 
@@ -82,7 +89,9 @@ export class ConformanceOp {
 
   /** Starts a server for the tests (the test login and consent apps, dynamic registration on), reads and checks discovery and the JWKS. */
   static async start(store: TestStore, env: Record<string, string> = {}): Promise<ConformanceOp> {
-    const server = await startTestServer(store, { env: { ...FLOW_ENV, OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true', ...env } });
+    const server = await startTestServer(store, {
+      env: { ...FLOW_ENV, URLS_LOGOUT: LOGOUT_URL, OIDC_DYNAMIC_CLIENT_REGISTRATION_ENABLED: 'true', ...env },
+    });
     try {
       const discovery = (await (await fetch(`${server.publicUrl}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
       expect(discovery.issuer).toBe(server.config.urls.self.issuer);
@@ -277,6 +286,34 @@ export class ConformanceOp {
       return { kind: 'page', status: response.status, url, body };
     }
     throw new Error(`the authorization request did not end: ${url}`);
+  }
+
+  /**
+   * An end-session request (RP-initiated logout) in the browser; when the server asks the logout app,
+   * the harness accepts through the admin API (the request it read is returned) and follows on.
+   */
+  async endSession(params: Record<string, string>, browser: Browser): Promise<LogoutOutcome> {
+    let url = `${this.endpoint('end_session_endpoint')}${Object.keys(params).length ? `?${new URLSearchParams(params)}` : ''}`;
+    let logoutRequest: Record<string, unknown> | undefined;
+    for (let hop = 0; hop < 10; hop++) {
+      const response = await browser.get(url);
+      if (response.status < 300 || response.status >= 400) {
+        return { kind: 'page', status: response.status, url, body: await response.text(), ...(logoutRequest ? { logoutRequest } : {}) };
+      }
+      await response.body?.cancel();
+      const next = new URL(response.headers.get('location') as string, url).toString();
+      if (next.startsWith(LOGOUT_URL)) {
+        const challenge = new URL(next).searchParams.get('logout_challenge') as string;
+        const api = this.server.admin.oauth2;
+        logoutRequest = (await api.getOAuth2LogoutRequest({ logoutChallenge: challenge })).data as unknown as Record<string, unknown>;
+        url = (await api.acceptOAuth2LogoutRequest({ logoutChallenge: challenge })).data.redirect_to;
+      } else if (next.startsWith(this.server.publicUrl)) {
+        url = next;
+      } else {
+        return { kind: 'redirect', url: next, params: new URL(next).searchParams, ...(logoutRequest ? { logoutRequest } : {}) };
+      }
+    }
+    throw new Error(`the end-session request did not end: ${url}`);
   }
 
   /** An authorization that must reach the client; its response is checked (state, iss, error shape). */
