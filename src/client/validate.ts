@@ -141,6 +141,13 @@ export function normalizeClient(input: ClientInput, context: NormalizeContext): 
   if (userinfoAlg !== 'none' && userinfoAlg !== 'RS256') {
     throw invalid('Field userinfo_signed_response_alg must be none or RS256.');
   }
+  // Hydra has no per-client ID token algorithm: every ID token is signed with the server's
+  // hydra.openid.id-token key (RS256). A client asking for another, or for none (OpenID Connect
+  // Registration §2), is refused rather than silently given RS256; Hydra ignores the field.
+  const idTokenAlg = (input as { id_token_signed_response_alg?: unknown }).id_token_signed_response_alg;
+  if (idTokenAlg !== undefined && idTokenAlg !== null && idTokenAlg !== '' && idTokenAlg !== 'RS256') {
+    throw invalid('Field id_token_signed_response_alg must be RS256: ID tokens are signed with the server key, RS256.');
+  }
   const requestObjectAlg = input.request_object_signing_alg ?? '';
   if (requestObjectAlg && !REQUEST_OBJECT_ALGS.includes(requestObjectAlg)) {
     throw invalid(`Field request_object_signing_alg must be one of ${REQUEST_OBJECT_ALGS.join(', ')}.`);

@@ -28,7 +28,7 @@ export function flowUrl(config: Config, state: Pick<FlowState, 'params' | 'devic
   return publicUrl(config, `${DEVICE_VERIFICATION_PATH}?${query}`);
 }
 
-export function isExpired(config: Config, state: Pick<FlowState, 'requestedAt'>, now = Date.now()): boolean {
+export function isExpired(config: Config, state: Pick<FlowState, 'requestedAt'>, now: number): boolean {
   return state.requestedAt * 1000 + config.ttl.login_consent_request < now;
 }
 
@@ -98,7 +98,8 @@ export function openVerifier(
   if (!state || state.bind !== bindingOf(authz.params)) {
     throw new InvalidRequestError(`The ${stage} verifier is invalid or belongs to another request.`);
   }
-  if (isExpired(config, state)) throw new RequestUnauthorizedError(`The ${stage} request has expired. Please try again.`);
+  if (isExpired(config, state, registry.clock.now()))
+    throw new RequestUnauthorizedError(`The ${stage} request has expired. Please try again.`);
   if (!csrfMatches(request, config, stage, authz.client.client_id, state.csrf)) {
     throw new InvalidRequestError(
       `The ${stage} CSRF cookie is missing or does not match: the flow must finish in the browser that started it.`,

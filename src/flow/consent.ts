@@ -57,7 +57,7 @@ export async function startConsent(
   // A device flow is never skipped for a public client: the person must always see which device they let in (as Hydra).
   const alwaysAsk = login.deviceRequestId ? authz.client.token_endpoint_auth_method === 'none' : mustAlwaysAsk(authz);
   if (!authz.prompt.has('consent') && !alwaysAsk) {
-    const remembered = await registry.sessions.rememberedConsents(login.subject, authz.client.client_id, Date.now());
+    const remembered = await registry.sessions.rememberedConsents(login.subject, authz.client.client_id, registry.clock.now());
     skip = remembered.some(
       (consent) =>
         authz.scope.every((scope) => consent.grantScope.includes(scope)) &&
@@ -131,7 +131,7 @@ export async function acceptConsent(registry: FlowDeps, challenge: string, body:
     accessTokenClaims: body.session?.access_token ?? {},
     idTokenClaims: body.session?.id_token ?? {},
     consentContext: body.context ?? {},
-    handledAt: Math.floor(Date.now() / 1000),
+    handledAt: Math.floor(registry.clock.now() / 1000),
   });
   return flowUrl(registry.config, state, { consent_verifier: verifier });
 }
@@ -154,7 +154,7 @@ export async function decideConsent(registry: FlowDeps, authz: AuthorizeRequest,
       subject: state.subject,
       authenticatedAt: state.authTime * 1000,
       remember: state.remember,
-      expiresAt: Date.now() + lifetime,
+      expiresAt: registry.clock.now() + lifetime,
       identityProviderSessionId: state.identityProviderSessionId,
     };
   }

@@ -105,7 +105,7 @@ export async function acceptLogin(registry: FlowDeps, challenge: string, body: A
     // A remembered session may not silently become someone else's: ask for a fresh login.
     return flowUrl(registry.config, state, state.deviceRequestId ? {} : { prompt: 'login' });
   }
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor(registry.clock.now() / 1000);
   const verifier = sealFlow(registry.keyring, 'login-verifier', {
     csrf: state.csrf,
     requestedAt: state.requestedAt,
@@ -143,7 +143,7 @@ export function verifyLogin(
   const state = openVerifier(registry, request, reply, authz, 'login', sealed);
   if (state.rejected) return state;
 
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor(registry.clock.now() / 1000);
   if (authz.maxAge !== undefined && state.authTime + authz.maxAge < now) {
     throw new LoginRequiredError('The authentication time is older than max_age allows.');
   }

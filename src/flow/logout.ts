@@ -51,7 +51,7 @@ export function startLogout(registry: FlowDeps, reply: FastifyReply, start: Logo
   for (const name of KEPT_PARAMS) if (start.params[name] !== undefined) params[name] = start.params[name];
   const challenge = sealFlow(registry.keyring, 'logout-challenge', {
     csrf,
-    requestedAt: Math.floor(Date.now() / 1000),
+    requestedAt: Math.floor(registry.clock.now() / 1000),
     params,
     subject: start.subject,
     sid: start.sid,
@@ -66,7 +66,8 @@ export function startLogout(registry: FlowDeps, reply: FastifyReply, start: Logo
 export async function openLogoutChallenge(registry: FlowDeps, challenge: string): Promise<FlowState> {
   const state = openFlow(registry.keyring, 'logout-challenge', challenge);
   if (!state) throw new NotFoundError('The logout challenge is not valid.');
-  if (isExpired(registry.config, state)) throw new RequestUnauthorizedError('The logout request has expired. Please try again.');
+  if (isExpired(registry.config, state, registry.clock.now()))
+    throw new RequestUnauthorizedError('The logout request has expired. Please try again.');
   if (!(await registry.sessions.findLoginSession(state.sid))) {
     throw new ChallengeUsedError(logoutRequestUrl(registry.config, state.params));
   }
@@ -121,7 +122,8 @@ export function openLogoutVerifier(registry: FlowDeps, request: FastifyRequest, 
   const { config } = registry;
   const state = openFlow(registry.keyring, 'logout-verifier', sealed);
   if (!state) throw new InvalidRequestError('The logout verifier is invalid.');
-  if (isExpired(config, state)) throw new RequestUnauthorizedError('The logout request has expired. Please try again.');
+  if (isExpired(config, state, registry.clock.now()))
+    throw new RequestUnauthorizedError('The logout request has expired. Please try again.');
   const name = logoutCsrfCookieName(config);
   const presented = readCookies(request)[name];
   if (presented === undefined || state.csrf === '' || !safeEqual(presented, state.csrf)) {

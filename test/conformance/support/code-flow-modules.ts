@@ -1,0 +1,535 @@
+/**
+ * The Basic OP plan's modules, written once and run by every plan whose response type returns a code
+ * at the front channel (basic.test.ts with each client authentication, form-post.test.ts with
+ * response_mode=form_post). Each module is a function of the plan's server, its clients and variant.
+ */
+import { createHash } from 'node:crypto';
+import { expect } from 'vitest';
+import { Browser } from '../../support/browser.js';
+import type { TestClock } from '../../support/clock.js';
+import { introspect } from '../../support/http-flow.js';
+import { checkAuthorizationResponse, claimsOf } from './checks.js';
+import { type AuthMethod, type ConformanceClient, type ConformanceOp, REDIRECT_URI } from './harness.js';
+import { acceptedWarning } from './report.js';
+
+export interface CodeFlowVariant {
+  authMethod: AuthMethod;
+  /** Extra authorization parameters every request of the variant carries (e.g. response_mode=form_post). */
+  params: Record<string, string>;
+}
+
+export interface CodeFlowContext {
+  op: ConformanceOp;
+  clock: TestClock;
+  variant: CodeFlowVariant;
+  /** The variant's client (its authentication method; request objects by value and by reference allowed unsigned). */
+  client: ConformanceClient;
+  /** A second client of the same kind, to check refresh tokens are bound to theirs. */
+  other: ConformanceClient;
+  /** A client_secret_post client (oidcc-server-client-secret-post). */
+  postClient: ConformanceClient;
+}
+
+type TestContext = { task: { meta: object } };
+
+export interface CodeFlowModule {
+  id: string;
+  title: string;
+  run(ctx: CodeFlowContext, test: TestContext): Promise<void>;
+}
+
+/** Where the suite serves its request object (registered as the client's request_uri). */
+export const REQUEST_OBJECT_PATH = '/request-object';
+
+const unsigned = (claims: Record<string, unknown>) =>
+  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
+
+/** The authorization parameters of a fresh request of the variant (state, nonce, PKCE S256). */
+function requestParams(ctx: CodeFlowContext, extra: Record<string, string> = {}) {
+  const verifier = createHash('sha256').update(String(Math.random())).digest('base64url');
+  return {
+    verifier,
+    params: {
+      response_type: 'code',
+      client_id: ctx.client.id,
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid',
+      state: `state-${Math.random().toString(36).slice(2)}`,
+      nonce: `nonce-${Math.random().toString(36).slice(2)}`,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+      ...ctx.variant.params,
+      ...extra,
+    } as Record<string, string>,
+  };
+}
+
+async function scopeClaims(ctx: CodeFlowContext, scope: string, claims: string[]) {
+  const signed = await ctx.op.signIn(ctx.client, { scope, ...ctx.variant.params });
+  const userinfo = await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+  for (const claim of claims) expect(userinfo[claim] ?? signed.idToken[claim], `${claim} for scope ${scope}`).toBeDefined();
+}
+
+/** A signed-in browser (remembered login) and its first sign-in. */
+async function rememberedSignIn(ctx: CodeFlowContext) {
+  const browser = new Browser();
+  const first = await ctx.op.signIn(ctx.client, { ...ctx.variant.params }, { browser });
+  return { browser, first };
+}
+
+export const CODE_FLOW_MODULES: CodeFlowModule[] = [
+  {
+    id: 'oidcc-server',
+    title: 'discovery, code, token exchange, ID token and userinfo all pass the checks',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.client, { scope: 'openid email', ...ctx.variant.params });
+      expect(signed.tokens?.token_type).toBe('bearer');
+      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+    },
+  },
+  {
+    id: 'oidcc-response-type-missing',
+    title: 'without response_type the client gets unsupported_response_type',
+    async run(ctx, test) {
+      const { params } = requestParams(ctx);
+      delete params.response_type;
+      const outcome = await ctx.op.authorize(params);
+      if (outcome.kind !== 'redirect') throw new Error(`expected an error at the client, got a ${outcome.status} page`);
+      checkAuthorizationResponse(outcome.params, { issuer: ctx.op.issuer, state: params.state as string });
+      expect(['unsupported_response_type', 'invalid_request']).toContain(outcome.params.get('error'));
+      acceptedWarning(test, `an error redirect with ${outcome.params.get('error')} (the suite also accepts an error page)`);
+    },
+  },
+  {
+    id: 'oidcc-idtoken-signature',
+    title: 'the ID token is RS256 with a kid from the JWKS',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
+      const header = JSON.parse(Buffer.from(signed.idTokenJwt.split('.')[0] as string, 'base64url').toString('utf8'));
+      expect(header.alg).toBe('RS256');
+      expect(ctx.op.jwks.keys.map((key) => key.kid)).toContain(header.kid);
+    },
+  },
+  {
+    id: 'oidcc-idtoken-unsigned',
+    title: 'discovery does not offer none for ID tokens, so the suite skips the module (its own rule); registering it is refused',
+    async run(ctx) {
+      expect(ctx.op.discovery.id_token_signing_alg_values_supported).not.toContain('none');
+      await ctx.op.refusedRegistration({ id_token_signed_response_alg: 'none' });
+    },
+  },
+  {
+    id: 'oidcc-userinfo-get',
+    title: 'GET userinfo with the bearer token',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
+      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string, 'get');
+    },
+  },
+  {
+    id: 'oidcc-userinfo-post-header',
+    title: 'POST userinfo with Authorization: Bearer',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
+      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string, 'post-header');
+    },
+  },
+  {
+    id: 'oidcc-userinfo-post-body',
+    title: 'POST userinfo with access_token in the form body',
+    async run(ctx, test) {
+      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
+      const answer = await ctx.op.userinfo(signed.accessToken as string, 'post-body');
+      if (answer.status === 200) {
+        expect(JSON.parse(answer.text).sub).toBe(signed.idToken.sub);
+        acceptedWarning(test, 'accepted (RFC 6750 §2.2)');
+      } else {
+        expect(answer.status).toBe(401);
+        acceptedWarning(test, 'refused with 401 (RFC 6750 §2.2 is optional)');
+      }
+    },
+  },
+  {
+    id: 'oidcc-ensure-request-without-nonce-succeeds-for-code-flow',
+    title: 'a code flow without nonce succeeds, and the ID token has no nonce',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.client, { nonce: '', ...ctx.variant.params });
+      expect(signed.idToken.nonce).toBeUndefined();
+    },
+  },
+  {
+    id: 'oidcc-scope-profile',
+    title: 'scope profile yields the profile claims',
+    run: (ctx) => scopeClaims(ctx, 'openid profile', ['name', 'given_name', 'family_name']),
+  },
+  {
+    id: 'oidcc-scope-email',
+    title: 'scope email yields email and email_verified',
+    run: (ctx) => scopeClaims(ctx, 'openid email', ['email', 'email_verified']),
+  },
+  { id: 'oidcc-scope-address', title: 'scope address yields address', run: (ctx) => scopeClaims(ctx, 'openid address', ['address']) },
+  {
+    id: 'oidcc-scope-phone',
+    title: 'scope phone yields phone_number and phone_number_verified',
+    run: (ctx) => scopeClaims(ctx, 'openid phone', ['phone_number', 'phone_number_verified']),
+  },
+  {
+    id: 'oidcc-scope-all',
+    title: 'all four scopes at once',
+    run: (ctx) => scopeClaims(ctx, 'openid profile email address phone', ['name', 'email', 'address', 'phone_number']),
+  },
+  {
+    id: 'oidcc-alternate-happy-flow',
+    title: 'scopes and parameters in another order work the same',
+    async run(ctx) {
+      const { params, verifier } = requestParams(ctx, { scope: 'email openid' });
+      const reversed = Object.fromEntries(Object.entries(params).reverse());
+      const outcome = await ctx.op.authorizeToClient(reversed);
+      const code = outcome.params.get('code') as string;
+      const exchanged = await ctx.op.exchangeCode(ctx.client, code, { verifier, nonce: params.nonce as string });
+      expect(String(exchanged.body.scope).split(' ').sort()).toEqual(['email', 'openid']);
+    },
+  },
+  {
+    id: 'oidcc-display-page',
+    title: 'display=page is accepted',
+    async run(ctx) {
+      await ctx.op.signIn(ctx.client, { display: 'page', ...ctx.variant.params });
+    },
+  },
+  {
+    id: 'oidcc-display-popup',
+    title: 'display=popup is accepted',
+    async run(ctx) {
+      await ctx.op.signIn(ctx.client, { display: 'popup', ...ctx.variant.params });
+    },
+  },
+  {
+    id: 'oidcc-prompt-login',
+    title: 'prompt=login asks the login app again (no skip) and auth_time moves on',
+    async run(ctx) {
+      const { browser, first } = await rememberedSignIn(ctx);
+      ctx.clock.advance(2000);
+      let skipOffered: boolean | undefined;
+      const second = await ctx.op.signIn(
+        ctx.client,
+        { prompt: 'login', ...ctx.variant.params },
+        {
+          browser,
+          onLoginRequest: (request) => {
+            skipOffered = request.skip as boolean;
+          },
+        },
+      );
+      expect(skipOffered).toBe(false);
+      expect(second.idToken.sub).toBe(first.idToken.sub);
+      expect(second.idToken.auth_time as number).toBeGreaterThan(first.idToken.auth_time as number);
+    },
+  },
+  {
+    id: 'oidcc-prompt-none-not-logged-in',
+    title: 'prompt=none without a session: login_required at the client',
+    async run(ctx) {
+      const { params } = requestParams(ctx, { prompt: 'none' });
+      const outcome = await ctx.op.authorizeToClient(params);
+      expect(outcome.params.get('error')).toBe('login_required');
+    },
+  },
+  {
+    id: 'oidcc-prompt-none-logged-in',
+    title: 'prompt=none with a session succeeds silently, same sub and auth_time',
+    async run(ctx) {
+      const { browser, first } = await rememberedSignIn(ctx);
+      const second = await ctx.op.signIn(
+        ctx.client,
+        { prompt: 'none', ...ctx.variant.params },
+        { browser, login: (_skip, subject) => ({ subject }) },
+      );
+      expect(second.idToken.sub).toBe(first.idToken.sub);
+      expect(second.idToken.auth_time).toBe(first.idToken.auth_time);
+    },
+  },
+  {
+    id: 'oidcc-max-age-1',
+    title: 'max_age=1 after two seconds asks for a new login; auth_time is present and later',
+    async run(ctx) {
+      const { browser, first } = await rememberedSignIn(ctx);
+      ctx.clock.advance(2000);
+      let skipOffered: boolean | undefined;
+      const second = await ctx.op.signIn(
+        ctx.client,
+        { max_age: '1', ...ctx.variant.params },
+        {
+          browser,
+          onLoginRequest: (request) => {
+            skipOffered = request.skip as boolean;
+          },
+        },
+      );
+      expect(skipOffered).toBe(false);
+      expect(typeof second.idToken.auth_time).toBe('number');
+      expect(second.idToken.auth_time as number).toBeGreaterThan(first.idToken.auth_time as number);
+    },
+  },
+  {
+    id: 'oidcc-max-age-10000',
+    title: 'max_age=10000 reuses the session: same sub and auth_time',
+    async run(ctx) {
+      const { browser, first } = await rememberedSignIn(ctx);
+      const second = await ctx.op.signIn(
+        ctx.client,
+        { max_age: '10000', ...ctx.variant.params },
+        { browser, login: (_skip, subject) => ({ subject }) },
+      );
+      expect(second.idToken.sub).toBe(first.idToken.sub);
+      expect(second.idToken.auth_time).toBe(first.idToken.auth_time);
+    },
+  },
+  {
+    id: 'oidcc-ensure-request-with-unknown-parameter-succeeds',
+    title: 'an unknown parameter is ignored',
+    async run(ctx) {
+      await ctx.op.signIn(ctx.client, { extra_conformance_parameter: 'ignored', ...ctx.variant.params });
+    },
+  },
+  {
+    id: 'oidcc-id-token-hint',
+    title: 'prompt=none with the first ID token as id_token_hint succeeds, same sub',
+    async run(ctx) {
+      const { browser, first } = await rememberedSignIn(ctx);
+      const second = await ctx.op.signIn(
+        ctx.client,
+        { prompt: 'none', id_token_hint: first.idTokenJwt, ...ctx.variant.params },
+        {
+          browser,
+          login: (_skip, subject) => ({ subject }),
+        },
+      );
+      expect(second.idToken.sub).toBe(first.idToken.sub);
+    },
+  },
+  {
+    id: 'oidcc-login-hint',
+    title: 'login_hint is accepted and reaches the login app',
+    async run(ctx) {
+      let context: Record<string, unknown> | undefined;
+      await ctx.op.signIn(
+        ctx.client,
+        { login_hint: 'connie@conformance.example', ...ctx.variant.params },
+        {
+          onLoginRequest: (request) => {
+            context = request.oidc_context as Record<string, unknown>;
+          },
+        },
+      );
+      expect(context?.login_hint).toBe('connie@conformance.example');
+    },
+  },
+  {
+    id: 'oidcc-ui-locales',
+    title: 'ui_locales is accepted and reaches the login app',
+    async run(ctx) {
+      let context: Record<string, unknown> | undefined;
+      await ctx.op.signIn(
+        ctx.client,
+        { ui_locales: 'se en', ...ctx.variant.params },
+        {
+          onLoginRequest: (request) => {
+            context = request.oidc_context as Record<string, unknown>;
+          },
+        },
+      );
+      expect(context?.ui_locales).toEqual(['se', 'en']);
+    },
+  },
+  {
+    id: 'oidcc-claims-locales',
+    title: 'claims_locales is accepted',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.client, { claims_locales: 'se en', scope: 'openid profile', ...ctx.variant.params });
+      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+    },
+  },
+  {
+    id: 'oidcc-ensure-request-with-acr-values-succeeds',
+    title: 'acr_values reach the login app, and the acr it chose is in the ID token',
+    async run(ctx, test) {
+      let context: Record<string, unknown> | undefined;
+      const signed = await ctx.op.signIn(
+        ctx.client,
+        { acr_values: '1 2', ...ctx.variant.params },
+        {
+          onLoginRequest: (request) => {
+            context = request.oidc_context as Record<string, unknown>;
+          },
+          login: { acr: '1' },
+        },
+      );
+      expect(context?.acr_values).toEqual(['1', '2']);
+      expect(signed.idToken.acr).toBe('1');
+      acceptedWarning(test, 'acr is what the login app accepted the login with (here one of the acr_values)');
+    },
+  },
+  {
+    id: 'oidcc-codereuse',
+    title: 'a code used twice: invalid_grant',
+    async run(ctx) {
+      const { params, verifier } = requestParams(ctx);
+      const code = (await ctx.op.authorizeToClient(params)).params.get('code') as string;
+      await ctx.op.exchangeCode(ctx.client, code, { verifier, nonce: params.nonce as string });
+      const again = await ctx.op.token(ctx.client, {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT_URI,
+        code_verifier: verifier,
+      });
+      expect(again.status).toBe(400);
+      expect(again.body.error).toBe('invalid_grant');
+    },
+  },
+  {
+    id: 'oidcc-codereuse-30seconds',
+    title: 'a code used again 30 s later: invalid_grant, and the first tokens are revoked',
+    async run(ctx) {
+      const { params, verifier } = requestParams(ctx, { scope: 'openid offline_access' });
+      const code = (await ctx.op.authorizeToClient(params)).params.get('code') as string;
+      const first = await ctx.op.exchangeCode(ctx.client, code, { verifier, nonce: params.nonce as string });
+      expect((await introspect(ctx.op.server, first.body.access_token as string)).active).toBe(true);
+      ctx.clock.advance(30_000);
+      const again = await ctx.op.token(ctx.client, {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT_URI,
+        code_verifier: verifier,
+      });
+      expect(again.body.error).toBe('invalid_grant');
+      expect((await introspect(ctx.op.server, first.body.access_token as string)).active).toBe(false);
+      expect((await introspect(ctx.op.server, first.body.refresh_token as string)).active).toBe(false);
+    },
+  },
+  {
+    id: 'oidcc-ensure-registered-redirect-uri',
+    title: 'an unregistered redirect_uri gets an error page, never a redirect',
+    async run(ctx) {
+      const { params } = requestParams(ctx, { redirect_uri: 'https://attacker.example/cb' });
+      await ctx.op.expectErrorPage(params);
+    },
+  },
+  {
+    id: 'oidcc-ensure-post-request-succeeds',
+    title: 'the authorization request POSTed as a form works',
+    async run(ctx) {
+      await ctx.op.signIn(ctx.client, { ...ctx.variant.params }, { post: true });
+    },
+  },
+  {
+    id: 'oidcc-server-client-secret-post',
+    title: 'the happy path with a client_secret_post client',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.postClient, { ...ctx.variant.params });
+      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+    },
+  },
+  {
+    id: 'oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported',
+    title: 'an unsigned request object by reference (request_uri) is processed',
+    async run(ctx) {
+      const { params, verifier } = requestParams(ctx);
+      const objectUrl = await ctx.op.serve(REQUEST_OBJECT_PATH, unsigned(params), 'application/oauth-authz-req+jwt');
+      const outcome = await ctx.op.authorizeToClient({
+        client_id: ctx.client.id,
+        response_type: 'code',
+        scope: 'openid',
+        request_uri: objectUrl,
+        state: params.state as string,
+        ...ctx.variant.params,
+      });
+      const exchanged = await ctx.op.exchangeCode(ctx.client, outcome.params.get('code') as string, {
+        verifier,
+        nonce: params.nonce as string,
+      });
+      expect(exchanged.idToken.nonce, "the object's nonce was used").toBe(params.nonce);
+    },
+  },
+  {
+    id: 'oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported',
+    title: 'an unsigned request object by value (request) is processed',
+    async run(ctx) {
+      const { params, verifier } = requestParams(ctx);
+      const outcome = await ctx.op.authorizeToClient({
+        client_id: ctx.client.id,
+        response_type: 'code',
+        scope: 'openid',
+        request: unsigned(params),
+        state: params.state as string,
+        ...ctx.variant.params,
+      });
+      const exchanged = await ctx.op.exchangeCode(ctx.client, outcome.params.get('code') as string, {
+        verifier,
+        nonce: params.nonce as string,
+      });
+      expect(exchanged.idToken.nonce).toBe(params.nonce);
+    },
+  },
+  {
+    id: 'oidcc-claims-essential',
+    title: 'a claims request for an essential name succeeds',
+    async run(ctx, test) {
+      const signed = await ctx.op.signIn(ctx.client, {
+        claims: JSON.stringify({ userinfo: { name: { essential: true } } }),
+        ...ctx.variant.params,
+      });
+      const userinfo = await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+      acceptedWarning(
+        test,
+        userinfo.name === undefined
+          ? 'the claims parameter is not supported (discovery: claims_parameter_supported false); name is not returned'
+          : 'the claims parameter is not supported (discovery: claims_parameter_supported false); name is returned because the consent app put it in the session',
+      );
+    },
+  },
+  {
+    id: 'oidcc-ensure-request-object-with-redirect-uri',
+    title: 'redirect_uri only inside the request object is used',
+    async run(ctx) {
+      const { params, verifier } = requestParams(ctx);
+      const outcome = await ctx.op.authorizeToClient({
+        client_id: ctx.client.id,
+        response_type: 'code',
+        scope: 'openid',
+        request: unsigned(params),
+        state: params.state as string,
+        ...ctx.variant.params,
+      });
+      expect(outcome.url.startsWith(REDIRECT_URI)).toBe(true);
+      await ctx.op.exchangeCode(ctx.client, outcome.params.get('code') as string, { verifier, nonce: params.nonce as string });
+    },
+  },
+  {
+    id: 'oidcc-refresh-token',
+    title: 'offline_access gives a refresh token that works for its client only',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.client, { scope: 'openid offline_access', prompt: 'consent', ...ctx.variant.params });
+      const refresh = signed.tokens?.refresh_token as string;
+      expect(typeof refresh).toBe('string');
+      const stolen = await ctx.op.token(ctx.other, { grant_type: 'refresh_token', refresh_token: refresh });
+      expect(stolen.status).toBe(400);
+      expect(['invalid_grant', 'unauthorized_client']).toContain(stolen.body.error);
+      const refreshed = await ctx.op.token(ctx.client, { grant_type: 'refresh_token', refresh_token: refresh });
+      expect(refreshed.status, refreshed.text).toBe(200);
+      expect(typeof refreshed.body.access_token).toBe('string');
+      const idToken = await ctx.op.checkIdToken(ctx.client, refreshed.body.id_token as string);
+      expect(idToken.sub).toBe(signed.idToken.sub);
+      expect(claimsOf(refreshed.body.id_token as string).auth_time).toBe(signed.idToken.auth_time);
+    },
+  },
+  {
+    id: 'oidcc-ensure-request-with-valid-pkce-succeeds',
+    title: 'a valid S256 code_challenge and verifier work',
+    async run(ctx) {
+      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
+      expect(typeof signed.verifier).toBe('string');
+      expect(signed.tokens?.access_token).toBeDefined();
+    },
+  },
+];
