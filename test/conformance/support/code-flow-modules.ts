@@ -9,11 +9,13 @@ import { Browser } from '../../support/browser.js';
 import type { TestClock } from '../../support/clock.js';
 import { introspect } from '../../support/http-flow.js';
 import { checkAuthorizationResponse, claimsOf } from './checks.js';
-import { type AuthMethod, type ConformanceClient, type ConformanceOp, REDIRECT_URI } from './harness.js';
+import { type AuthMethod, type ConformanceClient, type ConformanceOp, REDIRECT_URI, type SignedIn } from './harness.js';
 import { acceptedWarning } from './report.js';
 
 export interface CodeFlowVariant {
   authMethod: AuthMethod;
+  /** The response type of every request (code unless an implicit or hybrid plan says otherwise). */
+  responseType?: string;
   /** Extra authorization parameters every request of the variant carries (e.g. response_mode=form_post). */
   params: Record<string, string>;
 }
@@ -44,36 +46,62 @@ export const REQUEST_OBJECT_PATH = '/request-object';
 const unsigned = (claims: Record<string, unknown>) =>
   `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
 
+/** What every request of the variant carries: its response type and extra parameters. */
+const variantParams = (ctx: CodeFlowContext): Record<string, string> => ({
+  ...(ctx.variant.responseType ? { response_type: ctx.variant.responseType } : {}),
+  ...ctx.variant.params,
+});
+
 /** The authorization parameters of a fresh request of the variant (state, nonce, PKCE S256). */
 function requestParams(ctx: CodeFlowContext, extra: Record<string, string> = {}) {
   const verifier = createHash('sha256').update(String(Math.random())).digest('base64url');
+  const responseType = ctx.variant.responseType ?? 'code';
   return {
     verifier,
     params: {
-      response_type: 'code',
+      response_type: responseType,
       client_id: ctx.client.id,
       redirect_uri: REDIRECT_URI,
       scope: 'openid',
       state: `state-${Math.random().toString(36).slice(2)}`,
       nonce: `nonce-${Math.random().toString(36).slice(2)}`,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
+      ...(responseType.split(' ').includes('code')
+        ? { code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' }
+        : {}),
       ...ctx.variant.params,
       ...extra,
     } as Record<string, string>,
   };
 }
 
+/**
+ * The claims the client can read: userinfo's (checked against the ID token's sub), or, for
+ * response_type=id_token, which gives no access token, the ID token's own (OpenID Connect Core §5.4).
+ */
+async function claimsFor(ctx: CodeFlowContext, signed: SignedIn, how: 'get' | 'post-header' = 'get'): Promise<Record<string, unknown>> {
+  if (!signed.accessToken) return signed.idToken as Record<string, unknown>;
+  return ctx.op.userinfoClaims(signed.accessToken, signed.idToken.sub as string, how);
+}
+
+/** response_type=id_token: no access token, so nothing to call userinfo with; the claims are in the ID token. */
+function noAccessToken(test: TestContext, signed: SignedIn): void {
+  expect(signed.idToken.sub).toBeDefined();
+  acceptedWarning(
+    test,
+    'response_type id_token gives no access token: userinfo cannot be called (the suite skips it); the claims are in the ID token',
+  );
+}
+
 async function scopeClaims(ctx: CodeFlowContext, scope: string, claims: string[]) {
-  const signed = await ctx.op.signIn(ctx.client, { scope, ...ctx.variant.params });
-  const userinfo = await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+  const signed = await ctx.op.signIn(ctx.client, { scope, ...variantParams(ctx) });
+  const userinfo = await claimsFor(ctx, signed);
   for (const claim of claims) expect(userinfo[claim] ?? signed.idToken[claim], `${claim} for scope ${scope}`).toBeDefined();
 }
 
 /** A signed-in browser (remembered login) and its first sign-in. */
 async function rememberedSignIn(ctx: CodeFlowContext) {
   const browser = new Browser();
-  const first = await ctx.op.signIn(ctx.client, { ...ctx.variant.params }, { browser });
+  const first = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) }, { browser });
   return { browser, first };
 }
 
@@ -82,9 +110,9 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-server',
     title: 'discovery, code, token exchange, ID token and userinfo all pass the checks',
     async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.client, { scope: 'openid email', ...ctx.variant.params });
-      expect(signed.tokens?.token_type).toBe('bearer');
-      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+      const signed = await ctx.op.signIn(ctx.client, { scope: 'openid email', ...variantParams(ctx) });
+      expect(String(signed.tokens?.token_type ?? signed.response.get('token_type') ?? 'bearer').toLowerCase()).toBe('bearer');
+      await claimsFor(ctx, signed);
     },
   },
   {
@@ -104,7 +132,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-idtoken-signature',
     title: 'the ID token is RS256 with a kid from the JWKS',
     async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
+      const signed = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) });
       const header = JSON.parse(Buffer.from(signed.idTokenJwt.split('.')[0] as string, 'base64url').toString('utf8'));
       expect(header.alg).toBe('RS256');
       expect(ctx.op.jwks.keys.map((key) => key.kid)).toContain(header.kid);
@@ -121,25 +149,28 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
   {
     id: 'oidcc-userinfo-get',
     title: 'GET userinfo with the bearer token',
-    async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
-      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string, 'get');
+    async run(ctx, test) {
+      const signed = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) });
+      if (!signed.accessToken) return noAccessToken(test, signed);
+      await claimsFor(ctx, signed, 'get');
     },
   },
   {
     id: 'oidcc-userinfo-post-header',
     title: 'POST userinfo with Authorization: Bearer',
-    async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
-      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string, 'post-header');
+    async run(ctx, test) {
+      const signed = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) });
+      if (!signed.accessToken) return noAccessToken(test, signed);
+      await claimsFor(ctx, signed, 'post-header');
     },
   },
   {
     id: 'oidcc-userinfo-post-body',
     title: 'POST userinfo with access_token in the form body',
     async run(ctx, test) {
-      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
-      const answer = await ctx.op.userinfo(signed.accessToken as string, 'post-body');
+      const signed = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) });
+      if (!signed.accessToken) return noAccessToken(test, signed);
+      const answer = await ctx.op.userinfo(signed.accessToken, 'post-body');
       if (answer.status === 200) {
         expect(JSON.parse(answer.text).sub).toBe(signed.idToken.sub);
         acceptedWarning(test, 'accepted (RFC 6750 §2.2)');
@@ -150,10 +181,27 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     },
   },
   {
+    id: 'oidcc-ensure-request-without-nonce-fails',
+    title: 'an ID token in the front channel without a nonce: invalid_request at the client',
+    async run(ctx, test) {
+      const { params } = requestParams(ctx);
+      delete params.nonce;
+      const outcome = await ctx.op.authorizeToClient(params);
+      expect(outcome.mode, 'implicit and hybrid responses come in the fragment (or form post)').not.toBe('query');
+      if (!(params.response_type as string).split(' ').includes('id_token')) {
+        // OpenID Connect Core §3.3.2.11: nonce is optional for "code token" (no ID token at the front channel).
+        expect(outcome.params.get('error')).toBeNull();
+        acceptedWarning(test, 'code token: the request succeeds, nonce being optional for it (Core §3.3.2.11)');
+        return;
+      }
+      expect(outcome.params.get('error')).toBe('invalid_request');
+    },
+  },
+  {
     id: 'oidcc-ensure-request-without-nonce-succeeds-for-code-flow',
     title: 'a code flow without nonce succeeds, and the ID token has no nonce',
     async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.client, { nonce: '', ...ctx.variant.params });
+      const signed = await ctx.op.signIn(ctx.client, { nonce: '', ...variantParams(ctx) });
       expect(signed.idToken.nonce).toBeUndefined();
     },
   },
@@ -185,23 +233,23 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       const { params, verifier } = requestParams(ctx, { scope: 'email openid' });
       const reversed = Object.fromEntries(Object.entries(params).reverse());
       const outcome = await ctx.op.authorizeToClient(reversed);
-      const code = outcome.params.get('code') as string;
-      const exchanged = await ctx.op.exchangeCode(ctx.client, code, { verifier, nonce: params.nonce as string });
-      expect(String(exchanged.body.scope).split(' ').sort()).toEqual(['email', 'openid']);
+      const signed = await ctx.op.complete(ctx.client, params, verifier, outcome.params);
+      const scope = signed.tokens?.scope ?? outcome.params.get('scope');
+      if (scope !== null && scope !== undefined) expect(String(scope).split(' ').sort()).toEqual(['email', 'openid']);
     },
   },
   {
     id: 'oidcc-display-page',
     title: 'display=page is accepted',
     async run(ctx) {
-      await ctx.op.signIn(ctx.client, { display: 'page', ...ctx.variant.params });
+      await ctx.op.signIn(ctx.client, { display: 'page', ...variantParams(ctx) });
     },
   },
   {
     id: 'oidcc-display-popup',
     title: 'display=popup is accepted',
     async run(ctx) {
-      await ctx.op.signIn(ctx.client, { display: 'popup', ...ctx.variant.params });
+      await ctx.op.signIn(ctx.client, { display: 'popup', ...variantParams(ctx) });
     },
   },
   {
@@ -213,7 +261,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       let skipOffered: boolean | undefined;
       const second = await ctx.op.signIn(
         ctx.client,
-        { prompt: 'login', ...ctx.variant.params },
+        { prompt: 'login', ...variantParams(ctx) },
         {
           browser,
           onLoginRequest: (request) => {
@@ -242,7 +290,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       const { browser, first } = await rememberedSignIn(ctx);
       const second = await ctx.op.signIn(
         ctx.client,
-        { prompt: 'none', ...ctx.variant.params },
+        { prompt: 'none', ...variantParams(ctx) },
         { browser, login: (_skip, subject) => ({ subject }) },
       );
       expect(second.idToken.sub).toBe(first.idToken.sub);
@@ -258,7 +306,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       let skipOffered: boolean | undefined;
       const second = await ctx.op.signIn(
         ctx.client,
-        { max_age: '1', ...ctx.variant.params },
+        { max_age: '1', ...variantParams(ctx) },
         {
           browser,
           onLoginRequest: (request) => {
@@ -278,7 +326,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       const { browser, first } = await rememberedSignIn(ctx);
       const second = await ctx.op.signIn(
         ctx.client,
-        { max_age: '10000', ...ctx.variant.params },
+        { max_age: '10000', ...variantParams(ctx) },
         { browser, login: (_skip, subject) => ({ subject }) },
       );
       expect(second.idToken.sub).toBe(first.idToken.sub);
@@ -289,7 +337,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-ensure-request-with-unknown-parameter-succeeds',
     title: 'an unknown parameter is ignored',
     async run(ctx) {
-      await ctx.op.signIn(ctx.client, { extra_conformance_parameter: 'ignored', ...ctx.variant.params });
+      await ctx.op.signIn(ctx.client, { extra_conformance_parameter: 'ignored', ...variantParams(ctx) });
     },
   },
   {
@@ -299,7 +347,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       const { browser, first } = await rememberedSignIn(ctx);
       const second = await ctx.op.signIn(
         ctx.client,
-        { prompt: 'none', id_token_hint: first.idTokenJwt, ...ctx.variant.params },
+        { prompt: 'none', id_token_hint: first.idTokenJwt, ...variantParams(ctx) },
         {
           browser,
           login: (_skip, subject) => ({ subject }),
@@ -315,7 +363,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       let context: Record<string, unknown> | undefined;
       await ctx.op.signIn(
         ctx.client,
-        { login_hint: 'connie@conformance.example', ...ctx.variant.params },
+        { login_hint: 'connie@conformance.example', ...variantParams(ctx) },
         {
           onLoginRequest: (request) => {
             context = request.oidc_context as Record<string, unknown>;
@@ -332,7 +380,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       let context: Record<string, unknown> | undefined;
       await ctx.op.signIn(
         ctx.client,
-        { ui_locales: 'se en', ...ctx.variant.params },
+        { ui_locales: 'se en', ...variantParams(ctx) },
         {
           onLoginRequest: (request) => {
             context = request.oidc_context as Record<string, unknown>;
@@ -346,8 +394,8 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-claims-locales',
     title: 'claims_locales is accepted',
     async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.client, { claims_locales: 'se en', scope: 'openid profile', ...ctx.variant.params });
-      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+      const signed = await ctx.op.signIn(ctx.client, { claims_locales: 'se en', scope: 'openid profile', ...variantParams(ctx) });
+      await claimsFor(ctx, signed);
     },
   },
   {
@@ -357,7 +405,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       let context: Record<string, unknown> | undefined;
       const signed = await ctx.op.signIn(
         ctx.client,
-        { acr_values: '1 2', ...ctx.variant.params },
+        { acr_values: '1 2', ...variantParams(ctx) },
         {
           onLoginRequest: (request) => {
             context = request.oidc_context as Record<string, unknown>;
@@ -375,8 +423,9 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     title: 'a code used twice: invalid_grant',
     async run(ctx) {
       const { params, verifier } = requestParams(ctx);
-      const code = (await ctx.op.authorizeToClient(params)).params.get('code') as string;
-      await ctx.op.exchangeCode(ctx.client, code, { verifier, nonce: params.nonce as string });
+      const response = (await ctx.op.authorizeToClient(params)).params;
+      const code = response.get('code') as string;
+      await ctx.op.complete(ctx.client, params, verifier, response);
       const again = await ctx.op.token(ctx.client, {
         grant_type: 'authorization_code',
         code,
@@ -392,8 +441,9 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     title: 'a code used again 30 s later: invalid_grant, and the first tokens are revoked',
     async run(ctx) {
       const { params, verifier } = requestParams(ctx, { scope: 'openid offline_access' });
-      const code = (await ctx.op.authorizeToClient(params)).params.get('code') as string;
-      const first = await ctx.op.exchangeCode(ctx.client, code, { verifier, nonce: params.nonce as string });
+      const response = (await ctx.op.authorizeToClient(params)).params;
+      const code = response.get('code') as string;
+      const first = { body: (await ctx.op.complete(ctx.client, params, verifier, response)).tokens as Record<string, unknown> };
       expect((await introspect(ctx.op.server, first.body.access_token as string)).active).toBe(true);
       ctx.clock.advance(30_000);
       const again = await ctx.op.token(ctx.client, {
@@ -419,15 +469,15 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-ensure-post-request-succeeds',
     title: 'the authorization request POSTed as a form works',
     async run(ctx) {
-      await ctx.op.signIn(ctx.client, { ...ctx.variant.params }, { post: true });
+      await ctx.op.signIn(ctx.client, { ...variantParams(ctx) }, { post: true });
     },
   },
   {
     id: 'oidcc-server-client-secret-post',
     title: 'the happy path with a client_secret_post client',
     async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.postClient, { ...ctx.variant.params });
-      await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+      const signed = await ctx.op.signIn(ctx.postClient, { ...variantParams(ctx) });
+      await claimsFor(ctx, signed);
     },
   },
   {
@@ -438,17 +488,14 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       const objectUrl = await ctx.op.serve(REQUEST_OBJECT_PATH, unsigned(params), 'application/oauth-authz-req+jwt');
       const outcome = await ctx.op.authorizeToClient({
         client_id: ctx.client.id,
-        response_type: 'code',
+        response_type: params.response_type as string,
         scope: 'openid',
         request_uri: objectUrl,
         state: params.state as string,
         ...ctx.variant.params,
       });
-      const exchanged = await ctx.op.exchangeCode(ctx.client, outcome.params.get('code') as string, {
-        verifier,
-        nonce: params.nonce as string,
-      });
-      expect(exchanged.idToken.nonce, "the object's nonce was used").toBe(params.nonce);
+      const signed = await ctx.op.complete(ctx.client, params, verifier, outcome.params);
+      expect(signed.idToken.nonce, "the object's nonce was used").toBe(params.nonce);
     },
   },
   {
@@ -458,17 +505,14 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       const { params, verifier } = requestParams(ctx);
       const outcome = await ctx.op.authorizeToClient({
         client_id: ctx.client.id,
-        response_type: 'code',
+        response_type: params.response_type as string,
         scope: 'openid',
         request: unsigned(params),
         state: params.state as string,
         ...ctx.variant.params,
       });
-      const exchanged = await ctx.op.exchangeCode(ctx.client, outcome.params.get('code') as string, {
-        verifier,
-        nonce: params.nonce as string,
-      });
-      expect(exchanged.idToken.nonce).toBe(params.nonce);
+      const signed = await ctx.op.complete(ctx.client, params, verifier, outcome.params);
+      expect(signed.idToken.nonce).toBe(params.nonce);
     },
   },
   {
@@ -477,9 +521,9 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     async run(ctx, test) {
       const signed = await ctx.op.signIn(ctx.client, {
         claims: JSON.stringify({ userinfo: { name: { essential: true } } }),
-        ...ctx.variant.params,
+        ...variantParams(ctx),
       });
-      const userinfo = await ctx.op.userinfoClaims(signed.accessToken as string, signed.idToken.sub as string);
+      const userinfo = await claimsFor(ctx, signed);
       acceptedWarning(
         test,
         userinfo.name === undefined
@@ -495,21 +539,21 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
       const { params, verifier } = requestParams(ctx);
       const outcome = await ctx.op.authorizeToClient({
         client_id: ctx.client.id,
-        response_type: 'code',
+        response_type: params.response_type as string,
         scope: 'openid',
         request: unsigned(params),
         state: params.state as string,
         ...ctx.variant.params,
       });
       expect(outcome.url.startsWith(REDIRECT_URI)).toBe(true);
-      await ctx.op.exchangeCode(ctx.client, outcome.params.get('code') as string, { verifier, nonce: params.nonce as string });
+      await ctx.op.complete(ctx.client, params, verifier, outcome.params);
     },
   },
   {
     id: 'oidcc-refresh-token',
     title: 'offline_access gives a refresh token that works for its client only',
     async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.client, { scope: 'openid offline_access', prompt: 'consent', ...ctx.variant.params });
+      const signed = await ctx.op.signIn(ctx.client, { scope: 'openid offline_access', prompt: 'consent', ...variantParams(ctx) });
       const refresh = signed.tokens?.refresh_token as string;
       expect(typeof refresh).toBe('string');
       const stolen = await ctx.op.token(ctx.other, { grant_type: 'refresh_token', refresh_token: refresh });
@@ -527,7 +571,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-ensure-request-with-valid-pkce-succeeds',
     title: 'a valid S256 code_challenge and verifier work',
     async run(ctx) {
-      const signed = await ctx.op.signIn(ctx.client, { ...ctx.variant.params });
+      const signed = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) });
       expect(typeof signed.verifier).toBe('string');
       expect(signed.tokens?.access_token).toBeDefined();
     },

@@ -1,4 +1,4 @@
-/** Runs the code-flow modules (code-flow-modules.ts) of a plan under one variant, on every store. */
+/** Runs the front-channel modules (code-flow-modules.ts) a plan lists, under one variant, on every store. */
 
 import type { JsonWebKey } from '@ory/hydra-client';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -18,7 +18,11 @@ export function codeFlowPlan(plan: Plan, variantName: string, variant: CodeFlowV
       // The tester registers the client: unsigned request objects (by value, or from the suite's
       // request_uri) allowed, as the modules need; Hydra wants a client JWKS for any request object.
       const requestUri = await op.serve(REQUEST_OBJECT_PATH, '', 'application/oauth-authz-req+jwt');
+      const responseType = variant.responseType ?? 'code';
       const metadata = {
+        response_types: [responseType],
+        grant_types:
+          responseType === 'code' ? ['authorization_code', 'refresh_token'] : ['authorization_code', 'implicit', 'refresh_token'],
         request_object_signing_alg: 'none',
         request_uris: [requestUri],
         jwks: { keys: [(await rsaKey()).publicJwk as JsonWebKey] },

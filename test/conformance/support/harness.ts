@@ -498,7 +498,24 @@ export class ConformanceOp {
     };
     if (params.nonce === '') delete params.nonce;
     const outcome = await this.authorizeToClient(params, { ...options, browser });
-    const response = outcome.params;
+    return this.complete(client, params, verifier, outcome.params, browser);
+  }
+
+  /**
+   * The client's side of an authorization response to `params`: the front channel's ID token checked
+   * (nonce, c_hash, at_hash), the code exchanged with `verifier` and its tokens checked, the same
+   * `sub` in both channels.
+   */
+  async complete(
+    client: ConformanceClient,
+    params: Record<string, string>,
+    verifier: string,
+    response: URLSearchParams,
+    browser = new Browser(),
+  ): Promise<SignedIn> {
+    const state = params.state as string;
+    const nonce = params.nonce as string;
+    const types = new Set((params.response_type ?? 'code').split(' '));
     expect(response.get('error'), `authorization error: ${response.get('error_description')}`).toBeNull();
     const code = response.get('code');
     const frontAccessToken = response.get('access_token') ?? undefined;
