@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
-import { Browser } from '../../support/browser.js';
+import { Browser, type LoginChoice } from '../../support/browser.js';
 import type { TestClock } from '../../support/clock.js';
 import { introspect } from '../../support/http-flow.js';
 import { checkAuthorizationResponse, claimsOf } from './checks.js';
@@ -103,6 +103,59 @@ async function rememberedSignIn(ctx: CodeFlowContext) {
   const browser = new Browser();
   const first = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) }, { browser });
   return { browser, first };
+}
+
+/** A second sign-in, 2 s after a remembered one, that must ask the login app again (no skip) and move auth_time on. */
+async function reauthenticates(ctx: CodeFlowContext, extra: Record<string, string>): Promise<void> {
+  const { browser, first } = await rememberedSignIn(ctx);
+  ctx.clock.advance(2000);
+  let skipOffered: boolean | undefined;
+  const second = await ctx.op.signIn(
+    ctx.client,
+    { ...extra, ...variantParams(ctx) },
+    {
+      browser,
+      onLoginRequest: (request) => {
+        skipOffered = request.skip as boolean;
+      },
+    },
+  );
+  expect(skipOffered).toBe(false);
+  expect(second.idToken.sub).toBe(first.idToken.sub);
+  expect(typeof second.idToken.auth_time).toBe('number');
+  expect(second.idToken.auth_time as number).toBeGreaterThan(first.idToken.auth_time as number);
+}
+
+/** A second sign-in that reuses the remembered session: the same sub and auth_time. */
+async function reusesSession(ctx: CodeFlowContext, extra: (first: SignedIn) => Record<string, string>): Promise<void> {
+  const { browser, first } = await rememberedSignIn(ctx);
+  const second = await ctx.op.signIn(
+    ctx.client,
+    { ...extra(first), ...variantParams(ctx) },
+    { browser, login: (_skip, subject) => ({ subject }) },
+  );
+  expect(second.idToken.sub).toBe(first.idToken.sub);
+  expect(second.idToken.auth_time).toBe(first.idToken.auth_time);
+}
+
+/** The oidc_context the login app sees for a sign-in with these parameters. */
+async function loginContext(
+  ctx: CodeFlowContext,
+  extra: Record<string, string>,
+  login: LoginChoice = {},
+): Promise<{ context: Record<string, unknown>; signed: SignedIn }> {
+  let context: Record<string, unknown> = {};
+  const signed = await ctx.op.signIn(
+    ctx.client,
+    { ...extra, ...variantParams(ctx) },
+    {
+      login,
+      onLoginRequest: (request) => {
+        context = request.oidc_context as Record<string, unknown>;
+      },
+    },
+  );
+  return { context, signed };
 }
 
 export const CODE_FLOW_MODULES: CodeFlowModule[] = [
@@ -255,24 +308,7 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
   {
     id: 'oidcc-prompt-login',
     title: 'prompt=login asks the login app again (no skip) and auth_time moves on',
-    async run(ctx) {
-      const { browser, first } = await rememberedSignIn(ctx);
-      ctx.clock.advance(2000);
-      let skipOffered: boolean | undefined;
-      const second = await ctx.op.signIn(
-        ctx.client,
-        { prompt: 'login', ...variantParams(ctx) },
-        {
-          browser,
-          onLoginRequest: (request) => {
-            skipOffered = request.skip as boolean;
-          },
-        },
-      );
-      expect(skipOffered).toBe(false);
-      expect(second.idToken.sub).toBe(first.idToken.sub);
-      expect(second.idToken.auth_time as number).toBeGreaterThan(first.idToken.auth_time as number);
-    },
+    run: (ctx) => reauthenticates(ctx, { prompt: 'login' }),
   },
   {
     id: 'oidcc-prompt-none-not-logged-in',
@@ -286,52 +322,17 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
   {
     id: 'oidcc-prompt-none-logged-in',
     title: 'prompt=none with a session succeeds silently, same sub and auth_time',
-    async run(ctx) {
-      const { browser, first } = await rememberedSignIn(ctx);
-      const second = await ctx.op.signIn(
-        ctx.client,
-        { prompt: 'none', ...variantParams(ctx) },
-        { browser, login: (_skip, subject) => ({ subject }) },
-      );
-      expect(second.idToken.sub).toBe(first.idToken.sub);
-      expect(second.idToken.auth_time).toBe(first.idToken.auth_time);
-    },
+    run: (ctx) => reusesSession(ctx, () => ({ prompt: 'none' })),
   },
   {
     id: 'oidcc-max-age-1',
     title: 'max_age=1 after two seconds asks for a new login; auth_time is present and later',
-    async run(ctx) {
-      const { browser, first } = await rememberedSignIn(ctx);
-      ctx.clock.advance(2000);
-      let skipOffered: boolean | undefined;
-      const second = await ctx.op.signIn(
-        ctx.client,
-        { max_age: '1', ...variantParams(ctx) },
-        {
-          browser,
-          onLoginRequest: (request) => {
-            skipOffered = request.skip as boolean;
-          },
-        },
-      );
-      expect(skipOffered).toBe(false);
-      expect(typeof second.idToken.auth_time).toBe('number');
-      expect(second.idToken.auth_time as number).toBeGreaterThan(first.idToken.auth_time as number);
-    },
+    run: (ctx) => reauthenticates(ctx, { max_age: '1' }),
   },
   {
     id: 'oidcc-max-age-10000',
     title: 'max_age=10000 reuses the session: same sub and auth_time',
-    async run(ctx) {
-      const { browser, first } = await rememberedSignIn(ctx);
-      const second = await ctx.op.signIn(
-        ctx.client,
-        { max_age: '10000', ...variantParams(ctx) },
-        { browser, login: (_skip, subject) => ({ subject }) },
-      );
-      expect(second.idToken.sub).toBe(first.idToken.sub);
-      expect(second.idToken.auth_time).toBe(first.idToken.auth_time);
-    },
+    run: (ctx) => reusesSession(ctx, () => ({ max_age: '10000' })),
   },
   {
     id: 'oidcc-ensure-request-with-unknown-parameter-succeeds',
@@ -343,51 +344,22 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
   {
     id: 'oidcc-id-token-hint',
     title: 'prompt=none with the first ID token as id_token_hint succeeds, same sub',
-    async run(ctx) {
-      const { browser, first } = await rememberedSignIn(ctx);
-      const second = await ctx.op.signIn(
-        ctx.client,
-        { prompt: 'none', id_token_hint: first.idTokenJwt, ...variantParams(ctx) },
-        {
-          browser,
-          login: (_skip, subject) => ({ subject }),
-        },
-      );
-      expect(second.idToken.sub).toBe(first.idToken.sub);
-    },
+    run: (ctx) => reusesSession(ctx, (first) => ({ prompt: 'none', id_token_hint: first.idTokenJwt })),
   },
   {
     id: 'oidcc-login-hint',
     title: 'login_hint is accepted and reaches the login app',
     async run(ctx) {
-      let context: Record<string, unknown> | undefined;
-      await ctx.op.signIn(
-        ctx.client,
-        { login_hint: 'connie@conformance.example', ...variantParams(ctx) },
-        {
-          onLoginRequest: (request) => {
-            context = request.oidc_context as Record<string, unknown>;
-          },
-        },
-      );
-      expect(context?.login_hint).toBe('connie@conformance.example');
+      const { context } = await loginContext(ctx, { login_hint: 'connie@conformance.example' });
+      expect(context.login_hint).toBe('connie@conformance.example');
     },
   },
   {
     id: 'oidcc-ui-locales',
     title: 'ui_locales is accepted and reaches the login app',
     async run(ctx) {
-      let context: Record<string, unknown> | undefined;
-      await ctx.op.signIn(
-        ctx.client,
-        { ui_locales: 'se en', ...variantParams(ctx) },
-        {
-          onLoginRequest: (request) => {
-            context = request.oidc_context as Record<string, unknown>;
-          },
-        },
-      );
-      expect(context?.ui_locales).toEqual(['se', 'en']);
+      const { context } = await loginContext(ctx, { ui_locales: 'se en' });
+      expect(context.ui_locales).toEqual(['se', 'en']);
     },
   },
   {
@@ -402,18 +374,8 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-ensure-request-with-acr-values-succeeds',
     title: 'acr_values reach the login app, and the acr it chose is in the ID token',
     async run(ctx, test) {
-      let context: Record<string, unknown> | undefined;
-      const signed = await ctx.op.signIn(
-        ctx.client,
-        { acr_values: '1 2', ...variantParams(ctx) },
-        {
-          onLoginRequest: (request) => {
-            context = request.oidc_context as Record<string, unknown>;
-          },
-          login: { acr: '1' },
-        },
-      );
-      expect(context?.acr_values).toEqual(['1', '2']);
+      const { context, signed } = await loginContext(ctx, { acr_values: '1 2' }, { acr: '1' });
+      expect(context.acr_values).toEqual(['1', '2']);
       expect(signed.idToken.acr).toBe('1');
       acceptedWarning(test, 'acr is what the login app accepted the login with (here one of the acr_values)');
     },
