@@ -5,9 +5,10 @@
  * SIGTERM stopping everything. On SQLite (migrated by the primary in development mode) and PostgreSQL.
  */
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_ENV } from './support/browser.js';
-import { type CliNode, killAll, migrateUp, sleep, startNode, tempDir } from './support/cli.js';
+import { type CliNode, killAll, loopbackServeEnv, migrateUp, runCli, sleep, startNode, tempDir } from './support/cli.js';
 import { admin, type Client, CodeFlow, token } from './support/http-flow.js';
 import { freePort } from './support/server.js';
 import { STORES } from './support/stores.js';
@@ -184,4 +185,49 @@ describe.each(WORKER_STORES)('serve all --workers 2 on $name', (store) => {
     expect(lines.some((line) => line.msg === 'all workers stopped')).toBe(true);
     for (const pid of pids) expect(alive(pid)).toBe(false);
   }, 30_000);
+});
+
+describe.concurrent('serve --workers refusals', () => {
+  const env = async () => ({
+    ...loopbackServeEnv({ public: await freePort(), admin: await freePort() }),
+    SECRETS_SYSTEM: 'workers-secret-0123456789',
+  });
+
+  it('refuses a count that is not a positive number or auto', async () => {
+    for (const count of ['0', '-1', 'many', '1.5']) {
+      const result = await runCli(['serve', 'all', '--workers', count], await env(), 15_000, tempDir('portcullis-workers-'));
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('--workers');
+    }
+  });
+
+  it('refuses several workers on the memory database, which each process would have to itself', async () => {
+    const result = await runCli(
+      ['serve', 'all', '--workers', '2'],
+      { ...(await env()), DSN: 'memory' },
+      15_000,
+      tempDir('portcullis-workers-'),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('memory database is per process');
+  });
+
+  it('stops with exit code 1 when the workers cannot listen, instead of restarting them forever', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    const { dsn } = await STORES[0]!.create();
+    try {
+      const result = await runCli(
+        ['serve', 'all', '--workers', '2', '--dev'],
+        { ...(await env()), DSN: dsn, SERVE_PUBLIC_PORT: String(port), LOG_FORMAT: 'json' },
+        30_000,
+        tempDir('portcullis-workers-'),
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('worker failed to start: stopping');
+    } finally {
+      taken.close();
+    }
+  }, 40_000);
 });

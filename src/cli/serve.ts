@@ -111,7 +111,12 @@ async function serveInThisProcess(which: Which, config: Config, logger: Logger, 
     ...(worker ? { nodeMetrics: (metrics: Metrics) => workerMetrics(metrics, process as Channel) } : {}),
   });
   // One janitor for the node: in worker 1 only, so the others never sweep the same rows at the same time.
-  const servers = await startServers(registry, which, { janitor: !worker || slot === '1' });
+  const servers = await startServers(registry, which, { janitor: !worker || slot === '1' }).catch(async (error: unknown) => {
+    await registry.close();
+    // A worker's IPC channel to the primary would keep it running; the primary sees it exit and stops.
+    if (worker) process.disconnect?.();
+    throw error;
+  });
   for (const [listener, url] of Object.entries(servers.urls)) logger.info({ url }, `${listener} listener ready`);
   if (worker) process.send?.({ type: WORKER_READY });
   else logger.info({ issuer: config.urls.self.issuer, dsn: registry.database.location }, 'portcullis is serving');
