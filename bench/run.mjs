@@ -6,7 +6,8 @@
 //          --profile (Portcullis runs under `node --cpu-prof`, profiles in bench/profiles/),
 //          --min-ratio R (with --check: the ratio to hold instead of 0.8),
 //          --label NAME (write bench/results/steps/NAME.json and .md instead of the latest results:
-//          the measurements behind "what each optimisation bought" in docs/performance.md).
+//          the measurements behind "what each optimisation bought" in docs/performance.md),
+//          --workers N (Portcullis runs `serve all --workers N`: docs/performance.md, "Every core").
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
@@ -37,6 +38,7 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     label: { type: 'string' },
     'min-ratio': { type: 'string' },
+    workers: { type: 'string', default: '1' },
   },
 });
 
@@ -201,7 +203,7 @@ async function main() {
       const workloads = WORKLOADS.filter((workload) => workload.store === storeKind);
       if (workloads.length === 0) continue;
       const store = await createStore(storeKind);
-      const ours = await startPortcullis(store, { nodeArgs: profileArgs });
+      const ours = await startPortcullis(store, { nodeArgs: profileArgs, workers: Number(flags.workers) });
       const driver = workloads.some((workload) => workload.flows || workload.refresh)
         ? flowDriver(ours, { connections: FLOW_CONCURRENCY })
         : undefined;

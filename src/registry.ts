@@ -14,6 +14,7 @@ import { ProofKeys } from './oauth2/dpop/proof-keys.js';
 import type { UsedJtiStore } from './oauth2/jti-store.js';
 import type { TokenStore } from './oauth2/token-store.js';
 import { TokenService } from './oauth2/tokens.js';
+import { type NodeMetrics, processMetrics } from './observability/cluster-metrics.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { createTracing, type Tracing } from './observability/tracing.js';
@@ -64,6 +65,8 @@ export interface Registry {
   readonly lifecycle: Lifecycle;
   /** Prometheus metrics of this process (`GET /admin/metrics/prometheus`). */
   readonly metrics: Metrics;
+  /** What `GET /admin/metrics/prometheus` renders: this process's metrics, or every worker's added up. */
+  readonly nodeMetrics: NodeMetrics;
   /** The time expiry checks read (a test may pass its own, to move time forward). */
   readonly clock: Clock;
   /** OpenTelemetry tracing (`tracing.*`); undefined when `tracing.provider` is empty: no tracer at all. */
@@ -75,6 +78,8 @@ export interface Registry {
 export interface RegistryOptions {
   /** Apply pending migrations before serving (memory and SQLite in development mode). */
   migrate?: boolean;
+  /** Renders the node's metrics from this process's (`serve --workers`: adding up every worker's); this process's alone by default. */
+  nodeMetrics?: (metrics: Metrics) => NodeMetrics;
   /** The time source; the system clock by default. */
   clock?: Clock;
 }
@@ -124,6 +129,7 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
     } else {
       logger.warn('database migrations are pending: run `portcullis migrate sql up`; /health/ready answers 503 until then');
     }
+    const metrics = new Metrics();
     return {
       config,
       logger,
@@ -144,7 +150,8 @@ export async function createRegistry(config: Config, logger: Logger, options: Re
       devices: persister.devices,
       deviceGuessing: new DeviceGuessingLimits(config, clock),
       lifecycle: { shuttingDown: false },
-      metrics: new Metrics(),
+      metrics,
+      nodeMetrics: (options.nodeMetrics ?? processMetrics)(metrics),
       clock,
       tracing,
       close: async () => {

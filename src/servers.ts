@@ -80,7 +80,12 @@ export interface RunningServers {
   close(): Promise<void>;
 }
 
-export async function startServers(registry: Registry, which: Which): Promise<RunningServers> {
+export interface ServerOptions {
+  /** Run the janitor on its schedule (default); `serve --workers` runs it in one worker only. */
+  janitor?: boolean;
+}
+
+export async function startServers(registry: Registry, which: Which, options: ServerOptions = {}): Promise<RunningServers> {
   const listeners: Listener[] = which === 'all' ? ['public', 'admin'] : [which];
   const apps: Partial<Record<Listener, FastifyInstance>> = {};
   const urls: Partial<Record<Listener, string>> = {};
@@ -120,7 +125,7 @@ export async function startServers(registry: Registry, which: Which): Promise<Ru
     await Promise.all(Object.values(apps).map((app) => app.close()));
     throw error;
   }
-  const janitor = scheduleJanitor(registry);
+  const janitor = options.janitor === false ? undefined : scheduleJanitor(registry);
   return {
     urls,
     apps,

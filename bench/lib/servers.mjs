@@ -49,6 +49,23 @@ export function memoryOf(pid) {
   }
 }
 
+/** A process and its children (`serve --workers`: the primary and its workers), from /proc. */
+export function processTree(pid) {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return [pid, ...children.flatMap(processTree)];
+  } catch {
+    return [pid];
+  }
+}
+
+/** RSS of the whole tree (summed) and of each process in it, in MB. */
+function treeMemoryOf(pid) {
+  const each = processTree(pid).map((member) => memoryOf(member));
+  const sum = (field) => each.reduce((total, usage) => total + usage[field], 0);
+  return { rssMb: sum('rssMb'), peakRssMb: sum('peakRssMb'), perProcessRssMb: each.map((usage) => usage.rssMb) };
+}
+
 const TICKS_PER_SECOND = 100;
 
 /** CPU time a process has used so far (user + system, every thread), in milliseconds, from /proc. */
@@ -122,9 +139,10 @@ export async function createStore(kind) {
 
 /**
  * Portcullis as production runs it: migrated with `migrate sql up`, then `serve all` (no --dev),
- * logging at warn, on loopback ports. Extra node flags (e.g. `--cpu-prof`) come from `nodeArgs`.
+ * logging at warn, on loopback ports. Extra node flags (e.g. `--cpu-prof`) come from `nodeArgs`;
+ * `workers` above 1 runs `serve all --workers N` (memory and CPU then count the primary and its workers).
  */
-export async function startPortcullis(store, { nodeArgs = [], env = {} } = {}) {
+export async function startPortcullis(store, { nodeArgs = [], env = {}, workers = 1 } = {}) {
   const [publicPort, adminPort] = [await freePort(), await freePort()];
   const issuer = `http://127.0.0.1:${publicPort}/`;
   const serverEnv = {
@@ -143,7 +161,8 @@ export async function startPortcullis(store, { nodeArgs = [], env = {} } = {}) {
     ...env,
   };
   await run(process.execPath, [CLI, 'migrate', 'sql', 'up', store.dsn], { env: serverEnv, cwd: ROOT });
-  const child = spawn(process.execPath, [...nodeArgs, process.env.BENCH_WRAPPER ?? CLI, 'serve', 'all'], {
+  const workerArgs = workers > 1 ? ['--workers', String(workers)] : [];
+  const child = spawn(process.execPath, [...nodeArgs, process.env.BENCH_WRAPPER ?? CLI, 'serve', 'all', ...workerArgs], {
     env: serverEnv,
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -190,8 +209,8 @@ export async function startPortcullis(store, { nodeArgs = [], env = {} } = {}) {
     /** Extra token-request parameters that select JWT access tokens (here: the client's own strategy). */
     jwtParams: '',
     introspectionAuth: undefined,
-    memory: () => memoryOf(child.pid),
-    cpuMs: () => cpuMsOf(child.pid),
+    memory: () => treeMemoryOf(child.pid),
+    cpuMs: () => processTree(child.pid).reduce((total, pid) => total + cpuMsOf(pid), 0),
     stop: () => stop(child),
   };
 }

@@ -284,6 +284,12 @@ export const SCHEMA = {
       'Most connections each listener (and the identity UI) holds open at once; a connection beyond them is closed as soon as it is accepted.',
     ),
     shutdown_timeout: duration(10_000, 'How long a stopping server waits for requests in flight.'),
+    workers: int(
+      1,
+      0,
+      1024,
+      'Processes `serve` runs, sharing the listeners (node:cluster); 0: one per CPU (`--workers auto`). Not a Hydra key: Portcullis only. Needs a shared database (not `memory`).',
+    ),
   },
   urls: {
     self: {

@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics in the text exposition format (version 0.0.4), kept in process memory: counters
- * and histograms with labels, rendered on `GET /admin/metrics/prometheus`. Each node counts its own.
+ * and histograms with labels, rendered on `GET /admin/metrics/prometheus`. Each process counts its own;
+ * with `serve --workers` the answering worker adds up every worker's (`cluster-metrics.ts`).
  */
 
 type Labels = Record<string, string>;
@@ -12,6 +13,14 @@ function labelKey(names: readonly string[], labels: Labels): string {
   let key = '';
   for (let i = 0; i < names.length; i++) key += `${i === 0 ? '' : '\u0000'}${labels[names[i] as string] ?? ''}`;
   return key;
+}
+
+function labelsByName(names: readonly string[], values: readonly string[]): Labels {
+  const labels: Labels = {};
+  names.forEach((name, i) => {
+    labels[name] = values[i] ?? '';
+  });
+  return labels;
 }
 
 function renderLabels(names: readonly string[], values: readonly string[], extra = ''): string {
@@ -29,8 +38,26 @@ function formatNumber(value: number): string {
   return String(value);
 }
 
+/** One labelled series of a counter, as copied between processes. */
+export interface CounterSeries {
+  labels: string[];
+  value: number;
+}
+/** One labelled series of a histogram, as copied between processes. */
+export interface HistogramSeries {
+  labels: string[];
+  counts: number[];
+  sum: number;
+  count: number;
+}
+/** Every metric's series by metric name: what a cluster worker hands over to be added up. */
+export type MetricsSnapshot = Record<string, CounterSeries[] | HistogramSeries[]>;
+
 interface Metric {
+  readonly name: string;
   render(): string;
+  snapshot(): CounterSeries[] | HistogramSeries[];
+  absorb(series: CounterSeries[] | HistogramSeries[]): void;
 }
 
 export class Counter implements Metric {
@@ -52,6 +79,15 @@ export class Counter implements Metric {
   /** The current value for these labels (0 when never counted). */
   get(labels: Labels = {}): number {
     return this.values.get(labelKey(this.labelNames, labels))?.value ?? 0;
+  }
+
+  snapshot(): CounterSeries[] {
+    return [...this.values.values()].map(({ labels, value }) => ({ labels: [...labels], value }));
+  }
+
+  /** Adds another process's series to this one's. */
+  absorb(series: CounterSeries[]): void {
+    for (const { labels, value } of series) this.inc(labelsByName(this.labelNames, labels), value);
   }
 
   render(): string {
@@ -87,6 +123,25 @@ export class Histogram implements Metric {
   /** Observations made with these labels. */
   count(labels: Labels): number {
     return this.series.get(labelKey(this.labelNames, labels))?.count ?? 0;
+  }
+
+  snapshot(): HistogramSeries[] {
+    return [...this.series.values()].map(({ labels, counts, sum, count }) => ({ labels: [...labels], counts: [...counts], sum, count }));
+  }
+
+  /** Adds another process's series to this one's (the same buckets: both come from this class). */
+  absorb(series: HistogramSeries[]): void {
+    for (const other of series) {
+      const key = labelKey(this.labelNames, labelsByName(this.labelNames, other.labels));
+      const entry = this.series.get(key);
+      if (!entry) {
+        this.series.set(key, { labels: [...other.labels], counts: [...other.counts], sum: other.sum, count: other.count });
+        continue;
+      }
+      for (let i = 0; i < entry.counts.length; i++) entry.counts[i] = (entry.counts[i] ?? 0) + (other.counts[i] ?? 0);
+      entry.sum += other.sum;
+      entry.count += other.count;
+    }
   }
 
   render(): string {
@@ -153,5 +208,18 @@ export class Metrics {
 
   render(): string {
     return `${this.all.map((metric) => metric.render()).join('\n')}\n`;
+  }
+
+  /** Every series, to be added up with other processes' (`serve --workers`). */
+  snapshot(): MetricsSnapshot {
+    return Object.fromEntries(this.all.map((metric) => [metric.name, metric.snapshot()]));
+  }
+
+  /** Adds a snapshot from another process; metrics this version does not know are left out. */
+  absorb(snapshot: MetricsSnapshot): void {
+    for (const metric of this.all) {
+      const series = snapshot[metric.name];
+      if (series) metric.absorb(series);
+    }
   }
 }

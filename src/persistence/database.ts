@@ -96,11 +96,16 @@ const MAX_CACHED_STATEMENTS = 256;
  * prepared statement on every query, and preparing costs more than running a lookup by key.
  * A statement is reused only once the previous run finished (one connection, used in turn), and
  * SQLite re-prepares it by itself when the schema changes. Writes are counted for the checkpointer.
+ * Transactions begin IMMEDIATE (Kysely sends a plain, deferred `begin`): they take the write lock first,
+ * waiting up to `busy_timeout` for it. A deferred transaction that read and then writes after another
+ * process (`serve --workers`) committed fails at once with SQLITE_BUSY (its snapshot is stale, so SQLite
+ * does not wait); with one process and one connection the two cost the same.
  */
 function withStatementCache(connection: SQLite.Database, checkpointer: BackgroundCheckpointer | undefined): SqliteDatabase {
   const statements = new Map<string, SQLite.Statement>();
   return {
-    prepare(text: string) {
+    prepare(sqlText: string) {
+      const text = sqlText === 'begin' ? 'begin immediate' : sqlText;
       let statement = statements.get(text);
       if (statement) {
         statements.delete(text);
