@@ -10,14 +10,11 @@ import { TestClock } from '../support/clock.js';
 import { STORES } from '../support/stores.js';
 import { plan } from './support/catalogue.js';
 import { verifyDiscovery } from './support/discovery-checks.js';
-import { type ConformanceClient, ConformanceOp, REDIRECT_URI, rsaKey } from './support/harness.js';
+import { type ConformanceClient, ConformanceOp, REDIRECT_URI, rsaKey, unsignedRequestObject } from './support/harness.js';
 import { acceptedWarning, suiteTitle } from './support/report.js';
 
 const DYNAMIC = plan('dynamic');
 const SCOPES = 'openid offline_access profile email address phone';
-
-const unsigned = (claims: Record<string, unknown>) =>
-  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
 
 describe.each(STORES)(suiteTitle(DYNAMIC, 'private_key_jwt, dynamic client, code'), (store) => {
   const clock = new TestClock();
@@ -48,26 +45,6 @@ describe.each(STORES)(suiteTitle(DYNAMIC, 'private_key_jwt, dynamic client, code
     return client;
   }
 
-  /** A fresh authorization request's parameters (state, nonce, PKCE) and its verifier. */
-  async function codeRequest(client: ConformanceClient, extra: Record<string, string> = {}) {
-    const { createHash, randomBytes } = await import('node:crypto');
-    const verifier = randomBytes(32).toString('base64url');
-    return {
-      verifier,
-      params: {
-        response_type: 'code',
-        client_id: client.id,
-        redirect_uri: client.redirectUris[0] as string,
-        scope: 'openid',
-        state: randomBytes(12).toString('base64url'),
-        nonce: randomBytes(12).toString('base64url'),
-        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-        code_challenge_method: 'S256',
-        ...extra,
-      } as Record<string, string>,
-    };
-  }
-
   it('oidcc-idtoken-rs256: a client asking for RS256 ID tokens gets them', async () => {
     const client = await register({ id_token_signed_response_alg: 'RS256' });
     const signed = await op.signIn(client);
@@ -96,14 +73,14 @@ describe.each(STORES)(suiteTitle(DYNAMIC, 'private_key_jwt, dynamic client, code
 
   it('oidcc-ensure-redirect-uri-in-authorization-request: two redirect URIs and none in the request: error page', async () => {
     const client = await register({ redirect_uris: [REDIRECT_URI, `${REDIRECT_URI}/second`] });
-    const { params } = await codeRequest(client);
+    const { params } = op.authorizationRequest(client);
     delete params.redirect_uri;
     await op.expectErrorPage(params);
   });
 
   it('oidcc-redirect-uri-query-OK: a registered redirect URI with a query works, the query kept', async () => {
     const client = await register({ redirect_uris: [`${REDIRECT_URI}?foo=bar`] });
-    const { params, verifier } = await codeRequest(client);
+    const { params, verifier } = op.authorizationRequest(client);
     const outcome = await op.authorizeToClient(params);
     expect(new URL(outcome.url).searchParams.get('foo')).toBe('bar');
     await op.complete(client, params, verifier, outcome.params);
@@ -111,13 +88,13 @@ describe.each(STORES)(suiteTitle(DYNAMIC, 'private_key_jwt, dynamic client, code
 
   it('oidcc-redirect-uri-query-mismatch: another query than the registered one: error page', async () => {
     const client = await register({ redirect_uris: [`${REDIRECT_URI}?foo=bar`] });
-    const { params } = await codeRequest(client, { redirect_uri: `${REDIRECT_URI}?foo=baz` });
+    const { params } = op.authorizationRequest(client, { redirect_uri: `${REDIRECT_URI}?foo=baz` });
     await op.expectErrorPage(params);
   });
 
   it('oidcc-redirect-uri-query-added: a query added to a query-less registered URI: error page', async () => {
     const client = await register();
-    const { params } = await codeRequest(client, { redirect_uri: `${REDIRECT_URI}?foo=bar` });
+    const { params } = op.authorizationRequest(client, { redirect_uri: `${REDIRECT_URI}?foo=bar` });
     await op.expectErrorPage(params);
   });
 
@@ -217,58 +194,43 @@ describe.each(STORES)(suiteTitle(DYNAMIC, 'private_key_jwt, dynamic client, code
     await op.checkIdToken(client, refreshed.body.id_token as string);
   });
 
-  it('oidcc-request-uri-unsigned: an unsigned request object at a registered request_uri works', async () => {
-    const requestUri = await op.serve('/dynamic-request-unsigned', '', 'application/oauth-authz-req+jwt');
-    const client = await register({ request_object_signing_alg: 'none', request_uris: [requestUri] });
-    const { params, verifier } = await codeRequest(client);
-    await op.serve('/dynamic-request-unsigned', unsigned(params), 'application/oauth-authz-req+jwt');
-    const outcome = await op.authorizeToClient({
-      client_id: client.id,
-      response_type: 'code',
-      scope: 'openid',
-      request_uri: requestUri,
-      state: params.state as string,
-    });
-    const signed = await op.complete(client, params, verifier, outcome.params);
-    expect(signed.idToken.nonce).toBe(params.nonce);
-  });
+  /**
+   * A sign-in whose request object the suite serves at a request_uri the client registered, with the
+   * client's `request_object_signing_alg`; `objectOf` makes the object from the request's parameters.
+   */
+  async function signInByRequestUri(
+    path: string,
+    alg: 'none' | 'RS256',
+    objectOf: (client: ConformanceClient, params: Record<string, string>) => Promise<string>,
+  ) {
+    const requestUri = await op.serve(path, '', 'application/oauth-authz-req+jwt');
+    const client = await register({ request_object_signing_alg: alg, request_uris: [requestUri] });
+    const request = op.authorizationRequest(client);
+    await op.serve(path, await objectOf(client, request.params), 'application/oauth-authz-req+jwt');
+    const { signed } = await op.signInWithRequestObject(client, request, { request_uri: requestUri });
+    expect(signed.idToken.nonce, "the object's nonce was used").toBe(request.params.nonce);
+  }
 
-  it("oidcc-request-uri-signed-rs256: a request object signed with the client's RS256 key at a request_uri works", async () => {
-    const requestUri = await op.serve('/dynamic-request-signed', '', 'application/oauth-authz-req+jwt');
-    const client = await register({ request_object_signing_alg: 'RS256', request_uris: [requestUri] });
-    const { params, verifier } = await codeRequest(client);
-    const key = client.signingKey as NonNullable<ConformanceClient['signingKey']>;
-    const object = await new SignJWT(params)
-      .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'oauth-authz-req+jwt' })
-      .setIssuer(client.id)
-      .setAudience(op.issuer)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(await importJWK(key.privateJwk, 'RS256'));
-    await op.serve('/dynamic-request-signed', object, 'application/oauth-authz-req+jwt');
-    const outcome = await op.authorizeToClient({
-      client_id: client.id,
-      response_type: 'code',
-      scope: 'openid',
-      request_uri: requestUri,
-      state: params.state as string,
-    });
-    const signed = await op.complete(client, params, verifier, outcome.params);
-    expect(signed.idToken.nonce).toBe(params.nonce);
-  });
+  it('oidcc-request-uri-unsigned: an unsigned request object at a registered request_uri works', () =>
+    signInByRequestUri('/dynamic-request-unsigned', 'none', async (_client, params) => unsignedRequestObject(params)));
+
+  it("oidcc-request-uri-signed-rs256: a request object signed with the client's RS256 key at a request_uri works", () =>
+    signInByRequestUri('/dynamic-request-signed', 'RS256', async (client, params) => {
+      const key = client.signingKey as NonNullable<ConformanceClient['signingKey']>;
+      return new SignJWT(params)
+        .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'oauth-authz-req+jwt' })
+        .setIssuer(client.id)
+        .setAudience(op.issuer)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(await importJWK(key.privateJwk, 'RS256'));
+    }));
 
   it('oidcc-ensure-request-object-with-redirect-uri: redirect_uri only inside the request object is used', async () => {
     const client = await register({ request_object_signing_alg: 'none' });
-    const { params, verifier } = await codeRequest(client);
-    const outcome = await op.authorizeToClient({
-      client_id: client.id,
-      response_type: 'code',
-      scope: 'openid',
-      request: unsigned(params),
-      state: params.state as string,
-    });
-    expect(outcome.url.startsWith(REDIRECT_URI)).toBe(true);
-    await op.complete(client, params, verifier, outcome.params);
+    const request = op.authorizationRequest(client);
+    const { url } = await op.signInWithRequestObject(client, request, { request: unsignedRequestObject(request.params) });
+    expect(url.startsWith(REDIRECT_URI)).toBe(true);
   });
 
   it('oidcc-refresh-token: offline_access gives a refresh token that works for its client only', async () => {
@@ -285,7 +247,7 @@ describe.each(STORES)(suiteTitle(DYNAMIC, 'private_key_jwt, dynamic client, code
 
   it('oidcc-ensure-client-assertion-with-iss-aud-succeeds: a client assertion with the issuer as aud is accepted', async (context) => {
     const client = await register();
-    const { params, verifier } = await codeRequest(client);
+    const { params, verifier } = op.authorizationRequest(client);
     const outcome = await op.authorizeToClient(params);
     const answer = await op.token(
       client,

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../support/browser.js';
 import { STORES } from '../support/stores.js';
 import { plan } from './support/catalogue.js';
-import { type ConformanceClient, ConformanceOp, claimsOf, type LogoutOutcome, REDIRECT_URI } from './support/harness.js';
+import { claimsOf } from './support/checks.js';
+import { type ConformanceClient, ConformanceOp, type LogoutOutcome, REDIRECT_URI } from './support/harness.js';
 import { acceptedWarning, suiteTitle } from './support/report.js';
 
 const PLAN = plan('rp-initiated-logout');

@@ -3,13 +3,19 @@
  * at the front channel (basic.test.ts with each client authentication, form-post.test.ts with
  * response_mode=form_post). Each module is a function of the plan's server, its clients and variant.
  */
-import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import { Browser, type LoginChoice } from '../../support/browser.js';
 import type { TestClock } from '../../support/clock.js';
 import { introspect } from '../../support/http-flow.js';
 import { checkAuthorizationResponse, claimsOf } from './checks.js';
-import { type AuthMethod, type ConformanceClient, type ConformanceOp, REDIRECT_URI, type SignedIn } from './harness.js';
+import {
+  type AuthMethod,
+  type ConformanceClient,
+  type ConformanceOp,
+  REDIRECT_URI,
+  type SignedIn,
+  unsignedRequestObject,
+} from './harness.js';
 import { acceptedWarning } from './report.js';
 
 export interface CodeFlowVariant {
@@ -43,44 +49,31 @@ export interface CodeFlowModule {
 /** Where the suite serves its request object (registered as the client's request_uri). */
 export const REQUEST_OBJECT_PATH = '/request-object';
 
-const unsigned = (claims: Record<string, unknown>) =>
-  `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
-
 /** What every request of the variant carries: its response type and extra parameters. */
 const variantParams = (ctx: CodeFlowContext): Record<string, string> => ({
   ...(ctx.variant.responseType ? { response_type: ctx.variant.responseType } : {}),
   ...ctx.variant.params,
 });
 
-/** The authorization parameters of a fresh request of the variant (state, nonce, PKCE S256). */
+/** A fresh authorization request of the variant's client (state, nonce, PKCE when a code comes back). */
 function requestParams(ctx: CodeFlowContext, extra: Record<string, string> = {}) {
-  const verifier = createHash('sha256').update(String(Math.random())).digest('base64url');
-  const responseType = ctx.variant.responseType ?? 'code';
-  return {
-    verifier,
-    params: {
-      response_type: responseType,
-      client_id: ctx.client.id,
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid',
-      state: `state-${Math.random().toString(36).slice(2)}`,
-      nonce: `nonce-${Math.random().toString(36).slice(2)}`,
-      ...(responseType.split(' ').includes('code')
-        ? { code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' }
-        : {}),
-      ...ctx.variant.params,
-      ...extra,
-    } as Record<string, string>,
-  };
+  return ctx.op.authorizationRequest(ctx.client, { ...variantParams(ctx), ...extra });
 }
 
 /**
  * The claims the client can read: userinfo's (checked against the ID token's sub), or, for
  * response_type=id_token, which gives no access token, the ID token's own (OpenID Connect Core §5.4).
  */
-async function claimsFor(ctx: CodeFlowContext, signed: SignedIn, how: 'get' | 'post-header' = 'get'): Promise<Record<string, unknown>> {
+async function claimsFor(ctx: CodeFlowContext, signed: SignedIn): Promise<Record<string, unknown>> {
   if (!signed.accessToken) return signed.idToken as Record<string, unknown>;
-  return ctx.op.userinfoClaims(signed.accessToken, signed.idToken.sub as string, how);
+  return ctx.op.userinfoClaims(signed.accessToken, signed.idToken.sub as string);
+}
+
+/** A sign-in, then userinfo called as `how` says (the userinfo modules; response_type=id_token has nothing to call it with). */
+async function userinfoBy(ctx: CodeFlowContext, test: TestContext, how: 'get' | 'post-header'): Promise<void> {
+  const signed = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) });
+  if (!signed.accessToken) return noAccessToken(test, signed);
+  await ctx.op.userinfoClaims(signed.accessToken, signed.idToken.sub as string, how);
 }
 
 /** response_type=id_token: no access token, so nothing to call userinfo with; the claims are in the ID token. */
@@ -202,20 +195,12 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
   {
     id: 'oidcc-userinfo-get',
     title: 'GET userinfo with the bearer token',
-    async run(ctx, test) {
-      const signed = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) });
-      if (!signed.accessToken) return noAccessToken(test, signed);
-      await claimsFor(ctx, signed, 'get');
-    },
+    run: (ctx, test) => userinfoBy(ctx, test, 'get'),
   },
   {
     id: 'oidcc-userinfo-post-header',
     title: 'POST userinfo with Authorization: Bearer',
-    async run(ctx, test) {
-      const signed = await ctx.op.signIn(ctx.client, { ...variantParams(ctx) });
-      if (!signed.accessToken) return noAccessToken(test, signed);
-      await claimsFor(ctx, signed, 'post-header');
-    },
+    run: (ctx, test) => userinfoBy(ctx, test, 'post-header'),
   },
   {
     id: 'oidcc-userinfo-post-body',
@@ -446,35 +431,24 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported',
     title: 'an unsigned request object by reference (request_uri) is processed',
     async run(ctx) {
-      const { params, verifier } = requestParams(ctx);
-      const objectUrl = await ctx.op.serve(REQUEST_OBJECT_PATH, unsigned(params), 'application/oauth-authz-req+jwt');
-      const outcome = await ctx.op.authorizeToClient({
-        client_id: ctx.client.id,
-        response_type: params.response_type as string,
-        scope: 'openid',
-        request_uri: objectUrl,
-        state: params.state as string,
-        ...ctx.variant.params,
-      });
-      const signed = await ctx.op.complete(ctx.client, params, verifier, outcome.params);
-      expect(signed.idToken.nonce, "the object's nonce was used").toBe(params.nonce);
+      const request = requestParams(ctx);
+      const objectUrl = await ctx.op.serve(REQUEST_OBJECT_PATH, unsignedRequestObject(request.params), 'application/oauth-authz-req+jwt');
+      const { signed } = await ctx.op.signInWithRequestObject(ctx.client, request, { request_uri: objectUrl }, ctx.variant.params);
+      expect(signed.idToken.nonce, "the object's nonce was used").toBe(request.params.nonce);
     },
   },
   {
     id: 'oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported',
     title: 'an unsigned request object by value (request) is processed',
     async run(ctx) {
-      const { params, verifier } = requestParams(ctx);
-      const outcome = await ctx.op.authorizeToClient({
-        client_id: ctx.client.id,
-        response_type: params.response_type as string,
-        scope: 'openid',
-        request: unsigned(params),
-        state: params.state as string,
-        ...ctx.variant.params,
-      });
-      const signed = await ctx.op.complete(ctx.client, params, verifier, outcome.params);
-      expect(signed.idToken.nonce).toBe(params.nonce);
+      const request = requestParams(ctx);
+      const { signed } = await ctx.op.signInWithRequestObject(
+        ctx.client,
+        request,
+        { request: unsignedRequestObject(request.params) },
+        ctx.variant.params,
+      );
+      expect(signed.idToken.nonce).toBe(request.params.nonce);
     },
   },
   {
@@ -498,17 +472,14 @@ export const CODE_FLOW_MODULES: CodeFlowModule[] = [
     id: 'oidcc-ensure-request-object-with-redirect-uri',
     title: 'redirect_uri only inside the request object is used',
     async run(ctx) {
-      const { params, verifier } = requestParams(ctx);
-      const outcome = await ctx.op.authorizeToClient({
-        client_id: ctx.client.id,
-        response_type: params.response_type as string,
-        scope: 'openid',
-        request: unsigned(params),
-        state: params.state as string,
-        ...ctx.variant.params,
-      });
-      expect(outcome.url.startsWith(REDIRECT_URI)).toBe(true);
-      await ctx.op.complete(ctx.client, params, verifier, outcome.params);
+      const request = requestParams(ctx);
+      const { url } = await ctx.op.signInWithRequestObject(
+        ctx.client,
+        request,
+        { request: unsignedRequestObject(request.params) },
+        ctx.variant.params,
+      );
+      expect(url.startsWith(REDIRECT_URI)).toBe(true);
     },
   },
   {

@@ -15,7 +15,7 @@ import { Browser, CONSENT_URL, type ConsentChoice, FLOW_ENV, LOGIN_URL, type Log
 import { basicAuth, type FormAnswer, postForm } from '../../support/http.js';
 import { type StartOptions, startTestServer, type TestServer } from '../../support/server.js';
 import type { TestStore } from '../../support/stores.js';
-import { checkAuthorizationResponse, checkIdToken, checkJwks, checkTokenResponse, claimsOf } from './checks.js';
+import { checkAuthorizationResponse, checkIdToken, checkJwks, checkTokenResponse } from './checks.js';
 
 export const REDIRECT_URI = 'https://rp.conformance.example/cb';
 /** Where the server sends the browser to confirm a logout; the harness plays that app through the admin API. */
@@ -404,7 +404,7 @@ export class ConformanceOp {
       .setJti(random())
       .setIssuedAt(now)
       .setExpirationTime(now + 60)
-      .sign(await importPrivate(key.privateJwk, key.alg));
+      .sign(await importJWK(key.privateJwk, key.alg));
   }
 
   /** A raw token-endpoint request authenticated as the client. */
@@ -478,27 +478,59 @@ export class ConformanceOp {
    */
   async signIn(client: ConformanceClient, extra: Record<string, string> = {}, options: AuthorizeOptions = {}): Promise<SignedIn> {
     const browser = options.browser ?? new Browser();
-    const state = extra.state ?? random();
-    // An empty nonce in `extra` means: send none (oidcc-ensure-request-without-nonce-*).
-    const nonce = extra.nonce ?? random();
+    const { params, verifier } = this.authorizationRequest(client, extra);
+    const outcome = await this.authorizeToClient(params, { ...options, browser });
+    return this.complete(client, params, verifier, outcome.params, browser);
+  }
+
+  /**
+   * A fresh authorization request of the client as the suite builds it: its first redirect URI, scope
+   * openid, random state and nonce, and PKCE (S256) when a code comes back; `extra` adds or overrides
+   * (an empty nonce means: send none, for oidcc-ensure-request-without-nonce-*).
+   */
+  authorizationRequest(
+    client: ConformanceClient,
+    extra: Record<string, string> = {},
+  ): { params: Record<string, string>; verifier: string } {
     const verifier = random() + random();
     const responseType = extra.response_type ?? 'code';
-    const types = new Set(responseType.split(' '));
     const params: Record<string, string> = {
       response_type: responseType,
       client_id: client.id,
       redirect_uri: client.redirectUris[0] as string,
       scope: 'openid',
-      state,
-      nonce,
-      ...(types.has('code')
+      state: random(),
+      nonce: random(),
+      ...(responseType.split(' ').includes('code')
         ? { code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' }
         : {}),
       ...extra,
     };
     if (params.nonce === '') delete params.nonce;
-    const outcome = await this.authorizeToClient(params, { ...options, browser });
-    return this.complete(client, params, verifier, outcome.params, browser);
+    return { params, verifier };
+  }
+
+  /**
+   * A sign-in whose parameters travel in a request object (`request`, or at a `request_uri`): the outer
+   * request repeats only client_id, response_type, scope and state (OpenID Connect Core §6.1), plus
+   * `outer` (e.g. response_mode). Returns where the browser was sent, and the completed sign-in.
+   */
+  async signInWithRequestObject(
+    client: ConformanceClient,
+    request: { params: Record<string, string>; verifier: string },
+    carrier: { request: string } | { request_uri: string },
+    outer: Record<string, string> = {},
+  ): Promise<{ url: string; signed: SignedIn }> {
+    const { params, verifier } = request;
+    const outcome = await this.authorizeToClient({
+      client_id: client.id,
+      response_type: params.response_type as string,
+      scope: params.scope as string,
+      state: params.state as string,
+      ...carrier,
+      ...outer,
+    });
+    return { url: outcome.url, signed: await this.complete(client, params, verifier, outcome.params) };
   }
 
   /**
@@ -576,6 +608,11 @@ export const STANDARD_CLAIMS: Record<string, unknown> = {
   phone_number_verified: false,
 };
 
+/** An unsigned request object (`alg: none`) holding these parameters. */
+export function unsignedRequestObject(claims: Record<string, unknown>): string {
+  return `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
+}
+
 /** An RS256 key pair for a client: the public JWK (with kid, alg, use) and the private JWK. */
 export async function rsaKey(kid = random()): Promise<{ publicJwk: JWK; privateJwk: JWK; kid: string }> {
   const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -586,14 +623,8 @@ export async function rsaKey(kid = random()): Promise<{ publicJwk: JWK; privateJ
   };
 }
 
-function importPrivate(jwk: JWK, alg: string) {
-  return importJWK(jwk, alg);
-}
-
 async function postJson(url: string, body: unknown): Promise<FormAnswer> {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const text = await response.text();
   return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
-
-export { claimsOf };
