@@ -36,9 +36,10 @@ export function selfSignedCertificate(now = new Date()): { key: string; cert: st
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const ecdsaWithSha256 = sequence(oid('1.2.840.10045.4.3.2'));
   const name = sequence(der(0x31, sequence(oid('2.5.4.3'), der(0x0c, Buffer.from('localhost')))));
-  // A positive serial: the high bit of the first byte cleared.
+  // A positive, minimally encoded DER serial: the first byte in 0x01–0x7f (high bit clear, so no sign
+  // padding; never zero, which DER forbids before a byte whose high bit is clear).
   const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f;
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
   const subjectAltName = sequence(
     oid('2.5.29.17'),
     der(0x04, sequence(der(0x82, Buffer.from('localhost')), der(0x87, Buffer.from([127, 0, 0, 1])))),
