@@ -137,7 +137,8 @@ describe('portcullis users', () => {
       expect(result.stdout, args.join(' ')).toBe('');
     }
     expect((await new SqlUserStore(database.db).list()).map((user) => user.username)).toEqual(['alice', 'bob']);
-  });
+    // Nine CLI processes one after another: slow on a busy machine.
+  }, 120_000);
 
   it('lists users as a table or JSON, never with their password hash', async () => {
     const json = await run(['users', 'list', '--format', 'json'], env);

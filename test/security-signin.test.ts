@@ -134,7 +134,8 @@ describe.each(STORES)('issue 12 #14: sign-in throttling in the identity UI ($nam
     const signedIn = await signIn(server, await form(server, '127.0.2.1'), 'alice', PASSWORD);
     expect(signedIn.status).toBe(302);
     expect((await signIn(server, await form(server, '127.0.2.1'), 'alice', 'a wrong guess')).status).toBe(422);
-  });
+    // Fourteen sign-ins with deliberately slow password hashing (scrypt): minutes on a busy machine.
+  }, 120_000);
 
   it('issue 12 #14: each further failure doubles the lock, up to the cap, and refusals do not extend it', async () => {
     const at = await form(server, '127.0.3.1');

@@ -1,4 +1,4 @@
-import { InsertQueryNode, type Kysely, type KyselyPlugin, ValuesNode } from 'kysely';
+import type { CompiledQuery, Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqlClientRepository } from '../src/client/repository.js';
 import { type ConsentSession, type LoginSession, SqlSessionStore } from '../src/flow/session-store.js';
@@ -66,14 +66,21 @@ const consent = (id: string, clientId: string, subject: string, extra: Partial<C
 /** The database as the store sees it, recording how many rows each INSERT statement it sends carries. */
 function countingInserts(db: Kysely<Tables>): { db: Kysely<Tables>; rowsPerInsert: number[] } {
   const rowsPerInsert: number[] = [];
-  const plugin: KyselyPlugin = {
-    transformQuery({ node }) {
-      if (InsertQueryNode.is(node) && node.values && ValuesNode.is(node.values)) rowsPerInsert.push(node.values.values.length);
-      return node;
-    },
-    transformResult: async ({ result }) => result,
+  // Counted where statements run (the store runs compiled statements, built once per shape): every
+  // INSERT into oauth2_tokens, its rows told by its parameters over its column list.
+  const executeQuery = (query: CompiledQuery) => {
+    const columns = /^insert into [`"]oauth2_tokens[`"] \(([^)]*)\)/i.exec(query.sql)?.[1];
+    if (columns !== undefined) rowsPerInsert.push(query.parameters.length / columns.split(',').length);
+    return db.executeQuery(query);
   };
-  return { db: db.withPlugin(plugin), rowsPerInsert };
+  const counted = new Proxy(db, {
+    get(target, property) {
+      if (property === 'executeQuery') return executeQuery;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { db: counted, rowsPerInsert };
 }
 
 /** Warnings would only be the background sweep failing, which a contract case must notice. */

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { reusableQuery } from '../persistence/reusable-query.js';
+import { CompiledStatements } from '../persistence/reusable-query.js';
 import { PLAIN_SESSIONS, type SessionSealing } from '../persistence/session-sealing.js';
 import type { ConsentSessionRow, LoginSessionRow, Tables } from '../persistence/tables.js';
 import { insertIfAbsent, upsert } from '../persistence/upsert.js';
@@ -81,11 +81,8 @@ export class SqlSessionStore implements SessionStore {
   constructor(
     private readonly db: Kysely<Tables>,
     private readonly sealing: SessionSealing = PLAIN_SESSIONS,
-  ) {
-    this.consentById = reusableQuery<ConsentSessionRow>(db, (executor) =>
-      executor.selectFrom('consent_sessions').selectAll().where('id', '=', ''),
-    );
-  }
+    private readonly statements = new CompiledStatements(),
+  ) {}
 
   async findLoginSession(id: string): Promise<LoginSession | undefined> {
     const row = await this.db.selectFrom('login_sessions').selectAll().where('id', '=', id).executeTakeFirst();
@@ -128,10 +125,13 @@ export class SqlSessionStore implements SessionStore {
   }
 
   /** Every step of a flow asks whether its consent was already stored (a used challenge). */
-  private readonly consentById: ReturnType<typeof reusableQuery<ConsentSessionRow>>;
-
   async findConsent(id: string): Promise<ConsentSession | undefined> {
-    const [row] = await this.consentById(id);
+    const [row] = await this.statements.rows(
+      this.db,
+      'consents-by-id',
+      (db) => db.selectFrom('consent_sessions').selectAll().where('id', '=', id),
+      [id],
+    );
     return row ? consentFromRow(row, this.sealing) : undefined;
   }
 

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { reusableQuery } from '../persistence/reusable-query.js';
+import { type Kysely, sql } from 'kysely';
+import { CompiledStatements } from '../persistence/reusable-query.js';
 import { PLAIN_SESSIONS, type SessionSealing } from '../persistence/session-sealing.js';
 import type { Tables, TokenRow } from '../persistence/tables.js';
 
@@ -110,14 +110,15 @@ export class SqlTokenStore implements TokenStore {
   private pending: PendingInsert[] | undefined;
   private committing = 0;
 
+  /**
+   * `statements`: the compiled statements of the database this store's executor belongs to, shared
+   * with the stores of its transactions (the lookup and the rotation run on every refresh).
+   */
   constructor(
     private readonly db: Kysely<Tables>,
     private readonly sealing: SessionSealing = PLAIN_SESSIONS,
-  ) {
-    this.findBySignature = reusableQuery<TokenRow>(db, (executor) =>
-      executor.selectFrom('oauth2_tokens').selectAll().where('signature', '=', ''),
-    );
-  }
+    private readonly statements = new CompiledStatements(),
+  ) {}
 
   /**
    * Stores new tokens; resolves once they are committed. Outside a transaction, the inserts of
@@ -139,7 +140,14 @@ export class SqlTokenStore implements TokenStore {
   }
 
   private async insertRows(rows: TokenRow[]): Promise<void> {
-    await this.db.insertInto('oauth2_tokens').values(rows).execute();
+    // Every row comes from toRow, so each has the same columns in the same order: the compiled
+    // INSERT's parameters are the rows' values one row after the other.
+    await this.statements.run(
+      this.db,
+      `tokens-insert-${rows.length}`,
+      (db) => db.insertInto('oauth2_tokens').values(rows),
+      rows.flatMap((row) => Object.values(row)),
+    );
   }
 
   private async commitPending(): Promise<void> {
@@ -175,21 +183,34 @@ export class SqlTokenStore implements TokenStore {
   }
 
   /** The lookup by signature (primary key) of every introspection and grant. */
-  private readonly findBySignature: ReturnType<typeof reusableQuery<TokenRow>>;
-
   async find(signature: string): Promise<StoredToken | undefined> {
-    const [row] = await this.findBySignature(signature);
+    const [row] = await this.statements.rows(
+      this.db,
+      'tokens-by-signature',
+      (db) => db.selectFrom('oauth2_tokens').selectAll().where('signature', '=', signature),
+      [signature],
+    );
     return row ? fromRow(row, this.sealing) : undefined;
   }
 
   async markUsed(signature: string, now: number, allowReuse = false): Promise<boolean> {
-    let update = this.db
-      .updateTable('oauth2_tokens')
-      .set((eb) => ({ used_at: eb.fn.coalesce('used_at', eb.val(now)), used_count: eb('used_count', '+', 1), active: 0 }))
-      .where('signature', '=', signature);
-    update = allowReuse ? update : update.where('active', '=', 1);
-    const result = await update.executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    const result = await this.statements.run(
+      this.db,
+      allowReuse ? 'tokens-mark-used-again' : 'tokens-mark-used',
+      (db) => {
+        const update = db
+          .updateTable('oauth2_tokens')
+          .set((eb) => ({
+            used_at: eb.fn.coalesce('used_at', eb.val(now)),
+            used_count: eb('used_count', '+', sql.lit(1)),
+            active: sql.lit(0),
+          }))
+          .where('signature', '=', signature);
+        return allowReuse ? update : update.where('active', '=', sql.lit(1));
+      },
+      [now, signature],
+    );
+    return Number(result.numAffectedRows ?? 0) === 1;
   }
 
   async revokeGrant(requestId: string): Promise<void> {
@@ -197,14 +218,19 @@ export class SqlTokenStore implements TokenStore {
   }
 
   async revokeAccessTokens(requestId: string): Promise<void> {
-    await this.db
-      .updateTable('oauth2_tokens')
-      .set({ active: 0 })
-      .where('request_id', '=', requestId)
-      .where('kind', '=', 'access_token')
-      // Only active rows: the family index (0004) then skips every access token the family has retired.
-      .where('active', '=', 1)
-      .execute();
+    await this.statements.run(
+      this.db,
+      'tokens-revoke-access',
+      (db) =>
+        db
+          .updateTable('oauth2_tokens')
+          .set({ active: sql.lit(0) })
+          .where('request_id', '=', requestId)
+          .where('kind', '=', sql.lit<TokenKind>('access_token'))
+          // Only active rows: the family index (0004) then skips every access token the family has retired.
+          .where('active', '=', sql.lit(1)),
+      [requestId],
+    );
   }
 
   async deleteAccessTokensOfClient(clientId: string): Promise<void> {

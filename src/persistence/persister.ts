@@ -8,6 +8,7 @@ import { SqlTokenStore, type TokenStore } from '../oauth2/token-store.js';
 import { JwtBearerTrustStore } from '../oauth2/trust-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../util/clock.js';
+import { CompiledStatements } from './reusable-query.js';
 import type { SessionSealing } from './session-sealing.js';
 import type { Tables } from './tables.js';
 
@@ -58,14 +59,16 @@ export class SqlPersister implements Persister {
   readonly pushedRequests: PushedRequestStore;
   readonly devices: DeviceCodeStore;
 
+  /** `statements`: compiled once per database, shared with the persisters of its transactions. */
   constructor(
     private readonly db: Kysely<Tables>,
     private readonly options: PersisterOptions = {},
+    private readonly statements = new CompiledStatements(),
   ) {
     // Outside a transaction the token store batches concurrent inserts (group commit): one instance
     // per persister, so every request of the process shares it.
-    this.tokens = new SqlTokenStore(db, options.sessionSealing);
-    this.sessions = new SqlSessionStore(db, options.sessionSealing);
+    this.tokens = new SqlTokenStore(db, options.sessionSealing, statements);
+    this.sessions = new SqlSessionStore(db, options.sessionSealing, statements);
     this.jtis = new UsedJtiStore(db, options.logger, options.clock);
     this.clients = new SqlClientRepository(db, options.clientReading);
     this.trusts = new JwtBearerTrustStore(db);
@@ -75,6 +78,6 @@ export class SqlPersister implements Persister {
 
   transaction<T>(work: (stores: Persister) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return work(this);
-    return this.db.transaction().execute((tx) => work(new SqlPersister(tx, this.options)));
+    return this.db.transaction().execute((tx) => work(new SqlPersister(tx, this.options, this.statements)));
   }
 }
