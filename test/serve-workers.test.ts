@@ -132,9 +132,19 @@ describe.each(WORKER_STORES)('serve all --workers 2 on $name', (store) => {
     const byWorker = new Set(served.map((line) => line.worker));
     expect([...byWorker].sort()).toEqual([1, 2]);
     // Every scrape, whichever worker answers it, counts the requests of both.
+    const route = '{listener="public",method="POST",route="/oauth2/token"}';
+    const histogram = (exposition: string, part: string) =>
+      counter(
+        exposition,
+        `portcullis_http_request_duration_seconds_${part}${part === 'bucket' ? route.replace('}', ',le="+Inf"}') : route}`,
+      );
     for (let scrape = 0; scrape < 4; scrape++) {
       const exposition = await (await fetch(`${node.adminUrl}/admin/metrics/prometheus`)).text();
       expect(counter(exposition, series) - counter(before, series)).toBe(REQUESTS);
+      // Histograms add up too: the count, the +Inf bucket and a sum that grew.
+      expect(histogram(exposition, 'count') - histogram(before, 'count')).toBe(REQUESTS);
+      expect(histogram(exposition, 'bucket') - histogram(before, 'bucket')).toBe(REQUESTS);
+      expect(histogram(exposition, 'sum')).toBeGreaterThan(histogram(before, 'sum'));
     }
   });
 
