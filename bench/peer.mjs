@@ -9,7 +9,9 @@
 // Settings matched to Portcullis: client_secret_basic, client_credentials (with DPoP proofs for W7), opaque access tokens
 // (oidc-provider's format unless a resource server asks for JWT), a 2048-bit RS256 signing key,
 // introspection, refresh-token rotation on every use, token lifetimes of one hour. Storage is the
-// provider's own in-memory adapter: the peer keeps no token durably.
+// provider's own in-memory adapter: the peer keeps no token durably. People sign in and consent
+// through the provider's own development interactions (W5): its login and consent forms, posted by
+// bench/lib/flows.mjs as a browser would.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 
@@ -38,7 +40,7 @@ const provider = new Provider(issuer, {
   cookies: { keys: [randomBytes(32).toString('hex')] },
   findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
     // W7: DPoP-bound client_credentials tokens (RFC 9449), no server nonces, as Portcullis by default.
     dPoP: { enabled: true },
@@ -67,7 +69,12 @@ const provider = new Provider(issuer, {
   },
 });
 
-/** Refresh tokens for W6, minted as an authorization code exchange would leave them (the peer's login model differs). */
+/**
+ * Refresh tokens for W6, minted as an authorization code exchange would leave them. Not from whole
+ * flows (as Portcullis's are): a flow writes about nine entries into the provider's in-memory LRU
+ * (1000 entries a generation), so the first of the tokens minted in bulk before a run were
+ * evicted before they were used ("refresh token not found"); a minted one writes three.
+ */
 async function mintRefreshTokens(clientId, count) {
   const client = await provider.Client.find(clientId);
   const tokens = [];

@@ -1,4 +1,4 @@
-// The HTTP workloads driven by autocannon (W1–W4, W6), in the harness process.
+// The HTTP workloads driven by autocannon (W1–W4, W6, W7), in the harness process.
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import autocannon from 'autocannon';
 import { basicAuth, CLIENTS } from './servers.mjs';
@@ -179,11 +179,14 @@ export function discovery(server, { connections, duration }) {
 
 /**
  * W6: refresh-token rotation. Every connection exchanges a refresh token and puts the new one back
- * into a shared pool; `refill(n)` supplies fresh ones (a used token is never presented twice).
+ * into a shared pool; `refill(n)` supplies fresh ones (a used token is never presented twice). The
+ * tokens come from flows for `openid offline_access`, so every answer must carry a new ID token
+ * (one signature per refresh, as the table of the cost beyond the signature assumes); one without counts as an error.
  */
 export function refreshRotation(server, { connections, duration, refill }) {
   const pool = [];
   return async () => {
+    let withoutIdToken = 0;
     const wanted = connections + Math.ceil(connections / 4);
     if (pool.length < wanted) pool.push(...(await refill(wanted - pool.length)));
     const result = await cannon({
@@ -206,12 +209,16 @@ export function refreshRotation(server, { connections, duration, refill }) {
               noteFailure(server, 'W6', status, body);
               return;
             }
-            const next = JSON.parse(body).refresh_token;
-            if (typeof next === 'string') pool.push(next);
+            const answer = JSON.parse(body);
+            if (typeof answer.refresh_token === 'string') pool.push(answer.refresh_token);
+            if (typeof answer.id_token !== 'string') {
+              withoutIdToken++;
+              noteFailure(server, 'W6 (no ID token)', status, body);
+            }
           },
         },
       ],
     });
-    return summarise(result);
+    return summarise(result, withoutIdToken);
   };
 }

@@ -206,6 +206,9 @@ export async function startPortcullis(store, { nodeArgs = [], env = {}, workers 
       jwks: `${publicUrl}/.well-known/jwks.json`,
       authorize: `${publicUrl}/oauth2/auth`,
     },
+    /** How a person signs in and consents (bench/lib/flows.mjs): login and consent apps on the admin API, as with Hydra. */
+    interactions: 'admin-api',
+    authorizeParams: {},
     /** Extra token-request parameters that select JWT access tokens (here: the client's own strategy). */
     jwtParams: '',
     introspectionAuth: undefined,
@@ -254,7 +257,15 @@ export async function startPeer() {
       introspect: `${url}/token/introspection`,
       discovery: `${url}/.well-known/openid-configuration`,
       jwks: `${url}/jwks`,
+      authorize: `${url}/auth`,
     },
+    /** How a person signs in and consents (bench/lib/flows.mjs): the provider's development forms. */
+    interactions: 'forms',
+    /**
+     * OpenID Connect Core 11: offline_access is granted only with prompt=consent, and oidc-provider
+     * drops the scope (so issues no refresh token) without it; Portcullis, as Hydra, does not ask for it.
+     */
+    authorizeParams: { prompt: 'consent' },
     jwtParams: `&resource=${encodeURIComponent(PEER_RESOURCE)}`,
     /** oidc-provider authenticates the introspecting client; Portcullis's admin listener does not. */
     introspectionAuth: basicAuth(CLIENTS.opaque),
