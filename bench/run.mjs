@@ -7,10 +7,14 @@
 //          --min-ratio R (with --check: the ratio every checked workload must hold, instead of its own),
 //          --label NAME (write bench/results/steps/NAME.json and .md instead of the latest results:
 //          the measurements behind "what each optimisation bought" in docs/performance.md),
-//          --workers N (Portcullis runs `serve all --workers N`: docs/performance.md, "Every core").
+//          --workers N (Portcullis runs `serve all --workers N`: docs/performance.md, "Every core"),
+//          --store-size N (each store holds N seeded tokens before Portcullis starts, bench/seed.mjs, and
+//          is measured against Portcullis on an empty store of its kind in place of the peer; W1, W2
+//          and W6 on both stores unless --only says otherwise; the janitor timed afterwards; written
+//          to bench/results/scale/N.json: docs/performance.md, "As the store grows").
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +30,7 @@ import {
   refreshRotation,
 } from './lib/load.mjs';
 import { median, printTable, writeResults } from './lib/report.mjs';
+import { printScaleTable, seedStore, startEmptyTwin, timeJanitor } from './lib/scale.mjs';
 import { createStore, ROOT, startFloor, startPeer, startPortcullis } from './lib/servers.mjs';
 
 const { values: flags } = parseArgs({
@@ -39,6 +44,7 @@ const { values: flags } = parseArgs({
     label: { type: 'string' },
     'min-ratio': { type: 'string' },
     workers: { type: 'string', default: '1' },
+    'store-size': { type: 'string' },
   },
 });
 
@@ -48,7 +54,13 @@ const DURATION = Number(flags.duration ?? (CHECK ? 3 : 6));
 const WARMUP = CHECK ? 1 : 2;
 const CONNECTIONS = 50;
 const FLOW_CONCURRENCY = 32;
-const ONLY = flags.only ? new Set(flags.only.split(',').map((name) => name.trim().toUpperCase())) : undefined;
+/** Tokens seeded into each store before Portcullis starts (0: none, the baseline); undefined without --store-size. */
+const STORE_SIZE = flags['store-size'] === undefined ? undefined : Number(flags['store-size']);
+if (STORE_SIZE !== undefined && !(Number.isSafeInteger(STORE_SIZE) && STORE_SIZE >= 0)) throw new Error('--store-size: a number of tokens');
+/** What --store-size measures when --only does not say: the workloads whose statements touch the tokens table. */
+const SCALE_WORKLOADS = 'W1,W2,W6,W1-pg,W2-pg,W6-pg';
+const ONLY_LIST = flags.only ?? (STORE_SIZE !== undefined ? SCALE_WORKLOADS : undefined);
+const ONLY = ONLY_LIST ? new Set(ONLY_LIST.split(',').map((name) => name.trim().toUpperCase())) : undefined;
 /** With --min-ratio, the share of the peer every checked workload must hold (to see the check fail). */
 const CHECK_MIN_RATIO = flags['min-ratio'] === undefined ? undefined : Number(flags['min-ratio']);
 
@@ -126,7 +138,21 @@ const WORKLOADS = [
     unit: 'flows/s',
     flows: true,
   },
-].filter((workload) => (CHECK ? workload.checkRatio !== undefined : !ONLY || ONLY.has(workload.id.toUpperCase())));
+  // Run when named (--only) or with --store-size, not by `npm run bench`.
+  { id: 'W2-pg', title: 'introspection of a valid token (PostgreSQL)', store: 'postgres', peer: true, make: introspection, named: true },
+  {
+    id: 'W6-pg',
+    title: 'refresh-token rotation (PostgreSQL)',
+    store: 'postgres',
+    peer: true,
+    make: refreshRotation,
+    refresh: true,
+    named: true,
+  },
+]
+  .filter((workload) => (CHECK ? workload.checkRatio !== undefined : ONLY ? ONLY.has(workload.id.toUpperCase()) : !workload.named))
+  // A seeded store is compared with an empty one, not with the peer (which keeps nothing).
+  .map((workload) => (STORE_SIZE !== undefined ? { ...workload, peer: false } : workload));
 
 const RSS_LIMIT_MB = 250;
 
@@ -266,29 +292,44 @@ async function main() {
   }
   const results = [];
   const memory = {};
+  const scale = STORE_SIZE !== undefined ? { storeSize: STORE_SIZE, seeded: {}, janitor: {} } : undefined;
   try {
     if (peer) await checkJwtAccessToken(peer);
     for (const storeKind of ['sqlite', 'postgres']) {
       const workloads = WORKLOADS.filter((workload) => workload.store === storeKind);
       if (workloads.length === 0) continue;
       const store = await createStore(storeKind);
-      const ours = await startPortcullis(store, { nodeArgs: profileArgs, workers: Number(flags.workers) });
-      if (workloads.some((workload) => workload.flows || workload.refresh))
-        drivers.set(ours, flowDriver(ours, { connections: FLOW_CONCURRENCY }));
+      const seeding = STORE_SIZE > 0 ? await seedStore(store, STORE_SIZE, log) : undefined;
+      if (seeding) scale.seeded[storeKind] = seeding.seeded;
+      const ours = await startPortcullis(store, {
+        nodeArgs: profileArgs,
+        workers: Number(flags.workers),
+        env: seeding ? { SECRETS_SYSTEM: seeding.secret } : {},
+      });
+      const needsDriver = workloads.some((workload) => workload.flows || workload.refresh);
+      if (needsDriver) drivers.set(ours, flowDriver(ours, { connections: FLOW_CONCURRENCY }));
+      const twin = STORE_SIZE > 0 ? await startEmptyTwin(storeKind, { workers: Number(flags.workers), needsDriver }) : undefined;
+      if (twin?.server.flowDriver) drivers.set(twin.server, twin.server.flowDriver);
       log(`Portcullis (${storeKind}) at ${ours.publicUrl}${peer ? `, oidc-provider at ${peer.publicUrl}` : ''}`);
       try {
         await checkJwtAccessToken(ours);
         for (const workload of workloads) {
-          const servers = workload.peer ? [ours, peer] : [ours];
+          const servers = workload.peer ? [ours, peer] : twin ? [ours, twin.server] : [ours];
           const [mine, theirs] = await measureAlternating({ ...workload, runner: prepare(workload, drivers) }, servers);
           const { make: _make, ...described } = workload;
-          results.push({ ...described, ours: mine, peer: theirs, ratio: theirs ? mine.rps / theirs.rps : undefined });
+          if (twin) results.push({ ...described, ours: mine, emptyStore: theirs });
+          else results.push({ ...described, ours: mine, peer: theirs, ratio: theirs ? mine.rps / theirs.rps : undefined });
         }
         memory[`portcullis-${storeKind}`] = ours.memory();
       } finally {
         await drivers.get(ours)?.close();
         drivers.delete(ours);
         await ours.stop();
+        await twin?.stop();
+        if (STORE_SIZE > 0) {
+          scale.janitor[storeKind] = await timeJanitor(store);
+          log(`janitor on ${storeKind}: ${JSON.stringify(scale.janitor[storeKind])}`);
+        }
         await store.drop();
       }
     }
@@ -301,8 +342,17 @@ async function main() {
   machine.load.end = Math.round(loadavg()[0] * 100) / 100;
   const beyondSignature = costBeyondSignature(results, machine.rsaSignUs);
   const report = evaluate({ machine, results, beyondSignature, memory, seconds: (Date.now() - started) / 1000 });
+  if (scale) report.scale = scale;
   printTable(report);
-  if (!CHECK && !flags['no-write']) writeResults(report, flags.label);
+  if (scale) printScaleTable(report);
+  if (scale) {
+    // The scale runs keep their own files: the latest results and the steps stay as `npm run bench` left them.
+    if (!flags['no-write']) {
+      mkdirSync(join(ROOT, 'bench/results/scale'), { recursive: true });
+      writeFileSync(join(ROOT, `bench/results/scale/${STORE_SIZE}.json`), `${JSON.stringify(report, null, 2)}\n`);
+      log(`wrote bench/results/scale/${STORE_SIZE}.json`);
+    }
+  } else if (!CHECK && !flags['no-write']) writeResults(report, flags.label);
   if (CHECK) {
     const failing = report.targets.filter((target) => !target.holds);
     for (const target of failing) log(`FAIL ${target.target}: ${target.value}`);
@@ -351,7 +401,7 @@ function evaluate({ machine, results, beyondSignature, memory, seconds }) {
     }
   }
   for (const row of CHECK ? [] : results) {
-    if (row.minRatio !== undefined) {
+    if (row.minRatio !== undefined && row.ratio !== undefined) {
       targets.push({
         target: `${row.id} ≥ ${row.minRatio}× the peer`,
         value: `${row.ratio.toFixed(2)}×`,
