@@ -785,6 +785,17 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       expect(results.filter(Boolean)).toHaveLength(1);
     });
 
+    it('group commit: uses made in one turn each get their own verdict (new, live, expired, repeated in the group)', async () => {
+      const jtis = new UsedJtiStore(database.db, recordingLogger);
+      expect(await jtis.use('client-a', 'jti-group-live', farFuture())).toBe(true);
+      expect(await jtis.use('client-a', 'jti-group-expired', Date.now() - 1)).toBe(true);
+      const ids = ['jti-group-new-1', 'jti-group-live', 'jti-group-twice', 'jti-group-expired', 'jti-group-twice', 'jti-group-new-2'];
+      const verdicts = await Promise.all(ids.map((id) => jtis.use('client-a', id, farFuture())));
+      expect(verdicts).toEqual([true, false, true, true, false, true]);
+      const again = await Promise.all(ids.map((id) => jtis.use('client-a', id, farFuture())));
+      expect(again.every((verdict) => verdict === false)).toBe(true);
+    });
+
     it('takes an expired id over inside a unit of work, and refuses a live one there without aborting it', async () => {
       const persister = new SqlPersister(database.db);
       expect(await persister.jtis.use('client-a', 'jti-tx-expired', Date.now() - 1)).toBe(true);

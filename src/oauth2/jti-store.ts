@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import { sha256Hex } from '../crypto/keyring.js';
 import type { Logger } from '../observability/logger.js';
-import type { Tables } from '../persistence/tables.js';
+import { GroupCommit } from '../persistence/group-commit.js';
+import type { Tables, UsedJtiRow } from '../persistence/tables.js';
 import { insertUnlessLive } from '../persistence/upsert.js';
 import { type Clock, systemClock } from '../util/clock.js';
 
@@ -16,6 +17,11 @@ const SWEEP_INTERVAL_MS = 60_000;
  */
 export class UsedJtiStore {
   private lastSweep = 0;
+  /** Uses outside transactions: the ids of requests served in the same turn of the event loop share one statement and commit. */
+  private readonly uses = new GroupCommit<UsedJtiRow, boolean>({
+    writeGroup: (rows) => this.record(rows),
+    writeOne: (row) => this.recordOne(row),
+  });
 
   /**
    * `logger` reports failed background sweeps; without one (the CLI, which records no ids) they go
@@ -32,10 +38,22 @@ export class UsedJtiStore {
     const now = this.clock.now();
     const hash = sha256Hex(`${namespace}\n${id}`);
     this.sweep(now);
-    // One statement: a new id is inserted, an id whose earlier use has expired is taken over, and a
-    // live one is left alone (no error, which would abort an enclosing PostgreSQL transaction). The
-    // database decides, so a replay is refused on every node sharing it.
-    return insertUnlessLive(this.db, 'used_jtis', { jti_hash: hash, expires_at: expiresAt }, 'jti_hash', 'expires_at', now);
+    const row = { jti_hash: hash, expires_at: expiresAt };
+    return this.db.isTransaction ? this.recordOne(row) : this.uses.write(row);
+  }
+
+  private async recordOne(row: UsedJtiRow): Promise<boolean> {
+    const [recorded] = await this.record([row]);
+    return recorded === true;
+  }
+
+  /**
+   * One statement: a new id is inserted, an id whose earlier use has expired is taken over, and a
+   * live one is left alone (no error, which would abort an enclosing PostgreSQL transaction). The
+   * database decides, so a replay is refused on every node sharing it.
+   */
+  private record(rows: UsedJtiRow[]): Promise<boolean[]> {
+    return insertUnlessLive(this.db, 'used_jtis', rows, 'jti_hash', 'expires_at', this.clock.now());
   }
 
   /** Deletes expired rows in the background, at most every SWEEP_INTERVAL_MS. */

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { GroupCommit } from '../persistence/group-commit.js';
 import { CompiledStatements } from '../persistence/reusable-query.js';
 import { PLAIN_SESSIONS, type SessionSealing } from '../persistence/session-sealing.js';
 import type { Tables, TokenRow } from '../persistence/tables.js';
@@ -94,21 +95,16 @@ export interface TokenLifespans {
   refresh_token?: number;
 }
 
-/** At most this many rows go into one INSERT of a group commit (well within both stores' parameter limits). */
-const MAX_ROWS_PER_INSERT = 256;
-/** At most this many group commits are written at once; inserts arriving meanwhile wait for the next one. */
-const MAX_CONCURRENT_COMMITS = 2;
-
-interface PendingInsert {
-  rows: TokenRow[];
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
 export class SqlTokenStore implements TokenStore {
-  /** Inserts waiting for the next group commit; undefined when none is scheduled. */
-  private pending: PendingInsert[] | undefined;
-  private committing = 0;
+  /** Inserts outside transactions, each request's rows an item. */
+  private readonly inserts = new GroupCommit<TokenRow[], void>({
+    writeGroup: async (groups) => {
+      await this.insertRows(groups.flat());
+      return [];
+    },
+    writeOne: (rows) => this.insertRows(rows),
+    sizeOf: (rows) => rows.length,
+  });
 
   /**
    * `statements`: the compiled statements of the database this store's executor belongs to, shared
@@ -129,14 +125,7 @@ export class SqlTokenStore implements TokenStore {
   insert(tokens: StoredToken[]): Promise<void> {
     if (tokens.length === 0) return Promise.resolve();
     const rows = tokens.map((token) => toRow(token, this.sealing));
-    if (this.db.isTransaction) return this.insertRows(rows);
-    return new Promise((resolve, reject) => {
-      if (!this.pending) {
-        this.pending = [];
-        if (this.committing < MAX_CONCURRENT_COMMITS) setImmediate(() => this.commitPending());
-      }
-      this.pending.push({ rows, resolve, reject });
-    });
+    return this.db.isTransaction ? this.insertRows(rows) : this.inserts.write(rows);
   }
 
   private async insertRows(rows: TokenRow[]): Promise<void> {
@@ -148,38 +137,6 @@ export class SqlTokenStore implements TokenStore {
       (db) => db.insertInto('oauth2_tokens').values(rows),
       rows.flatMap((row) => Object.values(row)),
     );
-  }
-
-  private async commitPending(): Promise<void> {
-    const group: PendingInsert[] = [];
-    let count = 0;
-    while (this.pending && this.pending.length > 0 && count < MAX_ROWS_PER_INSERT) {
-      const next = this.pending.shift() as PendingInsert;
-      group.push(next);
-      count += next.rows.length;
-    }
-    if (this.pending?.length === 0) this.pending = undefined;
-    if (group.length === 0) return;
-    this.committing++;
-    try {
-      if (group.length === 1) {
-        await this.insertRows((group[0] as PendingInsert).rows);
-        (group[0] as PendingInsert).resolve();
-      } else {
-        await this.insertRows(group.flatMap((insert) => insert.rows)).then(
-          () => {
-            for (const insert of group) insert.resolve();
-          },
-          () => Promise.all(group.map((insert) => this.insertRows(insert.rows).then(insert.resolve, insert.reject))),
-        );
-      }
-    } catch (error) {
-      for (const insert of group) insert.reject(error);
-    } finally {
-      this.committing--;
-      // Inserts that arrived while this group was written go next.
-      if (this.pending && this.committing < MAX_CONCURRENT_COMMITS) setImmediate(() => this.commitPending());
-    }
   }
 
   /** The lookup by signature (primary key) of every introspection and grant. */

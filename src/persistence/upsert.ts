@@ -56,54 +56,78 @@ export async function insertIfAbsent<DB, TB extends keyof DB & string>(
 }
 
 /**
- * Inserts `row` into `table` unless a live row has its key: a row whose `expiryColumn` is at or
- * before `now` counts as absent and is taken over (its other columns replaced by `row`'s). True when
- * the row is now `row`: inserted, or an expired one replaced. SQLite and PostgreSQL do it in one
- * statement (`on conflict … do update … where` the old row expired: a live row is left untouched and
- * nothing is counted); two nodes racing for one key get one true between them, as the conflict locks
- * the row. MySQL cannot tell an insert from an untouched row by its count (mysql2 asks for found
- * rows), so there the insert comes first and only a duplicate key is followed by an update of the
- * expired row, which again one statement wins.
+ * Inserts each of `rows` into `table` unless a live row has its key: a row whose `expiryColumn` is
+ * at or before `now` counts as absent and is taken over (its other columns replaced by the new
+ * row's). One answer per row, in order: true when the row is now the new one (inserted, or an expired
+ * one replaced); a key that appears twice in `rows` can be taken by its first row only. SQLite and
+ * PostgreSQL do it in one statement (`on conflict … do update … where` the old row expired: a live
+ * row is left untouched and not returned by `returning`); two nodes racing for one key get one true
+ * between them, as the conflict locks the row. MySQL cannot tell an insert from an untouched row by
+ * its count (mysql2 asks for found rows) and has no `returning`, so there each row is inserted alone
+ * and only a duplicate key is followed by an update of the expired row, which again one statement wins.
  */
 export async function insertUnlessLive<DB, TB extends keyof DB & string>(
   db: Kysely<DB>,
   table: TB,
-  row: { readonly [C in keyof DB[TB] & string]: string | number },
+  rows: ReadonlyArray<{ readonly [C in keyof DB[TB] & string]: string | number }>,
   keyColumn: keyof DB[TB] & string,
   expiryColumn: keyof DB[TB] & string,
   now: number,
-): Promise<boolean> {
+): Promise<boolean[]> {
   // Column names as data, so the builder is untyped here; the signature ties them to the table.
   const untyped = db as Executor;
   const name: string = table;
-  const values: Record<string, string | number> = row;
   const key: string = keyColumn;
   const expiry: string = expiryColumn;
-  const replaced = Object.keys(values).filter((column) => column !== key);
+  const firstOfKey = new Map<unknown, Record<string, string | number>>();
+  for (const row of rows) if (!firstOfKey.has(row[keyColumn])) firstOfKey.set(row[keyColumn], row);
+  const distinct = [...firstOfKey.values()];
+  const [sample] = distinct;
+  if (sample === undefined) return [];
+  const replaced = Object.keys(sample).filter((column) => column !== key);
+  const taken = new Set<unknown>();
   if (speaksMysql(untyped)) {
-    try {
-      await untyped.insertInto(name).values(values).executeTakeFirstOrThrow();
-      return true;
-    } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
-    }
-    const update = await untyped
-      .updateTable(name)
-      .set(Object.fromEntries(replaced.map((column) => [column, values[column]])))
-      .where(key, '=', values[key])
-      .where(expiry, '<=', now)
-      .executeTakeFirst();
-    return Number(update.numUpdatedRows) > 0;
+    const outcomes = await Promise.all(distinct.map((row) => insertUnlessLiveMysql(untyped, name, row, key, expiry, replaced, now)));
+    distinct.forEach((row, index) => {
+      if (outcomes[index]) taken.add(row[key]);
+    });
+  } else {
+    const returned = await untyped
+      .insertInto(name)
+      .values(distinct)
+      .onConflict((oc) =>
+        oc
+          .column(key)
+          .doUpdateSet(Object.fromEntries(replaced.map((column) => [column, sql.ref(`excluded.${column}`)])))
+          .where(sql.ref(`${name}.${expiry}`), '<=', now),
+      )
+      .returning(key)
+      .execute();
+    for (const row of returned) taken.add((row as Record<string, unknown>)[key]);
   }
-  const result = await untyped
-    .insertInto(name)
-    .values(values)
-    .onConflict((oc) =>
-      oc
-        .column(key)
-        .doUpdateSet(Object.fromEntries(replaced.map((column) => [column, sql.ref(`excluded.${column}`)])))
-        .where(sql.ref(`${name}.${expiry}`), '<=', now),
-    )
-    .executeTakeFirstOrThrow();
-  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  return rows.map((row) => firstOfKey.get(row[keyColumn]) === row && taken.has(row[keyColumn]));
+}
+
+async function insertUnlessLiveMysql(
+  db: Executor,
+  table: string,
+  row: Record<string, string | number>,
+  key: string,
+  expiry: string,
+  replaced: string[],
+  now: number,
+): Promise<boolean> {
+  try {
+    await db.insertInto(table).values(row).executeTakeFirstOrThrow();
+    return true;
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+  }
+  const update = await db
+    .updateTable(table)
+    .set(Object.fromEntries(replaced.map((column) => [column, row[column]])))
+    .where(key, '=', row[key])
+    .where(expiry, '<=', now)
+    .executeTakeFirst();
+  return Number(update.numUpdatedRows) > 0;
 }
