@@ -44,6 +44,36 @@ export async function tokenRequestKey(deps: DpopDeps, request: FastifyRequest, c
   return verifyDpopProof(deps, proof, { method: 'POST', urls: tokenEndpointUrls(deps) });
 }
 
+/**
+ * A pushed authorization request's `DPoP` header (RFC 9449 §10.1): checked as at the token endpoint,
+ * with `htu` the PAR endpoint, and the thumbprint of its key answered (undefined without a proof).
+ * The request then behaves as if it had sent that thumbprint as `dpop_jkt` (`withProvenDpopJkt`).
+ */
+export async function pushedRequestKey(deps: DpopDeps, request: FastifyRequest): Promise<string | undefined> {
+  const proof = dpopHeader(request);
+  if (proof === undefined) return undefined;
+  return verifyDpopProof(deps, proof, { method: 'POST', urls: [publicUrl(deps.config, '/oauth2/par')] });
+}
+
+/**
+ * Pushed parameters bound to the key the push proved (RFC 9449 §10.1): its thumbprint becomes
+ * `dpop_jkt` when the form has none, so the authorization request's own `dpop_jkt` checks run on it.
+ */
+export function withProvenDpopJkt(params: Record<string, string>, jkt: string | undefined): Record<string, string> {
+  return jkt === undefined || params.dpop_jkt !== undefined ? params : { ...params, dpop_jkt: jkt };
+}
+
+/**
+ * §10.1: a push that carries both a proof and `dpop_jkt` (in the form or its request object) is
+ * refused when they name different keys. The RFC names no error code; the proof itself is valid,
+ * so this is the request's `invalid_request` (as node-oidc-provider answers), not `invalid_dpop_proof`.
+ */
+export function checkProvenDpopJkt(params: Record<string, string>, jkt: string | undefined): void {
+  if (jkt !== undefined && params.dpop_jkt !== jkt) {
+    throw new InvalidRequestError('The "dpop_jkt" parameter is not the thumbprint of the key of the DPoP proof.');
+  }
+}
+
 /** `DPoP-Nonce` on a successful answer to a request that carried a proof, when nonces are required (RFC 9449 §8.2). */
 export function offerDpopNonce(deps: DpopDeps, reply: FastifyReply): void {
   const nonce = offeredDpopNonce(deps);
