@@ -36,7 +36,7 @@ export const parEndpoint: RouteModule = (app, registry) => {
       noStore(reply);
       const body = formBody(request);
       const client = await authenticateClient(registry, request, body);
-      const provenJkt = await pushedRequestKey(registry, request);
+      const provenJkt = await pushedRequestKey(registry, request, client);
       const { params, repeated } = singleValues(body);
       const pushed = withProvenDpopJkt(pushedParameters(client, params), provenJkt);
       let checked: Record<string, string>;

@@ -5,7 +5,7 @@ import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import type { DpopDeps } from '../deps.js';
 import { fapi2RequiresDpop } from '../fapi2.js';
 import type { TokenSession } from '../token-store.js';
-import { dpopHeader, offeredDpopNonce, verifyDpopProof } from './proof.js';
+import { dpopHeader, dpopSigningAlgs, offeredDpopNonce, verifyDpopProof } from './proof.js';
 
 /**
  * Sender-constrained tokens (RFC 9449 §5, §6, §10) at the token and authorization endpoints: which
@@ -41,7 +41,7 @@ export async function tokenRequestKey(deps: DpopDeps, request: FastifyRequest, c
     }
     return undefined;
   }
-  return verifyDpopProof(deps, proof, { method: 'POST', urls: tokenEndpointUrls(deps) });
+  return verifyDpopProof(deps, proof, { algorithms: dpopSigningAlgs(deps, client), method: 'POST', urls: tokenEndpointUrls(deps) });
 }
 
 /**
@@ -49,10 +49,11 @@ export async function tokenRequestKey(deps: DpopDeps, request: FastifyRequest, c
  * with `htu` the PAR endpoint, and the thumbprint of its key answered (undefined without a proof).
  * The request then behaves as if it had sent that thumbprint as `dpop_jkt` (`withProvenDpopJkt`).
  */
-export async function pushedRequestKey(deps: DpopDeps, request: FastifyRequest): Promise<string | undefined> {
+export async function pushedRequestKey(deps: DpopDeps, request: FastifyRequest, client: OAuth2Client): Promise<string | undefined> {
   const proof = dpopHeader(request);
   if (proof === undefined) return undefined;
-  return verifyDpopProof(deps, proof, { method: 'POST', urls: [publicUrl(deps.config, '/oauth2/par')] });
+  const urls = [publicUrl(deps.config, '/oauth2/par')];
+  return verifyDpopProof(deps, proof, { algorithms: dpopSigningAlgs(deps, client), method: 'POST', urls });
 }
 
 /**
