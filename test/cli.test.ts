@@ -253,6 +253,55 @@ describe('admin API commands against a running server', () => {
     expect((await admin(`/admin/clients/${id}`)).status).toBe(404);
   });
 
+  it('sets and unsets the client metadata Hydra lacks: PAR required, DPoP-bound tokens, the FAPI 2.0 profile', async () => {
+    const created = await runJson([
+      'create',
+      'client',
+      ...endpoint,
+      '--token-endpoint-auth-method',
+      'private_key_jwt',
+      '--jwks-uri',
+      'https://app.example/jwks.json',
+      '--redirect-uri',
+      'https://app.example/cb',
+      '--require-pushed-authorization-requests',
+      '--dpop-bound-access-tokens',
+      '--fapi2-security-profile',
+    ]);
+    const id = created.client_id as string;
+    const flags = { require_pushed_authorization_requests: true, dpop_bound_access_tokens: true, fapi2_security_profile: true };
+    expect(created).toMatchObject(flags);
+    expect(await (await admin(`/admin/clients/${id}`)).json()).toMatchObject(flags);
+
+    // update keeps them unless told; the --no-… twins turn them off (false, or absent as the server shows unset ones).
+    const kept = await runJson(['update', 'client', id, ...endpoint, '--name', 'kept']);
+    expect(kept).toMatchObject(flags);
+    const unset = await runJson([
+      'update',
+      'client',
+      id,
+      ...endpoint,
+      '--no-require-pushed-authorization-requests',
+      '--no-dpop-bound-access-tokens',
+      '--no-fapi2-security-profile',
+    ]);
+    const stored = (await (await admin(`/admin/clients/${id}`)).json()) as Record<string, unknown>;
+    for (const shown of [unset, stored]) {
+      expect(shown.require_pushed_authorization_requests).toBe(false);
+      expect(shown).not.toHaveProperty('dpop_bound_access_tokens');
+      expect(shown).not.toHaveProperty('fapi2_security_profile');
+    }
+    // Without the flags, create sends none of the fields.
+    const plain = await runJson(['create', 'client', ...endpoint, '--redirect-uri', 'https://app.example/cb']);
+    expect(plain.require_pushed_authorization_requests).toBe(false);
+    expect(plain).not.toHaveProperty('dpop_bound_access_tokens');
+    // The server still checks what the flags ask for: the profile needs private_key_jwt.
+    const refused = await run(['create', 'client', ...endpoint, '--fapi2-security-profile']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('fapi2_security_profile');
+    await run(['delete', 'client', id, plain.client_id as string, ...endpoint]);
+  });
+
   it("prints Hydra's tables by default: one client as name and value lines, a list as rows under a header", async () => {
     const created = await run([
       'create',

@@ -6,8 +6,8 @@
  * login and consent through the admin API, the code exchanged with a DPoP proof); fetch and jose
  * send what the profile refuses.
  */
-import { randomUUID } from 'node:crypto';
-import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
+import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, FLOW_ENV, runFlow } from './support/browser.js';
@@ -363,6 +363,90 @@ describe.each(CASES)('FAPI 2.0 Security Profile ($name)', ({ store, mode }: { st
     expectOAuthError(await pushObject(unsigned), 400, 'invalid_request_object');
     const accepted = await pushObject(await object('ES256', ecKey, 'ec'));
     expect(accepted.status, accepted.text).toBe(201);
+  });
+
+  it('§5.4.1: DPoP proofs signed only with PS256, ES256 or EdDSA (Ed25519), at the token, PAR and resource endpoints', async () => {
+    const client = { client_id: fapi.client_id };
+    const grant = (DPoP: oauth.DPoPHandle) =>
+      oauth.clientCredentialsGrantRequest(as, client, keyJwt(), new URLSearchParams(), { ...insecure, DPoP });
+    for (const alg of ['PS256', 'ES256', 'Ed25519']) {
+      const answer = await grant(oauth.DPoP({}, await oauth.generateKeyPair(alg)));
+      expect((await oauth.processClientCredentialsResponse(as, client, answer)).token_type, alg).toBe('dpop');
+    }
+    // An EdDSA proof (the name the profile uses) from jose is accepted too; an RS256 one is refused.
+    const proofFor = async (alg: string, htu: string, crv?: string) => {
+      const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(crv ? { crv } : {}) });
+      return new SignJWT({ htm: 'POST', htu, jti: randomUUID() })
+        .setProtectedHeader({ alg, typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
+        .setIssuedAt(Math.floor(clock.now() / 1000))
+        .sign(privateKey);
+    };
+    const tokenUrl = `${server.publicUrl}/oauth2/token`;
+    const eddsa = await tokenRequest(server, await withAssertion(fapi, { grant_type: 'client_credentials' }), {
+      dpop: await proofFor('EdDSA', tokenUrl, 'Ed25519'),
+    });
+    expect(eddsa.status, eddsa.text).toBe(200);
+    const rs256 = await grant(oauth.DPoP({}, await oauth.generateKeyPair('RS256')));
+    expect(rs256.status).toBe(400);
+    expect(((await rs256.json()) as { error: string }).error).toBe('invalid_dpop_proof');
+
+    // At the PAR endpoint (RFC 9449 §10.1) the same.
+    const parUrl = `${server.publicUrl}/oauth2/par`;
+    const pushWith = async (dpop: string) =>
+      postForm(parUrl, await withAssertion(fapi, { ...(await requestParameters()).parameters, client_id: fapi.client_id }), { dpop });
+    expectOAuthError(await pushWith(await proofFor('RS256', parUrl)), 400, 'invalid_dpop_proof');
+    expect((await pushWith(await proofFor('ES256', parUrl))).status).toBe(201);
+
+    // At userinfo: a token bound to an RSA key through PS256 proofs cannot be used with RS256 proofs of that key.
+    const { pushed, callback } = await authorizationResponse();
+    const rsa = await oauth.generateKeyPair('PS256', { extractable: true });
+    const DPoP = oauth.DPoP({}, rsa);
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      as,
+      client,
+      await oauth.authorizationCodeGrantRequest(
+        as,
+        client,
+        keyJwt(),
+        oauth.validateAuthResponse(as, client, callback, pushed.state),
+        REDIRECT,
+        pushed.verifier,
+        { ...insecure, DPoP },
+      ),
+      { expectedNonce: pushed.parameters.nonce },
+    );
+    const userinfoUrl = `${server.publicUrl}/userinfo`;
+    const sameKeyRs256 = await new SignJWT({
+      htm: 'GET',
+      htu: userinfoUrl,
+      jti: randomUUID(),
+      ath: createHash('sha256').update(tokens.access_token).digest('base64url'),
+    })
+      .setProtectedHeader({ alg: 'RS256', typ: 'dpop+jwt', jwk: await exportJWK(rsa.publicKey) })
+      .setIssuedAt(Math.floor(clock.now() / 1000))
+      .sign(await importJWK(await exportJWK(rsa.privateKey), 'RS256'));
+    const refused = await fetch(userinfoUrl, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: sameKeyRs256 } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_dpop_proof"/);
+    expect((await oauth.userInfoRequest(as, client, tokens.access_token, { ...insecure, DPoP })).status).toBe(200);
+
+    if (mode === 'global') {
+      // Discovery and the resource challenge name only the profile's algorithms.
+      expect(as.dpop_signing_alg_values_supported).toEqual(['ES256', 'PS256', 'EdDSA', 'Ed25519']);
+      expect(refused.headers.get('www-authenticate')).toContain('algs="ES256 PS256 EdDSA Ed25519"');
+      return;
+    }
+    // Per client: the server still offers RS256, and a client outside the profile may use it.
+    expect(as.dpop_signing_alg_values_supported).toContain('RS256');
+    const ordinary = await createClient({ token_endpoint_auth_method: 'client_secret_basic', grant_types: ['client_credentials'] }, false);
+    const ordinaryGrant = await oauth.clientCredentialsGrantRequest(
+      as,
+      { client_id: ordinary.client_id },
+      oauth.ClientSecretBasic(ordinary.client_secret as string),
+      new URLSearchParams(),
+      { ...insecure, DPoP: oauth.DPoP({}, await oauth.generateKeyPair('RS256')) },
+    );
+    expect(ordinaryGrant.status).toBe(200);
   });
 
   it('keeps other clients as they were (per-client switch) and shows the metadata only where set', async () => {

@@ -1446,17 +1446,19 @@ async function hostileJwts(f: {
       .setProtectedHeader({ alg: 'ES256', typ: 'openid4vci-proof+jwt', jwk: foreignJwk })
       .sign(foreignEc.privateKey),
     // DPoP proofs (RFC 9449) that must fail before their jti is recorded: none, HS256 keyed with the
-    // public key, a private key embedded, a proof for another URL, a stale one.
-    ...(await hostileDpopProofs(f.issuer, foreignEc, foreignJwk)),
+    // public key, a private key embedded, a proof for another URL, a stale one; for the token
+    // endpoint and for the PAR endpoint, which checks proofs too (RFC 9449 §10.1).
+    ...(await hostileDpopProofs(`${f.issuer}oauth2/token`, foreignEc, foreignJwk)),
+    ...(await hostileDpopProofs(`${f.issuer}oauth2/par`, foreignEc, foreignJwk)),
   ];
   return out;
 }
 
 /** DPoP proofs refused before anything is stored (a proof that passed would record its jti, and change the store). */
-async function hostileDpopProofs(issuer: string, key: Awaited<ReturnType<typeof generateKeyPair>>, publicJwk: JWK): Promise<string[]> {
+async function hostileDpopProofs(htu: string, key: Awaited<ReturnType<typeof generateKeyPair>>, publicJwk: JWK): Promise<string[]> {
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
-  const claims = { htm: 'POST', htu: `${issuer}oauth2/token`, jti: 'hostile-dpop', iat: now };
+  const claims = { htm: 'POST', htu, jti: 'hostile-dpop', iat: now };
   const header = { typ: 'dpop+jwt', jwk: publicJwk };
   return [
     `${b64({ alg: 'none', ...header })}.${b64(claims)}.`,

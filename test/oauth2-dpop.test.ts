@@ -10,7 +10,7 @@ import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, FLOW_ENV, runFlow } from './support/browser.js';
 import { TestClock } from './support/clock.js';
-import { basicAuth, expectOAuthError, type FormAnswer, tokenRequest } from './support/http.js';
+import { basicAuth, expectOAuthError, type FormAnswer, postForm, tokenRequest } from './support/http.js';
 import { startTestServer, type TestServer } from './support/server.js';
 import { STORES } from './support/stores.js';
 
@@ -21,6 +21,7 @@ function serverOf(server: TestServer): oauth.AuthorizationServer {
   return {
     issuer: server.config.urls.self.issuer,
     token_endpoint: `${server.publicUrl}/oauth2/token`,
+    pushed_authorization_request_endpoint: `${server.publicUrl}/oauth2/par`,
     userinfo_endpoint: `${server.publicUrl}/userinfo`,
   };
 }
@@ -72,15 +73,11 @@ const dpop = (client: oauth.Client, keyPair: Awaited<ReturnType<typeof oauth.gen
 
 const ath = (token: string) => createHash('sha256').update(token).digest('base64url');
 
-async function flowCallback(
-  server: TestServer,
-  clientId: string,
-  extra: Record<string, string>,
-): Promise<{ callback: URL; verifier: string; state: string }> {
+/** Authorization request parameters with PKCE and state, as a relying party builds them. */
+async function codeRequest(clientId: string, extra: Record<string, string>) {
   const verifier = oauth.generateRandomCodeVerifier();
   const state = oauth.generateRandomState();
-  const url = new URL(`${server.publicUrl}/oauth2/auth`);
-  const params = {
+  const params: Record<string, string> = {
     client_id: clientId,
     response_type: 'code',
     redirect_uri: REDIRECT,
@@ -90,6 +87,72 @@ async function flowCallback(
     code_challenge_method: 'S256',
     ...extra,
   };
+  return { params, verifier, state };
+}
+
+/**
+ * Pushes an authorization request through oauth4webapi (with `DPoP` when given: RFC 9449 §10.1),
+ * then plays the browser, login and consent with the `request_uri`; the callback and PKCE verifier.
+ */
+async function pushedFlowCallback(
+  server: TestServer,
+  as: oauth.AuthorizationServer,
+  client: oauth.Client,
+  auth: oauth.ClientAuth,
+  DPoP?: oauth.DPoPHandle,
+): Promise<{ callback: URL; verifier: string; state: string; expiresIn: number }> {
+  const { params, verifier, state } = await codeRequest(client.client_id, {});
+  const push = () => oauth.pushedAuthorizationRequest(as, client, auth, params, { ...insecure, ...(DPoP ? { DPoP } : {}) });
+  let pushed: oauth.PushedAuthorizationResponse;
+  try {
+    pushed = await oauth.processPushedAuthorizationResponse(as, client, await push());
+  } catch (error) {
+    // A server requiring nonces answers the first proof with one; the handle keeps it for the retry.
+    if (!oauth.isDPoPNonceError(error)) throw error;
+    pushed = await oauth.processPushedAuthorizationResponse(as, client, await push());
+  }
+  const url = new URL(`${server.publicUrl}/oauth2/auth`);
+  url.searchParams.set('client_id', client.client_id);
+  url.searchParams.set('request_uri', pushed.request_uri);
+  const { callback } = await runFlow(server, new Browser(), url.toString());
+  return { callback: new URL(callback), verifier, state, expiresIn: pushed.expires_in };
+}
+
+/**
+ * Redeems a code bound to the key of `DPoP`: with `other`'s key or no proof it is refused
+ * (`invalid_grant`) and stays unspent; then `DPoP` gets a DPoP-bound token response.
+ */
+async function redeemBoundCode(
+  as: oauth.AuthorizationServer,
+  client: oauth.Client,
+  auth: oauth.ClientAuth,
+  flow: { callback: URL; verifier: string; state: string },
+  DPoP: oauth.DPoPHandle,
+  other: oauth.DPoPHandle,
+): Promise<oauth.TokenEndpointResponse> {
+  const params = oauth.validateAuthResponse(as, client, flow.callback, flow.state);
+  const exchange = (handle?: oauth.DPoPHandle) =>
+    oauth.authorizationCodeGrantRequest(as, client, auth, params, REDIRECT, flow.verifier, {
+      ...insecure,
+      ...(handle ? { DPoP: handle } : {}),
+    });
+  for (const handle of [other, undefined]) {
+    const refused = await exchange(handle);
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
+  }
+  const tokens = await oauth.processAuthorizationCodeResponse(as, client, await exchange(DPoP));
+  expect(tokens.token_type).toBe('dpop');
+  return tokens;
+}
+
+async function flowCallback(
+  server: TestServer,
+  clientId: string,
+  extra: Record<string, string>,
+): Promise<{ callback: URL; verifier: string; state: string }> {
+  const { params, verifier, state } = await codeRequest(clientId, extra);
+  const url = new URL(`${server.publicUrl}/oauth2/auth`);
   for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
   const { callback } = await runFlow(server, new Browser(), url.toString());
   return { callback: new URL(callback), verifier, state };
@@ -337,21 +400,8 @@ describe.each(STORES)('DPoP ($name)', (store) => {
     const DPoP = dpop(client, await oauth.generateKeyPair('ES256'));
     const other = dpop(client, await oauth.generateKeyPair('ES256'));
     const jkt = await DPoP.calculateThumbprint();
-    const { callback, verifier, state } = await flowCallback(server, publicApp.client_id, { dpop_jkt: jkt });
-    const params = oauth.validateAuthResponse(as, client, callback, state);
-    const exchange = (handle?: oauth.DPoPHandle) =>
-      oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, {
-        ...insecure,
-        ...(handle ? { DPoP: handle } : {}),
-      });
-    // Another key, or none: refused, and the code stays unspent.
-    for (const handle of [other, undefined]) {
-      const refused = await exchange(handle);
-      expect(refused.status).toBe(400);
-      expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
-    }
-    const tokens = await oauth.processAuthorizationCodeResponse(as, client, await exchange(DPoP));
-    expect(tokens.token_type).toBe('dpop');
+    const flow = await flowCallback(server, publicApp.client_id, { dpop_jkt: jkt });
+    const tokens = await redeemBoundCode(as, client, oauth.None(), flow, DPoP, other);
     expect(tokens.refresh_token).toBeDefined();
 
     // userinfo with the proof; as a bearer token it is refused (RFC 9449 §7.2).
@@ -417,6 +467,103 @@ describe.each(STORES)('DPoP ($name)', (store) => {
       await oauth.refreshTokenGrantRequest(as, client, auth, rebound.refresh_token as string, insecure),
     );
     expect(unbound.token_type).toBe('bearer');
+  });
+
+  it('a DPoP proof at the PAR endpoint binds the code to its key as dpop_jkt does (RFC 9449 §10.1)', async () => {
+    const client: oauth.Client = { client_id: confidentialApp.client_id };
+    const auth = oauth.ClientSecretBasic(confidentialApp.client_secret as string);
+    const DPoP = dpop(client, await oauth.generateKeyPair('ES256'));
+    const other = dpop(client, await oauth.generateKeyPair('ES256'));
+    // The confidential client never sent dpop_jkt: the proof of its push bound the code.
+    const tokens = await redeemBoundCode(as, client, auth, await pushedFlowCallback(server, as, client, auth, DPoP), DPoP, other);
+    const introspected = (await server.admin.oauth2.introspectOAuth2Token({ token: tokens.access_token })).data as unknown as Record<
+      string,
+      unknown
+    >;
+    expect(introspected.cnf).toEqual({ jkt: await DPoP.calculateThumbprint() });
+
+    // Without a proof the push binds nothing: the code is redeemed with any key, or none.
+    const plain = await pushedFlowCallback(server, as, client, auth);
+    const unbound = await oauth.processAuthorizationCodeResponse(
+      as,
+      client,
+      await oauth.authorizationCodeGrantRequest(
+        as,
+        client,
+        auth,
+        oauth.validateAuthResponse(as, client, plain.callback, plain.state),
+        REDIRECT,
+        plain.verifier,
+        insecure,
+      ),
+    );
+    expect(unbound.token_type).toBe('bearer');
+  });
+
+  it('at the PAR endpoint, proof and dpop_jkt must name one key, and the proof is checked as at the token endpoint', async () => {
+    const parUrl = `${server.publicUrl}/oauth2/par`;
+    const authorization = basicAuth(confidentialApp.client_id, confidentialApp.client_secret as string);
+    const key = await forgerKey();
+    const stranger = await forgerKey();
+    const push = async (dpopHeader: string, extra: Record<string, string> = {}) =>
+      postForm(parUrl, (await codeRequest(confidentialApp.client_id, extra)).params, { authorization, dpop: dpopHeader });
+
+    const good = await proof(key, { htu: parUrl });
+    const same = await push(good, { dpop_jkt: key.jkt });
+    expect(same.status).toBe(201);
+    // A proof is spent by its first use, here as at the token endpoint.
+    expectOAuthError(await push(good), 400, 'invalid_dpop_proof');
+    const mismatch = await push(await proof(key, { htu: parUrl }), { dpop_jkt: stranger.jkt });
+    expectOAuthError(mismatch, 400, 'invalid_request');
+    expect(mismatch.body.error_description).toContain('dpop_jkt');
+    // A proof for the token endpoint, for another method, stale, or unsigned is refused.
+    const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    for (const refused of [
+      await proof(key, { htu: tokenUrl }),
+      await proof(key, { htu: parUrl, htm: 'GET' }),
+      await proof(key, { htu: parUrl, iat: Math.floor(clock.now() / 1000) - 3600 }),
+      `${b64({ alg: 'none', typ: 'dpop+jwt', jwk: key.publicJwk })}.${b64({ htm: 'POST', htu: parUrl, jti: randomUUID(), iat: 1 })}.`,
+    ]) {
+      expectOAuthError(await push(refused), 400, 'invalid_dpop_proof');
+    }
+    // The proof binds like dpop_jkt: not with a response type that issues an access token at once.
+    const hybrid = await createClient(server, {
+      grant_types: ['authorization_code', 'implicit'],
+      response_types: ['code', 'code token'],
+      redirect_uris: [REDIRECT],
+      scope: 'openid offline_access',
+    });
+    const { params } = await codeRequest(hybrid.client_id, { response_type: 'code token', nonce: 'nonce-12345678' });
+    const hybridAuth = basicAuth(hybrid.client_id, hybrid.client_secret as string);
+    expect((await postForm(parUrl, params, { authorization: hybridAuth })).status).toBe(201);
+    const boundHybrid = await postForm(parUrl, params, { authorization: hybridAuth, dpop: await proof(key, { htu: parUrl }) });
+    expectOAuthError(boundHybrid, 400, 'invalid_request');
+    expect(boundHybrid.body.error_description).toContain('dpop_jkt');
+  });
+
+  it('a request object pushed with a proof must name the proof key in its dpop_jkt, if it names one', async () => {
+    const pair = await generateKeyPair('ES256');
+    const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'ro-1', use: 'sig', alg: 'ES256' };
+    const app = await createClient(server, {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [REDIRECT],
+      scope: 'openid offline_access',
+      jwks: { keys: [publicJwk] },
+      request_object_signing_alg: 'ES256',
+    });
+    const client: oauth.Client = { client_id: app.client_id };
+    const auth = oauth.ClientSecretBasic(app.client_secret as string);
+    const DPoP = dpop(client, await oauth.generateKeyPair('ES256'));
+    const pushObject = async (dpopJkt: string) => {
+      const { params } = await codeRequest(app.client_id, { dpop_jkt: dpopJkt });
+      const object = await oauth.issueRequestObject(as, client, params, { key: pair.privateKey, kid: 'ro-1' });
+      return oauth.pushedAuthorizationRequest(as, client, auth, { request: object }, { ...insecure, DPoP });
+    };
+    const refused = await pushObject((await forgerKey()).jkt);
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_request');
+    expect((await pushObject(await DPoP.calculateThumbprint())).status).toBe(201);
   });
 
   it('refuses a malformed dpop_jkt, and dpop_jkt with a response type that issues an unbound access token', async () => {
@@ -540,6 +687,36 @@ describe.each(STORES)('DPoP server nonces ($name)', (store) => {
     expect(second.status).toBe(200);
     expect(second.headers.get('dpop-nonce')).toMatch(/^[0-9a-z]+\.[A-Za-z0-9_-]+$/);
     expect((await oauth.processClientCredentialsResponse(as, client, second)).token_type).toBe('dpop');
+  });
+
+  it('the PAR endpoint answers a proof without a nonce with use_dpop_nonce; oauth4webapi retries and the code is bound', async () => {
+    const confidential = await createClient(server, {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [REDIRECT],
+      scope: 'openid offline_access',
+    });
+    const client: oauth.Client = { client_id: confidential.client_id };
+    const auth = oauth.ClientSecretBasic(confidential.client_secret as string);
+    const raw = await postForm(`${server.publicUrl}/oauth2/par`, (await codeRequest(confidential.client_id, {})).params, {
+      authorization: basicAuth(confidential.client_id, confidential.client_secret as string),
+      dpop: await proof(await forgerKey(), { htu: `${server.publicUrl}/oauth2/par` }),
+    });
+    expectOAuthError(raw, 400, 'use_dpop_nonce');
+    expect(raw.headers.get('dpop-nonce')).toMatch(/^[0-9a-z]+\.[A-Za-z0-9_-]+$/);
+
+    const DPoP = dpop(client, await oauth.generateKeyPair('ES256'));
+    const { callback, verifier, state } = await pushedFlowCallback(server, as, client, auth, DPoP);
+    const params = oauth.validateAuthResponse(as, client, callback, state);
+    const exchange = (handle: oauth.DPoPHandle) =>
+      oauth.authorizationCodeGrantRequest(as, client, auth, params, REDIRECT, verifier, { ...insecure, DPoP: handle });
+    const stranger = dpop(client, await oauth.generateKeyPair('ES256'));
+    const strangerAnswer = await oauth.processAuthorizationCodeResponse(as, client, await exchange(stranger)).catch((e: unknown) => e);
+    expect(oauth.isDPoPNonceError(strangerAnswer)).toBe(true);
+    const refused = await exchange(stranger);
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
+    // The handle kept the nonce of the PAR answer: the exchange succeeds at once.
+    expect((await oauth.processAuthorizationCodeResponse(as, client, await exchange(DPoP))).token_type).toBe('dpop');
   });
 
   it('refuses a forged nonce and one from an expired window', async () => {

@@ -66,6 +66,20 @@ const BOOLEAN_FLAGS: Array<[string, string, keyof ClientInput]> = [
 ];
 
 /**
+ * Client metadata Hydra does not have (RFC 9126 §6, RFC 9449 §5.2, the FAPI 2.0 profile), so neither
+ * do its CLI's flags: Portcullis's own, each with a `--no-…` twin so that `update` can turn it off.
+ */
+const OWN_BOOLEAN_FLAGS: Array<[string, string, keyof ClientInput]> = [
+  [
+    '--require-pushed-authorization-requests',
+    'authorization requests must be pushed first (PAR, RFC 9126; not a Hydra flag)',
+    'require_pushed_authorization_requests',
+  ],
+  ['--dpop-bound-access-tokens', 'token requests must carry a DPoP proof (RFC 9449; not a Hydra flag)', 'dpop_bound_access_tokens'],
+  ['--fapi2-security-profile', 'hold the client to the FAPI 2.0 Security Profile (not a Hydra flag)', 'fapi2_security_profile'],
+];
+
+/**
  * Adds the flags that set client fields, except those for the fields in `omit` (dynamic
  * registration leaves out what only the admin API may set).
  */
@@ -74,6 +88,10 @@ export function clientFieldOptions(command: Command, omit: ReadonlySet<keyof Cli
   if (!omit.has('scope')) command.option('--scope <scope>', 'allowed scope (repeatable, comma- or space-separated)', collect);
   for (const [flag, help, field] of STRING_FLAGS) if (!omit.has(field)) command.option(flag, help);
   for (const [flag, help, field] of BOOLEAN_FLAGS) if (!omit.has(field)) command.option(flag, help);
+  for (const [flag, help, field] of OWN_BOOLEAN_FLAGS) {
+    // Commander leaves the value undefined unless one of the pair is given.
+    if (!omit.has(field)) command.option(flag, help).option(flag.replace(/^--/, '--no-'), `unset ${flag}`);
+  }
   if (!omit.has('metadata')) command.option('--metadata <json>', 'metadata as a JSON object');
   return command;
 }
@@ -93,7 +111,7 @@ export function clientFromFlags(flags: Flags): ClientInput {
       .replace(/^--/, '')
       .split(' ')[0]
       ?.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase()) ?? '';
-  for (const [flag, , field] of [...LIST_FLAGS, ...STRING_FLAGS, ...BOOLEAN_FLAGS]) {
+  for (const [flag, , field] of [...LIST_FLAGS, ...STRING_FLAGS, ...BOOLEAN_FLAGS, ...OWN_BOOLEAN_FLAGS]) {
     const value = flags[camel(flag)];
     if (value !== undefined) input[field] = value;
   }

@@ -15,7 +15,7 @@ import { InvalidClientError, InvalidRequestError, UnsupportedResponseTypeError }
  *   offered), whose assertion's `aud` is the issuer identifier as a string; sender-constrained
  *   access tokens (DPoP: every token request carries a proof); authorization codes live at most
  *   60 seconds;
- * - §5.4.1: client assertions and request objects signed with PS256, ES256 or EdDSA (Ed25519).
+ * - §5.4.1: client assertions, request objects and DPoP proofs signed with PS256, ES256 or EdDSA (Ed25519).
  *
  * Refresh tokens keep the server's rotation (the profile discourages rotation but requires nothing
  * of a server that rotates).
@@ -23,6 +23,11 @@ import { InvalidClientError, InvalidRequestError, UnsupportedResponseTypeError }
 
 /** §5.4.1: the signing algorithms the profile allows (EdDSA with Ed25519 only, which `keyFits` and jose check by curve). */
 export const FAPI2_SIGNING_ALGS = ['PS256', 'ES256', 'EdDSA'] as const;
+/**
+ * §5.4.1 for DPoP proofs: the same algorithms, with RFC 9864's fully specified `Ed25519` (EdDSA with
+ * the Ed25519 curve, which oauth4webapi signs Ed25519 keys with) beside `EdDSA`.
+ */
+export const FAPI2_DPOP_SIGNING_ALGS = [...FAPI2_SIGNING_ALGS, 'Ed25519'] as const;
 /** §5.3.2.1: the longest an authorization code may live. */
 export const FAPI2_MAX_CODE_LIFESPAN_MS = 60_000;
 /** §5.3.2.2: a `request_uri`'s `expires_in` must be less than 600 seconds. */
@@ -98,6 +103,15 @@ export function fapi2SigningAlgs(deps: ConfigDeps, client: OAuth2Client, allowed
 /** §5.4.1: the algorithms accepted from a client that registered none: the profile's, or `defaults` without it. */
 export function fapi2DefaultSigningAlgs(deps: ConfigDeps, client: OAuth2Client, defaults: readonly string[]): string[] {
   return fapi2Applies(deps, client) ? [...FAPI2_SIGNING_ALGS] : [...defaults];
+}
+
+/**
+ * §5.4.1: the algorithms a DPoP proof may be signed with: `allowed` (`oauth2.dpop.signing_alg_values`)
+ * narrowed to the profile's when it applies, to this client or (without one) to every client.
+ */
+export function fapi2DpopSigningAlgs(deps: ConfigDeps, client: OAuth2Client | undefined, allowed: readonly string[]): string[] {
+  const applies = client === undefined ? fapi2Global(deps) : fapi2Applies(deps, client);
+  return applies ? allowed.filter((alg) => (FAPI2_DPOP_SIGNING_ALGS as readonly string[]).includes(alg)) : [...allowed];
 }
 
 /** §5.3.2.1: sender-constrained access tokens, by DPoP: a token request without a proof is refused. */

@@ -4,6 +4,7 @@ import { MethodNotAllowedError } from '../http/errors.js';
 import { pushedParameters, storePushedRequest } from './authorize/pushed-request.js';
 import { AuthorizeError, parseAuthorizeRequest } from './authorize/request.js';
 import { authenticateClient } from './client-auth.js';
+import { checkProvenDpopJkt, offerDpopNonce, pushedRequestKey, withProvenDpopJkt } from './dpop/binding.js';
 import { formBody } from './presented-token.js';
 import { singleValues } from './token-params.js';
 
@@ -18,7 +19,8 @@ const pushedResponseSchema = {
  * node-oidc-provider name it. The client authenticates exactly as at the token endpoint (same
  * methods, same `invalid_client` answers, 401); then every check of the authorization endpoint runs
  * on the pushed parameters, and a failure is answered here as JSON (400), never by a redirect
- * (§2.3). A request that passes is stored (`authorize/pushed-request.ts`) and answered with 201
+ * (§2.3). A `DPoP` proof binds the code to its key, as `dpop_jkt` would (RFC 9449 §10.1). A
+ * request that passes is stored (`authorize/pushed-request.ts`) and answered with 201
  * `{request_uri, expires_in}`. Any other method is 405 (§2.3); bodies over `serve.body_limit` are
  * 413 and the public rate limit's refusals 429, as on every public route.
  */
@@ -34,8 +36,9 @@ export const parEndpoint: RouteModule = (app, registry) => {
       noStore(reply);
       const body = formBody(request);
       const client = await authenticateClient(registry, request, body);
+      const provenJkt = await pushedRequestKey(registry, request, client);
       const { params, repeated } = singleValues(body);
-      const pushed = pushedParameters(client, params);
+      const pushed = withProvenDpopJkt(pushedParameters(client, params), provenJkt);
       let checked: Record<string, string>;
       try {
         checked = (await parseAuthorizeRequest(registry, pushed, repeated, { pushing: true })).params;
@@ -43,7 +46,11 @@ export const parEndpoint: RouteModule = (app, registry) => {
         // The authorization endpoint's errors, answered to the client directly (RFC 9126 §2.3).
         throw error instanceof AuthorizeError ? error.error : error;
       }
-      return reply.status(201).send(await storePushedRequest(registry, client, checked));
+      // After the request object is merged in: its dpop_jkt must name the proven key too.
+      checkProvenDpopJkt(checked, provenJkt);
+      const answer = await storePushedRequest(registry, client, checked);
+      if (provenJkt) offerDpopNonce(registry, reply);
+      return reply.status(201).send(answer);
     },
   );
   app.route({

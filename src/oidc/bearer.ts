@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { publicUrl } from '../config/urls.js';
 import { HttpError, InvalidTokenError } from '../http/errors.js';
 import { offerDpopNonce } from '../oauth2/dpop/binding.js';
-import { DpopProofError, dpopHeader, verifyDpopProof } from '../oauth2/dpop/proof.js';
+import { DpopProofError, dpopHeader, dpopSigningAlgs, verifyDpopProof } from '../oauth2/dpop/proof.js';
 import type { StoredToken } from '../oauth2/token-store.js';
 import type { BearerDeps } from './deps.js';
 
@@ -24,7 +24,7 @@ function dpopError(registry: BearerDeps, error: HttpError): HttpError {
   const { error: code, error_description } = error.body();
   const answer = new HttpError(code, 401, error.description, error.hint);
   if (error instanceof DpopProofError && error.nonce !== undefined) answer.withHeader('dpop-nonce', error.nonce);
-  const algs = registry.config.oauth2.dpop.signing_alg_values.join(' ');
+  const algs = dpopSigningAlgs(registry).join(' ');
   return answer.withHeader('www-authenticate', `DPoP error="${code}", error_description="${quoted(error_description)}", algs="${algs}"`);
 }
 
@@ -71,21 +71,27 @@ export async function activeAccessToken(
   if (scheme === 'bearer') {
     throw dpopError(registry, new InvalidTokenError('The access token is DPoP-bound: present it with the DPoP scheme and a DPoP proof.'));
   }
-  await proveKey(registry, request, token, bound);
+  await proveKey(registry, request, token, row);
   if (reply) offerDpopNonce(registry, reply);
   return { token, row };
 }
 
-/** The request's proof must be signed with the token's key, for this request and this token. */
-async function proveKey(registry: BearerDeps, request: FastifyRequest, token: string, bound: string): Promise<void> {
+/**
+ * The request's proof must be signed with the token's key, for this request and this token, with an
+ * algorithm the token's client may use (the FAPI 2.0 profile narrows them, §5.4.1).
+ */
+async function proveKey(registry: BearerDeps, request: FastifyRequest, token: string, row: StoredToken): Promise<void> {
   const { config } = registry;
+  const bound = row.session.dpopJkt;
   const path = request.url.split('?')[0] as string;
   const override = path === '/userinfo' ? config.webfinger.oidc_discovery.userinfo_url : '';
   try {
     const proof = dpopHeader(request);
     if (proof === undefined) throw new DpopProofError('invalid_dpop_proof', 'A DPoP-bound access token must come with a DPoP proof.');
     const urls = [publicUrl(config, path), ...(override ? [override] : [])];
-    const jkt = await verifyDpopProof(registry, proof, { method: request.method, urls, accessToken: token });
+    const client = (await registry.clients.find(row.clientId))?.client;
+    const algorithms = dpopSigningAlgs(registry, client);
+    const jkt = await verifyDpopProof(registry, proof, { algorithms, method: request.method, urls, accessToken: token });
     if (jkt !== bound)
       throw new DpopProofError(
         'invalid_dpop_proof',

@@ -8,7 +8,7 @@ import type { Registry } from '../registry.js';
 export type BackChannelDeps = Pick<Registry, 'config' | 'logger' | 'keys' | 'clients' | 'sessions' | 'tracing'>;
 
 /** A Bearer- or DPoP-token resource request (userinfo, credentials): the token, the claims it answers with, the DPoP proof. */
-export type BearerDeps = DpopDeps & Pick<Registry, 'config' | 'tokens'>;
+export type BearerDeps = DpopDeps & Pick<Registry, 'config' | 'tokens' | 'clients'>;
 
 /** A credential request's proof: its nonce (sealed by the keyring, spent once) and the issuer's keys. */
 export type CredentialProofDeps = Pick<Registry, 'config' | 'keyring' | 'keys' | 'usedJtis'>;

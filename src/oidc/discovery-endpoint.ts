@@ -3,6 +3,7 @@ import { issuerUrl, publicUrl } from '../config/urls.js';
 import type { RouteModule } from '../http/app.js';
 import { ID_TOKEN_SET } from '../jwk/manager.js';
 import type { SigningKeyDeps } from '../oauth2/deps.js';
+import { dpopSigningAlgs } from '../oauth2/dpop/proof.js';
 import { FAPI2_SIGNING_ALGS, fapi2Global } from '../oauth2/fapi2.js';
 import { DEVICE_CODE_GRANT_TYPE } from '../oauth2/grants/device-code.js';
 import { JWT_BEARER_GRANT_TYPE } from '../oauth2/grants/jwt-bearer.js';
@@ -26,6 +27,7 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
   const fapi2 = fapi2Global(registry);
   const authMethods = fapi2 ? ['private_key_jwt'] : ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'];
   const signingAlgs = fapi2 ? [...FAPI2_SIGNING_ALGS] : SIGNING_ALGS;
+  const dpopAlgs = dpopSigningAlgs(registry);
   const registrationEndpoint =
     overrides.client_registration_url ||
     (config.oidc.dynamic_client_registration.enabled ? publicUrl(config, '/oauth2/register') : undefined);
@@ -77,10 +79,8 @@ export async function providerMetadata(registry: SigningKeyDeps): Promise<Record
     require_pushed_authorization_requests: config.oauth2.pushed_authorization_requests.required || fapi2,
     // draft-ietf-oauth-client-id-metadata-document §6: advertised only when on.
     ...(config.oauth2.client_id_metadata_documents.enabled ? { client_id_metadata_document_supported: true } : {}),
-    // RFC 9449 §5.1 (Hydra has no DPoP); absent when no algorithm is accepted.
-    ...(config.oauth2.dpop.signing_alg_values.length > 0
-      ? { dpop_signing_alg_values_supported: config.oauth2.dpop.signing_alg_values }
-      : {}),
+    // RFC 9449 §5.1 (Hydra has no DPoP); absent when no algorithm is accepted. The FAPI 2.0 profile narrows them (§5.4.1).
+    ...(dpopAlgs.length > 0 ? { dpop_signing_alg_values_supported: dpopAlgs } : {}),
     credentials_endpoint_draft_00: publicUrl(config, '/credentials'),
     credentials_supported_draft_00: CREDENTIALS_SUPPORTED,
   };

@@ -5,7 +5,7 @@ import { InvalidGrantError, InvalidRequestError } from '../../http/errors.js';
 import type { DpopDeps } from '../deps.js';
 import { fapi2RequiresDpop } from '../fapi2.js';
 import type { TokenSession } from '../token-store.js';
-import { dpopHeader, offeredDpopNonce, verifyDpopProof } from './proof.js';
+import { dpopHeader, dpopSigningAlgs, offeredDpopNonce, verifyDpopProof } from './proof.js';
 
 /**
  * Sender-constrained tokens (RFC 9449 §5, §6, §10) at the token and authorization endpoints: which
@@ -41,7 +41,38 @@ export async function tokenRequestKey(deps: DpopDeps, request: FastifyRequest, c
     }
     return undefined;
   }
-  return verifyDpopProof(deps, proof, { method: 'POST', urls: tokenEndpointUrls(deps) });
+  return verifyDpopProof(deps, proof, { algorithms: dpopSigningAlgs(deps, client), method: 'POST', urls: tokenEndpointUrls(deps) });
+}
+
+/**
+ * A pushed authorization request's `DPoP` header (RFC 9449 §10.1): checked as at the token endpoint,
+ * with `htu` the PAR endpoint, and the thumbprint of its key answered (undefined without a proof).
+ * The request then behaves as if it had sent that thumbprint as `dpop_jkt` (`withProvenDpopJkt`).
+ */
+export async function pushedRequestKey(deps: DpopDeps, request: FastifyRequest, client: OAuth2Client): Promise<string | undefined> {
+  const proof = dpopHeader(request);
+  if (proof === undefined) return undefined;
+  const urls = [publicUrl(deps.config, '/oauth2/par')];
+  return verifyDpopProof(deps, proof, { algorithms: dpopSigningAlgs(deps, client), method: 'POST', urls });
+}
+
+/**
+ * Pushed parameters bound to the key the push proved (RFC 9449 §10.1): its thumbprint becomes
+ * `dpop_jkt` when the form has none, so the authorization request's own `dpop_jkt` checks run on it.
+ */
+export function withProvenDpopJkt(params: Record<string, string>, jkt: string | undefined): Record<string, string> {
+  return jkt === undefined || params.dpop_jkt !== undefined ? params : { ...params, dpop_jkt: jkt };
+}
+
+/**
+ * §10.1: a push that carries both a proof and `dpop_jkt` (in the form or its request object) is
+ * refused when they name different keys. The RFC names no error code; the proof itself is valid,
+ * so this is the request's `invalid_request` (as node-oidc-provider answers), not `invalid_dpop_proof`.
+ */
+export function checkProvenDpopJkt(params: Record<string, string>, jkt: string | undefined): void {
+  if (jkt !== undefined && params.dpop_jkt !== jkt) {
+    throw new InvalidRequestError('The "dpop_jkt" parameter is not the thumbprint of the key of the DPoP proof.');
+  }
 }
 
 /** `DPoP-Nonce` on a successful answer to a request that carried a proof, when nonces are required (RFC 9449 §8.2). */

@@ -1,9 +1,11 @@
 import { hash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { type CryptoKey, calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, type JWK, type JWTPayload, jwtVerify } from 'jose';
+import type { OAuth2Client } from '../../client/model.js';
 import { safeEqual } from '../../crypto/keyring.js';
 import { HttpError } from '../../http/errors.js';
 import type { DpopDeps } from '../deps.js';
+import { fapi2DpopSigningAlgs } from '../fapi2.js';
 import { acceptsDpopNonce, currentDpopNonce } from './nonce.js';
 import { ProofKeys } from './proof-keys.js';
 
@@ -48,6 +50,8 @@ const invalid = (hint: string) => new DpopProofError('invalid_dpop_proof', hint)
 
 /** What the proof must say about the request it comes with. */
 export interface ProofExpectation {
+  /** The algorithms the proof may be signed with (`dpopSigningAlgs`). */
+  algorithms: readonly string[];
   /** The request's method (`htm`). */
   method: string;
   /** The URLs the request may have been addressed to (`htu`); compared without query and fragment. */
@@ -89,8 +93,8 @@ function comparableUrl(url: string): string | undefined {
  */
 export async function verifyDpopProof(deps: DpopDeps, proof: string, expected: ProofExpectation): Promise<string> {
   const settings = deps.config.oauth2.dpop;
-  const algorithms = [...settings.signing_alg_values];
-  if (algorithms.length === 0) throw invalid('This server does not accept DPoP proofs (oauth2.dpop.signing_alg_values is empty).');
+  const algorithms = [...expected.algorithms];
+  if (algorithms.length === 0) throw invalid('This server does not accept DPoP proofs (oauth2.dpop.signing_alg_values allows none here).');
   if (proof.length > MAX_PROOF_LENGTH || !COMPACT_JWS.test(proof)) throw invalid('The DPoP header must carry one JWT in compact form.');
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
@@ -157,6 +161,15 @@ export async function verifyDpopProof(deps: DpopDeps, proof: string, expected: P
   if (!remembered) throw invalid('The DPoP proof has already been used (its "jti" is known).');
   if (!known && key !== undefined) deps.dpopKeys.remember(keyId, { key, jkt });
   return jkt;
+}
+
+/**
+ * The algorithms a proof of this client's may be signed with: `oauth2.dpop.signing_alg_values`, narrowed
+ * by the FAPI 2.0 Security Profile (§5.4.1) when it applies; without a client, what every client may use
+ * (discovery, resource servers' challenges).
+ */
+export function dpopSigningAlgs(deps: Pick<DpopDeps, 'config'>, client?: OAuth2Client): string[] {
+  return fapi2DpopSigningAlgs(deps, client, deps.config.oauth2.dpop.signing_alg_values);
 }
 
 /** The nonce to hand out on a response, when nonces are required (RFC 9449 §8.2: a fresh one may come with any answer). */
