@@ -128,7 +128,10 @@ describe.each(WORKER_STORES)('serve all --workers 2 on $name', (store) => {
     const answers = await Promise.all(Array.from({ length: REQUESTS }, () => token(node, client, { grant_type: 'client_credentials' })));
     expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 200));
 
-    const served = logLines(node).filter((line) => line.path === '/oauth2/token' && line.status === 200);
+    // Each worker writes its request log asynchronously: wait for every line before telling who served.
+    const servedLines = () => logLines(node).filter((line) => line.path === '/oauth2/token' && line.status === 200);
+    await until(10_000, () => servedLines().length >= REQUESTS, 'a request log line per answer');
+    const served = servedLines();
     const byWorker = new Set(served.map((line) => line.worker));
     expect([...byWorker].sort()).toEqual([1, 2]);
     // Every scrape, whichever worker answers it, counts the requests of both.
