@@ -127,7 +127,7 @@ const WORKLOADS = [
     make: refreshRotation,
     refresh: true,
   },
-  { id: 'W7', title: 'client_credentials with a DPoP proof', store: 'sqlite', peer: true, make: clientCredentialsDpop },
+  { id: 'W7', title: 'client_credentials with a DPoP proof', store: 'sqlite', peer: true, minRatio: 1.5, make: clientCredentialsDpop },
   { id: 'W1-pg', title: 'client_credentials, opaque token (PostgreSQL)', store: 'postgres', peer: true, make: clientCredentials },
   {
     id: 'W5-pg',
@@ -135,6 +135,19 @@ const WORKLOADS = [
     store: 'postgres',
     peer: false,
     maxCpuOf: { id: 'W5', ratio: 1.3 },
+    unit: 'flows/s',
+    flows: true,
+  },
+  // The same workloads on `serve all --workers 2` (its own store and process, in the same run: issue 17,
+  // "Every core"). The load generator shares the two cores with both workers.
+  { id: 'W1-2w', title: 'client_credentials, opaque token (2 workers)', store: 'sqlite', workers: 2, peer: true, make: clientCredentials },
+  { id: 'W2-2w', title: 'introspection of a valid token (2 workers)', store: 'sqlite', workers: 2, peer: true, make: introspection },
+  {
+    id: 'W5-2w',
+    title: 'authorization code flows with PKCE (2 workers)',
+    store: 'sqlite',
+    workers: 2,
+    peer: true,
     unit: 'flows/s',
     flows: true,
   },
@@ -155,6 +168,11 @@ const WORKLOADS = [
   .map((workload) => (STORE_SIZE !== undefined ? { ...workload, peer: false } : workload));
 
 const RSS_LIMIT_MB = 250;
+
+/** The workers a workload's Portcullis runs with: its own, else --workers. */
+function workersOf(workload) {
+  return workload.workers ?? Number(flags.workers);
+}
 
 function log(message) {
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${message}\n`);
@@ -202,6 +220,8 @@ async function measureAlternating(workload, servers) {
   for (let round = 0; round < RUNS; round++) {
     const order = round % 2 === 0 ? servers.map((_, i) => i) : servers.map((_, i) => servers.length - 1 - i);
     for (const index of order) {
+      // Work a sample needs done first (W6's refill of refresh tokens by full flows) stays outside its CPU window.
+      await runners[index].prepare?.(DURATION);
       const cpuBefore = servers[index].cpuMs();
       const sample = await runners[index].run(DURATION);
       // CPU the server spent per completed request (or flow): unlike throughput, barely moved by
@@ -241,12 +261,11 @@ function prepare(workload, drivers) {
       options.refill = target.mintRefreshTokens ?? ((count) => drivers.get(target).refreshTokens(count));
     }
     const cache = new Map();
-    return {
-      run: (duration) => {
-        if (!cache.has(duration)) cache.set(duration, workload.make(target, { ...options, duration }));
-        return cache.get(duration)();
-      },
+    const runnerFor = (duration) => {
+      if (!cache.has(duration)) cache.set(duration, workload.make(target, { ...options, duration }));
+      return cache.get(duration);
     };
+    return { prepare: (duration) => runnerFor(duration).prepare?.(), run: (duration) => runnerFor(duration)() };
   };
 }
 
@@ -295,22 +314,32 @@ async function main() {
   const scale = STORE_SIZE !== undefined ? { storeSize: STORE_SIZE, seeded: {}, janitor: {} } : undefined;
   try {
     if (peer) await checkJwtAccessToken(peer);
-    for (const storeKind of ['sqlite', 'postgres']) {
-      const workloads = WORKLOADS.filter((workload) => workload.store === storeKind);
-      if (workloads.length === 0) continue;
+    // One store and one Portcullis per (store, workers): each instance is measured against the same peer.
+    const instances = [
+      ...new Map(
+        WORKLOADS.map((workload) => [
+          `${workload.store}/${workersOf(workload)}`,
+          { storeKind: workload.store, workers: workersOf(workload) },
+        ]),
+      ).values(),
+    ].sort((a, b) => (a.storeKind === b.storeKind ? a.workers - b.workers : a.storeKind === 'sqlite' ? -1 : 1));
+    for (const { storeKind, workers } of instances) {
+      const workloads = WORKLOADS.filter((workload) => workload.store === storeKind && workersOf(workload) === workers);
       const store = await createStore(storeKind);
       const seeding = STORE_SIZE > 0 ? await seedStore(store, STORE_SIZE, log) : undefined;
       if (seeding) scale.seeded[storeKind] = seeding.seeded;
       const ours = await startPortcullis(store, {
         nodeArgs: profileArgs,
-        workers: Number(flags.workers),
+        workers,
         env: seeding ? { SECRETS_SYSTEM: seeding.secret } : {},
       });
       const needsDriver = workloads.some((workload) => workload.flows || workload.refresh);
       if (needsDriver) drivers.set(ours, flowDriver(ours, { connections: FLOW_CONCURRENCY }));
-      const twin = STORE_SIZE > 0 ? await startEmptyTwin(storeKind, { workers: Number(flags.workers), needsDriver }) : undefined;
+      const twin = STORE_SIZE > 0 ? await startEmptyTwin(storeKind, { workers, needsDriver }) : undefined;
       if (twin?.server.flowDriver) drivers.set(twin.server, twin.server.flowDriver);
-      log(`Portcullis (${storeKind}) at ${ours.publicUrl}${peer ? `, oidc-provider at ${peer.publicUrl}` : ''}`);
+      log(
+        `Portcullis (${storeKind}${workers > 1 ? `, ${workers} workers` : ''}) at ${ours.publicUrl}${peer ? `, oidc-provider at ${peer.publicUrl}` : ''}`,
+      );
       try {
         await checkJwtAccessToken(ours);
         for (const workload of workloads) {
@@ -320,7 +349,7 @@ async function main() {
           if (twin) results.push({ ...described, ours: mine, emptyStore: theirs });
           else results.push({ ...described, ours: mine, peer: theirs, ratio: theirs ? mine.rps / theirs.rps : undefined });
         }
-        memory[`portcullis-${storeKind}`] = ours.memory();
+        memory[`portcullis-${storeKind}${workers > 1 ? `-${workers}-workers` : ''}`] = ours.memory();
       } finally {
         await drivers.get(ours)?.close();
         drivers.delete(ours);
@@ -444,7 +473,15 @@ function evaluate({ machine, results, beyondSignature, memory, seconds }) {
   const errors = results.reduce((sum, row) => sum + row.ours.errors, 0);
   if (!CHECK) targets.push({ target: 'no errors (Portcullis, every run)', value: String(errors), holds: errors === 0 });
   for (const [name, usage] of Object.entries(CHECK ? {} : memory)) {
-    if (name.startsWith('portcullis')) {
+    if (name.startsWith('portcullis') && (usage.perProcessRssMb?.length ?? 1) > 1) {
+      // The limit is per process: a primary and its workers are each held to it.
+      const largest = Math.max(...usage.perProcessRssMb);
+      targets.push({
+        target: `${name} RSS < ${RSS_LIMIT_MB} MB per process after the run`,
+        value: `${largest} MB in the largest of ${usage.perProcessRssMb.length} (${usage.rssMb} MB together)`,
+        holds: largest < RSS_LIMIT_MB,
+      });
+    } else if (name.startsWith('portcullis')) {
       targets.push({
         target: `${name} RSS < ${RSS_LIMIT_MB} MB after the run`,
         value: `${usage.rssMb} MB (peak ${usage.peakRssMb} MB)`,

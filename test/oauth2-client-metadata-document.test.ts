@@ -231,6 +231,18 @@ describe.each(STORES)('client ID metadata documents ($name)', (store) => {
     // revokes the client's tokens. The document, not the row, stays the client.
     const { data: row } = await server.admin.oauth2.getOAuth2Client({ id: clientId });
     expect(row).toMatchObject({ client_id: clientId, client_name: 'Document Client' });
+    // Changing the row would be undone by the next fetch of the document: refused, and nothing changes.
+    const changed = await fetch(`${server.adminUrl}/admin/clients/${encodeURIComponent(clientId)}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...row, client_name: 'Changed' }),
+    });
+    expect(changed.status).toBe(409);
+    expect(await changed.json()).toMatchObject({
+      error: expect.any(String),
+      error_description: expect.stringContaining('metadata document'),
+    });
+    expect((await server.admin.oauth2.getOAuth2Client({ id: clientId })).data.client_name).toBe('Document Client');
     await server.admin.oauth2.deleteOAuth2Client({ id: clientId });
     const { data: revoked } = await server.admin.oauth2.introspectOAuth2Token({ token: tokens.access_token });
     expect(revoked.active).toBe(false);
@@ -403,6 +415,31 @@ describe.each(STORES)('client ID metadata documents ($name)', (store) => {
     const answers = await Promise.all(Array.from({ length: 5 }, () => authorizeStart(clientId)));
     expect(answers.map((answer) => answer.status)).toEqual([302, 302, 302, 302, 302]);
     expect(documents.hitsOf(clientId)).toBe(1);
+  });
+
+  it('lets the admin register a client at a document URL in use: it replaces the stand-in row, whose tokens go with it', async () => {
+    const clientId = documents.serve((url) => publicClient(url));
+    const { tokens } = await codeFlow(clientId);
+    const { data: created } = await server.admin.oauth2.createOAuth2Client({
+      oAuth2Client: {
+        client_id: clientId,
+        client_name: 'Registered',
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        scope: 'openid',
+      },
+    });
+    expect(created).toMatchObject({ client_id: clientId, client_name: 'Registered' });
+    expect((await server.admin.oauth2.getOAuth2Client({ id: clientId })).data.client_name).toBe('Registered');
+    const { data: introspected } = await server.admin.oauth2.introspectOAuth2Token({ token: tokens.access_token });
+    expect(introspected.active).toBe(false);
+    // A second create at the same id is the usual conflict.
+    const again = await fetch(`${server.adminUrl}/admin/clients`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_id: clientId, redirect_uris: [REDIRECT] }),
+    });
+    expect(again.status).toBe(409);
   });
 
   it('prefers a registered client with the same id over the document', async () => {

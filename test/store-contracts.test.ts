@@ -133,6 +133,18 @@ describe.each(STORES)('store contracts ($name)', (store) => {
       expect(await repo.delete('crud-1')).toBe(false);
     });
 
+    it('deletes a row standing in for a metadata document client, never a registered client', async () => {
+      const repo = new SqlClientRepository(database.db);
+      await repo.insert({ ...storedClient('standin-1'), metadataDocument: true });
+      await repo.insert(storedClient('standin-2'));
+      expect((await repo.find('standin-1'))?.metadataDocument).toBe(true);
+      expect(await repo.deleteStandIn('standin-2')).toBe(false);
+      expect(await repo.find('standin-2')).toBeDefined();
+      expect(await repo.deleteStandIn('standin-1')).toBe(true);
+      expect(await repo.find('standin-1')).toBeUndefined();
+      expect(await repo.deleteStandIn('standin-1')).toBe(false);
+    });
+
     it('refuses a taken id with a 409 and keeps the first client', async () => {
       const repo = new SqlClientRepository(database.db);
       await repo.insert(storedClient('dup-1', { client_name: 'original' }));

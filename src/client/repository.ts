@@ -47,6 +47,11 @@ export interface ClientRepository {
   update(stored: StoredClient, condition?: RegistrationCondition): Promise<boolean>;
   /** False when no such client exists (or, with a condition, when it does not hold). */
   delete(id: string, condition?: RegistrationCondition): Promise<boolean>;
+  /**
+   * Deletes the row standing in for a metadata document's client (and, by the foreign keys, its
+   * tokens and consents); false when `id` has no such row (none, or a registered client).
+   */
+  deleteStandIn(id: string): Promise<boolean>;
 }
 
 /**
@@ -68,6 +73,9 @@ export interface DocumentReading {
   /** Where a skipped row or an emptied member is reported. */
   logger?: Pick<Logger, 'warn'>;
 }
+
+/** `self_registered` of a row standing in for a metadata document's client (1: registered dynamically, 0: by the admin). */
+const STAND_IN = 2;
 
 export class SqlClientRepository implements ClientRepository {
   constructor(
@@ -113,6 +121,11 @@ export class SqlClientRepository implements ClientRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  async deleteStandIn(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('clients').where('id', '=', id).where('self_registered', '=', STAND_IN).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
   async delete(id: string, condition?: RegistrationCondition): Promise<boolean> {
     let query = this.db.deleteFrom('clients').where('id', '=', id);
     if (condition) query = query.where('registration_token_hash', '=', condition.registrationTokenHash);
@@ -137,7 +150,7 @@ function toRow({
     rotated_secret_hashes: rotatedSecretHashes?.length ? JSON.stringify(rotatedSecretHashes) : null,
     registration_token_hash: registrationTokenHash,
     document: JSON.stringify(client),
-    self_registered: metadataDocument ? 2 : selfRegistered ? 1 : 0,
+    self_registered: metadataDocument ? STAND_IN : selfRegistered ? 1 : 0,
     created_at: Date.parse(client.created_at),
     updated_at: Date.parse(client.updated_at),
   };
@@ -174,7 +187,7 @@ function fromRow(row: ClientRow, client: OAuth2Client): StoredClient {
     rotatedSecretHashes: readHashes(row.rotated_secret_hashes),
     registrationTokenHash: row.registration_token_hash,
     selfRegistered: Number(row.self_registered) >= 1,
-    ...(Number(row.self_registered) === 2 ? { metadataDocument: true } : {}),
+    ...(Number(row.self_registered) === STAND_IN ? { metadataDocument: true } : {}),
   };
 }
 

@@ -96,12 +96,20 @@ export class ClientService {
     const secret = this.chooseSecret(client, selfRegistered ? undefined : input.client_secret);
     await this.checkRemote(client, origin);
     const registration = mintOpaqueToken(this.deps.keyring, 'accessToken');
-    await this.deps.repository.insert({
+    const stored: StoredClient = {
       selfRegistered,
       client,
       secretHash: secret ? await this.deps.hasher.hash(secret) : null,
       registrationTokenHash: sha256Hex(registration.signature),
-    });
+    };
+    try {
+      await this.deps.repository.insert(stored);
+    } catch (error) {
+      // A client registered at a metadata document's URL replaces the row standing in for the
+      // document's client; the document's tokens and consents go with that row, not to the new client.
+      if (!(error instanceof ConflictError) || !(await this.deps.repository.deleteStandIn(client.client_id))) throw error;
+      await this.deps.repository.insert(stored);
+    }
     this.forget(client.client_id);
     return {
       ...this.present(client),
@@ -160,7 +168,7 @@ export class ClientService {
 
   /** Replaces a client (PUT). An empty `client_secret` keeps the stored hash. */
   async replace(id: string, input: ClientInput): Promise<ClientResponse> {
-    const stored = await this.load(id);
+    const stored = await this.loadChangeable(id);
     const client = normalizeClient(input, { config: this.deps.config, now: new Date(), existing: stored.client });
     await this.checkRemote(client, stored);
     return this.save(stored, client, input.client_secret);
@@ -171,7 +179,7 @@ export class ClientService {
    * patched document's shape (it throws when a field has the wrong type) before it is normalized.
    */
   async patch(id: string, operations: Operation[], validate: (document: unknown) => void = () => {}): Promise<ClientResponse> {
-    const stored = await this.load(id);
+    const stored = await this.loadChangeable(id);
     // `client_secret` is present (empty: keep) so that both `add` and `replace` can set a new one.
     const document = { ...this.present(stored.client), client_secret: '' } as unknown as Record<string, unknown>;
     let patched: ClientInput;
@@ -189,7 +197,7 @@ export class ClientService {
 
   /** Sets the per-grant token lifespans. */
   async setLifespans(id: string, input: Record<string, unknown>): Promise<ClientResponse> {
-    const stored = await this.load(id);
+    const stored = await this.loadChangeable(id);
     const client: OAuth2Client = { ...stored.client, ...normalizeLifespans(input, this.deps.config), updated_at: rfc3339(new Date()) };
     return this.save(stored, client, undefined);
   }
@@ -301,9 +309,24 @@ export class ClientService {
     return stored;
   }
 
+  /**
+   * A client the admin API may change. A row standing in for a metadata document's client can be
+   * read and deleted (revoking the client's tokens), not changed: the next fetch of the document
+   * would silently undo the change. Registering a client with its id replaces it (`create`).
+   */
+  private async loadChangeable(id: string): Promise<StoredClient> {
+    const stored = await this.load(id);
+    if (stored.metadataDocument) {
+      throw new ConflictError(
+        `The client "${id}" is described by its client ID metadata document, which the server fetches again: change the document, or create a client with this id to replace it.`,
+      );
+    }
+    return stored;
+  }
+
   /** A client whose secret can be rotated (it authenticates with one), else Hydra's 400. */
   private async loadRotatable(id: string): Promise<StoredClient> {
-    const stored = await this.load(id);
+    const stored = await this.loadChangeable(id);
     const method = stored.client.token_endpoint_auth_method;
     if (!SECRET_METHODS.includes(method)) {
       throw new BadRequestError(
