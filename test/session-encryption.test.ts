@@ -122,6 +122,16 @@ describe('SessionSealing', () => {
     expect(sealing.read(sealed, 'row-b')).toBeUndefined();
   });
 
+  it('reads a value opened before as a fresh object each time, and an altered one not at all', () => {
+    const sealed = sealing.write({ ext: { tier: 'gold' } }, 'row-c');
+    const first = sealing.read<{ ext: Record<string, string> }>(sealed, 'row-c');
+    (first as { ext: Record<string, string> }).ext.tier = 'changed by a caller';
+    expect(sealing.read(sealed, 'row-c')).toEqual({ ext: { tier: 'gold' } });
+    const flipped = `${sealed.slice(0, -2)}${sealed.endsWith('AA') ? 'BB' : 'AA'}`;
+    expect(sealing.read(flipped, 'row-c')).toBeUndefined();
+    expect(sealing.read(sealed, 'row-d')).toBeUndefined();
+  });
+
   it('opens nothing sealed without the keyring, and reads plain JSON either way', () => {
     expect(PLAIN_SESSIONS.read(sealing.write({ a: 1 }, 'row'), 'row')).toBeUndefined();
     expect(PLAIN_SESSIONS.read('{"a":1}', 'row')).toEqual({ a: 1 });

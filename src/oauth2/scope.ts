@@ -41,6 +41,7 @@ export function scopeAllowed(strategy: ScopeStrategy, allowed: readonly string[]
 
 /** The requested scopes that none of the allowed scopes allows (empty when all are allowed). */
 export function disallowedScopes(strategy: ScopeStrategy, allowed: readonly string[], requested: readonly string[]): string[] {
+  if (requested.length === 0) return []; // introspection without `scope`: no matcher to build
   const allows = scopeMatcher(strategy, allowed);
   return requested.filter((scope) => !allows(scope));
 }
