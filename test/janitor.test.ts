@@ -202,7 +202,25 @@ describe.each(STORES)('janitor on $name', (store) => {
       keepIfYounger: 0,
     });
     expect(rest.tokens).toBe(13);
-    expect(rest.statements).toBe(5); // 4 + 4 + 4 + 1 (short: done), then the device codes
+    // Expired: 4 + 4 + 4 + 1 (short: done); revoked and used: one empty batch; then the device codes.
+    expect(rest.statements).toBe(6);
+    expect(await signatures(client.id)).toEqual(Array.from({ length: 3 }, (_, i) => `keep-${client.id}-${i}`).sort());
+
+    // Revoked tokens (unexpired) among live ones: the second pass walks the keys in batches, each after the last.
+    await db
+      .insertInto('oauth2_tokens')
+      .values(Array.from({ length: 7 }, (_, i) => tokenRow(`m-${i}-revoked-${client.id}`, client.id, { active: 0, used_at: now - HOUR })))
+      .execute();
+    const revoked = await runJanitor(server.registry.persister, {
+      tokens: true,
+      requests: false,
+      grants: false,
+      limit: 1000,
+      batchSize: 3,
+      keepIfYounger: 0,
+    });
+    expect(revoked.tokens).toBe(7);
+    expect(revoked.statements).toBe(5); // expired: one empty batch; revoked: 3 + 3 + 1; the device codes
     expect(await signatures(client.id)).toEqual(Array.from({ length: 3 }, (_, i) => `keep-${client.id}-${i}`).sort());
     await expect(runJanitor(server.registry.persister, { ...ALL, limit: 0, batchSize: 5, keepIfYounger: 0 })).rejects.toThrow(/limit/);
     await expect(runJanitor(server.registry.persister, { ...ALL, limit: 5, batchSize: 0, keepIfYounger: 0 })).rejects.toThrow(/batch size/);

@@ -35,7 +35,7 @@ export interface JanitorResult {
   pushedRequests: number;
   /** Expired device authorization requests (`device_codes`). */
   deviceCodes: number;
-  /** DELETE statements run (one per batch). */
+  /** Batches run (one DELETE each; the tokens' batches find their keys with a SELECT first). */
   statements: number;
 }
 
@@ -56,8 +56,9 @@ export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trust
 
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
- * keys with a subquery (see `deleteBatch` in persistence/), so no row is ever loaded into memory and no
- * lock is held for long. Never deletes
+ * keys with a subquery (see `deleteBatch` in persistence/; the revoked and used tokens' batches read
+ * their keys first, to walk the table once), so no more than a batch of keys is ever loaded into memory and no lock is
+ * held for long. Never deletes
  * an active, unexpired token, and never a consent session a token still belongs to (deleting one
  * cascades to its tokens).
  */
@@ -81,20 +82,34 @@ export async function runJanitor(stores: JanitorStores, options: JanitorOptions)
     statements: 0,
   };
 
-  const inBatches = async (deleteBatch: (size: number) => Promise<number>): Promise<number> => {
+  // A batch answers how many it deleted (fewer than asked: the table is done), or that and whether to go on.
+  const inBatches = async (
+    deleteBatch: (size: number) => Promise<number | { deleted: number; more: boolean }>,
+    limit = options.limit,
+  ): Promise<number> => {
     let total = 0;
-    while (total < options.limit) {
-      const size = Math.min(options.batchSize, options.limit - total);
-      const deleted = await deleteBatch(size);
+    while (total < limit) {
+      const size = Math.min(options.batchSize, limit - total);
+      const outcome = await deleteBatch(size);
+      const { deleted, more } = typeof outcome === 'number' ? { deleted: outcome, more: outcome === size } : outcome;
       result.statements += 1;
       total += deleted;
-      if (deleted < size) break;
+      if (!more) break;
     }
     return total;
   };
 
   if (options.tokens) {
-    result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size, options.lifespans));
+    // Expired tokens by the expiry index, then the revoked and used ones in one pass in key order.
+    result.tokens = await inBatches((size) => stores.tokens.deleteExpired(cutoff, size));
+    let after: string | undefined;
+    if (result.tokens < options.limit) {
+      result.tokens += await inBatches(async (size) => {
+        const batch = await stores.tokens.deleteRetired(cutoff, size, options.lifespans, after);
+        after = batch.last;
+        return { deleted: batch.deleted, more: batch.last !== undefined };
+      }, options.limit - result.tokens);
+    }
     result.deviceCodes = await inBatches((size) => stores.devices.deleteExpired(cutoff, size));
   }
   if (options.requests) {

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import { GroupCommit } from '../persistence/group-commit.js';
 import { CompiledStatements } from '../persistence/reusable-query.js';
 import { PLAIN_SESSIONS, type SessionSealing } from '../persistence/session-sealing.js';
@@ -82,11 +82,25 @@ export interface TokenStore {
   /** Deletes every access token of a client (`DELETE /admin/oauth2/tokens`). */
   deleteAccessTokensOfClient(clientId: string): Promise<void>;
   /**
-   * The janitor: deletes at most `limit` tokens that expired before `cutoff` (epoch ms), or were
-   * revoked or used before it; how many it deleted. With `lifespans`, an access or refresh token
-   * also counts as expired once issued longer ago than its kind's lifespan (Hydra's janitor flags).
+   * The janitor, first pass: deletes at most `limit` tokens that expired before `cutoff` (epoch ms);
+   * how many. It walks the expiry index, so each batch starts where deletable rows are.
    */
-  deleteExpired(cutoff: number, limit: number, lifespans?: TokenLifespans): Promise<number>;
+  deleteExpired(cutoff: number, limit: number): Promise<number>;
+  /**
+   * The janitor, second pass: deletes at most `limit` tokens revoked or used before `cutoff`, or, with
+   * `lifespans`, access and refresh tokens issued longer ago than their kind's lifespan (Hydra's
+   * janitor flags). Nothing indexes those, so the pass goes through the tokens once, in key order:
+   * each batch starts after `after`, the `last` key of the batch before, and `last` is undefined once
+   * a batch found fewer than `limit` (the pass is over).
+   */
+  deleteRetired(cutoff: number, limit: number, lifespans?: TokenLifespans, after?: string): Promise<RetiredBatch>;
+}
+
+/** One batch of the janitor's second pass over the tokens. */
+export interface RetiredBatch {
+  deleted: number;
+  /** Where the next batch starts; undefined when the pass is over. */
+  last: string | undefined;
 }
 
 /** Lifespans (ms) that override the stored expiry when the janitor decides what is expired. */
@@ -194,8 +208,7 @@ export class SqlTokenStore implements TokenStore {
     await this.db.deleteFrom('oauth2_tokens').where('client_id', '=', clientId).where('kind', '=', 'access_token').execute();
   }
 
-  async deleteExpired(cutoff: number, limit: number, lifespans: TokenLifespans = {}): Promise<number> {
-    const overridden = Object.entries(lifespans).filter((entry): entry is [TokenRow['kind'], number] => entry[1] !== undefined);
+  async deleteExpired(cutoff: number, limit: number): Promise<number> {
     const outcome = await this.db
       .deleteFrom('oauth2_tokens')
       .where('signature', 'in', (eb) =>
@@ -206,14 +219,10 @@ export class SqlTokenStore implements TokenStore {
             eb
               .selectFrom('oauth2_tokens')
               .select('signature')
-              .where((w) =>
-                w.or([
-                  w.and([w('expires_at', '!=', 0), w('expires_at', '<', cutoff)]),
-                  // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
-                  w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
-                  ...overridden.map(([kind, lifespan]) => w.and([w('kind', '=', kind), w('requested_at', '<', cutoff - lifespan)])),
-                ]),
-              )
+              // A range of the expiry index (0 is "never expires"): deleted rows leave it, so no batch
+              // reads past rows an earlier one kept.
+              .where('expires_at', '>', 0)
+              .where('expires_at', '<', cutoff)
               .limit(limit)
               .as('batch'),
           )
@@ -221,6 +230,26 @@ export class SqlTokenStore implements TokenStore {
       )
       .executeTakeFirst();
     return Number(outcome.numDeletedRows);
+  }
+
+  async deleteRetired(cutoff: number, limit: number, lifespans: TokenLifespans = {}, after?: string): Promise<RetiredBatch> {
+    const overridden = Object.entries(lifespans).filter((entry): entry is [TokenRow['kind'], number] => entry[1] !== undefined);
+    const retired = (w: ExpressionBuilder<Tables, 'oauth2_tokens'>) =>
+      w.or([
+        // Revoked or used: aged from its use when it was used (a refresh token in its grace period stays).
+        w.and([w('active', '=', 0), w(w.fn.coalesce('used_at', 'requested_at'), '<', cutoff)]),
+        ...overridden.map(([kind, lifespan]) => w.and([w('kind', '=', kind), w('requested_at', '<', cutoff - lifespan)])),
+      ]);
+    // The keys first, in key order from where the last batch ended: a DELETE … LIMIT of whatever
+    // matches would scan from the start of the table each time, past every row kept so far, which
+    // makes a pass over a large store quadratic.
+    let found = this.db.selectFrom('oauth2_tokens').select('signature').where(retired).orderBy('signature').limit(limit);
+    if (after !== undefined) found = found.where('signature', '>', after);
+    const keys = (await found.execute()).map((row) => row.signature);
+    if (keys.length === 0) return { deleted: 0, last: undefined };
+    // Still retired (nothing makes a token live again, but the statement says what it deletes).
+    const outcome = await this.db.deleteFrom('oauth2_tokens').where('signature', 'in', keys).where(retired).executeTakeFirst();
+    return { deleted: Number(outcome.numDeletedRows), last: keys.length < limit ? undefined : keys[keys.length - 1] };
   }
 }
 
