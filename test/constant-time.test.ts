@@ -93,7 +93,8 @@ const ALLOWED: Array<{ file: string; comparison: string; reason: string }> = [
   {
     file: 'persistence/session-sealing.ts',
     comparison: 'remembered?.rowKey === rowKey',
-    reason: 'compares the key of the row just read with the row a remembered session was opened for; both come from the database, neither from a request',
+    reason:
+      'compares the key of the row just read with the row a remembered session was opened for; both come from the database, neither from a request',
   },
 ];
 
