@@ -473,7 +473,8 @@ function evaluate({ machine, results, beyondSignature, memory, seconds }) {
   const errors = results.reduce((sum, row) => sum + row.ours.errors, 0);
   if (!CHECK) targets.push({ target: 'no errors (Portcullis, every run)', value: String(errors), holds: errors === 0 });
   for (const [name, usage] of Object.entries(CHECK ? {} : memory)) {
-    if (name.startsWith('portcullis') && (usage.perProcessRssMb?.length ?? 1) > 1) {
+    if (!name.startsWith('portcullis')) continue;
+    if ((usage.perProcessRssMb?.length ?? 1) > 1) {
       // The limit is per process: a primary and its workers are each held to it.
       const largest = Math.max(...usage.perProcessRssMb);
       targets.push({
@@ -481,7 +482,7 @@ function evaluate({ machine, results, beyondSignature, memory, seconds }) {
         value: `${largest} MB in the largest of ${usage.perProcessRssMb.length} (${usage.rssMb} MB together)`,
         holds: largest < RSS_LIMIT_MB,
       });
-    } else if (name.startsWith('portcullis')) {
+    } else {
       targets.push({
         target: `${name} RSS < ${RSS_LIMIT_MB} MB after the run`,
         value: `${usage.rssMb} MB (peak ${usage.peakRssMb} MB)`,

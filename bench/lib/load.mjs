@@ -186,7 +186,8 @@ export function discovery(server, { connections, duration }) {
 export function refreshRotation(server, { connections, duration, refill }) {
   const pool = [];
   const wanted = connections + Math.ceil(connections / 4);
-  // The refill runs full flows: the harness calls it before the sample's CPU window opens (run() would too, unmeasured work aside).
+  // The refill runs full flows: the harness calls prepare() before a sample's CPU window opens; run() refills
+  // too, for callers that do not (then nothing is left to do here).
   const prepare = async () => {
     if (pool.length < wanted) pool.push(...(await refill(wanted - pool.length)));
   };

@@ -105,9 +105,12 @@ export class ClientService {
     try {
       await this.deps.repository.insert(stored);
     } catch (error) {
-      // A client registered at a metadata document's URL replaces the row standing in for the
+      // A client the admin registers at a metadata document's URL replaces the row standing in for the
       // document's client; the document's tokens and consents go with that row, not to the new client.
-      if (!(error instanceof ConflictError) || !(await this.deps.repository.deleteStandIn(client.client_id))) throw error;
+      // Never for a registrant (who cannot choose a client_id today): that would end another client's grants.
+      if (selfRegistered || !(error instanceof ConflictError) || !(await this.deps.repository.deleteStandIn(client.client_id))) {
+        throw error;
+      }
       await this.deps.repository.insert(stored);
     }
     this.forget(client.client_id);

@@ -35,7 +35,7 @@ export interface JanitorResult {
   pushedRequests: number;
   /** Expired device authorization requests (`device_codes`). */
   deviceCodes: number;
-  /** Batches run (one DELETE each; the tokens' batches find their keys with a SELECT first). */
+  /** Batches run (one DELETE each; those of revoked and used tokens find their keys with a SELECT first). */
   statements: number;
 }
 
@@ -56,11 +56,10 @@ export type JanitorStores = Pick<Stores, 'tokens' | 'sessions' | 'jtis' | 'trust
 
 /**
  * Deletes what is no longer needed, table by table, in batches: each DELETE picks at most `batchSize`
- * keys with a subquery (see `deleteBatch` in persistence/; the revoked and used tokens' batches read
- * their keys first, to walk the table once), so no more than a batch of keys is ever loaded into memory and no lock is
- * held for long. Never deletes
- * an active, unexpired token, and never a consent session a token still belongs to (deleting one
- * cascades to its tokens).
+ * keys with a subquery (see `SqlTokenStore.deleteExpired`), so no row is ever loaded into memory and
+ * no lock is held for long; the pass over revoked and used tokens reads a batch of keys first, to walk
+ * the table once (`SqlTokenStore.deleteRetired`). Never deletes an active, unexpired token, and never a
+ * consent session a token still belongs to (deleting one cascades to its tokens).
  */
 export async function runJanitor(stores: JanitorStores, options: JanitorOptions): Promise<JanitorResult> {
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new Error('janitor: batch size must be a positive integer');
